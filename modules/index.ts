@@ -1,0 +1,7 @@
+// The built-in modules. A host loads the ones its modules_enabled names.
+import type { ModuleDefinition } from '../src/module-api/define.js';
+import disco from './disco/index.js';
+import ping from './ping/index.js';
+import sasl from './sasl/index.js';
+
+export const builtinModules: ModuleDefinition[] = [sasl, ping, disco] as ModuleDefinition[];

@@ -1,0 +1,100 @@
+// The SASL profile of RFC 6120 §6: <mechanisms/>, <auth/>, <challenge/>, <response/>,
+// <success/>, <failure/>, <abort/>, with a stream restart after success.
+import { xml, type Element } from '@xmpp/xml';
+import type { ModuleContext } from '../../src/module-api/define.js';
+import type { ClientStream } from '../../src/sessions/session.js';
+import { NS } from '../../src/xml/namespaces.js';
+import type { AuthAttempts } from './attempts.js';
+import { SaslFailure, type MechanismFactory, type SaslFailureCondition, type SaslStep, type ServerMechanism } from './mechanism.js';
+
+const STATE = 'sasl';
+
+interface Exchange {
+  name: string;
+  mechanism: ServerMechanism;
+}
+
+export function registerSasl1(ctx: ModuleContext<unknown>, mechanisms: readonly MechanismFactory[], attempts: AuthAttempts): void {
+  ctx.streamFeature({
+    stage: 'pre-auth',
+    advertise: (stream) => {
+      const offered = mechanisms.filter((m) => m.available(stream));
+      if (offered.length === 0) return undefined;
+      return xml('mechanisms', { xmlns: NS.SASL }, ...offered.map((m) => xml('mechanism', {}, m.name)));
+    },
+  });
+
+  const fail = async (stream: ClientStream, mechanism: string, condition: SaslFailureCondition, text?: string, user?: string) => {
+    stream.data.delete(STATE);
+    if (condition !== 'aborted') await attempts.failed(stream, mechanism, condition, user);
+    stream.send(xml('failure', { xmlns: NS.SASL }, xml(condition), text ? xml('text', { 'xml:lang': 'en' }, text) : null));
+  };
+
+  const answer = async (stream: ClientStream, name: string, run: () => Promise<SaslStep>) => {
+    let step: SaslStep;
+    try {
+      step = await run();
+    } catch (err) {
+      if (!(err instanceof SaslFailure)) throw err;
+      return fail(stream, name, err.condition, err.message);
+    }
+    if (step.kind === 'challenge') {
+      stream.send(xml('challenge', { xmlns: NS.SASL }, encode(step.data)));
+    } else if (step.kind === 'failure') {
+      await fail(stream, name, step.condition, step.text, step.user);
+    } else {
+      stream.data.delete(STATE);
+      stream.send(xml('success', { xmlns: NS.SASL }, step.additionalData ? encode(step.additionalData) : null));
+      stream.authenticated(step.user, name, { restart: true });
+    }
+  };
+
+  ctx.nonza(NS.SASL, 'auth', async (stream, el) => {
+    const name = el.attrs.mechanism ?? '';
+    if (stream.user) return fail(stream, name, 'aborted', 'already authenticated');
+    if (!(await attempts.admit(stream))) return;
+    const factory = mechanisms.find((m) => m.name === name);
+    if (!stream.secure && (ctx.server.config.c2s.require_encryption || name === 'PLAIN') && !(factory?.available(stream) ?? false)) {
+      return fail(stream, name, 'encryption-required', 'negotiate TLS first');
+    }
+    if (!factory || !factory.available(stream)) return fail(stream, name, 'invalid-mechanism', `mechanism ${name} is not offered`);
+    let initial: Buffer | null;
+    try {
+      initial = decode(el);
+    } catch {
+      return fail(stream, name, 'incorrect-encoding');
+    }
+    const mechanism = factory.create(stream);
+    stream.data.set(STATE, { name, mechanism } satisfies Exchange);
+    await answer(stream, name, () => mechanism.start(initial));
+  });
+
+  ctx.nonza(NS.SASL, 'response', async (stream, el) => {
+    const exchange = stream.data.get(STATE) as Exchange | undefined;
+    if (!exchange) return fail(stream, '', 'malformed-request', 'no authentication in progress');
+    let data: Buffer;
+    try {
+      data = decode(el) ?? Buffer.alloc(0);
+    } catch {
+      return fail(stream, exchange.name, 'incorrect-encoding');
+    }
+    await answer(stream, exchange.name, () => exchange.mechanism.next(data));
+  });
+
+  ctx.nonza(NS.SASL, 'abort', async (stream) => {
+    await fail(stream, '', 'aborted');
+  });
+}
+
+/** Base64 text of an element; '=' is an empty response, no text is no response. */
+export function decode(el: Element): Buffer | null {
+  const text = el.getText().trim();
+  if (text === '') return null;
+  if (text === '=') return Buffer.alloc(0);
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) throw new Error('not base64');
+  return Buffer.from(text, 'base64');
+}
+
+export function encode(data: Buffer): string {
+  return data.length === 0 ? '=' : data.toString('base64');
+}

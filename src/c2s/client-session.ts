@@ -1,0 +1,329 @@
+// A client connection (RFC 6120): stream header checks, STARTTLS, handing negotiation to the
+// modules (SASL), resource binding, then stamping and routing the client's stanzas.
+import type net from 'node:net';
+import type tls from 'node:tls';
+import { randomBytes } from 'node:crypto';
+import { xml, type Element } from '@xmpp/xml';
+import { JidError, type Jid } from '../jid.js';
+import type { Logger } from '../log.js';
+import type { ServerCore } from '../module-api/core.js';
+import type { Host } from '../module-api/host.js';
+import type { ClientStream } from '../sessions/session.js';
+import { StanzaError, StreamError, errorReply } from '../stream/errors.js';
+import { XmlStream, streamId } from '../stream/xml-stream.js';
+import { NS } from '../xml/namespaces.js';
+
+type Phase = 'connected' | 'authenticated' | 'bound';
+
+export interface ClientSessionOptions {
+  core: ServerCore;
+  /** Whether the socket is TLS from the start (XEP-0368 direct TLS). */
+  directTls: boolean;
+  /** Called once when the session is gone, for the listener's bookkeeping. */
+  onClosed(session: ClientSession): void;
+  /** Called once when the stream authenticates (ends the unauthenticated-connection count). */
+  onAuthenticated(session: ClientSession): void;
+}
+
+const STANZAS = new Set(['message', 'presence', 'iq']);
+
+export class ClientSession implements ClientStream {
+  readonly id = streamId();
+  readonly data = new Map<string, unknown>();
+  readonly remoteAddress: string;
+  log: Logger;
+  presence: Element | undefined;
+  priority = 0;
+  user: Jid | undefined;
+  jid: Jid | undefined;
+  private hostEntry: Host | undefined;
+  private phase: Phase = 'connected';
+  private readonly stream: XmlStream;
+  private readonly core: ServerCore;
+  private timer: NodeJS.Timeout | undefined;
+  private pingSentAt = 0;
+
+  constructor(
+    socket: net.Socket,
+    private readonly options: ClientSessionOptions,
+  ) {
+    this.core = options.core;
+    const c2s = this.core.config.c2s;
+    this.remoteAddress = socket.remoteAddress ?? '?';
+    this.log = this.core.log.child({ sid: this.id, ip: this.remoteAddress });
+    this.stream = new XmlStream(
+      socket,
+      { maxStanzaBytes: c2s.max_stanza_size, maxDepth: c2s.max_depth, maxAttributes: c2s.max_attributes },
+      NS.CLIENT,
+      this.log,
+      { header: (h) => this.onHeader(h), element: (el) => this.onElement(el), closed: (err) => this.onClosed(err) },
+    );
+    socket.setNoDelay(true);
+    this.armTimer(c2s.auth_timeout * 1000);
+  }
+
+  get host(): string {
+    return this.hostEntry?.domain ?? '';
+  }
+
+  get secure(): boolean {
+    return this.stream.encrypted;
+  }
+
+  get tlsSocket(): tls.TLSSocket | undefined {
+    return this.stream.encrypted ? (this.stream.socket as tls.TLSSocket) : undefined;
+  }
+
+  get closed(): boolean {
+    return this.stream.closed;
+  }
+
+  send(element: Element): void {
+    this.stream.send(element);
+  }
+
+  deliver(stanza: Element): void {
+    const host = this.hostEntry;
+    if (!host || !host.hooks.has('stanza/out')) return this.stream.send(stanza);
+    void host.hooks.fire('stanza/out', { session: this, stanza }).then((taken) => {
+      if (!taken) this.stream.send(stanza);
+    });
+  }
+
+  close(error?: StreamError): void {
+    this.stream.close(error);
+  }
+
+  // --- negotiation -------------------------------------------------------------------------
+
+  private onHeader(header: Element): void {
+    if (header.name !== 'stream:stream' || header.attrs['xmlns:stream'] !== NS.STREAM) {
+      throw new StreamError('invalid-namespace', 'the stream element must be stream:stream in the streams namespace');
+    }
+    if (header.attrs.xmlns !== NS.CLIENT) throw new StreamError('invalid-namespace', `the default namespace must be ${NS.CLIENT}`);
+    const to = (header.attrs.to ?? '').toLowerCase().replace(/\.$/, '');
+    const host = to ? this.core.hosts.get(to) : this.core.hosts.size === 1 ? this.core.hosts.values().next().value : undefined;
+    if (!host) {
+      throw new StreamError('host-unknown', to ? `this server does not serve ${to}` : 'the stream header has no "to"');
+    }
+    if (this.hostEntry && this.hostEntry !== host) {
+      throw new StreamError('host-unknown', 'a stream restart may not switch host');
+    }
+    this.hostEntry = host;
+    this.stream.open({ id: streamId(), from: host.domain, 'xml:lang': 'en' });
+    const version = header.attrs.version;
+    if (!version || Number(version.split('.')[0]) !== 1) {
+      throw new StreamError('unsupported-version', 'Starling speaks XMPP 1.0 streams');
+    }
+    this.sendFeatures();
+  }
+
+  sendFeatures(): void {
+    const host = this.hostEntry!;
+    const c2s = this.core.config.c2s;
+    const features = xml('stream:features');
+    if (this.phase === 'connected') {
+      if (!this.secure) features.append(xml('starttls', { xmlns: NS.TLS }, c2s.require_encryption ? xml('required') : null));
+      if (this.secure || !c2s.require_encryption) this.appendFeatures(features, host, 'pre-auth');
+    } else {
+      if (this.phase === 'authenticated') {
+        features.append(xml('bind', { xmlns: NS.BIND }));
+        features.append(xml('session', { xmlns: NS.SESSION }, xml('optional')));
+      }
+      this.appendFeatures(features, host, 'post-auth');
+    }
+    features.append(
+      xml(
+        'limits',
+        { xmlns: NS.STREAM_LIMITS },
+        xml('max-bytes', {}, String(c2s.max_stanza_size)),
+        this.phase === 'connected' ? null : xml('idle-seconds', {}, String(c2s.idle_ping_interval + c2s.idle_ping_timeout)),
+      ),
+    );
+    this.stream.send(features);
+  }
+
+  private appendFeatures(features: Element, host: Host, stage: 'pre-auth' | 'post-auth'): void {
+    for (const feature of host.streamFeatures) {
+      if (feature.stage !== stage) continue;
+      const el = feature.advertise(this);
+      if (el) features.append(el);
+    }
+  }
+
+  private onElement(el: Element): void {
+    const host = this.hostEntry;
+    if (!host) throw new StreamError('not-well-formed', 'an element before the stream header');
+    if (el.name === 'starttls' && el.attrs.xmlns === NS.TLS) return void this.startTls();
+    const nonza = host.nonza(el);
+    if (nonza) {
+      void Promise.resolve()
+        .then(() => nonza(this, el))
+        .catch((err) => {
+          if (err instanceof StreamError) return this.close(err);
+          this.log.error({ err, element: el.name }, 'negotiation handler failed');
+          this.close(new StreamError('internal-server-error'));
+        });
+      return;
+    }
+    if (!STANZAS.has(el.name)) throw new StreamError('unsupported-stanza-type', `<${el.name}/> is not a stanza`);
+    if (this.phase === 'connected') {
+      throw new StreamError(this.secure || !this.core.config.c2s.require_encryption ? 'not-authorized' : 'policy-violation',
+        this.secure ? 'authenticate first' : 'TLS is required: negotiate STARTTLS first');
+    }
+    if (this.phase === 'authenticated') return void this.beforeBind(el);
+    this.onStanza(el);
+  }
+
+  private async startTls(): Promise<void> {
+    if (this.secure) {
+      this.stream.send(xml('failure', { xmlns: NS.TLS }));
+      return this.close();
+    }
+    this.stream.send(xml('proceed', { xmlns: NS.TLS }));
+    try {
+      await this.stream.upgradeToTls(this.core.certificates.serverOptions());
+      this.log.debug({ protocol: this.tlsSocket?.getProtocol() }, 'TLS established');
+    } catch (err) {
+      this.log.info({ err: (err as Error).message }, 'TLS handshake failed');
+      this.stream.destroy();
+    }
+  }
+
+  authenticated(user: Jid, via: string, options: { restart: boolean }): void {
+    if (options.restart) this.stream.restart();
+    this.user = user;
+    this.phase = 'authenticated';
+    this.log = this.log.child({ jid: user.toString() });
+    this.log.info({ mechanism: via }, 'authenticated');
+    this.options.onAuthenticated(this);
+    this.armTimer(this.core.config.c2s.idle_ping_interval * 1000);
+    void this.hostEntry!.hooks.fire('session/authenticated', { session: this });
+  }
+
+  /** Only resource binding (and the legacy session request) may come between SASL and bind. */
+  private async beforeBind(el: Element): Promise<void> {
+    const bind = el.name === 'iq' && el.attrs.type === 'set' ? el.getChild('bind', NS.BIND) : undefined;
+    if (!bind) {
+      if (el.name === 'iq' && el.getChild('session', NS.SESSION)) {
+        return this.stream.send(xml('iq', { type: 'result', id: el.attrs.id }));
+      }
+      return this.close(new StreamError('not-authorized', 'bind a resource first'));
+    }
+    try {
+      const jid = await this.bind(bind.getChildText('resource') ?? undefined);
+      this.stream.send(xml('iq', { type: 'result', id: el.attrs.id }, xml('bind', { xmlns: NS.BIND }, xml('jid', {}, jid.toString()))));
+    } catch (err) {
+      if (!(err instanceof StanzaError)) throw err;
+      this.stream.send(errorReply(el, err));
+    }
+  }
+
+  async bind(requested?: string): Promise<Jid> {
+    if (!this.user || this.jid) throw new StanzaError('not-allowed', 'binding is possible once, after authentication');
+    const sessions = this.core.sessions;
+    const limit = this.hostEntry!.options.accounts.max_sessions_per_user;
+    let jid: Jid;
+    try {
+      jid = requested?.trim() ? this.user.withResource(requested) : this.user.withResource(randomResource());
+    } catch (err) {
+      if (err instanceof JidError) throw new StanzaError('bad-request', `the resource is not acceptable: ${err.message}`);
+      throw err;
+    }
+    const existing = sessions.get(jid);
+    if (!existing && sessions.count(this.user) >= limit) {
+      throw new StanzaError('resource-constraint', `at most ${limit} sessions per account`, 'wait');
+    }
+    this.jid = jid;
+    this.phase = 'bound';
+    this.log = this.log.child({ resource: jid.resource });
+    const replaced = sessions.add(this as ClientSession & { jid: Jid });
+    if (replaced && replaced !== this) replaced.close(new StreamError('conflict', 'replaced by a new session with the same resource'));
+    this.log.info({ jid: jid.toString() }, 'resource bound');
+    await this.hostEntry!.hooks.fire('session/bound', { session: this });
+    return jid;
+  }
+
+  // --- stanzas --------------------------------------------------------------------------------
+
+  private onStanza(stanza: Element): void {
+    const jid = this.jid!;
+    // RFC 6120 §8.1.2.1: the server stamps 'from' with the full JID, whatever the client wrote.
+    stanza.attrs.from = jid.toString();
+    if (stanza.name === 'presence' && stanza.attrs.to === undefined) return void this.broadcastPresence(stanza);
+    void this.process(stanza);
+  }
+
+  private async process(stanza: Element): Promise<void> {
+    const host = this.hostEntry!;
+    if (host.hooks.has('stanza/in') && (await host.hooks.fire('stanza/in', { session: this, stanza }))) return;
+    await this.core.router.route(stanza, this);
+  }
+
+  /** Presence without 'to' (RFC 6121 §4.2): the session's own availability. */
+  private async broadcastPresence(stanza: Element): Promise<void> {
+    const type = stanza.attrs.type;
+    if (type !== undefined && type !== 'unavailable') return void this.process(stanza); // subscriptions, probes
+    if (type === 'unavailable') {
+      this.presence = undefined;
+    } else {
+      this.presence = stanza;
+      const priority = Number.parseInt(stanza.getChildText('priority') ?? '0', 10);
+      this.priority = Number.isFinite(priority) ? Math.max(-128, Math.min(127, priority)) : 0;
+    }
+    void this.core.sessions.publish(this);
+    const host = this.hostEntry!;
+    if (host.hooks.has('stanza/in') && (await host.hooks.fire('stanza/in', { session: this, stanza }))) return;
+    await host.hooks.fire('presence/broadcast', { session: this, stanza });
+  }
+
+  // --- timers and the end -------------------------------------------------------------------
+
+  /** One timer per session: the authentication deadline first, then idle detection. */
+  private armTimer(ms: number): void {
+    clearTimeout(this.timer);
+    if (ms <= 0) return;
+    this.timer = setTimeout(() => this.onTimer(), ms);
+    this.timer.unref();
+  }
+
+  private onTimer(): void {
+    const c2s = this.core.config.c2s;
+    if (this.phase === 'connected') return this.close(new StreamError('connection-timeout', 'authentication took too long'));
+    const idleFor = Date.now() - this.stream.lastReceived;
+    if (this.pingSentAt && this.stream.lastReceived < this.pingSentAt) {
+      return this.close(new StreamError('connection-timeout', 'no answer to a ping'));
+    }
+    this.pingSentAt = 0;
+    if (idleFor >= c2s.idle_ping_interval * 1000) {
+      this.pingSentAt = Date.now();
+      const ping = xml('iq', { type: 'get', id: `ping-${streamId()}`, from: this.host }, xml('ping', { xmlns: NS.PING }));
+      if (this.jid) ping.attrs.to = this.jid.toString();
+      this.stream.send(ping);
+      return this.armTimer(c2s.idle_ping_timeout * 1000);
+    }
+    this.armTimer(c2s.idle_ping_interval * 1000 - idleFor);
+  }
+
+  private onClosed(error?: StreamError): void {
+    clearTimeout(this.timer);
+    this.core.sessions.remove(this);
+    this.options.onClosed(this);
+    const host = this.hostEntry;
+    if (!host || !this.jid) return;
+    this.log.info({ condition: error?.condition }, 'session closed');
+    const wasAvailable = this.presence !== undefined;
+    this.presence = undefined;
+    void (async () => {
+      if (wasAvailable) {
+        const unavailable = xml('presence', { type: 'unavailable', from: this.jid!.toString() });
+        await host.hooks.fire('presence/broadcast', { session: this, stanza: unavailable });
+      }
+      await host.hooks.fire('session/closed', { session: this, error });
+    })();
+  }
+}
+
+function randomResource(): string {
+  return `starling-${randomBytes(6).toString('hex')}`;
+}

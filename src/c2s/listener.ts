@@ -1,0 +1,110 @@
+// The c2s listeners: TCP with STARTTLS (5222) and direct TLS (5223, XEP-0368), a cap on
+// unauthenticated connections per IP, and the list of open sessions for a clean shutdown.
+import net from 'node:net';
+import tls from 'node:tls';
+import type { ServerCore } from '../module-api/core.js';
+import { StreamError } from '../stream/errors.js';
+import { ClientSession } from './client-session.js';
+
+export interface BoundAddress {
+  address: string;
+  port: number;
+  directTls: boolean;
+}
+
+export class C2sListeners {
+  private readonly servers: net.Server[] = [];
+  readonly sessions = new Set<ClientSession>();
+  private readonly unauthenticated = new Map<string, number>();
+  private readonly pending = new WeakSet<ClientSession>();
+  private drained: (() => void) | undefined;
+
+  constructor(private readonly core: ServerCore) {}
+
+  /** Opens every configured listener; resolves with the addresses actually bound. */
+  async listen(): Promise<BoundAddress[]> {
+    const bound: BoundAddress[] = [];
+    for (const listener of this.core.config.c2s.listeners) {
+      for (const address of listener.interfaces) {
+        const server = listener.direct_tls
+          ? tls.createServer(this.core.certificates.serverOptions(), (socket) => this.accept(socket, true))
+          : net.createServer((socket) => this.accept(socket, false));
+        if (listener.direct_tls) {
+          server.on('tlsClientError', (err, socket) => {
+            this.core.log.debug({ err: err.message, ip: socket.remoteAddress }, 'TLS handshake failed');
+          });
+        }
+        try {
+          await listenOn(server, address, listener.port);
+        } catch (err) {
+          // One address family missing (no IPv6 here) is not worth failing the start for.
+          if ((err as NodeJS.ErrnoException).code === 'EAFNOSUPPORT' || (err as NodeJS.ErrnoException).code === 'EADDRNOTAVAIL') {
+            this.core.log.warn({ address, port: listener.port }, 'address not available, skipped');
+            continue;
+          }
+          throw err;
+        }
+        this.servers.push(server);
+        const info = server.address() as net.AddressInfo;
+        bound.push({ address: info.address, port: info.port, directTls: listener.direct_tls });
+      }
+    }
+    return bound;
+  }
+
+  private accept(socket: net.Socket, directTls: boolean): void {
+    const ip = socket.remoteAddress ?? '?';
+    const count = (this.unauthenticated.get(ip) ?? 0) + 1;
+    if (count > this.core.config.c2s.max_unauthenticated_per_ip) {
+      this.core.log.warn({ ip }, 'too many unauthenticated connections from this address: refused');
+      socket.destroy();
+      return;
+    }
+    this.unauthenticated.set(ip, count);
+    const session = new ClientSession(socket, {
+      core: this.core,
+      directTls,
+      onAuthenticated: (s) => this.settle(s),
+      onClosed: (s) => {
+        this.settle(s);
+        this.sessions.delete(s);
+        if (this.sessions.size === 0) this.drained?.();
+      },
+    });
+    this.pending.add(session);
+    this.sessions.add(session);
+  }
+
+  /** Ends a session's count as unauthenticated (once). */
+  private settle(session: ClientSession): void {
+    if (!this.pending.has(session)) return;
+    this.pending.delete(session);
+    const left = (this.unauthenticated.get(session.remoteAddress) ?? 1) - 1;
+    if (left <= 0) this.unauthenticated.delete(session.remoteAddress);
+    else this.unauthenticated.set(session.remoteAddress, left);
+  }
+
+  /** Stops accepting connections. */
+  async stopListening(): Promise<void> {
+    await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    this.servers.length = 0;
+  }
+
+  /** Closes every stream with system-shutdown and waits (bounded) for the sockets to go. */
+  async closeAll(timeoutMs = 3000): Promise<void> {
+    if (this.sessions.size === 0) return;
+    const gone = new Promise<void>((resolve) => (this.drained = resolve));
+    for (const s of [...this.sessions]) s.close(new StreamError('system-shutdown', 'the server is shutting down'));
+    await Promise.race([gone, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+  }
+}
+
+function listenOn(server: net.Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port, ipv6Only: host.includes(':') }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,59 @@
+// `starling check`: the configuration, the certificates and the storage, without serving.
+import { ConfigError, loadConfig } from './config/load.js';
+import { silentLogger } from './log.js';
+import type { ModuleRegistry } from './module-api/loader.js';
+import { Certificates } from './net/certificates.js';
+import { openLiveState } from './sessions/open-live-state.js';
+import { certificateSources, storageOptions } from './server.js';
+import { openStorage } from './storage/database.js';
+
+export async function runCheck(configPath: string | undefined, registry: ModuleRegistry): Promise<number> {
+  let config;
+  try {
+    config = loadConfig(configPath, registry);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      return 1;
+    }
+    throw err;
+  }
+  const problems: string[] = [];
+  const notes: string[] = [];
+
+  const certificates = new Certificates(
+    certificateSources(config),
+    { dataDir: config.dataDir, certificatesDir: config.tls.certificates_dir, minVersion: config.tls.min_version, generateSelfSigned: false },
+    silentLogger,
+  );
+  for (const problem of await certificates.load()) {
+    if (problem.missing) notes.push(`${problem.domain}: no certificate configured; a self-signed one will be generated at start`);
+    else problems.push(`certificate of ${problem.domain}: ${problem.message}`);
+  }
+
+  try {
+    const storage = await openStorage(storageOptions(config), { migrate: false });
+    notes.push(`storage: ${storage.location} reachable`);
+    await storage.close();
+  } catch (err) {
+    problems.push(`storage (${config.storage.driver}): ${(err as Error).message}`);
+  }
+
+  if (config.live_state.backend === 'redis') {
+    try {
+      const live = await openLiveState(config.live_state);
+      await live.close();
+      notes.push(`live state: redis reachable`);
+    } catch (err) {
+      problems.push(`live state (redis ${config.live_state.redis_url}): ${(err as Error).message}`);
+    }
+  }
+
+  for (const note of notes) console.log(`note: ${note}`);
+  if (problems.length) {
+    console.error(`${config.file}: ${problems.length} problem(s):\n  ${problems.join('\n  ')}`);
+    return 1;
+  }
+  console.log(`OK: ${config.file}, hosts ${[...config.hostOptions.keys()].join(', ')}`);
+  return 0;
+}

@@ -1,0 +1,199 @@
+#!/usr/bin/env node
+// `starling <command>`: start the server, manage accounts, check a configuration.
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type LoadedConfig } from './config/load.js';
+import { AccountError } from './auth/accounts.js';
+import { createLogger } from './log.js';
+import { ModuleRegistry } from './module-api/loader.js';
+import { builtinModules } from '../modules/index.js';
+import { openAccounts, startServer } from './server.js';
+import { runCheck } from './check.js';
+import { readPassword } from './password-input.js';
+import { VERSION } from './version.js';
+
+interface Command {
+  usage: string;
+  summary: string;
+  options?: Record<string, { type: 'string' | 'boolean'; short?: string }>;
+  run(args: string[], values: Record<string, string | boolean | undefined>): Promise<number>;
+}
+
+const configOption = { config: { type: 'string' as const, short: 'c' } };
+const passwordOptions = { ...configOption, 'password-file': { type: 'string' as const } };
+
+const commands: Record<string, Command> = {
+  start: {
+    usage: 'starling start [--config FILE]',
+    summary: 'Run the server (configuration: --config, else $STARLING_CONFIG, else ./config.toml, else defaults).',
+    options: configOption,
+    run: (_args, values) => start(values.config as string | undefined),
+  },
+  adduser: {
+    usage: 'starling adduser USER@HOST [--password-file FILE] [--config FILE]',
+    summary: 'Create an account. The password is asked for (without echo), read from --password-file, or from standard input.',
+    options: passwordOptions,
+    run: (args, values) =>
+      withAccounts(values, async (accounts) => {
+        const jid = accounts.userJid(requireArg(args, 'USER@HOST'));
+        await accounts.create(jid, await readPassword(values['password-file'] as string | undefined, `Password for ${jid}: `));
+        console.log(`created ${jid}`);
+      }),
+  },
+  passwd: {
+    usage: 'starling passwd USER@HOST [--password-file FILE] [--config FILE]',
+    summary: "Change an account's password.",
+    options: passwordOptions,
+    run: (args, values) =>
+      withAccounts(values, async (accounts) => {
+        const jid = accounts.userJid(requireArg(args, 'USER@HOST'));
+        if (!(await accounts.exists(jid))) throw new AccountError('item-not-found', `there is no account ${jid}`);
+        await accounts.setPassword(jid, await readPassword(values['password-file'] as string | undefined, `New password for ${jid}: `));
+        console.log(`password of ${jid} changed`);
+      }),
+  },
+  deluser: {
+    usage: 'starling deluser USER@HOST [--config FILE]',
+    summary: 'Delete an account and everything it owns (roster, offline messages, archive, ...).',
+    options: configOption,
+    run: (args, values) =>
+      withAccounts(values, async (accounts) => {
+        const jid = accounts.userJid(requireArg(args, 'USER@HOST'));
+        await accounts.delete(jid);
+        console.log(`deleted ${jid}`);
+      }),
+  },
+  listusers: {
+    usage: 'starling listusers HOST [--config FILE]',
+    summary: 'List the accounts of a host, one per line.',
+    options: configOption,
+    run: (args, values) =>
+      withAccounts(values, async (accounts, config) => {
+        const host = requireArg(args, 'HOST').toLowerCase();
+        if (!config.hostOptions.has(host)) throw new AccountError('host-unknown', `${host} is not a host of this server`);
+        for (const user of await accounts.list(host)) console.log(user);
+      }),
+  },
+  check: {
+    usage: 'starling check [--config FILE]',
+    summary: 'Validate the configuration, certificates and storage without serving. Prints OK or the problems; exit 1 on problems.',
+    options: configOption,
+    run: async (_args, values) => runCheck(values.config as string | undefined, registry()),
+  },
+  version: {
+    usage: 'starling version',
+    summary: 'Print the version.',
+    run: async () => {
+      console.log(`starling ${VERSION} (node ${process.version})`);
+      return 0;
+    },
+  },
+};
+
+function registry(): ModuleRegistry {
+  return new ModuleRegistry(builtinModules);
+}
+
+function requireArg(args: string[], name: string): string {
+  const value = args[0];
+  if (!value) throw new UsageError(`missing ${name}`);
+  return value;
+}
+
+class UsageError extends Error {}
+
+async function withAccounts(
+  values: Record<string, string | boolean | undefined>,
+  fn: (accounts: Awaited<ReturnType<typeof openAccounts>>['accounts'], config: LoadedConfig) => Promise<void>,
+): Promise<number> {
+  const config = loadConfig(values.config as string | undefined, registry());
+  const { storage, accounts } = await openAccounts(config);
+  try {
+    await fn(accounts, config);
+    return 0;
+  } finally {
+    await storage.close();
+  }
+}
+
+async function start(configPath: string | undefined): Promise<number> {
+  const config = loadConfig(configPath, registry());
+  const log = createLogger(config.log);
+  const server = await startServer(config, registry(), log);
+  for (const a of server.addresses) {
+    log.info({ address: a.address, port: a.port, tls: a.directTls ? 'direct' : 'starttls' }, 'c2s listening');
+  }
+  log.info({ dataDir: config.dataDir, storage: server.core.storage.location, hosts: [...config.hostOptions.keys()], config: config.file }, 'Starling is running');
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (++signals > 1) {
+      log.warn({ signal }, 'second signal: exiting at once');
+      process.exit(1);
+    }
+    log.info({ signal }, 'shutting down');
+    void server.stop().then(() => {
+      log.info('stopped');
+      log.flush?.();
+      setTimeout(() => process.exit(0), 50).unref();
+    });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', () => {
+    void server.core.certificates.load().then((problems) => {
+      for (const p of problems) log.warn({ domain: p.domain }, `certificate problem: ${p.message}`);
+      log.info('certificates reloaded');
+    });
+  });
+  return new Promise<number>(() => {}); // runs until a signal
+}
+
+function help(name?: string): void {
+  if (name && commands[name]) {
+    const c = commands[name];
+    console.log(`usage: ${c.usage}\n\n${c.summary}`);
+    return;
+  }
+  console.log('usage: starling <command> [options]\n\ncommands:');
+  for (const [n, c] of Object.entries(commands)) console.log(`  ${n.padEnd(10)} ${c.summary}`);
+  console.log('\n`starling <command> --help` tells more.');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    help(rest[0]);
+    return name ? 0 : 1;
+  }
+  if (name === '--version') return commands.version!.run([], {});
+  const command = commands[name];
+  if (!command) {
+    console.error(`starling: unknown command "${name}"`);
+    help();
+    return 1;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    help(name);
+    return 0;
+  }
+  try {
+    const { values, positionals } = parseArgs({ args: rest, options: command.options ?? {}, allowPositionals: true });
+    return await command.run(positionals, values);
+  } catch (err) {
+    if (err instanceof ConfigError) console.error(err.message);
+    else if (err instanceof AccountError || err instanceof UsageError) console.error(`starling ${name}: ${err.message}`);
+    else if ((err as NodeJS.ErrnoException).code?.startsWith?.('ERR_PARSE_ARGS')) console.error(`starling ${name}: ${(err as Error).message}\nusage: ${command.usage}`);
+    else console.error(`starling ${name}: ${(err as Error).stack ?? err}`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    console.error(err);
+    process.exitCode = 1;
+  },
+);
+

@@ -1,0 +1,25 @@
+// The server's shared services, as modules reach them through ctx.server.
+import type { LoadedConfig } from '../config/load.js';
+import type { Accounts } from '../auth/accounts.js';
+import type { Logger } from '../log.js';
+import type { Certificates } from '../net/certificates.js';
+import type { Router } from '../router/router.js';
+import type { LiveState } from '../sessions/live-state.js';
+import type { LocalSessions } from '../sessions/local-sessions.js';
+import type { Storage } from '../storage/database.js';
+import type { Host } from './host.js';
+
+export interface ServerCore {
+  readonly config: LoadedConfig;
+  readonly log: Logger;
+  readonly storage: Storage;
+  readonly accounts: Accounts;
+  readonly live: LiveState;
+  readonly sessions: LocalSessions;
+  readonly router: Router;
+  readonly certificates: Certificates;
+  readonly hosts: ReadonlyMap<string, Host>;
+  /** This node's name in the cluster (hostname:pid when alone). */
+  readonly node: string;
+  readonly startedAt: Date;
+}

@@ -1,0 +1,131 @@
+// defineModule and the module context: a module registers through its context only, and the
+// context records every registration so unloading (or a failed boot) undoes all of it.
+import type { Element } from '@xmpp/xml';
+import type { z } from 'zod';
+import type { Logger } from '../log.js';
+import type { ServerCore } from './core.js';
+import type { HookEvents } from './events.js';
+import type { HookHandler } from './hooks.js';
+import type { DiscoIdentity, Host, NonzaHandler, StreamFeature } from './host.js';
+import type { IqHandler, IqTarget } from './iq.js';
+
+export interface ModuleDefinition<S extends z.ZodType = z.ZodType> {
+  name: string;
+  /** Other modules this one needs on the same host; checked at boot. */
+  depends?: string[];
+  /** Option schema with defaults, validated at boot under `[modules.<name>]`. */
+  config?: S;
+  setup(ctx: ModuleContext<z.infer<S>>): void | Promise<void>;
+}
+
+export function defineModule<S extends z.ZodType>(definition: ModuleDefinition<S>): ModuleDefinition<S> {
+  return definition;
+}
+
+export interface IqRegistrar {
+  get(ns: string, name: string, handler: IqHandler, options?: { to?: IqTarget }): void;
+  set(ns: string, name: string, handler: IqHandler, options?: { to?: IqTarget }): void;
+}
+
+export class ModuleContext<C = unknown> {
+  private readonly undo: (() => void | Promise<void>)[] = [];
+  readonly log: Logger;
+  readonly iq: IqRegistrar;
+
+  constructor(
+    readonly name: string,
+    readonly host: Host,
+    readonly config: C,
+    readonly server: ServerCore,
+  ) {
+    this.log = host.log.child({ module: name });
+    const register = (type: 'get' | 'set') => (ns: string, el: string, handler: IqHandler, options?: { to?: IqTarget }) => {
+      this.undo.push(host.iq.add(type, options?.to ?? 'host', ns, el, handler, name));
+    };
+    this.iq = { get: register('get'), set: register('set') };
+  }
+
+  get domain(): string {
+    return this.host.domain;
+  }
+
+  hook<K extends keyof HookEvents>(event: K, handler: HookHandler<HookEvents[K]>, priority = 0): void {
+    this.undo.push(this.host.hooks.on(event, handler, priority, this.name));
+  }
+
+  /** A disco#info feature of the host. */
+  feature(ns: string): void {
+    if (this.host.discoFeatures.has(ns)) return;
+    this.host.discoFeatures.add(ns);
+    this.undo.push(() => void this.host.discoFeatures.delete(ns));
+  }
+
+  identity(identity: DiscoIdentity): void {
+    this.host.discoIdentities.push(identity);
+    this.undo.push(() => void this.host.discoIdentities.splice(this.host.discoIdentities.indexOf(identity), 1));
+  }
+
+  discoForm(form: Element): void {
+    this.host.discoForms.push(form);
+    this.undo.push(() => void this.host.discoForms.splice(this.host.discoForms.indexOf(form), 1));
+  }
+
+  streamFeature(feature: Omit<StreamFeature, 'owner'>): void {
+    const entry: StreamFeature = { ...feature, owner: this.name };
+    this.host.streamFeatures.push(entry);
+    this.undo.push(() => void this.host.streamFeatures.splice(this.host.streamFeatures.indexOf(entry), 1));
+  }
+
+  /** Handles a top-level negotiation element `<name xmlns=ns>` on client streams of this host. */
+  nonza(ns: string, name: string, handler: NonzaHandler): void {
+    const key = `${name} ${ns}`;
+    const existing = this.host.nonzas.get(key);
+    if (existing) throw new Error(`<${name} xmlns='${ns}'/> is handled by "${existing.owner}" already`);
+    this.host.nonzas.set(key, { handler, owner: this.name });
+    this.undo.push(() => void this.host.nonzas.delete(key));
+  }
+
+  provide<T>(service: string, implementation: T): void {
+    const existing = this.host.services.get(service);
+    if (existing) throw new Error(`service "${service}" is provided by "${existing.owner}" already`);
+    this.host.services.set(service, { service: implementation, owner: this.name });
+    this.undo.push(() => void this.host.services.delete(service));
+  }
+
+  use<T>(service: string): T {
+    const entry = this.host.services.get(service);
+    if (!entry) throw new Error(`module "${this.name}" uses service "${service}", which no loaded module provides`);
+    return entry.service as T;
+  }
+
+  /** Optional use: undefined when no module provides it. */
+  tryUse<T>(service: string): T | undefined {
+    return this.host.services.get(service)?.service as T | undefined;
+  }
+
+  every(ms: number, fn: () => void): void {
+    const timer = setInterval(() => {
+      try {
+        fn();
+      } catch (err) {
+        this.log.error({ err }, 'timer failed');
+      }
+    }, ms);
+    timer.unref();
+    this.undo.push(() => clearInterval(timer));
+  }
+
+  onUnload(fn: () => void | Promise<void>): void {
+    this.undo.push(fn);
+  }
+
+  async unload(): Promise<void> {
+    for (const fn of this.undo.splice(0).reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        this.log.error({ err }, 'unload step failed');
+      }
+    }
+  }
+}

@@ -1,0 +1,38 @@
+// The hooks of the server, with the shape of each event.
+import type { Element } from '@xmpp/xml';
+import type { Jid } from '../jid.js';
+import type { Session } from '../sessions/session.js';
+import type { StreamError } from '../stream/errors.js';
+
+/** A stanza on its way to a local address (a user's bare or full JID, or the host itself). */
+export interface RouteEvent {
+  stanza: Element;
+  from: Jid;
+  to: Jid;
+  /** The local session it came from, if it came from one. */
+  origin?: Session;
+}
+
+export interface HookEvents {
+  /** Every stanza from a bound client session, `from` stamped, before routing. Stop = drop. */
+  'stanza/in': { session: Session; stanza: Element };
+  /** Every stanza about to be written to a client session. Stop = the hook took it (held, queued). */
+  'stanza/out': { session: Session; stanza: Element };
+  /** Stanzas to a local account's bare JID; stop = handled. The default comes after the chain. */
+  'message/bare': RouteEvent;
+  'message/full': RouteEvent;
+  'message/host': RouteEvent;
+  'presence/bare': RouteEvent;
+  'presence/full': RouteEvent;
+  'presence/host': RouteEvent;
+  /** A message for an account with no session to take it (offline storage hooks in here). */
+  'message/offline': RouteEvent;
+  /** A stanza for another domain (federation hooks in here). Stop = taken. */
+  'route/remote': RouteEvent;
+  /** A client's broadcast presence changed (available, unavailable, priority). */
+  'presence/broadcast': { session: Session; stanza: Element };
+  'session/authenticated': { session: Session };
+  'session/bound': { session: Session };
+  'session/closed': { session: Session; error?: StreamError };
+  'account/deleted': { jid: Jid };
+}

@@ -1,0 +1,219 @@
+// route(stanza): where a stanza goes, by its `to` (RFC 6120 §10, RFC 6121 §8).
+// Local users' full and bare JIDs, the host itself, services with their own domain, and other
+// domains (federation hooks in). Errors go back to the sender as the RFCs name them.
+import type { Element } from '@xmpp/xml';
+import { Jid, JidError, parseJid } from '../jid.js';
+import type { Logger } from '../log.js';
+import type { Host } from '../module-api/host.js';
+import type { RouteEvent } from '../module-api/events.js';
+import { IqRequest, type IqTarget, type IqType } from '../module-api/iq.js';
+import type { LocalSessions } from '../sessions/local-sessions.js';
+import type { Session } from '../sessions/session.js';
+import { StanzaError, errorReply } from '../stream/errors.js';
+import { deliverToBare } from './bare-delivery.js';
+
+/** A service on a domain of its own (MUC, upload, proxy): gets every stanza to that domain. */
+export type DomainHandler = (stanza: Element, from: Jid, to: Jid) => void | Promise<void>;
+
+export interface RouterDeps {
+  hosts: ReadonlyMap<string, Host>;
+  sessions: LocalSessions;
+  accountExists(host: string, username: string): Promise<boolean>;
+  log: Logger;
+}
+
+export class Router {
+  private readonly domains = new Map<string, DomainHandler>();
+
+  constructor(private readonly deps: RouterDeps) {}
+
+  /** Registers a service domain; returns the undo. */
+  addDomain(domain: string, handler: DomainHandler): () => void {
+    if (this.deps.hosts.has(domain) || this.domains.has(domain)) throw new Error(`the domain ${domain} is served already`);
+    this.domains.set(domain, handler);
+    return () => void this.domains.delete(domain);
+  }
+
+  isLocal(domain: string): boolean {
+    return this.deps.hosts.has(domain) || this.domains.has(domain);
+  }
+
+  /**
+   * Routes a stanza whose `from` is set and trusted (stamped by the stream it came from).
+   * `origin` is the local client session it came from, if any. Never throws.
+   */
+  async route(stanza: Element, origin?: Session): Promise<void> {
+    try {
+      await this.dispatch(stanza, origin);
+    } catch (err) {
+      if (err instanceof StanzaError) return this.bounce(stanza, err);
+      this.deps.log.error({ err, stanza: stanza.name, id: stanza.attrs.id }, 'routing failed');
+      this.bounce(stanza, new StanzaError('internal-server-error'));
+    }
+  }
+
+  /** Sends the error reply of a stanza back to its sender; errors and results never bounce. */
+  bounce(stanza: Element, error: StanzaError): void {
+    const type = stanza.attrs.type;
+    if (type === 'error' || (stanza.name === 'iq' && type === 'result')) return;
+    if (stanza.name === 'presence' && type !== 'subscribe' && type !== undefined && type !== 'probe') return;
+    if (!stanza.attrs.from) return;
+    void this.send(errorReply(stanza, error));
+  }
+
+  /**
+   * Sends a stanza the server made. A reply to a client's stanza that had no 'to' has no
+   * 'from' either (RFC 6120 §8.1.2.1) and goes straight to that client's session.
+   */
+  async send(stanza: Element): Promise<void> {
+    if (stanza.attrs.from !== undefined) return this.route(stanza);
+    const to = stanza.attrs.to === undefined ? undefined : parseJid(stanza.attrs.to);
+    const session = to && this.deps.sessions.get(to);
+    if (session) session.deliver(stanza);
+  }
+
+  private async dispatch(stanza: Element, origin?: Session): Promise<void> {
+    if (stanza.attrs.from === undefined) throw new Error(`route() needs a 'from' on <${stanza.name}/>`);
+    const from = parseJid(stanza.attrs.from);
+    let to: Jid;
+    if (stanza.attrs.to === undefined) {
+      // No 'to' from a client: addressed to its own account (RFC 6120 §10.3).
+      to = from.bare;
+    } else {
+      try {
+        to = parseJid(stanza.attrs.to);
+      } catch (err) {
+        if (err instanceof JidError) throw new StanzaError('jid-malformed', `bad 'to' address: ${err.message}`);
+        throw err;
+      }
+    }
+
+    const host = this.deps.hosts.get(to.domain);
+    if (!host) {
+      const service = this.domains.get(to.domain);
+      if (service) return service(stanza, from, to);
+      const taken = await this.anyHost(from)?.hooks.fire('route/remote', { stanza, from, to, origin });
+      if (!taken) throw new StanzaError('remote-server-not-found', `${to.domain} cannot be reached`);
+      return;
+    }
+    if (to.local === '') return this.toHost(host, stanza, from, to, origin);
+    if (to.isBare) return this.toBare(host, stanza, from, to, origin, stanza.attrs.to === undefined);
+    return this.toFull(host, stanza, from, to, origin);
+  }
+
+  private anyHost(from: Jid): Host | undefined {
+    return this.deps.hosts.get(from.domain) ?? this.deps.hosts.values().next().value;
+  }
+
+  private async toHost(host: Host, stanza: Element, from: Jid, to: Jid, origin?: Session) {
+    const event: RouteEvent = { stanza, from, to, origin };
+    switch (stanza.name) {
+      case 'iq':
+        return this.handleIq(host, stanza, from, to, 'host', origin);
+      case 'message':
+        if (await host.hooks.fire('message/host', event)) return;
+        // RFC 6121 §8.5.1 / §10.3: a message to the server that nothing handles.
+        if (stanza.attrs.type !== 'error' && stanza.attrs.type !== 'headline' && stanza.attrs.type !== 'groupchat') {
+          throw new StanzaError('service-unavailable');
+        }
+        return;
+      case 'presence':
+        await host.hooks.fire('presence/host', event);
+        return;
+    }
+  }
+
+  private async toBare(host: Host, stanza: Element, from: Jid, to: Jid, origin: Session | undefined, toSelf: boolean) {
+    const event: RouteEvent = { stanza, from, to, origin };
+    if (stanza.name === 'iq') {
+      if (!(await this.deps.accountExists(to.domain, to.local))) {
+        if (stanza.attrs.type === 'get' || stanza.attrs.type === 'set') throw new StanzaError('service-unavailable');
+        return;
+      }
+      // A client's IQ without 'to' that no account-level handler takes goes to the server.
+      if (toSelf && !this.findIqHandler(host, stanza, 'bare')) return this.handleIq(host, stanza, from, host.jid, 'host', origin);
+      return this.handleIq(host, stanza, from, to, 'bare', origin);
+    }
+    if (stanza.name === 'message') {
+      if (await host.hooks.fire('message/bare', event)) return;
+      return this.messageToBare(host, event);
+    }
+    if (await host.hooks.fire('presence/bare', event)) return;
+    // Without a presence module: directed presence to each available resource.
+    if (stanza.attrs.type === undefined || stanza.attrs.type === 'unavailable') {
+      for (const session of this.deps.sessions.resourcesOf(to)) if (session.presence) session.deliver(stanza);
+    }
+  }
+
+  private async messageToBare(host: Host, event: RouteEvent) {
+    const { stanza, to } = event;
+    if (deliverToBare(this.deps.sessions.resourcesOf(to), stanza)) return;
+    const type = stanza.attrs.type ?? 'normal';
+    if (type === 'error' || type === 'headline') return;
+    if (type === 'groupchat') throw new StanzaError('service-unavailable');
+    if (!(await this.deps.accountExists(to.domain, to.local))) throw new StanzaError('service-unavailable');
+    if (await host.hooks.fire('message/offline', event)) return;
+    throw new StanzaError('service-unavailable', 'the recipient is not online and offline storage is off');
+  }
+
+  private async toFull(host: Host, stanza: Element, from: Jid, to: Jid, origin?: Session) {
+    const event: RouteEvent = { stanza, from, to, origin };
+    const session = this.deps.sessions.get(to);
+    switch (stanza.name) {
+      case 'iq':
+        if (session) return session.deliver(stanza);
+        // RFC 6121 §8.5.3.2.3: an IQ to a resource that is not there.
+        if (stanza.attrs.type === 'get' || stanza.attrs.type === 'set') throw new StanzaError('service-unavailable');
+        return;
+      case 'message':
+        if (await host.hooks.fire('message/full', event)) return;
+        if (session) return session.deliver(stanza);
+        // §8.5.3.2.1: chat, normal and headline go to the bare JID; groupchat bounces; error is dropped.
+        if (stanza.attrs.type === 'groupchat') throw new StanzaError('service-unavailable');
+        if (stanza.attrs.type === 'error') return;
+        return this.messageToBare(host, { ...event, to: to.bare });
+      case 'presence':
+        if (await host.hooks.fire('presence/full', event)) return;
+        if (session) session.deliver(stanza);
+        return;
+    }
+  }
+
+  private findIqHandler(host: Host, stanza: Element, target: IqTarget) {
+    const payload = iqPayload(stanza);
+    if (!payload) return undefined;
+    return host.iq.find(stanza.attrs.type as IqType, target, payload.attrs.xmlns ?? '', payload.name);
+  }
+
+  private async handleIq(host: Host, stanza: Element, from: Jid, to: Jid, target: IqTarget, origin?: Session) {
+    const type = stanza.attrs.type;
+    if (type === 'result' || type === 'error') {
+      // Replies to the server's own requests (pings); nothing waits on them here.
+      return;
+    }
+    if (type !== 'get' && type !== 'set') throw new StanzaError('bad-request', 'an IQ needs type get, set, result or error');
+    const payload = iqPayload(stanza);
+    if (!payload || countElements(stanza) !== 1) throw new StanzaError('bad-request', 'an IQ get or set carries exactly one child element');
+    const entry = host.iq.find(type, target, payload.attrs.xmlns ?? '', payload.name);
+    if (!entry) throw new StanzaError('service-unavailable');
+    let reply: Element | void;
+    try {
+      reply = await entry.handler(new IqRequest(stanza, payload, from, to, origin));
+    } catch (err) {
+      if (err instanceof StanzaError) throw err;
+      host.log.error({ err, module: entry.owner, ns: payload.attrs.xmlns }, 'IQ handler failed');
+      throw new StanzaError('internal-server-error');
+    }
+    if (reply) await this.send(reply);
+  }
+}
+
+function iqPayload(stanza: Element): Element | undefined {
+  return stanza.children.find((c): c is Element => typeof c !== 'string');
+}
+
+function countElements(stanza: Element): number {
+  let n = 0;
+  for (const c of stanza.children) if (typeof c !== 'string' && c.name !== 'error') n++;
+  return n;
+}

@@ -1,0 +1,101 @@
+// The composition root: config -> storage -> hosts -> modules -> listeners, and the way back.
+import { mkdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { LoadedConfig } from './config/load.js';
+import { Accounts } from './auth/accounts.js';
+import { C2sListeners, type BoundAddress } from './c2s/listener.js';
+import type { Logger } from './log.js';
+import type { ServerCore } from './module-api/core.js';
+import { Host } from './module-api/host.js';
+import { loadHostModules, unloadModules, type ModuleRegistry } from './module-api/loader.js';
+import type { ModuleContext } from './module-api/define.js';
+import { Certificates } from './net/certificates.js';
+import { Router } from './router/router.js';
+import { openLiveState } from './sessions/open-live-state.js';
+import { LocalSessions } from './sessions/local-sessions.js';
+import { AccountStore } from './storage/accounts.js';
+import { openStorage, type Storage } from './storage/database.js';
+
+export function storageOptions(config: LoadedConfig) {
+  return {
+    driver: config.storage.driver,
+    sqlitePath: config.storage.sqlite_path || path.join(config.dataDir, 'starling.db'),
+    sqliteSynchronous: config.storage.sqlite_synchronous,
+    postgresUrl: config.storage.postgres_url,
+    postgresSchema: config.storage.postgres_schema,
+    poolSize: config.storage.pool_size,
+  };
+}
+
+export function certificateSources(config: LoadedConfig) {
+  return [...config.hostOptions].map(([domain, options]) => ({ domain, certificate: options.certificate, key: options.key }));
+}
+
+/** Opens storage and builds the accounts service (also what the CLI's account commands use). */
+export async function openAccounts(config: LoadedConfig): Promise<{ storage: Storage; accounts: Accounts }> {
+  const storage = await openStorage(storageOptions(config));
+  const accounts = new Accounts(new AccountStore(storage.db), (host) => config.hostOptions.get(host)?.accounts);
+  return { storage, accounts };
+}
+
+export interface RunningServer {
+  readonly core: ServerCore;
+  readonly addresses: BoundAddress[];
+  /** Graceful stop: stop accepting, close streams with system-shutdown, unload, close storage. */
+  stop(): Promise<void>;
+}
+
+export async function startServer(config: LoadedConfig, registry: ModuleRegistry, log: Logger): Promise<RunningServer> {
+  mkdirSync(config.dataDir, { recursive: true });
+  const { storage, accounts } = await openAccounts(config);
+  const cleanup: (() => Promise<void>)[] = [() => storage.close()];
+  try {
+    const live = await openLiveState(config.live_state);
+    cleanup.unshift(() => live.close());
+    const certificates = new Certificates(
+      certificateSources(config),
+      { dataDir: config.dataDir, certificatesDir: config.tls.certificates_dir, minVersion: config.tls.min_version, generateSelfSigned: true },
+      log.child({ component: 'tls' }),
+    );
+    for (const problem of await certificates.load()) log.warn({ domain: problem.domain }, `certificate problem: ${problem.message}`);
+
+    const hosts = new Map<string, Host>();
+    for (const [domain, options] of config.hostOptions) hosts.set(domain, new Host(domain, options, log.child({ host: domain })));
+    const node = `${os.hostname()}:${process.pid}`;
+    const sessions = new LocalSessions(live.sessions, node);
+    const router = new Router({ hosts, sessions, accountExists: (h, u) => accounts.store.exists(h, u), log: log.child({ component: 'router' }) });
+    const core: ServerCore = { config, log, storage, accounts, live, sessions, router, certificates, hosts, node, startedAt: new Date() };
+    accounts.onDeleted(async (jid) => {
+      for (const session of sessions.resourcesOf(jid)) session.close();
+      await hosts.get(jid.domain)?.hooks.fire('account/deleted', { jid });
+    });
+
+    const contexts: ModuleContext[] = [];
+    cleanup.unshift(() => unloadModules(contexts));
+    for (const host of hosts.values()) contexts.push(...(await loadHostModules(host, registry, core)));
+
+    const c2s = new C2sListeners(core);
+    cleanup.unshift(async () => {
+      await c2s.stopListening();
+      await c2s.closeAll();
+    });
+    const addresses = await c2s.listen();
+
+    let stopping: Promise<void> | undefined;
+    const stop = () =>
+      (stopping ??= (async () => {
+        for (const step of cleanup) {
+          try {
+            await step();
+          } catch (err) {
+            log.error({ err }, 'shutdown step failed');
+          }
+        }
+      })());
+    return { core, addresses, stop };
+  } catch (err) {
+    for (const step of cleanup) await step().catch(() => {});
+    throw err;
+  }
+}

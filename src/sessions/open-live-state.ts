@@ -1,0 +1,9 @@
+// Memory for a single node, Redis when configured (a cluster).
+import type { LiveState } from './live-state.js';
+import { createMemoryLiveState } from './memory-live-state.js';
+
+export async function openLiveState(options: { backend: 'memory' | 'redis'; redis_url: string }): Promise<LiveState> {
+  if (options.backend === 'memory') return createMemoryLiveState();
+  const { openRedisLiveState } = await import('./redis-live-state.js');
+  return openRedisLiveState(options.redis_url);
+}

@@ -1,0 +1,61 @@
+// Live state in Redis, shared by the nodes of a cluster: the session directory as one hash per
+// bare JID, counters as expiring keys.
+import { Redis } from 'ioredis';
+import type { Counters, LiveState, SessionDirectory, SessionRecord } from './live-state.js';
+
+const PREFIX = 'starling:';
+
+function bareOf(fullJid: string): string {
+  const slash = fullJid.indexOf('/');
+  return slash === -1 ? fullJid : fullJid.slice(0, slash);
+}
+
+class RedisSessionDirectory implements SessionDirectory {
+  constructor(private readonly redis: Redis) {}
+
+  async put(record: SessionRecord): Promise<void> {
+    await this.redis.hset(`${PREFIX}sessions:${bareOf(record.jid)}`, record.jid, JSON.stringify(record));
+  }
+
+  async remove(fullJid: string, node: string): Promise<void> {
+    const key = `${PREFIX}sessions:${bareOf(fullJid)}`;
+    const current = await this.redis.hget(key, fullJid);
+    // Another node may have taken the resource over meanwhile: remove only our own entry.
+    if (current && (JSON.parse(current) as SessionRecord).node === node) await this.redis.hdel(key, fullJid);
+  }
+
+  async resourcesOf(bareJid: string): Promise<SessionRecord[]> {
+    const all = await this.redis.hgetall(`${PREFIX}sessions:${bareJid}`);
+    return Object.values(all).map((v) => JSON.parse(v) as SessionRecord);
+  }
+}
+
+class RedisCounters implements Counters {
+  constructor(private readonly redis: Redis) {}
+
+  async hit(key: string, windowMs: number): Promise<number> {
+    const k = `${PREFIX}counter:${key}`;
+    const [[, count]] = (await this.redis.multi().incr(k).pexpire(k, windowMs, 'NX').exec()) as [[Error | null, number]];
+    return count;
+  }
+
+  async peek(key: string): Promise<number> {
+    return Number((await this.redis.get(`${PREFIX}counter:${key}`)) ?? 0);
+  }
+
+  async reset(key: string): Promise<void> {
+    await this.redis.del(`${PREFIX}counter:${key}`);
+  }
+}
+
+export async function openRedisLiveState(url: string): Promise<LiveState> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true });
+  await redis.connect();
+  return {
+    sessions: new RedisSessionDirectory(redis),
+    counters: new RedisCounters(redis),
+    close: async () => {
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}

@@ -1,0 +1,53 @@
+// What modules and the router see of a client session, whatever carries it (c2s TCP today;
+// WebSocket and BOSH later). The connection role implements it.
+import type { Element } from '@xmpp/xml';
+import type { Jid } from '../jid.js';
+import type { Logger } from '../log.js';
+import type { StreamError } from '../stream/errors.js';
+
+export interface Session {
+  /** Stream id, unique per connection. */
+  readonly id: string;
+  /** The served domain this stream is for. */
+  readonly host: string;
+  readonly remoteAddress: string;
+  readonly log: Logger;
+  /** True once TLS is on (STARTTLS done or direct TLS). */
+  readonly secure: boolean;
+  /** The account's bare JID once authenticated. */
+  readonly user: Jid | undefined;
+  /** The full JID once a resource is bound. */
+  readonly jid: Jid | undefined;
+  /** Last broadcast presence (available), undefined when unavailable. */
+  presence: Element | undefined;
+  /** Presence priority from the last broadcast presence (RFC 6121 §4.7.2.3). */
+  priority: number;
+  /** Per-module state, keyed by module name. */
+  readonly data: Map<string, unknown>;
+  /** Hands a stanza to this session: through the outgoing hooks, then onto the wire. */
+  deliver(stanza: Element): void;
+  /** Writes an element to the wire as it is (negotiation, acks). */
+  send(element: Element): void;
+  /** Closes the stream, with a stream error when given. */
+  close(error?: StreamError): void;
+  readonly closed: boolean;
+}
+
+export function isAvailable(session: Session): boolean {
+  return session.presence !== undefined;
+}
+
+/** A client stream during negotiation, as the SASL and binding code sees it. */
+export interface ClientStream extends Session {
+  /** The TLS socket once TLS is on, for channel binding. */
+  readonly tlsSocket: import('node:tls').TLSSocket | undefined;
+  /**
+   * Marks the stream authenticated as `user` (a bare JID of this host). With `restart`
+   * (RFC 6120 SASL) the client opens a new stream next; SASL2 goes on without one.
+   */
+  authenticated(user: Jid, via: string, options: { restart: boolean }): void;
+  /** Binds a resource (server-generated when none or taken by policy); throws StanzaError. */
+  bind(resource?: string): Promise<Jid>;
+  /** Sends the stream features for the current stage (after SASL2, without a restart). */
+  sendFeatures(): void;
+}

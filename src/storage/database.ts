@@ -1,0 +1,93 @@
+// Opens the configured database (SQLite embedded by default, PostgreSQL for production) behind
+// one Kysely instance and brings its schema up to date.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import type { Database } from './schema.js';
+import { migrate, type Migration } from './migrations.js';
+import { coreMigrations } from './core-migrations.js';
+
+export interface StorageOptions {
+  driver: 'sqlite' | 'postgres';
+  /** SQLite file; ':memory:' for a throwaway database. */
+  sqlitePath: string;
+  sqliteSynchronous: 'full' | 'normal';
+  postgresUrl: string;
+  postgresSchema: string;
+  poolSize: number;
+}
+
+export interface Storage {
+  readonly db: Kysely<Database>;
+  readonly driver: StorageOptions['driver'];
+  /** Human-readable location, for logs (never the password). */
+  readonly location: string;
+  /** Runs a component's migrations (modules call it from their store). */
+  migrate(component: string, migrations: readonly Migration[]): Promise<string[]>;
+  /** Cheap round trip, for `starling check` and health. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Opens the database; with `migrate` (the default) brings the core schema up to date. */
+export async function openStorage(options: StorageOptions, { migrate: runMigrations = true } = {}): Promise<Storage> {
+  const { db, location } = options.driver === 'sqlite' ? await openSqlite(options) : await openPostgres(options);
+  const storage: Storage = {
+    db,
+    driver: options.driver,
+    location,
+    migrate: (component, migrations) => migrate(db, component, migrations),
+    ping: async () => {
+      await sql`select 1`.execute(db);
+    },
+    close: () => db.destroy(),
+  };
+  try {
+    if (runMigrations) await storage.migrate('core', coreMigrations);
+    else await storage.ping();
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+  return storage;
+}
+
+async function openSqlite(options: StorageOptions) {
+  const { default: BetterSqlite3 } = await import('better-sqlite3');
+  if (options.sqlitePath !== ':memory:') mkdirSync(path.dirname(path.resolve(options.sqlitePath)), { recursive: true });
+  const sqlite = new BetterSqlite3(options.sqlitePath);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma(`synchronous = ${options.sqliteSynchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 5000');
+  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }), location: `sqlite:${options.sqlitePath}` };
+}
+
+async function openPostgres(options: StorageOptions) {
+  const pg = (await import('pg')).default;
+  // int8 (bigint) columns hold millisecond times: read them as numbers, not strings.
+  pg.types.setTypeParser(20, (v: string) => Number(v));
+  const pool = new pg.Pool({
+    connectionString: options.postgresUrl,
+    max: options.poolSize,
+    options: options.postgresSchema === 'public' ? undefined : `-c search_path=${options.postgresSchema}`,
+  });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    if (options.postgresSchema !== 'public') await sql`create schema if not exists ${sql.id(options.postgresSchema)}`.execute(db);
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+  return { db, location: `postgres:${redactUrl(options.postgresUrl)} schema ${options.postgresSchema}` };
+}
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparsable url)';
+  }
+}

@@ -1,0 +1,60 @@
+// Numbered migrations, per component ('core' here; a module's store.ts brings its own list).
+// Each runs in a transaction and is recorded; a database that has run a migration this code
+// does not know is newer than the code, and the start stops with a clear message.
+import type { Kysely } from 'kysely';
+import type { Database } from './schema.js';
+
+export interface Migration {
+  version: number;
+  name: string;
+  up(db: Kysely<any>): Promise<void>;
+}
+
+export class SchemaTooNewError extends Error {
+  constructor(component: string, dbVersion: number, codeVersion: number) {
+    super(
+      `the database schema of "${component}" is at version ${dbVersion}, but this Starling knows only up to ` +
+        `${codeVersion}: it was written by a newer Starling. Run that version, or restore a backup.`,
+    );
+    this.name = 'SchemaTooNewError';
+  }
+}
+
+async function ensureMigrationTable(db: Kysely<Database>): Promise<void> {
+  await db.schema
+    .createTable('schema_migration')
+    .ifNotExists()
+    .addColumn('component', 'varchar(64)', (c) => c.notNull())
+    .addColumn('version', 'integer', (c) => c.notNull())
+    .addColumn('name', 'varchar(200)', (c) => c.notNull())
+    .addColumn('applied_at', 'bigint', (c) => c.notNull())
+    .addPrimaryKeyConstraint('schema_migration_pk', ['component', 'version'])
+    .execute();
+}
+
+/** Runs the migrations of one component not yet applied; returns the names it applied. */
+export async function migrate(db: Kysely<Database>, component: string, migrations: readonly Migration[]): Promise<string[]> {
+  await ensureMigrationTable(db);
+  const codeVersion = migrations.reduce((max, m) => Math.max(max, m.version), 0);
+  const done = await db.selectFrom('schema_migration').select('version').where('component', '=', component).execute();
+  const doneVersions = new Set(done.map((r) => Number(r.version)));
+  const dbVersion = Math.max(0, ...doneVersions);
+  if (dbVersion > codeVersion) throw new SchemaTooNewError(component, dbVersion, codeVersion);
+
+  const applied: string[] = [];
+  for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+    if (doneVersions.has(m.version)) continue;
+    await db.transaction().execute(async (trx) => {
+      await m.up(trx);
+      await trx
+        .insertInto('schema_migration')
+        .values({ component, version: m.version, name: m.name, applied_at: Date.now() })
+        .execute();
+    });
+    applied.push(`${component}/${String(m.version).padStart(3, '0')}_${m.name}`);
+  }
+  return applied;
+}
+
+/** A blob-free, dialect-neutral timestamp column type. */
+export const millis = 'bigint' as const;

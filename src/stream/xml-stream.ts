@@ -1,0 +1,176 @@
+// One XML stream over a socket: parsing with limits, writing, the TLS upgrade, restarts and the
+// closing handshake. c2s and s2s both sit on it; it knows nothing of either role's rules.
+import type net from 'node:net';
+import tls from 'node:tls';
+import { randomBytes } from 'node:crypto';
+import type { Element } from '@xmpp/xml';
+import { escapeXML } from '@xmpp/xml';
+import type { Logger } from '../log.js';
+import { XmlStreamParser, type XmlLimits, type XmlStreamError } from '../xml/parser.js';
+import { NS } from '../xml/namespaces.js';
+import { StreamError } from './errors.js';
+
+export interface XmlStreamEvents {
+  /** The peer's stream header (first, and after each restart). */
+  header(header: Element): void;
+  /** A complete top-level element. */
+  element(element: Element): void;
+  /** The socket is gone (after a close, an error or the peer hanging up). Called once. */
+  closed(error?: StreamError): void;
+}
+
+/** How long to wait for the peer's closing tag before dropping the socket. */
+const CLOSE_GRACE_MS = 2000;
+
+export function streamId(): string {
+  return randomBytes(9).toString('base64url');
+}
+
+export class XmlStream {
+  socket: net.Socket;
+  private readonly parser: XmlStreamParser;
+  private headerSent = false;
+  private closingSent = false;
+  private ended = false;
+  private corked = false;
+  /** When data last arrived, for idle detection. */
+  lastReceived = Date.now();
+
+  constructor(
+    socket: net.Socket,
+    limits: XmlLimits,
+    private readonly defaultNs: string,
+    private readonly log: Logger,
+    private readonly events: XmlStreamEvents,
+  ) {
+    this.socket = socket;
+    this.parser = new XmlStreamParser(limits, {
+      streamStart: (header) => this.safely(() => this.events.header(header)),
+      stanza: (el) => this.safely(() => this.events.element(el)),
+      streamEnd: () => this.onPeerClosed(),
+      error: (err: XmlStreamError) => this.close(new StreamError(err.condition, err.message)),
+    });
+    this.attach(socket);
+  }
+
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  get encrypted(): boolean {
+    return this.socket instanceof tls.TLSSocket;
+  }
+
+  /** Writes our stream header: `<stream:stream ...>` with the given attributes. */
+  open(attrs: Record<string, string>): void {
+    let header = `<?xml version='1.0'?><stream:stream xmlns='${this.defaultNs}' xmlns:stream='${NS.STREAM}' version='1.0'`;
+    for (const [k, v] of Object.entries(attrs)) header += ` ${k}='${escapeXML(v)}'`;
+    this.write(`${header}>`);
+    this.headerSent = true;
+  }
+
+  send(element: Element | string): void {
+    if (this.ended || this.closingSent) return;
+    this.write(typeof element === 'string' ? element : element.toString());
+  }
+
+  /** Forget the parsed state and expect a new header (after TLS and after SASL). */
+  restart(): void {
+    this.headerSent = false;
+    this.parser.reset();
+  }
+
+  /** Server-side STARTTLS: call after writing `<proceed/>`. Resolves once the handshake is done. */
+  upgradeToTls(options: tls.TlsOptions): Promise<tls.TLSSocket> {
+    const raw = this.socket;
+    raw.removeAllListeners('data');
+    raw.removeAllListeners('close');
+    raw.removeAllListeners('error');
+    raw.removeAllListeners('timeout');
+    this.restart();
+    const secure = new tls.TLSSocket(raw, { ...options, isServer: true });
+    this.socket = secure;
+    this.attach(secure);
+    return new Promise((resolve, reject) => {
+      secure.once('secure', () => resolve(secure));
+      secure.once('error', reject);
+    });
+  }
+
+  /** Closes the stream: header if none was sent, the error if any, the closing tag, then the socket. */
+  close(error?: StreamError): void {
+    if (this.ended || this.closingSent) return;
+    if (error) {
+      const level = error.condition === 'system-shutdown' || error.condition === 'conflict' ? 'info' : 'warn';
+      this.log[level]({ condition: error.condition, text: error.text }, 'closing stream with an error');
+    }
+    if (!this.headerSent) this.open({ id: streamId() });
+    if (error) this.write(error.toElement().toString());
+    this.write('</stream:stream>');
+    this.closingSent = true;
+    this.pendingError = error;
+    this.socket.end();
+    const timer = setTimeout(() => this.destroy(), CLOSE_GRACE_MS);
+    timer.unref();
+  }
+
+  private pendingError: StreamError | undefined;
+
+  /** Drops the connection at once, without the closing handshake. */
+  destroy(): void {
+    if (this.ended) return;
+    this.socket.destroy();
+    this.finish();
+  }
+
+  private onPeerClosed(): void {
+    if (!this.closingSent) {
+      this.write('</stream:stream>');
+      this.closingSent = true;
+    }
+    this.socket.end();
+  }
+
+  private attach(socket: net.Socket): void {
+    socket.on('data', (chunk: Buffer) => {
+      this.lastReceived = Date.now();
+      this.parser.write(chunk);
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      this.log.debug({ err: err.message, code: err.code }, 'socket error');
+      this.destroy();
+    });
+    socket.on('close', () => this.finish());
+  }
+
+  private finish(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.events.closed(this.pendingError);
+  }
+
+  /** Batches the writes of one tick into one socket write. */
+  private write(data: string): void {
+    const socket = this.socket;
+    if (socket.destroyed) return;
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        socket.uncork();
+      });
+    }
+    socket.write(data);
+  }
+
+  private safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      if (err instanceof StreamError) return this.close(err);
+      this.log.error({ err }, 'stream handler failed');
+      this.close(new StreamError('internal-server-error'));
+    }
+  }
+}
