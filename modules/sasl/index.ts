@@ -11,12 +11,18 @@ import type { MechanismFactory } from './mechanism.js';
 import { plainFactory } from './plain.js';
 import { scramFactory } from './scram.js';
 import { registerSasl1 } from './sasl1.js';
+import { registerSasl2, Sasl2Extensions } from './sasl2.js';
+import { Bind2Features, registerBind2 } from './bind2.js';
+import { FastTokens, registerFast } from './fast.js';
+import { FastTokenStore } from './fast-store.js';
 
 const MECHANISMS = ['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-1-PLUS', 'SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN'] as const;
 
 export const SaslConfig = z.strictObject({
   /** Mechanisms offered, strongest first. */
   mechanisms: z.array(z.enum(MECHANISMS)).default([...MECHANISMS]),
+  /** Lifetime of a FAST token (XEP-0484), seconds; tokens are rotated when half of it is gone. */
+  fast_token_ttl: z.number().int().min(60).default(14 * 24 * 3600),
 });
 
 export default defineModule({
@@ -53,5 +59,18 @@ export default defineModule({
     registerSasl1(ctx, mechanisms, attempts);
     ctx.provide('sasl.mechanisms', mechanisms);
     ctx.provide('sasl.attempts', attempts);
+
+    // XEP-0388 SASL2, with XEP-0386 Bind 2 and XEP-0484 FAST inline.
+    const sasl2 = new Sasl2Extensions();
+    const bind2 = new Bind2Features();
+    const fastStore = new FastTokenStore(ctx.server.storage);
+    registerSasl2(ctx, mechanisms, attempts, sasl2);
+    registerFast(ctx, sasl2, new FastTokens(fastStore, ctx.config.fast_token_ttl * 1000));
+    registerBind2(ctx, sasl2, bind2);
+    ctx.provide('sasl2.extensions', sasl2);
+    ctx.provide('bind2.features', bind2);
+    ctx.every(3600_000, () => {
+      fastStore.purgeExpired(ctx.domain).catch((err: unknown) => ctx.log.warn({ err }, 'purging expired FAST tokens failed'));
+    });
   },
 });

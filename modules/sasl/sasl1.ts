@@ -54,7 +54,8 @@ export function registerSasl1(ctx: ModuleContext<unknown>, mechanisms: readonly 
     if (stream.user) return fail(stream, name, 'aborted', 'already authenticated');
     if (!(await attempts.admit(stream))) return;
     const factory = mechanisms.find((m) => m.name === name);
-    if (!stream.secure && (ctx.server.config.c2s.require_encryption || name === 'PLAIN') && !(factory?.available(stream) ?? false)) {
+    const plainRefused = name === 'PLAIN' && !(factory?.available(stream) ?? false);
+    if (!stream.secure && (ctx.server.config.c2s.require_encryption || plainRefused)) {
       return fail(stream, name, 'encryption-required', 'negotiate TLS first');
     }
     if (!factory || !factory.available(stream)) return fail(stream, name, 'invalid-mechanism', `mechanism ${name} is not offered`);

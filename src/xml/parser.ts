@@ -62,10 +62,20 @@ const enum State {
   Failed,
 }
 
-const enum Pending {
-  None,
-  StartTag,
-  EndTag,
+/** Where the scan of an incomplete tag stands (see scanTag). */
+const enum Scan {
+  NameStart,
+  Name,
+  Spaced,
+  AttrName,
+  AfterAttrName,
+  AfterEq,
+  Value,
+  AfterValue,
+  Slash,
+  EndNameStart,
+  EndName,
+  EndSpace,
 }
 
 // Return values of the token methods (a non-negative value is the next position).
@@ -123,12 +133,16 @@ function isNameCharCp(cp: number): boolean {
   );
 }
 
+/** Whether the name found by the last scanName() call has a colon. */
+let nameHasColon = false;
+
 /**
  * Scans an XML Name starting at `i`. Returns the index of the first character after it
  * (`len` if the input ends inside the name), or -1 if `s[i]` cannot start a name.
  */
 function scanName(s: string, i: number, len: number): number {
   let c = s.charCodeAt(i);
+  nameHasColon = c === COLON;
   if (c < 128) {
     if ((NAME_TABLE[c]! & 1) === 0) return -1;
     i++;
@@ -141,6 +155,7 @@ function scanName(s: string, i: number, len: number): number {
     c = s.charCodeAt(i);
     if (c < 128) {
       if ((NAME_TABLE[c]! & 2) === 0) return i;
+      if (c === COLON) nameHasColon = true;
       i++;
     } else {
       const cp = s.codePointAt(i)!;
@@ -149,6 +164,31 @@ function scanName(s: string, i: number, len: number): number {
     }
   }
   return i;
+}
+
+// Element and attribute names repeat endlessly (message, body, to, from, id, type, xmlns...):
+// a small direct-mapped cache returns one shared, internalised string per name instead of a
+// fresh slice each time. It makes attribute stores cheaper and the stanzas smaller, and (being
+// copies) cached names never keep a whole input chunk alive.
+const NAME_CACHE_SIZE = 1024;
+const NAME_CACHE_MAX_LENGTH = 40;
+const nameCache: (string | undefined)[] = new Array<string | undefined>(NAME_CACHE_SIZE).fill(undefined);
+
+function internalize(s: string): string {
+  return Object.keys({ [s]: 0 })[0]!;
+}
+
+function nameAt(buf: string, start: number, end: number): string {
+  const n = end - start;
+  if (n > NAME_CACHE_MAX_LENGTH) return buf.slice(start, end);
+  const h =
+    (n * 31 + buf.charCodeAt(start) * 7 + buf.charCodeAt(end - 1) * 131 + buf.charCodeAt(start + (n >> 1)) * 17) &
+    (NAME_CACHE_SIZE - 1);
+  const cached = nameCache[h];
+  if (cached !== undefined && cached.length === n && buf.startsWith(cached, start)) return cached;
+  const name = internalize(buf.slice(start, end));
+  nameCache[h] = name;
+  return name;
 }
 
 function isName(s: string): boolean {
@@ -181,10 +221,13 @@ function isSpace(c: number): boolean {
 
 // Character data needing more than a slice: illegal characters, references, CR, `]]>`.
 const TEXT_SPECIAL = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF&\r\]]/;
+// A run of character data without anything to check or replace (sticky).
+const PLAIN_TEXT = /[^<&\r\]\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]*/y;
 // CDATA content needing more than a slice: illegal characters, CR.
 const CDATA_SPECIAL = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF\r]/;
-// Attribute values needing more than a slice: any control (normalised or illegal), `&`, `<`.
-const ATTR_SPECIAL = /[\x00-\x1F\uFFFE\uFFFF&<]/;
+// Attribute values without anything to check or replace, with their closing quote (sticky).
+const PLAIN_DQ_VALUE = /[^"&<\x00-\x1F\uFFFE\uFFFF]*"/y;
+const PLAIN_SQ_VALUE = /[^'&<\x00-\x1F\uFFFE\uFFFF]*'/y;
 const ILLEGAL_CHAR = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
 const NEWLINES = /\r\n?/g;
 const ATTR_WHITESPACE = /\r\n|[\t\n\r]/g;
@@ -231,6 +274,8 @@ export class XmlStreamParser {
 
   /** Open elements below the stream root; stack[0] is the stanza being built. */
   private stack: Element[] = [];
+  /** Scratch list of the attribute names of the tag being parsed. */
+  private readonly attrNames: string[] = [];
   private depth = 0;
   /** Character data of the innermost open element not yet appended as a child. */
   private text = '';
@@ -240,12 +285,10 @@ export class XmlStreamParser {
   private tail = '';
   /** Pieces of an incomplete start or end tag, joined once its `>` arrives. */
   private pending: string[] | null = null;
-  private pendingKind: Pending = Pending.None;
-  private pendingQuote = 0;
+  private scanState: Scan = Scan.NameStart;
+  private scanQuote = 0;
   private pendingBytes = 0;
 
-  /** Whether the current buffer is pure ASCII (characters = bytes). */
-  private ascii = true;
   /** Size accounting of the stanza (or stream header) being received. */
   private counting = true;
   private countLimit = MAX_STREAM_HEADER_BYTES;
@@ -301,18 +344,18 @@ export class XmlStreamParser {
     if (str.length === 0) return;
     try {
       if (this.pending !== null) {
-        if (this.pendingEnd(str) < 0) {
+        if (this.scanTag(str, 0) < 0) {
           this.pending.push(str);
           this.pendingBytes += Buffer.byteLength(str);
           this.checkHeld(this.pendingBytes);
           return;
         }
-        str = this.pending.join('') + str;
+        this.pending.push(str);
+        str = this.pending.join(''); // join, unlike +, makes a flat string: faster to scan
         this.pending = null;
-        this.pendingKind = Pending.None;
         this.pendingBytes = 0;
       } else if (this.tail !== '') {
-        str = this.tail + str;
+        str = [this.tail, str].join('');
         this.tail = '';
       }
       this.run(str);
@@ -329,7 +372,6 @@ export class XmlStreamParser {
   private run(buf: string): void {
     const generation = this.generation;
     const len = buf.length;
-    this.ascii = Buffer.byteLength(buf) === len;
     this.countMark = 0;
     let pos = 0;
     while (pos < len) {
@@ -432,9 +474,9 @@ export class XmlStreamParser {
     let i = pos + 1;
     const nameEnd = scanName(buf, i, len);
     if (nameEnd < 0) return this.fail('not-well-formed', 'invalid element name');
-    if (nameEnd >= len) return this.holdPending(buf, pos, len, Pending.StartTag, 0);
-    const name = buf.slice(i, nameEnd);
-    if (!isQName(name)) return this.fail('not-well-formed', `invalid element name ${name}`);
+    if (nameEnd >= len) return this.holdPending(buf, pos, len, false);
+    const name = nameAt(buf, i, nameEnd);
+    if (nameHasColon && !isQName(name)) return this.fail('not-well-formed', `invalid element name ${name}`);
     i = nameEnd;
 
     const attrs: Attrs = {};
@@ -442,15 +484,16 @@ export class XmlStreamParser {
     const maxAttributes = isHeader ? Infinity : this.limits.maxAttributes;
     const stripXmlns = depth === 1;
     let count = 0;
+    const seen = this.attrNames;
     let xmlnsSeen = false;
     let selfClosing = false;
     for (;;) {
-      if (i >= len) return this.holdPending(buf, pos, len, Pending.StartTag, 0);
+      if (i >= len) return this.holdPending(buf, pos, len, false);
       let c = buf.charCodeAt(i);
       let spaced = false;
       while (isSpace(c)) {
         spaced = true;
-        if (++i >= len) return this.holdPending(buf, pos, len, Pending.StartTag, 0);
+        if (++i >= len) return this.holdPending(buf, pos, len, false);
         c = buf.charCodeAt(i);
       }
       if (c === GT) {
@@ -458,7 +501,7 @@ export class XmlStreamParser {
         break;
       }
       if (c === SLASH) {
-        if (i + 1 >= len) return this.holdPending(buf, pos, len, Pending.StartTag, 0);
+        if (i + 1 >= len) return this.holdPending(buf, pos, len, false);
         if (buf.charCodeAt(i + 1) !== GT) return this.fail('not-well-formed', `malformed start tag <${name}>`);
         i += 2;
         selfClosing = true;
@@ -468,42 +511,65 @@ export class XmlStreamParser {
 
       const attrEnd = scanName(buf, i, len);
       if (attrEnd < 0) return this.fail('not-well-formed', `malformed start tag <${name}>`);
-      if (attrEnd >= len) return this.holdPending(buf, pos, len, Pending.StartTag, 0);
-      const attr = buf.slice(i, attrEnd);
+      if (attrEnd >= len) return this.holdPending(buf, pos, len, false);
+      const attr = nameAt(buf, i, attrEnd);
+      const attrHasColon = nameHasColon;
       i = attrEnd;
       c = buf.charCodeAt(i);
       while (isSpace(c)) {
-        if (++i >= len) return this.holdPending(buf, pos, len, Pending.StartTag, 0);
+        if (++i >= len) return this.holdPending(buf, pos, len, false);
         c = buf.charCodeAt(i);
       }
       if (c !== EQ) return this.fail('not-well-formed', `attribute ${attr} without a value`);
-      if (++i >= len) return this.holdPending(buf, pos, len, Pending.StartTag, 0);
+      if (++i >= len) return this.holdPending(buf, pos, len, false);
       c = buf.charCodeAt(i);
       while (isSpace(c)) {
-        if (++i >= len) return this.holdPending(buf, pos, len, Pending.StartTag, 0);
+        if (++i >= len) return this.holdPending(buf, pos, len, false);
         c = buf.charCodeAt(i);
       }
       if (c !== DQUOTE && c !== SQUOTE) return this.fail('not-well-formed', `unquoted value of attribute ${attr}`);
-      const valueEnd = buf.indexOf(c === DQUOTE ? '"' : "'", i + 1);
-      if (valueEnd < 0) return this.holdPending(buf, pos, len, Pending.StartTag, c);
+      // Fast path: a value of plain characters up to the closing quote, in one regex step.
+      const plain = c === DQUOTE ? PLAIN_DQ_VALUE : PLAIN_SQ_VALUE;
+      plain.lastIndex = i + 1;
+      let valueEnd: number;
+      let special = false;
+      if (plain.test(buf)) {
+        valueEnd = plain.lastIndex - 1;
+      } else {
+        // Characters needing a closer look (controls, `&`, `<`), or the value is incomplete.
+        valueEnd = buf.indexOf(c === DQUOTE ? '"' : "'", i + 1);
+        if (valueEnd < 0) {
+          if (buf.indexOf('<', i + 1) >= 0) return this.fail('not-well-formed', "'<' in attribute value");
+          return this.holdPending(buf, pos, len, false);
+        }
+        special = true;
+      }
       let value = buf.slice(i + 1, valueEnd);
       i = valueEnd + 1;
 
       if (++count > maxAttributes) return this.fail('policy-violation', `too many attributes on <${name}>`);
-      if (ATTR_SPECIAL.test(value)) {
+      if (special) {
         const cooked = this.attrValue(value);
         if (cooked === null) return STOP;
         value = cooked;
       }
+      // Duplicates: a short linear search (names are mostly shared strings), else a lookup.
+      let duplicate = false;
+      if (count <= 16) {
+        for (let k = 0; k < count - 1; k++) {
+          if (seen[k] === attr) {
+            duplicate = true;
+            break;
+          }
+        }
+        seen[count - 1] = attr;
+      } else duplicate = attr === 'xmlns' ? xmlnsSeen : attrs[attr] !== undefined && Object.hasOwn(attrs, attr);
+      if (duplicate) return this.fail('not-well-formed', `duplicate attribute ${attr} on <${name}>`);
       if (attr === 'xmlns') {
-        if (xmlnsSeen) return this.fail('not-well-formed', `duplicate attribute xmlns on <${name}>`);
         xmlnsSeen = true;
         if (stripXmlns && (value === 'jabber:client' || value === 'jabber:server')) continue;
       } else {
-        if (attrs[attr] !== undefined && Object.hasOwn(attrs, attr)) {
-          return this.fail('not-well-formed', `duplicate attribute ${attr} on <${name}>`);
-        }
-        if (!isQName(attr)) return this.fail('not-well-formed', `invalid attribute name ${attr}`);
+        if (attrHasColon && !isQName(attr)) return this.fail('not-well-formed', `invalid attribute name ${attr}`);
         if (attr === '__proto__') {
           Object.defineProperty(attrs, attr, { value, enumerable: true, writable: true, configurable: true });
           continue;
@@ -516,8 +582,7 @@ export class XmlStreamParser {
     el.attrs = attrs;
 
     if (isHeader) {
-      const size = this.countBytes + this.byteSize(buf, this.countMark, i);
-      if (size > MAX_STREAM_HEADER_BYTES) return this.fail('policy-violation', 'stream header too large');
+      if (this.overLimit(buf, i, MAX_STREAM_HEADER_BYTES)) return this.fail('policy-violation', 'stream header too large');
       this.counting = false;
       this.state = State.Stream;
       this.rootName = name;
@@ -549,14 +614,14 @@ export class XmlStreamParser {
 
   private endTag(buf: string, pos: number, len: number): number {
     const start = pos + 2;
-    if (start >= len) return this.holdPending(buf, pos, len, Pending.EndTag, 0);
+    if (start >= len) return this.holdPending(buf, pos, len, true);
     const nameEnd = scanName(buf, start, len);
     if (nameEnd < 0) return this.fail('not-well-formed', 'malformed end tag');
-    if (nameEnd >= len) return this.holdPending(buf, pos, len, Pending.EndTag, 0);
+    if (nameEnd >= len) return this.holdPending(buf, pos, len, true);
     let i = nameEnd;
     let c = buf.charCodeAt(i);
     while (isSpace(c)) {
-      if (++i >= len) return this.holdPending(buf, pos, len, Pending.EndTag, 0);
+      if (++i >= len) return this.holdPending(buf, pos, len, true);
       c = buf.charCodeAt(i);
     }
     if (c !== GT) return this.fail('not-well-formed', 'malformed end tag');
@@ -583,16 +648,23 @@ export class XmlStreamParser {
   }
 
   private stanzaDone(el: Element, buf: string, end: number): number {
-    const size = this.countBytes + this.byteSize(buf, this.countMark, end);
     this.counting = false;
-    if (size > this.limits.maxStanzaBytes) return this.fail('policy-violation', 'stanza too large');
+    if (this.overLimit(buf, end, this.limits.maxStanzaBytes)) return this.fail('policy-violation', 'stanza too large');
     this.handler.stanza(el);
     return end;
   }
 
   /** Character data inside an element, up to the next `<` or as much as is safe to take. */
   private textContent(buf: string, pos: number, len: number): number {
-    const lt = buf.indexOf('<', pos);
+    // Fast path: plain characters up to the next `<`, in one regex step.
+    PLAIN_TEXT.lastIndex = pos;
+    PLAIN_TEXT.test(buf);
+    const plainEnd = PLAIN_TEXT.lastIndex;
+    if (plainEnd < len && buf.charCodeAt(plainEnd) === LT) {
+      this.text += buf.slice(pos, plainEnd);
+      return plainEnd;
+    }
+    const lt = buf.indexOf('<', plainEnd);
     if (lt >= 0) return this.addText(buf, pos, lt) ? lt : STOP;
     let end = len;
     const amp = buf.lastIndexOf('&', len - 1);
@@ -613,12 +685,15 @@ export class XmlStreamParser {
   private addText(buf: string, start: number, end: number): boolean {
     let s = buf.slice(start, end);
     if (TEXT_SPECIAL.test(s)) {
-      if (ILLEGAL_CHAR.test(s)) {
-        this.fail('not-well-formed', 'illegal character in text');
-        return false;
-      }
-      if (s.includes(']]>')) {
-        this.fail('not-well-formed', "']]>' in text");
+      // Report the first problem in document order, whatever the chunking was.
+      const illegal = s.search(ILLEGAL_CHAR);
+      const cdataEnd = s.indexOf(']]>');
+      const bad = illegal < 0 ? cdataEnd : cdataEnd < 0 ? illegal : Math.min(illegal, cdataEnd);
+      if (bad >= 0) {
+        const before = s.slice(0, bad);
+        if (!before.includes('&') || this.unescape(before) !== null) {
+          this.fail('not-well-formed', bad === illegal ? 'illegal character in text' : "']]>' in text");
+        }
         return false;
       }
       if (s.includes('\r')) s = s.replace(NEWLINES, '\n');
@@ -731,8 +806,15 @@ export class XmlStreamParser {
   // Holding input between writes, size accounting
 
   private byteSize(buf: string, start: number, end: number): number {
-    if (end <= start) return 0;
-    return this.ascii ? end - start : Buffer.byteLength(buf.slice(start, end));
+    return end <= start ? 0 : Buffer.byteLength(buf.slice(start, end));
+  }
+
+  /** Whether the counted region, ending at `end` of `buf`, is over `limit` bytes. */
+  private overLimit(buf: string, end: number, limit: number): boolean {
+    const chars = end - this.countMark;
+    // A UTF-16 code unit is at most 3 UTF-8 bytes: most stanzas need no exact count.
+    if (this.countBytes + chars * 3 <= limit) return false;
+    return this.countBytes + this.byteSize(buf, this.countMark, end) > limit;
   }
 
   /** Keeps buf[pos..] (short) to prepend to the next chunk. */
@@ -742,12 +824,13 @@ export class XmlStreamParser {
     return this.checkHeld(this.byteSize(buf, pos, len));
   }
 
-  /** Keeps the incomplete tag buf[pos..] until its `>` arrives. */
-  private holdPending(buf: string, pos: number, len: number, kind: Pending, quote: number): number {
+  /** Keeps the incomplete tag buf[pos..] until its end (or an error in it) arrives. */
+  private holdPending(buf: string, pos: number, len: number, endTag: boolean): number {
     if (this.counting) this.countBytes += this.byteSize(buf, this.countMark, pos);
+    this.scanState = endTag ? Scan.EndNameStart : Scan.NameStart;
+    this.scanQuote = 0;
+    this.scanTag(buf, pos + (endTag ? 2 : 1)); // the scan state at the end of what we have
     this.pending = [buf.slice(pos)];
-    this.pendingKind = kind;
-    this.pendingQuote = quote;
     this.pendingBytes = this.byteSize(buf, pos, len);
     return this.checkHeld(this.pendingBytes);
   }
@@ -765,39 +848,95 @@ export class XmlStreamParser {
   }
 
   /**
-   * Index just past the `>` ending the pending tag in `str` (or at a `<`, which the tag parser
-   * will then reject), or -1 if it is not there; remembers the quoting state across chunks.
+   * Resumable scan of an incomplete tag, following the same grammar as startTag / endTag.
+   * Returns the index just past the character that ends the tag (its `>`, or the first
+   * character the tag parser will reject, so errors are reported as early as with whole
+   * input), or -1 if `s` ends first; the state is kept across chunks. Linear in the input.
    */
-  private pendingEnd(str: string): number {
-    if (this.pendingKind === Pending.EndTag) {
-      const gt = str.indexOf('>');
-      return gt < 0 ? -1 : gt + 1;
-    }
-    const len = str.length;
-    let quote = this.pendingQuote;
-    let i = 0;
+  private scanTag(s: string, from: number): number {
+    const len = s.length;
+    let state = this.scanState;
+    let lt = -2; // position of the next '<' (computed lazily), or len if none
+    let i = from;
     while (i < len) {
-      if (quote !== 0) {
-        const close = str.indexOf(quote === DQUOTE ? '"' : "'", i);
-        if (close < 0) break;
-        quote = 0;
+      if (state === Scan.Value) {
+        const close = s.indexOf(this.scanQuote === DQUOTE ? '"' : "'", i);
+        if (lt < i) {
+          lt = s.indexOf('<', i);
+          if (lt < 0) lt = len;
+        }
+        if (lt < (close < 0 ? len : close)) return lt + 1;
+        if (close < 0) {
+          i = len;
+          break;
+        }
+        state = Scan.AfterValue;
         i = close + 1;
         continue;
       }
-      const c = str.charCodeAt(i);
-      if (c === GT || c === LT) return i + 1;
-      if (c === DQUOTE || c === SQUOTE) quote = c;
-      i++;
+      const c = s.charCodeAt(i);
+      let cp = c;
+      let width = 1;
+      if (c >= 0xd800 && c <= 0xdbff) {
+        cp = s.codePointAt(i)!;
+        if (cp > 0xffff) width = 2;
+      }
+      switch (state) {
+        case Scan.NameStart:
+        case Scan.EndNameStart:
+          if (!isNameStartCp(cp)) return i + 1;
+          state = state === Scan.NameStart ? Scan.Name : Scan.EndName;
+          break;
+        case Scan.Name:
+        case Scan.AfterValue:
+          if (state === Scan.Name && isNameCharCp(cp)) break;
+          if (isSpace(c)) state = Scan.Spaced;
+          else if (c === SLASH) state = Scan.Slash;
+          else return i + 1; // '>' or an error
+          break;
+        case Scan.Spaced:
+          if (isSpace(c)) break;
+          if (c === SLASH) state = Scan.Slash;
+          else if (isNameStartCp(cp)) state = Scan.AttrName;
+          else return i + 1;
+          break;
+        case Scan.AttrName:
+          if (isNameCharCp(cp)) break;
+          if (isSpace(c)) state = Scan.AfterAttrName;
+          else if (c === EQ) state = Scan.AfterEq;
+          else return i + 1;
+          break;
+        case Scan.AfterAttrName:
+          if (isSpace(c)) break;
+          if (c === EQ) state = Scan.AfterEq;
+          else return i + 1;
+          break;
+        case Scan.AfterEq:
+          if (isSpace(c)) break;
+          if (c !== DQUOTE && c !== SQUOTE) return i + 1;
+          this.scanQuote = c;
+          state = Scan.Value;
+          break;
+        case Scan.EndName:
+          if (isNameCharCp(cp)) break;
+          if (isSpace(c)) state = Scan.EndSpace;
+          else return i + 1;
+          break;
+        case Scan.EndSpace:
+          if (!isSpace(c)) return i + 1;
+          break;
+        default: // Scan.Slash
+          return i + 1;
+      }
+      i += width;
     }
-    this.pendingQuote = quote;
+    this.scanState = state;
     return -1;
   }
 
   private release(): void {
     this.tail = '';
     this.pending = null;
-    this.pendingKind = Pending.None;
-    this.pendingQuote = 0;
     this.pendingBytes = 0;
     this.stack = [];
     this.depth = 0;

@@ -257,6 +257,10 @@ t.test('not well-formed', async (t) => {
     ['attribute without quotes', HEADER + '<message id=abc/>'],
     ['no space between attributes', HEADER + "<message a='1'b='2'/>"],
     ['< in an attribute value', HEADER + "<message id='a<b'/>"],
+    ['< in an unterminated attribute value', HEADER + "<message id='a<b/><presence/>"],
+    ['duplicate attribute after xmlns', HEADER + "<a x='1' y='2'/><b xmlns='urn:x' x='1' z='2' x='3'/>"],
+    ['duplicate attribute after the 16th', HEADER + '<a ' + Array.from({ length: 20 }, (_, k) => `a${k}='${k}'`).join(' ') + " a18='x'/>"],
+    ['duplicate stripped xmlns after the 16th', HEADER + "<a xmlns='jabber:client' " + Array.from({ length: 20 }, (_, k) => `a${k}='${k}'`).join(' ') + " xmlns='jabber:client'/>"],
     ['control character in text', HEADER + '<message><body>a\u0001b</body></message>'],
     ['NUL in text', HEADER + '<message><body>a\u0000b</body></message>'],
     ['control character in an attribute', HEADER + "<message id='a\u001bb'/>"],
@@ -331,6 +335,21 @@ t.test('well-formed edge cases that must pass', async (t) => {
   t.equal(eleve.attrs['\u00e9t\u00e9'], '1');
   t.same(z.children, [], 'empty CDATA adds no text');
   t.equal(q.getText(), ']] ] > >');
+});
+
+t.test('no false duplicates across tags, many distinct names', async (t) => {
+  const names = Array.from({ length: 3000 }, (_, k) => `n${k.toString(36)}${'x'.repeat(k % 7)}`);
+  const input =
+    HEADER +
+    "<a x='1' y='2'/><b xmlns='urn:x' y='1' x='2'/>" +
+    names.map((n, k) => `<${n} ${n}='${k}' ${names[(k + 1) % names.length]}='v'/>`).join('') +
+    `<c ${Array.from({ length: 40 }, (_, k) => `a${k}='${k}'`).join(' ')}/>`;
+  const run = parse(input, { chunk: 1000 });
+  t.same(run.errors, []);
+  t.equal(run.stanzas.length, names.length + 3);
+  const bad = run.stanzas.slice(2, -1).filter((el, k) => el.name !== names[k] || el.attrs[names[k]!] !== String(k));
+  t.same(bad, [], 'every name comes back right');
+  t.equal(Object.keys(run.stanzas.at(-1)!.attrs).length, 40);
 });
 
 t.test('entities and character references', async (t) => {

@@ -1,0 +1,11 @@
+import { startTestServer } from '../test/helpers/harness.js';
+import { RawStream } from '../test/helpers/clients.js';
+const stops: any[] = [];
+const ts = await startTestServer({ teardown: (f: any) => stops.push(f) });
+const s = await RawStream.open(ts.tlsPort, true);
+s.header();
+console.log('header sent');
+const f = await s.element('stream:features').catch(e => e);
+console.log(f.toString());
+s.close();
+for (const f of stops) await f();

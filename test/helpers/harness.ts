@@ -1,0 +1,74 @@
+// Starts a real Starling on free loopback ports with a temporary SQLite database, for tests.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { deepMerge, validateConfig } from '../../src/config/load.js';
+import { silentLogger, createLogger, type Logger } from '../../src/log.js';
+import { ModuleRegistry } from '../../src/module-api/loader.js';
+import { makeJid } from '../../src/jid.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { builtinModules } from '../../modules/index.js';
+
+// The test server's certificate is self-signed.
+process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
+
+export const DOMAIN = 'localhost';
+export const PASSWORD = 'correct horse battery';
+
+export interface TestServer {
+  server: RunningServer;
+  /** STARTTLS port. */
+  port: number;
+  /** Direct TLS port. */
+  tlsPort: number;
+  dataDir: string;
+  addUser(local: string, password?: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+interface Teardown {
+  teardown(fn: () => unknown): void;
+}
+
+export function testLogger(): Logger {
+  return process.env.STARLING_TEST_LOG ? createLogger({ level: process.env.STARLING_TEST_LOG, format: 'json' }) : silentLogger;
+}
+
+/** `overrides` is merged into the configuration (TOML-shaped, snake_case keys). */
+export async function startTestServer(t: Teardown, overrides: Record<string, unknown> = {}): Promise<TestServer> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'starling-test-'));
+  const base = {
+    data_dir: dataDir,
+    c2s: {
+      listeners: [
+        { interfaces: ['127.0.0.1'], port: 0, direct_tls: false },
+        { interfaces: ['127.0.0.1'], port: 0, direct_tls: true },
+      ],
+      auth_failure_delay: 0.05,
+    },
+    accounts: { scram_iterations: 4096 },
+  };
+  const registry = new ModuleRegistry(builtinModules);
+  const config = validateConfig(deepMerge(base, overrides), 'test', registry);
+  const server = await startServer(config, registry, testLogger());
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  t.teardown(stop);
+  return {
+    server,
+    port: server.addresses.find((a) => !a.directTls)!.port,
+    tlsPort: server.addresses.find((a) => a.directTls)!.port,
+    dataDir,
+    async addUser(local, password = PASSWORD) {
+      const jid = makeJid(local, DOMAIN);
+      await server.core.accounts.create(jid, password);
+      return jid.toString();
+    },
+    stop,
+  };
+}
