@@ -77,8 +77,9 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
 
     const c2s = new C2sListeners(core);
     cleanup.unshift(async () => {
-      await c2s.stopListening();
+      const listenersClosed = c2s.stopListening();
       await c2s.closeAll();
+      await listenersClosed;
     });
     const addresses = await c2s.listen();
 

@@ -84,10 +84,11 @@ export class C2sListeners {
     else this.unauthenticated.set(session.remoteAddress, left);
   }
 
-  /** Stops accepting connections. */
-  async stopListening(): Promise<void> {
-    await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  /** Stops accepting connections; resolves once the open ones are gone too (see closeAll). */
+  stopListening(): Promise<void> {
+    const closed = Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
     this.servers.length = 0;
+    return closed.then(() => undefined);
   }
 
   /** Closes every stream with system-shutdown and waits (bounded) for the sockets to go. */

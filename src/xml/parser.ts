@@ -6,13 +6,21 @@
 // How it works
 // - Bytes are decoded with a fatal, streaming TextDecoder, so characters split across chunks
 //   are reassembled and invalid UTF-8 is an error.
-// - The decoded text is scanned with indexOf / charCodeAt, token by token. Text and CDATA
-//   content are consumed as they arrive (only a few characters that could start a reference or
-//   a `]]>` are held back); a start or end tag is parsed once it is complete. While a tag is
-//   incomplete its pieces are kept in a list, and each new chunk is only scanned for the end of
-//   the tag (quote-aware), so a huge tag dripping in byte by byte costs linear time.
+// - The decoded text is scanned token by token with charCodeAt, indexOf and sticky regexes
+//   (plain attribute values and text runs are matched in one step; anything with a reference,
+//   a control character, CR or `]` takes the careful path). Text and CDATA content are consumed
+//   as they arrive (only the few characters that could start a reference, a CRLF or a `]]>` are
+//   held back). A start or end tag is parsed once it is complete; while it is incomplete its
+//   pieces are kept in a list and each new chunk is only run through a resumable scan of the tag
+//   grammar (scanTag), so a huge tag dripping in byte by byte costs linear time, and an error in
+//   it is reported as soon as it arrives, exactly as with the input in one piece.
 // - Sizes are counted in UTF-8 bytes, including the input still held, so an oversized stanza
 //   (or stream header) is refused while it is still arriving.
+// - Reported errors do not depend on how the input was cut into chunks, with one exception:
+//   invalid UTF-8 is detected when its chunk is decoded, before the stanzas earlier in that
+//   chunk are delivered.
+// - Strings in the elements (attribute values, text) are slices of the decoded input, as with
+//   ltx: a stanza kept for long may keep its input chunk (at most a socket read) in memory.
 import { TextDecoder } from 'node:util';
 import { Element } from '@xmpp/xml';
 
@@ -89,7 +97,6 @@ const SP = 32;
 const BANG = 33;
 const DQUOTE = 34;
 const HASH = 35;
-const AMP = 38;
 const SQUOTE = 39;
 const SLASH = 47;
 const COLON = 58;

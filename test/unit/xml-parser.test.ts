@@ -283,6 +283,8 @@ t.test('not well-formed', async (t) => {
     ['bare ampersand at the end of text', HEADER + '<message><body>fish &</body></message>'],
     ['unterminated reference', HEADER + '<message><body>&amp</body></message>'],
     ['empty reference', HEADER + '<message><body>&;</body></message>'],
+    ['overlong reference', HEADER + '<message><body>&' + 'a'.repeat(40) + ';</body></message>'],
+    ['overlong reference never ending', HEADER + '<message><body>&' + 'a'.repeat(40)],
     ['bare ampersand in an attribute', HEADER + "<message id='a&b'/>"],
     ['malformed hex character reference', HEADER + '<message><body>&#xZZ;</body></message>'],
     ['malformed decimal character reference', HEADER + '<message><body>&#12a;</body></message>'],
@@ -368,6 +370,26 @@ t.test('entities and character references', async (t) => {
   t.equal(ok.stanzas[0]!.getChildText('body'), `<>&"'AB\ud83d\ude00\ud83d\ude00A\u00e9`);
   const bytewise = parse(HEADER + '<m>&amp;&#x1F600;</m>', { chunk: 1 });
   t.equal(bytewise.stanzas[0]!.getText(), '&\ud83d\ude00');
+});
+
+t.test('content dripping in one byte at a time costs linear time', async (t) => {
+  const shapes = [
+    '<m><b>' + 'x&amp;y]] \r\n'.repeat(10000) + '</b></m>',
+    "<m a='" + 'xy&amp;z>"'.repeat(10000) + "'/>",
+    '<m><![CDATA[' + 'x]]y]\r'.repeat(10000) + ']]></m>',
+    '<m>' + '<a b="1"/>'.repeat(10000) + '</m>',
+    '<m></' + 'm'.repeat(1) + ' '.repeat(50000) + '>',
+  ];
+  for (const shape of shapes) {
+    const run = newRun({ ...LIMITS, maxStanzaBytes: 1_000_000 });
+    run.parser.write(HEADER);
+    const bytes = Buffer.from(shape);
+    const started = Date.now();
+    for (let i = 0; i < bytes.length; i++) run.parser.write(bytes.subarray(i, i + 1));
+    t.same(run.errors, []);
+    t.equal(run.stanzas.length, 1);
+    t.ok(Date.now() - started < 3000, `${bytes.length} bytes in ${Date.now() - started} ms`);
+  }
 });
 
 t.test('CDATA sections', async (t) => {

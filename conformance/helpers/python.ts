@@ -1,0 +1,89 @@
+// Interop runs driven by Python client libraries from Debian packages (python3-slixmpp, ...).
+// Debian installs them for the system interpreter, so scripts run under /usr/bin/python3, never
+// whatever python3 comes first on PATH (pyenv and virtualenvs do not see Debian's packages).
+import { spawn, spawnSync } from 'node:child_process';
+
+export const SYSTEM_PYTHON = process.env.STARLING_PYTHON ?? '/usr/bin/python3';
+
+/** Under `.ci/run` a missing service or library is a failure, not a skip (see DESIGN.md, Tests). */
+export const requireServices = process.env.STARLING_REQUIRE_SERVICES === '1';
+
+export interface PythonCheck {
+  ok: boolean;
+  /** Why it is unusable, or the module's version when it is. */
+  detail: string;
+}
+
+/** Whether `SYSTEM_PYTHON` exists and can import `module`. */
+export function checkPythonModule(module: string): PythonCheck {
+  const probe = spawnSync(SYSTEM_PYTHON, ['-c', `import ${module}, sys; print(getattr(${module}, '__version__', '?'))`], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  if (probe.error) return { ok: false, detail: `${SYSTEM_PYTHON} cannot run: ${probe.error.message}` };
+  if (probe.status !== 0) {
+    const last = probe.stderr.trim().split('\n').at(-1) ?? '';
+    return { ok: false, detail: `${SYSTEM_PYTHON} cannot import ${module}: ${last}` };
+  }
+  return { ok: true, detail: `${module} ${probe.stdout.trim()}` };
+}
+
+interface Gate {
+  fail(message: string): unknown;
+  plan(n: number, comment?: string): void;
+}
+
+/**
+ * Checks that `module` can be imported. When it cannot, the test fails under
+ * STARLING_REQUIRE_SERVICES=1 and is skipped otherwise, saying what was skipped and how to
+ * install what is missing. Returns whether the caller should go on.
+ */
+export function needPythonModule(t: Gate, module: string, debianPackage: string, what: string): boolean {
+  const check = checkPythonModule(module);
+  if (check.ok) return true;
+  const message = `${what}: ${check.detail} (install with: apt-get install ${debianPackage})`;
+  if (requireServices) {
+    t.fail(`STARLING_REQUIRE_SERVICES=1 but ${message}`);
+  } else {
+    t.plan(0, `skipped ${message}`);
+  }
+  return false;
+}
+
+export interface PythonRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** `RESULT key=value user=...` lines printed by the script, as [key, value, user]. */
+  results: [string, string, string][];
+}
+
+/** Runs `SYSTEM_PYTHON script ...args`, killing it after `timeoutMs`. */
+export function runPython(script: string, args: string[], timeoutMs: number): Promise<PythonRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(SYSTEM_PYTHON, [script, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => {
+      stderr += `\n[killed by the test after ${timeoutMs} ms]`;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (err) => (clearTimeout(timer), reject(err)));
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const results = [...stdout.matchAll(/^RESULT (\w+)=(\S*) user=(\S+)$/gm)].map((m) => [m[1]!, m[2]!, m[3]!] as [string, string, string]);
+      resolve({ code, signal, stdout, stderr, results });
+    });
+  });
+}
+
+/** The RESULT values for `key`, one per user. */
+export function resultValues(run: PythonRun, key: string): Map<string, string> {
+  return new Map(run.results.filter(([k]) => k === key).map(([, value, user]) => [user, value]));
+}

@@ -1,0 +1,249 @@
+#!/usr/bin/python3
+"""Interop run: two slixmpp clients log in to a Starling over STARTTLS with SCRAM and exchange
+messages.
+
+Run it with Debian's /usr/bin/python3 (python3-slixmpp). Exit status 0 means every check passed;
+any failure prints a line starting with "FAIL:" on stderr and exits 1 (2 on bad arguments).
+On success the last lines of stdout are machine-readable:
+
+    RESULT mechanism=<SASL mechanism> user=<jid>
+    RESULT tls=<TLS version> user=<jid>
+    RESULT cbflag=<gs2 cbind flag> user=<jid>
+    OK
+
+Channel binding: Debian's slixmpp (1.8.x) only knows the tls-unique channel binding, which does
+not exist over TLS 1.3 (RFC 9266) and which Starling does not offer (it advertises tls-exporter and
+tls-server-end-point with XEP-0440). Stock slixmpp therefore sends the gs2 flag 'y' ("I support
+channel binding but think the server does not") with a non-PLUS SCRAM mechanism, which a server
+that offers -PLUS mechanisms MUST reject as a downgrade (RFC 5802 section 6). With the default
+--channel-binding=none the script tells slixmpp, through the feature_mechanisms sasl_callback, that
+it has no channel-binding data, so it sends 'n'. --channel-binding=stock leaves slixmpp alone.
+"""
+
+import argparse
+import asyncio
+import logging
+import ssl
+import sys
+import time
+
+try:
+    import slixmpp
+    from slixmpp import ClientXMPP
+except ImportError as err:  # pragma: no cover - reported to the caller
+    print(f'FAIL: cannot import slixmpp ({err}); install python3-slixmpp and use /usr/bin/python3', file=sys.stderr)
+    sys.exit(3)
+
+
+class Failure(Exception):
+    pass
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--host', default='127.0.0.1')
+    p.add_argument('--port', type=int, required=True, help='the STARTTLS c2s port')
+    p.add_argument('--domain', default='localhost')
+    p.add_argument('--password', required=True)
+    p.add_argument('--user1', default='alice')
+    p.add_argument('--user2', default='bob')
+    p.add_argument('--mechanism', default='SCRAM-SHA-256',
+                   help="the only SASL mechanism slixmpp may use (default SCRAM-SHA-256); 'any' leaves the "
+                        "choice to slixmpp, tolerates failed attempts and does not require SCRAM")
+    p.add_argument('--channel-binding', choices=['none', 'stock'], default='none',
+                   help="'none': the client claims no channel-binding support (gs2 flag 'n'); "
+                        "'stock': slixmpp's own behaviour")
+    p.add_argument('--timeout', type=float, default=20.0, help='overall time limit in seconds')
+    p.add_argument('--debug', action='store_true', help='slixmpp debug logging (the XML exchanged) on stderr')
+    return p.parse_args(argv)
+
+
+def insecure_tls(xmpp):
+    """The test server's certificate is self-signed: no verification, no host name check."""
+    xmpp.ssl_context.check_hostname = False
+    xmpp.ssl_context.verify_mode = ssl.CERT_NONE
+
+
+class Client:
+    """One slixmpp ClientXMPP with futures for the events the scenario waits on."""
+
+    def __init__(self, args, local, resource):
+        self.label = local
+        loop = asyncio.get_running_loop()
+        self.any_mechanism = args.mechanism == 'any'
+        self.xmpp = ClientXMPP(f'{local}@{args.domain}/{resource}', args.password,
+                               sasl_mech=None if self.any_mechanism else args.mechanism)
+        self.xmpp.register_plugin('xep_0199')  # answers pings; harmless
+        insecure_tls(self.xmpp)
+        self.session = loop.create_future()
+        self.messages = asyncio.Queue()
+        self.mechanism = None
+        self.tls_version = None
+        self.gs2_flag = None
+        self.failure = None
+        self.failed_attempts = []
+
+        mechs = self.xmpp['feature_mechanisms']
+        if args.channel_binding == 'none':
+            default_callback = mechs.sasl_callback
+
+            def credentials(required, optional):
+                values = default_callback(required, optional)
+                values.pop('channel_binding', None)
+                return values
+
+            mechs.sasl_callback = credentials
+
+        x = self.xmpp
+        x.add_event_handler('auth_success', self._on_auth)
+        x.add_event_handler('failed_auth', self._on_failed_auth)
+        x.add_event_handler('failed_all_auth', lambda _e=None: self._fail('no SASL mechanism left to try'))
+        x.add_event_handler('no_auth', lambda _e=None: self._fail(f'server did not offer {args.mechanism}'))
+        x.add_event_handler('connection_failed', lambda e: self._fail(f'connection failed: {e}'))
+        x.add_event_handler('ssl_invalid_chain', lambda e: self._fail(f'TLS handshake failed: {e}'))
+        x.add_event_handler('stream_error', lambda e: self._fail(f"stream error: {e['condition']} {e['text']}"))
+        x.add_event_handler('disconnected', lambda e: self._fail(f'disconnected before the scenario finished: {e}'))
+        x.add_event_handler('session_start', self._on_session_start)
+        x.add_event_handler('message', self._on_message)
+
+    def _fail(self, reason):
+        reason = f'{self.label}: {reason}'
+        if self.failure is None:
+            self.failure = reason
+        if not self.session.done():
+            self.session.set_exception(Failure(reason))
+
+    def _on_auth(self, _stanza):
+        mech = self.xmpp['feature_mechanisms'].mech
+        self.mechanism = mech.name
+        # The gs2 header SCRAM sent in its client-first-message: its flag is n, y or p=<type>.
+        header = getattr(mech, 'gs2_header', None)
+        self.gs2_flag = header.split(b',', 1)[0].decode('ascii', 'replace') if header else None
+        transport = self.xmpp.transport
+        ssl_object = transport.get_extra_info('ssl_object') if transport else None
+        self.tls_version = ssl_object.version() if ssl_object else None
+
+    def _on_failed_auth(self, stanza):
+        mech = self.xmpp['feature_mechanisms'].mech
+        name = mech.name if mech else '?'
+        self.failed_attempts.append(f"{name}:{stanza['condition']}")
+        reason = f"SASL {name} failed: <{stanza['condition']}/> {stanza['text']}".rstrip()
+        if self.any_mechanism:
+            print(f'{self.label}: {reason}; slixmpp tries its next mechanism')
+        else:
+            self._fail(reason)
+
+    def _on_session_start(self, _event):
+        # Initial presence. No roster request: the scenario is about login and messages.
+        self.xmpp.send_presence()
+        if not self.session.done():
+            self.session.set_result(self.xmpp.boundjid.full)
+
+    def _on_message(self, msg):
+        if msg['type'] in ('chat', 'normal') and msg['body']:
+            self.messages.put_nowait(msg)
+
+    def connect(self, args):
+        self.xmpp.connect(address=(args.host, args.port), force_starttls=True)
+
+    async def close(self):
+        if self.xmpp.transport is not None:
+            try:
+                await asyncio.wait_for(self.xmpp.disconnect(wait=1), 3)
+            except Exception:  # noqa: BLE001 - closing is best effort
+                self.xmpp.abort()
+
+
+async def expect_message(client, sender, body, to, timeout):
+    try:
+        msg = await asyncio.wait_for(client.messages.get(), timeout)
+    except asyncio.TimeoutError:
+        raise Failure(f'{client.label}: no message from {sender} within {timeout:.0f} s') from None
+    if str(msg['from']) != sender:
+        raise Failure(f"{client.label}: message 'from' is {msg['from']!s}, expected the sender's full JID {sender}")
+    if msg['body'] != body:
+        raise Failure(f"{client.label}: body is {msg['body']!r}, expected {body!r}")
+    if to is not None and str(msg['to']) != to:
+        raise Failure(f"{client.label}: message 'to' is {msg['to']!s}, expected {to}")
+    return msg
+
+
+async def scenario(args):
+    deadline = time.monotonic() + args.timeout
+
+    def left():
+        return max(0.5, deadline - time.monotonic())
+
+    alice = Client(args, args.user1, 'slix-a')
+    bob = Client(args, args.user2, 'slix-b')
+    try:
+        for c in (alice, bob):
+            c.connect(args)
+        try:
+            a_jid, b_jid = await asyncio.wait_for(asyncio.gather(alice.session, bob.session), left())
+        except asyncio.TimeoutError:
+            pending = [c.label for c in (alice, bob) if not c.session.done()]
+            raise Failure(f"session not started within {args.timeout:.0f} s for {', '.join(pending)}") from None
+
+        for c, jid in ((alice, a_jid), (bob, b_jid)):
+            print(f'{c.label}: bound {jid} over {c.tls_version or "?"} with {c.mechanism} (gs2 flag {c.gs2_flag})')
+            if c.tls_version is None:
+                raise Failure(f'{c.label}: the stream is not encrypted (STARTTLS did not happen)')
+            if c.any_mechanism:
+                continue
+            if c.mechanism != args.mechanism:
+                raise Failure(f'{c.label}: authenticated with {c.mechanism}, expected {args.mechanism}')
+            if not (c.mechanism or '').startswith('SCRAM-'):
+                raise Failure(f'{c.label}: {c.mechanism} is not SCRAM')
+            if not getattr(c.xmpp['feature_mechanisms'].mech, '_mutual_auth', False):
+                raise Failure(f"{c.label}: the server's SCRAM signature (v=) was not verified")
+
+        # alice -> bob's bare JID (routed to bob's available resource), bob answers alice's full JID.
+        body1 = 'Hello from slixmpp alice \u2764 <&>'
+        alice.xmpp.send_message(mto=bob.xmpp.boundjid.bare, mbody=body1, mtype='chat')
+        first = await expect_message(bob, a_jid, body1, None, left())
+        print(f'{bob.label}: received {body1!r} from {first["from"]}')
+
+        body2 = 'Reply from slixmpp bob \u00e9'
+        reply = first.reply(body2)
+        reply['type'] = 'chat'
+        reply.send()
+        await expect_message(alice, b_jid, body2, a_jid, left())
+        print(f'{alice.label}: received {body2!r} from {b_jid}')
+
+        # and the other way round, full JID to full JID.
+        body3 = 'full to full'
+        bob.xmpp.send_message(mto=a_jid, mbody=body3, mtype='chat')
+        await expect_message(alice, b_jid, body3, a_jid, left())
+        print(f'{alice.label}: received {body3!r} from {b_jid}')
+
+        for c in (alice, bob):
+            print(f'RESULT mechanism={c.mechanism} user={c.xmpp.boundjid.bare}')
+            print(f'RESULT tls={c.tls_version} user={c.xmpp.boundjid.bare}')
+            print(f'RESULT cbflag={c.gs2_flag} user={c.xmpp.boundjid.bare}')
+            print(f"RESULT failed={','.join(c.failed_attempts) or '-'} user={c.xmpp.boundjid.bare}")
+    finally:
+        for c in (alice, bob):
+            c.failure = c.failure or 'closing'  # disconnects from here on are ours
+        await asyncio.gather(alice.close(), bob.close(), return_exceptions=True)
+
+
+def main(argv):
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR,
+                        format='%(asctime)s %(levelname)-7s %(name)s %(message)s', stream=sys.stderr)
+    print(f'slixmpp {slixmpp.__version__} on Python {sys.version.split()[0]}, {ssl.OPENSSL_VERSION}')
+    try:
+        asyncio.run(asyncio.wait_for(scenario(args), args.timeout + 5))
+    except Failure as err:
+        print(f'FAIL: {err}', file=sys.stderr)
+        return 1
+    except asyncio.TimeoutError:
+        print(f'FAIL: overall time limit of {args.timeout:.0f} s exceeded', file=sys.stderr)
+        return 1
+    print('OK')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
