@@ -41,11 +41,11 @@ interface Gate {
 export function needPythonModule(t: Gate, module: string, debianPackage: string, what: string): boolean {
   const check = checkPythonModule(module);
   if (check.ok) return true;
-  const message = `${what}: ${check.detail} (install with: apt-get install ${debianPackage})`;
+  const reason = `${check.detail} (install with: apt-get install ${debianPackage})`;
   if (requireServices) {
-    t.fail(`STARLING_REQUIRE_SERVICES=1 but ${message}`);
+    t.fail(`${what} cannot run, and STARLING_REQUIRE_SERVICES=1 makes that a failure: ${reason}`);
   } else {
-    t.plan(0, `skipped ${message}`);
+    t.plan(0, `${what} skipped: ${reason}`);
   }
   return false;
 }

@@ -2,7 +2,7 @@
 // Local users' full and bare JIDs, the host itself, services with their own domain, and other
 // domains (federation hooks in). Errors go back to the sender as the RFCs name them.
 import type { Element } from '@xmpp/xml';
-import { Jid, JidError, parseJid } from '../jid.js';
+import { Jid, JidError, parseJid, tryParseJid } from '../jid.js';
 import type { Logger } from '../log.js';
 import type { Host } from '../module-api/host.js';
 import type { RouteEvent } from '../module-api/events.js';
@@ -58,7 +58,10 @@ export class Router {
     if (type === 'error' || (stanza.name === 'iq' && type === 'result')) return;
     if (stanza.name === 'presence' && type !== 'subscribe' && type !== undefined && type !== 'probe') return;
     if (!stanza.attrs.from) return;
-    void this.send(errorReply(stanza, error));
+    const reply = errorReply(stanza, error);
+    // An error about a malformed 'to' cannot come 'from' it: it comes from the server itself.
+    if (reply.attrs.from !== undefined && !tryParseJid(reply.attrs.from)) delete reply.attrs.from;
+    void this.send(reply);
   }
 
   /**

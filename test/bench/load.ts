@@ -187,6 +187,7 @@ interface PumpReport {
 }
 
 type FromWorker =
+  | { kind: 'ready' }
   | { kind: 'progress'; ok: number; failed: number }
   | { kind: 'logged-in'; report: LoginReport; cpuMs: number; rssKiB: number }
   | { kind: 'pumped'; report: PumpReport }
@@ -504,6 +505,7 @@ async function runWorker(): Promise<void> {
     }
   });
   process.on('disconnect', () => process.exit(0));
+  send({ kind: 'ready' });
 }
 
 /** The load phase in one worker. */
@@ -762,6 +764,7 @@ async function runCoordinator(v: Values): Promise<number> {
   const indexes: number[][] = children.map(() => []);
   for (let k = 0; k < sessions; k++) indexes[Math.floor(k / 2) % workers]!.push(k);
 
+  await collect('ready', 60_000);
   const procBefore = serverPid ? readProc(serverPid) : undefined;
   if (serverPid && !procBefore) log(`cannot read /proc/${serverPid}: no RSS figures`);
   log(`logging in ${sessions} sessions (${v.tls ? 'STARTTLS' : 'plain TCP'}, ${workers} worker(s), ${concurrency * workers} in flight)`);
