@@ -683,7 +683,7 @@ interface Results {
   tls: boolean;
   sessions: number;
   workers: number;
-  logins: { ok: number; failed: number; seconds: number; perSecond: number; p50Ms: number; p99Ms: number; errors: Record<string, number>; serverCpuPct: number };
+  logins: { ok: number; failed: number; seconds: number; perSecond: number; p50Ms: number; p99Ms: number; errors: Record<string, number>; serverCpuPct: number; clientCpuPct: number };
   rss?: { beforeKiB: number; idleKiB: number; afterLoadKiB?: number; perIdleSessionKiB: number };
   load?: {
     pairs: number;
@@ -821,10 +821,14 @@ async function runCoordinator(v: Values): Promise<number> {
       p99Ms: round(loginHist.percentile(99) / 1000, 2),
       errors: loginErrors,
       serverCpuPct: cpuPct(procBefore, procLoggedIn, loginSeconds),
+      clientCpuPct: round((loggedIn.reduce((n, m) => n + m.cpuMs, 0) / 1000 / loginSeconds) * 100, 1),
     },
     droppedWhileIdle: 0,
   };
-  log(`logins: ${ok} ok, ${failed} failed in ${loginSeconds.toFixed(1)} s (${results.logins.perSecond}/s)`);
+  log(
+    `logins: ${ok} ok, ${failed} failed in ${loginSeconds.toFixed(1)} s (${results.logins.perSecond}/s, p50 ${results.logins.p50Ms} ms, p99 ${results.logins.p99Ms} ms); ` +
+      `server CPU ${results.logins.serverCpuPct}%, client CPU ${results.logins.clientCpuPct}%`,
+  );
   for (const [k, c] of Object.entries(loginErrors)) log(`  login failure x${c}: ${k}`);
 
   // Idle: let the server settle, then read its RSS.
