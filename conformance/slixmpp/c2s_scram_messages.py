@@ -2,22 +2,30 @@
 """Interop run: two slixmpp clients log in to a Starling over STARTTLS with SCRAM and exchange
 messages.
 
-Run it with Debian's /usr/bin/python3 (python3-slixmpp). Exit status 0 means every check passed;
-any failure prints a line starting with "FAIL:" on stderr and exits 1 (2 on bad arguments).
-On success the last lines of stdout are machine-readable:
+The scenario: both clients connect to --host/--port for --domain, do STARTTLS (certificate not
+verified: the test server's is self-signed), authenticate with --mechanism only, bind, send initial
+presence; user1 sends a message to user2's bare JID, user2 replies to the full JID it came from,
+then user2 sends to user1's full JID. Every message must arrive with the sender's full JID in
+'from' and the body unchanged.
 
-    RESULT mechanism=<SASL mechanism> user=<jid>
-    RESULT tls=<TLS version> user=<jid>
-    RESULT cbflag=<gs2 cbind flag> user=<jid>
+Run it with Debian's /usr/bin/python3 (python3-slixmpp). Exit status 0 means every check passed;
+a failure prints a line starting with "FAIL:" on stderr and exits 1 (2: bad arguments, 3: slixmpp
+missing). --debug logs the XML exchanged on stderr. On success stdout ends with, per user:
+
+    RESULT mechanism=<SASL mechanism> user=<bare jid>
+    RESULT tls=<TLS version> user=<bare jid>
+    RESULT cbflag=<gs2 cbind flag: n, y or p=type> user=<bare jid>
+    RESULT failed=<mechanism:condition,... of failed SASL attempts, or -> user=<bare jid>
     OK
 
-Channel binding: Debian's slixmpp (1.8.x) only knows the tls-unique channel binding, which does
-not exist over TLS 1.3 (RFC 9266) and which Starling does not offer (it advertises tls-exporter and
-tls-server-end-point with XEP-0440). Stock slixmpp therefore sends the gs2 flag 'y' ("I support
-channel binding but think the server does not") with a non-PLUS SCRAM mechanism, which a server
-that offers -PLUS mechanisms MUST reject as a downgrade (RFC 5802 section 6). With the default
+Channel binding: Debian's slixmpp (1.8.x) only knows tls-unique, which is undefined over TLS 1.3
+(RFC 9266) and which Starling does not offer (it advertises tls-exporter and tls-server-end-point
+with XEP-0440). Left alone, slixmpp tries SCRAM-*-PLUS with p=tls-unique (refused), then plain
+SCRAM with the gs2 flag 'y' ("I support channel binding but think the server does not"), which a
+server offering -PLUS MUST refuse as a downgrade (RFC 5802 section 6), then PLAIN. With the default
 --channel-binding=none the script tells slixmpp, through the feature_mechanisms sasl_callback, that
-it has no channel-binding data, so it sends 'n'. --channel-binding=stock leaves slixmpp alone.
+it has no channel-binding data, so it sends 'n'; --channel-binding=stock leaves slixmpp alone.
+--mechanism=any lets slixmpp choose (and fail over) on its own.
 """
 
 import argparse
@@ -80,7 +88,8 @@ class Client:
         self.mechanism = None
         self.tls_version = None
         self.gs2_flag = None
-        self.failure = None
+        self.failure = None  # the first problem seen, for the report
+        self.closing = False  # from then on a disconnect is ours
         self.failed_attempts = []
 
         mechs = self.xmpp['feature_mechanisms']
@@ -107,6 +116,8 @@ class Client:
         x.add_event_handler('message', self._on_message)
 
     def _fail(self, reason):
+        if self.closing:
+            return
         reason = f'{self.label}: {reason}'
         if self.failure is None:
             self.failure = reason
@@ -216,7 +227,12 @@ async def scenario(args):
         bob.xmpp.send_message(mto=a_jid, mbody=body3, mtype='chat')
         await expect_message(alice, b_jid, body3, a_jid, left())
         print(f'{alice.label}: received {body3!r} from {b_jid}')
-
+    except Failure as err:
+        earlier = [c.failure for c in (alice, bob) if c.failure and c.failure not in str(err)]
+        if earlier:
+            raise Failure(f"{err} (also seen: {'; '.join(earlier)})") from None
+        raise
+    else:
         for c in (alice, bob):
             print(f'RESULT mechanism={c.mechanism} user={c.xmpp.boundjid.bare}')
             print(f'RESULT tls={c.tls_version} user={c.xmpp.boundjid.bare}')
@@ -224,7 +240,9 @@ async def scenario(args):
             print(f"RESULT failed={','.join(c.failed_attempts) or '-'} user={c.xmpp.boundjid.bare}")
     finally:
         for c in (alice, bob):
-            c.failure = c.failure or 'closing'  # disconnects from here on are ours
+            c.closing = True
+            if c.session.done() and not c.session.cancelled():
+                c.session.exception()  # retrieved: no "never retrieved" noise
         await asyncio.gather(alice.close(), bob.close(), return_exceptions=True)
 
 

@@ -1,0 +1,114 @@
+// The `starling` command, run as a real process.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { RawStream } from '../helpers/clients.js';
+
+const root = new URL('../..', import.meta.url).pathname;
+// Resolved here, since the commands run in a temporary directory.
+const tsx = import.meta.resolve('tsx');
+const dir = mkdtempSync(path.join(os.tmpdir(), 'starling-cli-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+
+const config = path.join(dir, 'starling.toml');
+writeFileSync(
+  config,
+  `data_dir = "${dir}/data"
+[log]
+format = "json"
+[c2s]
+listeners = [{ interfaces = ["127.0.0.1"], port = 0, direct_tls = false }]
+[accounts]
+min_password_length = 8
+`,
+);
+const passwordFile = path.join(dir, 'password');
+writeFileSync(passwordFile, 'a good password\n');
+
+function starling(args: string[], input?: string) {
+  const r = spawnSync(process.execPath, ['--import', tsx, path.join(root, 'src/cli.ts'), ...args], {
+    cwd: dir,
+    input,
+    encoding: 'utf8',
+    env: { ...process.env, STARLING_CONFIG: '' },
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+t.test('check: a misspelt key prints its path and exits 1', async (t) => {
+  const bad = path.join(dir, 'bad.toml');
+  writeFileSync(bad, '[storage]\ndrivr = "sqlite"\n');
+  const r = starling(['check', '--config', bad]);
+  t.equal(r.code, 1);
+  t.match(r.err, /storage\.drivr: unknown key/);
+  t.match(r.err, /bad\.toml/);
+});
+
+t.test('check: a good configuration prints OK', async (t) => {
+  const r = starling(['check', '--config', config]);
+  t.equal(r.code, 0, r.err);
+  t.match(r.out, /^OK/m);
+  t.match(r.out, /self-signed one will be generated/);
+});
+
+t.test('account commands', async (t) => {
+  let r = starling(['adduser', 'Alice@localhost', '--password-file', passwordFile, '--config', config]);
+  t.equal(r.code, 0, r.err);
+  t.match(r.out, /created alice@localhost/, 'the username is prepared (case-mapped)');
+  r = starling(['adduser', 'bob@localhost', '--config', config], 'another password\n');
+  t.equal(r.code, 0, `password from standard input: ${r.err}`);
+  r = starling(['adduser', 'alice@localhost', '--password-file', passwordFile, '--config', config]);
+  t.equal(r.code, 1);
+  t.match(r.err, /exists already/);
+  r = starling(['adduser', 'carol@localhost', '--config', config], 'short\n');
+  t.equal(r.code, 1);
+  t.match(r.err, /at least 8 characters/);
+  r = starling(['adduser', 'dave@elsewhere.example', '--config', config], 'long enough password\n');
+  t.equal(r.code, 1);
+  t.match(r.err, /not a host of this server/);
+  r = starling(['listusers', 'localhost', '--config', config]);
+  t.equal(r.out, 'alice\nbob\n');
+  r = starling(['passwd', 'alice@localhost', '--config', config], 'a newer password\n');
+  t.equal(r.code, 0, r.err);
+  r = starling(['deluser', 'bob@localhost', '--config', config]);
+  t.equal(r.code, 0, r.err);
+  r = starling(['listusers', 'localhost', '--config', config]);
+  t.equal(r.out, 'alice\n');
+  r = starling(['deluser', 'bob@localhost', '--config', config]);
+  t.equal(r.code, 1, 'deleting a missing account fails');
+});
+
+t.test('help and version', async (t) => {
+  t.match(starling(['--help']).out, /commands:/);
+  t.match(starling(['adduser', '--help']).out, /usage: starling adduser/);
+  t.match(starling(['version']).out, /^starling \d+\.\d+\.\d+/);
+  t.equal(starling(['frobnicate']).code, 1);
+});
+
+t.test('start prints where it listens, serves, and stops cleanly on SIGTERM', async (t) => {
+  const child = spawn(process.execPath, ['--import', tsx, path.join(root, 'src/cli.ts'), 'start', '--config', config], { cwd: dir });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no start within 10 s:\n${out}`)), 10_000);
+    child.stdout.on('data', () => {
+      const running = /"msg":"Starling is running"/.test(out);
+      const listening = /"port":(\d+),"tls":"starttls","msg":"c2s listening"/.exec(out);
+      if (running && listening) {
+        clearTimeout(timer);
+        resolve(Number(listening[1]));
+      }
+    });
+  });
+  t.match(out, new RegExp(`"dataDir":"${dir}/data"`), 'the data directory is printed');
+  const s = await RawStream.open(port);
+  s.header();
+  t.ok(await s.element('stream:features'), 'it serves XMPP');
+  child.kill('SIGTERM');
+  t.equal(await s.streamError(), 'system-shutdown');
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  t.equal(code, 0, 'exit 0');
+});
