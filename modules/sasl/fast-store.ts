@@ -5,7 +5,8 @@
 import { createHash } from 'node:crypto';
 import type { Storage } from '../../src/storage/database.js';
 
-const STORE = 'fast';
+/** A `credential:` store: the account store drops its rows when the password changes. */
+export const STORE = 'credential:fast';
 
 /** One stored token. */
 export interface StoredToken {

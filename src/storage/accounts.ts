@@ -62,7 +62,11 @@ export class AccountStore {
     };
   }
 
-  /** Replaces every credential of an existing account; false when there is no such account. */
+  /**
+   * Replaces every credential of an existing account; false when there is no such account.
+   * Secrets that stood for the old password (user_data stores named `credential:*`, such as
+   * FAST tokens) go with it, whichever process changes the password.
+   */
   async setCredentials(host: string, username: string, credentials: readonly StoredCredential[]): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
       const existing = await trx
@@ -73,6 +77,12 @@ export class AccountStore {
         .executeTakeFirst();
       if (!existing) return false;
       await trx.deleteFrom('account_credential').where('host', '=', host).where('username', '=', username).execute();
+      await trx
+        .deleteFrom('user_data')
+        .where('host', '=', host)
+        .where('username', '=', username)
+        .where('store', 'like', 'credential:%')
+        .execute();
       await insertCredentials(trx, host, username, credentials);
       return true;
     });

@@ -297,7 +297,7 @@ t.test('SASL2, Bind 2 and FAST', async (t) => {
     // Age the stored token by rewriting its times, as if it had been issued long ago.
     const db = ts2.server.core.storage.db;
     const age = async (ms: number) => {
-      const row = await db.selectFrom('user_data').select(['key', 'value']).where('store', '=', 'fast').where('username', '=', 'carol').executeTakeFirstOrThrow();
+      const row = await db.selectFrom('user_data').select(['key', 'value']).where('store', '=', 'credential:fast').where('username', '=', 'carol').executeTakeFirstOrThrow();
       const value = JSON.parse(row.value);
       let latest = 0;
       for (const slot of ['current', 'new']) if (value[slot]) latest = Math.max(latest, (value[slot].expiresAt -= ms));
@@ -318,7 +318,7 @@ t.test('SASL2, Bind 2 and FAST', async (t) => {
 
     const again = await plainWithToken(ts2, 'carol', ua);
     again.s.close();
-    const rows = () => db.selectFrom('user_data').select('key').where('store', '=', 'fast').where('username', '=', 'carol').execute();
+    const rows = () => db.selectFrom('user_data').select('key').where('store', '=', 'credential:fast').where('username', '=', 'carol').execute();
     t.equal((await rows()).length, 1, 'a token row');
     await ts2.server.core.accounts.delete(ts2.server.core.accounts.userJid(`carol@${DOMAIN}`));
     t.equal((await rows()).length, 0, 'tokens go with the account');

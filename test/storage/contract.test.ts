@@ -103,6 +103,16 @@ async function contract(t: Tap.Test, backend: Backend) {
     t.notOk(await accounts.setCredentials('a.example', 'nobody', []), 'no such account');
   });
 
+  t.test('a password change drops credential-bound data (FAST tokens) and nothing else', async (t) => {
+    await accounts.create('a.example', 'tok', []);
+    const row = (store: string) => ({ host: 'a.example', username: 'tok', store, key: 'k', value: 'v', expires_at: null });
+    await storage.db.insertInto('user_data').values([row('credential:fast'), row('settings')]).execute();
+    await accounts.setCredentials('a.example', 'tok', [credential('SCRAM-SHA-256', 'x')]);
+    const left = await storage.db.selectFrom('user_data').select('store').where('username', '=', 'tok').execute();
+    t.same(left.map((r) => r.store), ['settings']);
+    await accounts.delete('a.example', 'tok');
+  });
+
   t.test('deleting an account removes every row it owns, and nobody else’s', async (t) => {
     await storage.db.insertInto('user_data').values({ host: 'a.example', username: 'zed', store: 'test', key: 'k', value: 'v', expires_at: null }).execute();
     await storage.db.insertInto('user_data').values({ host: 'b.example', username: 'zed', store: 'test', key: 'k', value: 'v', expires_at: null }).execute();
