@@ -4,7 +4,9 @@ messages.
 
 The scenario: both clients connect to --host/--port for --domain, do STARTTLS (certificate not
 verified: the test server's is self-signed), authenticate with --mechanism only, bind, send initial
-presence; user1 sends a message to user2's bare JID, user2 replies to the full JID it came from,
+presence and wait for a ping round trip to the server (so the presence has been processed before
+anyone routes to the bare JID: a resource without presence gets nothing sent to its bare JID,
+RFC 6121 section 8.5.2); user1 sends a message to user2's bare JID, user2 replies to the full JID it came from,
 then user2 sends to user1's full JID. Every message must arrive with the sender's full JID in
 'from' and the body unchanged.
 
@@ -38,6 +40,7 @@ import time
 try:
     import slixmpp
     from slixmpp import ClientXMPP
+    from slixmpp.exceptions import IqError, IqTimeout
 except ImportError as err:  # pragma: no cover - reported to the caller
     print(f'FAIL: cannot import slixmpp ({err}); install python3-slixmpp and use /usr/bin/python3', file=sys.stderr)
     sys.exit(3)
@@ -75,13 +78,14 @@ def insecure_tls(xmpp):
 class Client:
     """One slixmpp ClientXMPP with futures for the events the scenario waits on."""
 
-    def __init__(self, args, local, resource):
+    def __init__(self, args, local, resource, problems):
         self.label = local
+        self.problems = problems  # shared future: the first problem after the sessions started
         loop = asyncio.get_running_loop()
         self.any_mechanism = args.mechanism == 'any'
         self.xmpp = ClientXMPP(f'{local}@{args.domain}/{resource}', args.password,
                                sasl_mech=None if self.any_mechanism else args.mechanism)
-        self.xmpp.register_plugin('xep_0199')  # answers pings; harmless
+        self.xmpp.register_plugin('xep_0199')  # XMPP Ping: the round trip after initial presence
         insecure_tls(self.xmpp)
         self.session = loop.create_future()
         self.messages = asyncio.Queue()
@@ -123,6 +127,8 @@ class Client:
             self.failure = reason
         if not self.session.done():
             self.session.set_exception(Failure(reason))
+        elif not self.problems.done():
+            self.problems.set_exception(Failure(reason))
 
     def _on_auth(self, _stanza):
         mech = self.xmpp['feature_mechanisms'].mech
@@ -144,14 +150,25 @@ class Client:
         else:
             self._fail(reason)
 
-    def _on_session_start(self, _event):
-        # Initial presence. No roster request: the scenario is about login and messages.
+    async def _on_session_start(self, _event):
+        # Initial presence, then a round trip on the same stream: once the server answers the
+        # ping it has processed the presence (RFC 6120 section 10.1: in-order processing). Any
+        # answer will do, an error included. No roster request: this is about login and messages.
         self.xmpp.send_presence()
+        try:
+            await self.xmpp['xep_0199'].send_ping(self.xmpp.boundjid.host, timeout=10)
+        except IqError:
+            pass
+        except IqTimeout:
+            self._fail('no answer to a ping to the server within 10 s')
+            return
         if not self.session.done():
             self.session.set_result(self.xmpp.boundjid.full)
 
     def _on_message(self, msg):
-        if msg['type'] in ('chat', 'normal') and msg['body']:
+        if msg['type'] == 'error':
+            self._fail(f"message bounced from {msg['from']}: <{msg['error']['condition']}/> {msg['error']['text']}".rstrip())
+        elif msg['type'] in ('chat', 'normal') and msg['body']:
             self.messages.put_nowait(msg)
 
     def connect(self, args):
@@ -166,10 +183,15 @@ class Client:
 
 
 async def expect_message(client, sender, body, to, timeout):
-    try:
-        msg = await asyncio.wait_for(client.messages.get(), timeout)
-    except asyncio.TimeoutError:
-        raise Failure(f'{client.label}: no message from {sender} within {timeout:.0f} s') from None
+    """The next message `client` receives, checked; fails early on a problem seen by either client."""
+    receive = asyncio.ensure_future(client.messages.get())
+    done, _ = await asyncio.wait({receive, client.problems}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    if receive not in done:
+        receive.cancel()
+        if client.problems.done():
+            client.problems.result()  # raises the Failure
+        raise Failure(f'{client.label}: no message from {sender} within {timeout:.0f} s')
+    msg = receive.result()
     if str(msg['from']) != sender:
         raise Failure(f"{client.label}: message 'from' is {msg['from']!s}, expected the sender's full JID {sender}")
     if msg['body'] != body:
@@ -185,8 +207,9 @@ async def scenario(args):
     def left():
         return max(0.5, deadline - time.monotonic())
 
-    alice = Client(args, args.user1, 'slix-a')
-    bob = Client(args, args.user2, 'slix-b')
+    problems = asyncio.get_running_loop().create_future()
+    alice = Client(args, args.user1, 'slix-a', problems)
+    bob = Client(args, args.user2, 'slix-b', problems)
     try:
         for c in (alice, bob):
             c.connect(args)
@@ -243,6 +266,8 @@ async def scenario(args):
             c.closing = True
             if c.session.done() and not c.session.cancelled():
                 c.session.exception()  # retrieved: no "never retrieved" noise
+        if problems.done():
+            problems.exception()
         await asyncio.gather(alice.close(), bob.close(), return_exceptions=True)
 
 

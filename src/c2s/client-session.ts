@@ -171,6 +171,10 @@ export class ClientSession implements ClientStream {
       throw new StreamError(this.secure || !this.core.config.c2s.require_encryption ? 'not-authorized' : 'policy-violation',
         this.secure ? 'authenticate first' : 'TLS is required: negotiate STARTTLS first');
     }
+    if (el.name === 'iq' && el.attrs.type === 'set' && el.getChild('session', NS.SESSION)) {
+      // RFC 3921 session establishment: optional today (RFC 6121), answered for old clients.
+      return this.stream.send(xml('iq', { type: 'result', id: el.attrs.id }));
+    }
     if (this.phase === 'authenticated') return void this.beforeBind(el);
     this.onStanza(el);
   }
@@ -204,12 +208,7 @@ export class ClientSession implements ClientStream {
   /** Only resource binding (and the legacy session request) may come between SASL and bind. */
   private async beforeBind(el: Element): Promise<void> {
     const bind = el.name === 'iq' && el.attrs.type === 'set' ? el.getChild('bind', NS.BIND) : undefined;
-    if (!bind) {
-      if (el.name === 'iq' && el.getChild('session', NS.SESSION)) {
-        return this.stream.send(xml('iq', { type: 'result', id: el.attrs.id }));
-      }
-      return this.close(new StreamError('not-authorized', 'bind a resource first'));
-    }
+    if (!bind) return this.close(new StreamError('not-authorized', 'bind a resource first'));
     try {
       const jid = await this.bind(bind.getChildText('resource') ?? undefined);
       this.stream.send(xml('iq', { type: 'result', id: el.attrs.id }, xml('bind', { xmlns: NS.BIND }, xml('jid', {}, jid.toString()))));

@@ -93,3 +93,60 @@ t.test('shutdown closes streams with system-shutdown', async (t) => {
   );
   t.ok(refused, 'no longer accepting connections');
 });
+
+t.test('limits and timers', async (t) => {
+  const ts = await startTestServer(t, { c2s: { idle_ping_interval: 0.3, idle_ping_timeout: 0.3, max_unauthenticated_per_ip: 3 } });
+  await ts.addUser('erin');
+
+  t.test('XEP-0478 stream limits are advertised', async (t) => {
+    const s = await RawStream.open(ts.port);
+    s.header();
+    const features = await s.element('stream:features');
+    t.equal(features.getChild('limits', 'urn:xmpp:stream-limits:0')?.getChildText('max-bytes'), '262144');
+    s.close();
+  });
+
+  t.test('an idle session is pinged, and closed when it does not answer', async (t) => {
+    const { s } = await rawLogin(ts.port, 'erin', 'idle');
+    const ping = await s.until(() => s.elements.find((e) => e.name === 'iq' && e.getChild('ping', 'urn:xmpp:ping')), 3000);
+    t.equal(ping.attrs.type, 'get');
+    s.write(`<iq type='result' id='${ping.attrs.id}' to='localhost'/>`);
+    s.elements.length = 0;
+    const second = await s.until(() => s.elements.find((e) => e.name === 'iq' && e.getChild('ping', 'urn:xmpp:ping')), 3000);
+    t.ok(second, 'pinged again after answering');
+    t.equal(await s.streamError(3000), 'connection-timeout', 'no answer: closed');
+  });
+
+  t.test('at most N unauthenticated connections per IP', async (t) => {
+    const open = await Promise.all([1, 2, 3].map(() => RawStream.open(ts.port)));
+    for (const s of open) s.header();
+    await Promise.all(open.map((s) => s.element('stream:features')));
+    const fourth = await RawStream.open(ts.port);
+    await fourth.until(() => fourth.closed);
+    t.ok(fourth.closed, 'the fourth is dropped');
+    open[0]!.close();
+    await new Promise((r) => setTimeout(r, 100));
+    const again = await RawStream.open(ts.port);
+    again.header();
+    t.ok(await again.element('stream:features'), 'a slot is free again');
+    for (const s of [...open, again]) s.close();
+    await new Promise((r) => setTimeout(r, 200)); // let the server count them gone
+  });
+
+  t.test('the legacy session request is answered', async (t) => {
+    const { s } = await rawLogin(ts.port, 'erin', 'legacy');
+    s.write("<iq type='set' id='sess'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>");
+    t.equal((await s.until(() => s.elements.find((e) => e.attrs.id === 'sess'))).attrs.type, 'result');
+    s.close();
+  });
+});
+
+t.test('a stream restart may not switch host', async (t) => {
+  const ts = await startTestServer(t, { hosts: { localhost: {}, 'other.localhost': {} } });
+  const s = await RawStream.open(ts.port);
+  s.header('localhost');
+  await s.element('stream:features');
+  await s.startTls();
+  s.header('other.localhost');
+  t.equal(await s.streamError(), 'host-unknown');
+});
