@@ -42,6 +42,7 @@ export class ClientSession implements ClientStream {
   private readonly core: ServerCore;
   private timer: NodeJS.Timeout | undefined;
   private pingSentAt = 0;
+  private sentInitialPresence = false;
 
   constructor(
     socket: net.Socket,
@@ -263,9 +264,11 @@ export class ClientSession implements ClientStream {
   private async broadcastPresence(stanza: Element): Promise<void> {
     const type = stanza.attrs.type;
     if (type !== undefined && type !== 'unavailable') return void this.process(stanza); // subscriptions, probes
+    const initial = type === undefined && !this.sentInitialPresence;
     if (type === 'unavailable') {
       this.presence = undefined;
     } else {
+      this.sentInitialPresence = true;
       this.presence = stanza;
       const priority = Number.parseInt(stanza.getChildText('priority') ?? '0', 10);
       this.priority = Number.isFinite(priority) ? Math.max(-128, Math.min(127, priority)) : 0;
@@ -273,7 +276,7 @@ export class ClientSession implements ClientStream {
     void this.core.sessions.publish(this);
     const host = this.hostEntry!;
     if (host.hooks.has('stanza/in') && (await host.hooks.fire('stanza/in', { session: this, stanza }))) return;
-    await host.hooks.fire('presence/broadcast', { session: this, stanza });
+    await host.hooks.fire('presence/broadcast', { session: this, stanza, initial });
   }
 
   // --- timers and the end -------------------------------------------------------------------
@@ -316,7 +319,7 @@ export class ClientSession implements ClientStream {
     void (async () => {
       if (wasAvailable) {
         const unavailable = xml('presence', { type: 'unavailable', from: this.jid!.toString() });
-        await host.hooks.fire('presence/broadcast', { session: this, stanza: unavailable });
+        await host.hooks.fire('presence/broadcast', { session: this, stanza: unavailable, initial: false });
       }
       await host.hooks.fire('session/closed', { session: this, error });
     })();

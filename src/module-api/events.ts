@@ -29,8 +29,11 @@ export interface HookEvents {
   'message/offline': RouteEvent;
   /** A stanza for another domain (federation hooks in here). Stop = taken. */
   'route/remote': RouteEvent;
-  /** A client's broadcast presence changed (available, unavailable, priority). */
-  'presence/broadcast': { session: Session; stanza: Element };
+  /**
+   * A client's broadcast presence changed (available, unavailable, priority). `initial` is
+   * true for the session's first available presence (RFC 6121 §4.2: probes, offline messages).
+   */
+  'presence/broadcast': { session: Session; stanza: Element; initial: boolean };
   'session/authenticated': { session: Session };
   'session/bound': { session: Session };
   'session/closed': { session: Session; error?: StreamError };

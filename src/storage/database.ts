@@ -22,6 +22,11 @@ export interface Storage {
   readonly driver: StorageOptions['driver'];
   /** Human-readable location, for logs (never the password). */
   readonly location: string;
+  /**
+   * The same database, typed with a module's own tables as well (a module's store.ts declares
+   * them and creates them with its migrations).
+   */
+  tables<T>(): Kysely<Database & T>;
   /** Runs a component's migrations (modules call it from their store). */
   migrate(component: string, migrations: readonly Migration[]): Promise<string[]>;
   /** Cheap round trip, for `starling check` and health. */
@@ -36,6 +41,7 @@ export async function openStorage(options: StorageOptions, { migrate: runMigrati
     db,
     driver: options.driver,
     location,
+    tables: <T>() => db as unknown as Kysely<Database & T>,
     migrate: (component, migrations) => migrate(db, component, migrations),
     ping: async () => {
       await sql`select 1`.execute(db);
