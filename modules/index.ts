@@ -2,6 +2,8 @@
 import type { ModuleDefinition } from '../src/module-api/define.js';
 import disco from './disco/index.js';
 import ping from './ping/index.js';
+import presence from './presence/index.js';
+import roster from './roster/index.js';
 import sasl from './sasl/index.js';
 
-export const builtinModules: ModuleDefinition[] = [sasl, ping, disco] as ModuleDefinition[];
+export const builtinModules: ModuleDefinition[] = [sasl, ping, disco, roster, presence] as ModuleDefinition[];

@@ -118,6 +118,7 @@ class Client:
         x.add_event_handler('disconnected', lambda e: self._fail(f'disconnected before the scenario finished: {e}'))
         x.add_event_handler('session_start', self._on_session_start)
         x.add_event_handler('message', self._on_message)
+        x.add_event_handler('message_error', self._on_message_error)
 
     def _fail(self, reason):
         if self.closing:
@@ -166,10 +167,11 @@ class Client:
             self.session.set_result(self.xmpp.boundjid.full)
 
     def _on_message(self, msg):
-        if msg['type'] == 'error':
-            self._fail(f"message bounced from {msg['from']}: <{msg['error']['condition']}/> {msg['error']['text']}".rstrip())
-        elif msg['type'] in ('chat', 'normal') and msg['body']:
+        if msg['type'] in ('chat', 'normal') and msg['body']:
             self.messages.put_nowait(msg)
+
+    def _on_message_error(self, msg):
+        self._fail(f"message {msg['id']} bounced by {msg['from']}: <{msg['error']['condition']}/> {msg['error']['text']}".rstrip())
 
     def connect(self, args):
         self.xmpp.connect(address=(args.host, args.port), force_starttls=True)

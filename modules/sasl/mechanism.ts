@@ -19,7 +19,8 @@ export type SaslFailureCondition =
 export type SaslStep =
   | { kind: 'challenge'; data: Buffer }
   | { kind: 'success'; user: Jid; additionalData?: Buffer }
-  | { kind: 'failure'; condition: SaslFailureCondition; text?: string; user?: string };
+  /** The credentials of `user` were checked and are wrong: counts against the address. */
+  | { kind: 'failure'; condition: SaslFailureCondition; text?: string; user: string };
 
 export interface ServerMechanism {
   /** The first step, with the client's initial response (null when it sent none). */

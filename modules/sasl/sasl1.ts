@@ -26,7 +26,9 @@ export function registerSasl1(ctx: ModuleContext<unknown>, mechanisms: readonly 
 
   const fail = async (stream: ClientStream, mechanism: string, condition: SaslFailureCondition, text?: string, user?: string) => {
     stream.data.delete(STATE);
-    if (condition !== 'aborted') await attempts.failed(stream, mechanism, condition, user);
+    // Only a checked credential counts against the address (and waits): protocol refusals such
+    // as an unsupported channel binding are answered at once, so clients can fall back.
+    if (user !== undefined) await attempts.failed(stream, mechanism, condition, user);
     stream.send(xml('failure', { xmlns: NS.SASL }, xml(condition), text ? xml('text', { 'xml:lang': 'en' }, text) : null));
   };
 

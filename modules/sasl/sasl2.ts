@@ -105,7 +105,9 @@ export function registerSasl2(
 
   const fail = async (stream: ClientStream, mechanism: string, condition: SaslFailureCondition, text?: string, user?: string) => {
     stream.data.delete(STATE);
-    if (condition !== 'aborted') await attempts.failed(stream, mechanism, condition, user);
+    // Only a checked credential counts against the address (and waits): protocol refusals such
+    // as an unsupported channel binding are answered at once, so clients can fall back.
+    if (user !== undefined) await attempts.failed(stream, mechanism, condition, user);
     stream.send(
       xml('failure', { xmlns: NS.SASL2 }, xml(condition, { xmlns: NS.SASL }), text ? xml('text', { 'xml:lang': 'en' }, text) : null),
     );

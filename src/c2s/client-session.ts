@@ -7,7 +7,7 @@ import { xml, type Element } from '@xmpp/xml';
 import { JidError, type Jid } from '../jid.js';
 import type { Logger } from '../log.js';
 import type { ServerCore } from '../module-api/core.js';
-import type { Host } from '../module-api/host.js';
+import type { Host, PreAuthIq, PreAuthIqHandler } from '../module-api/host.js';
 import type { ClientStream } from '../sessions/session.js';
 import { StanzaError, StreamError, errorReply } from '../stream/errors.js';
 import { XmlStream, streamId } from '../stream/xml-stream.js';
@@ -169,6 +169,10 @@ export class ClientSession implements ClientStream {
     }
     if (!STANZAS.has(el.name)) throw new StreamError('unsupported-stanza-type', `<${el.name}/> is not a stanza`);
     if (this.phase === 'connected') {
+      // The one kind of stanza served before authentication: an IQ a module registered for that
+      // stage (in-band registration), once the stream may negotiate at all.
+      const preAuth = el.name === 'iq' && (this.secure || !this.core.config.c2s.require_encryption) ? this.preAuthHandler(host, el) : undefined;
+      if (preAuth) return void this.preAuthIq(preAuth.handler, el, preAuth.payload);
       throw new StreamError(this.secure || !this.core.config.c2s.require_encryption ? 'not-authorized' : 'policy-violation',
         this.secure ? 'authenticate first' : 'TLS is required: negotiate STARTTLS first');
     }
@@ -178,6 +182,38 @@ export class ClientSession implements ClientStream {
     }
     if (this.phase === 'authenticated') return void this.beforeBind(el);
     this.onStanza(el);
+  }
+
+  /** A module's handler for an IQ get/set before authentication, addressed to the host or to nobody. */
+  private preAuthHandler(host: Host, el: Element): { handler: PreAuthIqHandler; payload: Element } | undefined {
+    const type = el.attrs.type;
+    if (type !== 'get' && type !== 'set') return undefined;
+    if (el.attrs.to !== undefined && el.attrs.to.toLowerCase() !== host.domain) return undefined;
+    const children = el.children.filter((c): c is Element => typeof c !== 'string');
+    if (children.length !== 1) return undefined;
+    const handler = host.preAuthIq(type, children[0]!);
+    return handler && { handler, payload: children[0]! };
+  }
+
+  private async preAuthIq(handler: PreAuthIqHandler, stanza: Element, payload: Element): Promise<void> {
+    // The client has no address before authentication: a 'from' it wrote means nothing.
+    delete stanza.attrs.from;
+    const from = stanza.attrs.to === undefined ? {} : { from: stanza.attrs.to };
+    const request: PreAuthIq = {
+      stanza,
+      payload,
+      type: stanza.attrs.type as 'get' | 'set',
+      stream: this,
+      reply: (...children) => xml('iq', { type: 'result', id: stanza.attrs.id, ...from }, ...children),
+    };
+    try {
+      const reply = await handler(request);
+      if (reply) this.stream.send(reply);
+    } catch (err) {
+      if (err instanceof StreamError) return this.close(err);
+      if (!(err instanceof StanzaError)) this.log.error({ err, ns: payload.attrs.xmlns }, 'IQ handler before authentication failed');
+      this.stream.send(errorReply(stanza, err instanceof StanzaError ? err : new StanzaError('internal-server-error')));
+    }
   }
 
   private async startTls(): Promise<void> {
@@ -239,7 +275,7 @@ export class ClientSession implements ClientStream {
     this.log = this.log.child({ resource: jid.resource });
     const replaced = sessions.add(this as ClientSession & { jid: Jid });
     if (replaced && replaced !== this) replaced.close(new StreamError('conflict', 'replaced by a new session with the same resource'));
-    this.log.info({ jid: jid.toString() }, 'resource bound');
+    this.log.info('resource bound');
     await this.hostEntry!.hooks.fire('session/bound', { session: this });
     return jid;
   }

@@ -27,7 +27,6 @@ declare module '@xmpp/xml' {
     up(): Element;
     root(): Element;
     remove(el: Element | string, xmlns?: string): this;
-    clone(): Element;
     toString(): string;
   }
 
