@@ -6,7 +6,7 @@ import type { Logger } from '../log.js';
 import type { ServerCore } from './core.js';
 import type { HookEvents } from './events.js';
 import type { HookHandler } from './hooks.js';
-import type { DiscoIdentity, Host, NonzaHandler, StreamFeature } from './host.js';
+import { Host, type DiscoIdentity, type DiscoItem, type NonzaHandler, type PreAuthIqHandler, type StreamFeature } from './host.js';
 import type { IqHandler, IqTarget } from './iq.js';
 
 export interface ModuleDefinition<S extends z.ZodType = z.ZodType> {
@@ -60,6 +60,19 @@ export class ModuleContext<C = unknown> {
     this.undo.push(() => void this.host.discoFeatures.delete(ns));
   }
 
+  /** A disco#info feature of every account (bare JID), which the server answers on its behalf. */
+  accountFeature(ns: string): void {
+    if (this.host.accountFeatures.has(ns)) return;
+    this.host.accountFeatures.add(ns);
+    this.undo.push(() => void this.host.accountFeatures.delete(ns));
+  }
+
+  /** An item of the host's disco#items, such as a service domain this module serves. */
+  discoItem(item: DiscoItem): void {
+    this.host.discoItems.push(item);
+    this.undo.push(() => void this.host.discoItems.splice(this.host.discoItems.indexOf(item), 1));
+  }
+
   identity(identity: DiscoIdentity): void {
     this.host.discoIdentities.push(identity);
     this.undo.push(() => void this.host.discoIdentities.splice(this.host.discoIdentities.indexOf(identity), 1));
@@ -83,6 +96,20 @@ export class ModuleContext<C = unknown> {
     if (existing) throw new Error(`<${name} xmlns='${ns}'/> is handled by "${existing.owner}" already`);
     this.host.nonzas.set(key, { handler, owner: this.name });
     this.undo.push(() => void this.host.nonzas.delete(key));
+  }
+
+  /**
+   * Handles IQ `type` `<name xmlns=ns>` from client streams before authentication (in-band
+   * registration). Only served once the stream may negotiate (TLS on, unless not required) and
+   * only when addressed to the host or to nobody; any other stanza before authentication still
+   * ends the stream.
+   */
+  preAuthIq(type: 'get' | 'set', ns: string, name: string, handler: PreAuthIqHandler): void {
+    const key = Host.preAuthIqKey(type, ns, name);
+    const existing = this.host.preAuthIqs.get(key);
+    if (existing) throw new Error(`IQ ${type} <${name} xmlns='${ns}'/> before authentication is handled by "${existing.owner}" already`);
+    this.host.preAuthIqs.set(key, { handler, owner: this.name });
+    this.undo.push(() => void this.host.preAuthIqs.delete(key));
   }
 
   provide<T>(service: string, implementation: T): void {

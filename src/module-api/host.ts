@@ -26,15 +26,46 @@ export interface DiscoIdentity {
   name?: string;
 }
 
+/** An entry of the host's disco#items (XEP-0030 §4): a service domain or another entity. */
+export interface DiscoItem {
+  jid: string;
+  name?: string;
+  node?: string;
+}
+
+/**
+ * An IQ get or set from a client stream before authentication (in-band registration,
+ * XEP-0077). The client has no address yet: its 'from' is dropped, and the reply goes back
+ * over the same stream, addressed to nobody.
+ */
+export interface PreAuthIq {
+  readonly stanza: Element;
+  /** The one child element of the IQ. */
+  readonly payload: Element;
+  readonly type: 'get' | 'set';
+  readonly stream: ClientStream;
+  /** The result stanza, with optional payload children. */
+  reply(...children: (Element | null | undefined)[]): Element;
+}
+
+/** Returns the reply (or throws StanzaError / StreamError), like an IqHandler. */
+export type PreAuthIqHandler = (iq: PreAuthIq) => Element | void | Promise<Element | void>;
+
 export class Host {
   readonly hooks: HookBus<HookEvents>;
   readonly iq = new IqRegistry();
   readonly streamFeatures: StreamFeature[] = [];
   readonly nonzas = new Map<string, { handler: NonzaHandler; owner: string }>();
+  /** IQ handlers for client streams before authentication, keyed by type, element and namespace. */
+  readonly preAuthIqs = new Map<string, { handler: PreAuthIqHandler; owner: string }>();
   readonly discoFeatures = new Set<string>();
   readonly discoIdentities: DiscoIdentity[] = [{ category: 'server', type: 'im', name: 'Starling' }];
   /** Extra disco#info forms (XEP-0128), such as contact addresses. */
   readonly discoForms: Element[] = [];
+  /** disco#items of the host itself (service domains). */
+  readonly discoItems: DiscoItem[] = [];
+  /** disco#info features of every account's bare JID, which the server answers on its behalf. */
+  readonly accountFeatures = new Set<string>();
   readonly services = new Map<string, { service: unknown; owner: string }>();
   readonly modules: string[] = [];
   /** The host's own address. */
@@ -55,5 +86,14 @@ export class Host {
 
   nonza(element: Element): NonzaHandler | undefined {
     return this.nonzas.get(Host.nonzaKey(element.attrs.xmlns ?? '', element.name))?.handler;
+  }
+
+  static preAuthIqKey(type: 'get' | 'set', ns: string, name: string): string {
+    return `${type} ${name} ${ns}`;
+  }
+
+  /** The handler for an IQ get/set before authentication, by its payload. */
+  preAuthIq(type: 'get' | 'set', payload: Element): PreAuthIqHandler | undefined {
+    return this.preAuthIqs.get(Host.preAuthIqKey(type, payload.attrs.xmlns ?? '', payload.name))?.handler;
   }
 }
