@@ -19,6 +19,7 @@ export class ConfigError extends Error {
 
 /** A module's option schema, as the loader needs it. */
 export interface ModuleSchemas {
+  names(): string[];
   has(name: string): boolean;
   schema(name: string): z.ZodType | undefined;
 }
@@ -104,7 +105,9 @@ function checkModules(options: HostOptions, where: string[], modules: ModuleSche
     if (!modules.has(name)) problems.push(`${keyPath([...where, 'modules_enabled'])}: no module named "${name}"`);
   }
   const parsedOptions: Record<string, Record<string, unknown>> = {};
-  for (const name of new Set([...options.modules_enabled, ...Object.keys(options.modules)])) {
+  // Every known module gets its parsed options (defaults when not configured), so a module's
+  // settings read the same whether it is enabled here or not.
+  for (const name of new Set([...modules.names(), ...options.modules_enabled, ...Object.keys(options.modules)])) {
     const schema = modules.schema(name);
     if (!modules.has(name)) {
       if (name in options.modules) problems.push(`${keyPath([...where, 'modules', name])}: no module named "${name}"`);
