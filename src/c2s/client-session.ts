@@ -23,6 +23,8 @@ export interface ClientSessionOptions {
   onClosed(session: ClientSession): void;
   /** Called once when the stream authenticates (ends the unauthenticated-connection count). */
   onAuthenticated(session: ClientSession): void;
+  /** Called when a kept session resumes on a connection of this listener. */
+  onResumed(session: ClientSession): void;
 }
 
 const STANZAS = new Set(['message', 'presence', 'iq']);
@@ -30,7 +32,7 @@ const STANZAS = new Set(['message', 'presence', 'iq']);
 export class ClientSession implements ClientStream {
   readonly id = streamId();
   readonly data = new Map<string, unknown>();
-  readonly remoteAddress: string;
+  remoteAddress: string;
   log: Logger;
   presence: Element | undefined;
   priority = 0;
@@ -38,11 +40,21 @@ export class ClientSession implements ClientStream {
   jid: Jid | undefined;
   private hostEntry: Host | undefined;
   private phase: Phase = 'connected';
-  private readonly stream: XmlStream;
+  private stream: XmlStream;
   private readonly core: ServerCore;
   private timer: NodeJS.Timeout | undefined;
   private pingSentAt = 0;
   private sentInitialPresence = false;
+  /** Ended for good (not merely disconnected and kept for resumption). */
+  private ended = false;
+  /** Disconnected, but kept by stream management for a resumption. */
+  hibernating = false;
+  // Inbound stanzas are handled asynchronously; XEP-0198 counts them in order, so completion
+  // is tracked as the highest sequence number below which everything is done.
+  private received = 0;
+  private handledUpTo = 0;
+  private readonly completedAhead = new Set<number>();
+  private handledWaiters: { seq: number; resolve: (n: number) => void }[] = [];
 
   constructor(
     socket: net.Socket,
@@ -57,7 +69,7 @@ export class ClientSession implements ClientStream {
       { maxStanzaBytes: c2s.max_stanza_size, maxDepth: c2s.max_depth, maxAttributes: c2s.max_attributes },
       NS.CLIENT,
       this.log,
-      { header: (h) => this.onHeader(h), element: (el) => this.onElement(el), closed: (err) => this.onClosed(err) },
+      this.streamEvents(),
     );
     socket.setNoDelay(true);
     this.armTimer(c2s.auth_timeout * 1000);
@@ -76,7 +88,11 @@ export class ClientSession implements ClientStream {
   }
 
   get closed(): boolean {
-    return this.stream.closed;
+    return this.ended || (this.stream.closed && !this.hibernating);
+  }
+
+  private streamEvents() {
+    return { header: (h: Element) => this.onHeader(h), element: (el: Element) => this.onElement(el), closed: (err?: StreamError) => this.onClosed(err) };
   }
 
   send(element: Element): void {
@@ -92,6 +108,7 @@ export class ClientSession implements ClientStream {
   }
 
   close(error?: StreamError): void {
+    if (this.hibernating) return this.end(error);
     this.stream.close(error);
   }
 
@@ -286,8 +303,29 @@ export class ClientSession implements ClientStream {
     const jid = this.jid!;
     // RFC 6120 §8.1.2.1: the server stamps 'from' with the full JID, whatever the client wrote.
     stanza.attrs.from = jid.toString();
-    if (stanza.name === 'presence' && stanza.attrs.to === undefined) return void this.broadcastPresence(stanza);
-    void this.process(stanza);
+    const seq = ++this.received;
+    const handling = stanza.name === 'presence' && stanza.attrs.to === undefined ? this.broadcastPresence(stanza) : this.process(stanza);
+    void handling
+      .catch((err) => this.log.error({ err, stanza: stanza.name }, 'handling a stanza failed'))
+      .finally(() => this.markHandled(seq));
+  }
+
+  /** Stanzas received from the client and fully handled (delivered or stored), in order. */
+  get handledCount(): number {
+    return this.handledUpTo;
+  }
+
+  /** Resolves with handledCount once every stanza received so far is handled. */
+  whenHandled(): Promise<number> {
+    if (this.handledUpTo === this.received) return Promise.resolve(this.handledUpTo);
+    return new Promise((resolve) => this.handledWaiters.push({ seq: this.received, resolve }));
+  }
+
+  private markHandled(seq: number): void {
+    this.completedAhead.add(seq);
+    while (this.completedAhead.delete(this.handledUpTo + 1)) this.handledUpTo++;
+    if (this.handledWaiters.length === 0) return;
+    this.handledWaiters = this.handledWaiters.filter((w) => (w.seq <= this.handledUpTo ? (w.resolve(this.handledUpTo), false) : true));
   }
 
   private async process(stanza: Element): Promise<void> {
@@ -345,8 +383,52 @@ export class ClientSession implements ClientStream {
 
   private onClosed(error?: StreamError): void {
     clearTimeout(this.timer);
-    this.core.sessions.remove(this);
     this.options.onClosed(this);
+    const host = this.hostEntry;
+    if (!host || !this.jid || this.stream.closedCleanly || this.ended || !host.hooks.has('session/interrupted')) return this.end(error);
+    // The connection dropped without a closing handshake: stream management may keep the
+    // session for a resumption (XEP-0198); otherwise it ends now.
+    this.hibernating = true;
+    void host.hooks.fire('session/interrupted', { session: this }).then((kept) => {
+      if (kept && this.hibernating) this.log.info('connection lost; session kept for resumption');
+      else this.end(error);
+    });
+  }
+
+  /**
+   * Takes over the connection of `fresh`, a new stream of the same account that resumed this
+   * session (XEP-0198): the old connection, if any is left, is dropped.
+   */
+  resumeOn(fresh: ClientSession): void {
+    if (!this.stream.closed) {
+      this.stream.setEvents({ header: () => {}, element: () => {}, closed: () => {} });
+      this.stream.destroy();
+    }
+    this.stream = fresh.detach();
+    this.stream.setEvents(this.streamEvents());
+    this.remoteAddress = fresh.remoteAddress;
+    this.hibernating = false;
+    fresh.options.onResumed(this);
+    this.armTimer(this.core.config.c2s.idle_ping_interval * 1000);
+    this.log.info({ ip: this.remoteAddress }, 'session resumed');
+  }
+
+  /** Gives this session's connection away (to a session it resumed); this one is then gone. */
+  private detach(): XmlStream {
+    this.ended = true;
+    clearTimeout(this.timer);
+    this.options.onClosed(this);
+    return this.stream;
+  }
+
+  /** Ends the session for good: unregistered, unavailable to contacts, session/closed fired. */
+  end(error?: StreamError): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.hibernating = false;
+    clearTimeout(this.timer);
+    if (!this.stream.closed) this.stream.close(error);
+    this.core.sessions.remove(this);
     const host = this.hostEntry;
     if (!host || !this.jid) return;
     this.log.info({ condition: error?.condition }, 'session closed');

@@ -65,6 +65,7 @@ export class C2sListeners {
       core: this.core,
       directTls,
       onAuthenticated: (s) => this.settle(s),
+      onResumed: (s) => this.sessions.add(s),
       onClosed: (s) => {
         this.settle(s);
         this.sessions.delete(s);

@@ -36,6 +36,11 @@ export interface HookEvents {
   'presence/broadcast': { session: Session; stanza: Element; initial: boolean };
   'session/authenticated': { session: Session };
   'session/bound': { session: Session };
+  /**
+   * A bound session's connection dropped without a closing handshake. Stop (return true) to
+   * keep the session for a resumption (XEP-0198); the keeper later calls end() or resumeOn().
+   */
+  'session/interrupted': { session: Session };
   'session/closed': { session: Session; error?: StreamError };
   'account/deleted': { jid: Jid };
 }

@@ -50,4 +50,14 @@ export interface ClientStream extends Session {
   bind(resource?: string): Promise<Jid>;
   /** Sends the stream features for the current stage (after SASL2, without a restart). */
   sendFeatures(): void;
+  /** Stanzas received from the client and handled (delivered or stored), in order (XEP-0198 h). */
+  readonly handledCount: number;
+  /** Resolves with handledCount once every stanza received so far is handled. */
+  whenHandled(): Promise<number>;
+  /** True while the connection is gone but stream management keeps the session. */
+  readonly hibernating: boolean;
+  /** Ends a session for good (a kept session whose resumption time ran out). */
+  end(error?: StreamError): void;
+  /** Moves this (kept) session onto the connection of `fresh`, which resumed it. */
+  resumeOn(fresh: ClientStream): void;
 }

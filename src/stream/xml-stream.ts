@@ -41,7 +41,7 @@ export class XmlStream {
     limits: XmlLimits,
     private readonly defaultNs: string,
     private readonly log: Logger,
-    private readonly events: XmlStreamEvents,
+    private events: XmlStreamEvents,
   ) {
     this.socket = socket;
     this.parser = new XmlStreamParser(limits, {
@@ -55,6 +55,19 @@ export class XmlStream {
 
   get closed(): boolean {
     return this.ended;
+  }
+
+  /**
+   * Whether the stream ended with the closing handshake begun by either side, rather than the
+   * connection simply dropping (what stream management's resumption is for).
+   */
+  get closedCleanly(): boolean {
+    return this.closingSent;
+  }
+
+  /** Hands the stream's events to another owner (a resumed session takes over this connection). */
+  setEvents(events: XmlStreamEvents): void {
+    this.events = events;
   }
 
   get encrypted(): boolean {
