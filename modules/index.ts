@@ -1,9 +1,11 @@
 // The built-in modules. A host loads the ones its modules_enabled names.
 import type { ModuleDefinition } from '../src/module-api/define.js';
 import disco from './disco/index.js';
+import offline from './offline/index.js';
 import ping from './ping/index.js';
 import presence from './presence/index.js';
 import roster from './roster/index.js';
 import sasl from './sasl/index.js';
+import sm from './sm/index.js';
 
-export const builtinModules: ModuleDefinition[] = [sasl, ping, disco, roster, presence] as ModuleDefinition[];
+export const builtinModules: ModuleDefinition[] = [sasl, ping, disco, roster, presence, offline, sm] as ModuleDefinition[];

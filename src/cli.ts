@@ -7,9 +7,11 @@ import { createLogger } from './log.js';
 import { ModuleRegistry } from './module-api/loader.js';
 import { builtinModules } from '../modules/index.js';
 import { openAccounts, startServer } from './server.js';
+import { InviteStore } from '../modules/register/store.js';
 import { runCheck } from './check.js';
 import { readPassword } from './password-input.js';
 import { VERSION } from './version.js';
+import type { Storage } from './storage/database.js';
 
 interface Command {
   usage: string;
@@ -73,6 +75,29 @@ const commands: Record<string, Command> = {
         for (const user of await accounts.list(host)) console.log(user);
       }),
   },
+  invite: {
+    usage: 'starling invite HOST [--uses N] [--expires-in SECONDS] [--config FILE]',
+    summary:
+      'Create an invitation token for in-band registration (modules.register with require_invitation): valid for N registrations ' +
+      '(default 1) for SECONDS (default 604800, a week; 0: no expiry). Prints the token, then its XEP-0401 registration URI.',
+    options: { ...configOption, uses: { type: 'string' }, 'expires-in': { type: 'string' } },
+    run: (args, values) =>
+      withAccounts(values, async (_accounts, config, storage) => {
+        const host = requireArg(args, 'HOST').toLowerCase();
+        const options = config.hostOptions.get(host);
+        if (!options) throw new AccountError('host-unknown', `${host} is not a host of this server`);
+        const uses = countOption(values.uses, '--uses', 1, 1);
+        const expiresInSeconds = countOption(values['expires-in'], '--expires-in', 7 * 24 * 3600, 0);
+        const { token, expiresAt } = await (await InviteStore.open(storage)).create(host, { uses, expiresInSeconds });
+        console.log(token);
+        console.log(`xmpp:${host}?register;preauth=${token}`);
+        console.log(`valid for ${uses} registration${uses === 1 ? '' : 's'}, ${expiresAt === null ? 'without expiry' : `until ${new Date(expiresAt).toISOString()}`}`);
+        const register = options.modules.register as { allow_registration?: boolean; require_invitation?: boolean } | undefined;
+        if (!options.modules_enabled.includes('register')) console.error(`note: the register module is not enabled for ${host}; the token waits until it is`);
+        else if (!register?.allow_registration) console.error(`note: modules.register.allow_registration is off for ${host}; the token waits until it is on`);
+        else if (!register.require_invitation) console.error(`note: modules.register.require_invitation is off for ${host}: registering needs no token`);
+      }),
+  },
   check: {
     usage: 'starling check [--config FILE]',
     summary: 'Validate the configuration, certificates and storage without serving. Prints OK or the problems; exit 1 on problems.',
@@ -101,14 +126,22 @@ function requireArg(args: string[], name: string): string {
 
 class UsageError extends Error {}
 
+/** A whole-number option: its default when absent, a usage error when not a number >= min. */
+function countOption(value: string | boolean | undefined, name: string, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${name} must be a whole number of at least ${min}`);
+  return n;
+}
+
 async function withAccounts(
   values: Record<string, string | boolean | undefined>,
-  fn: (accounts: Awaited<ReturnType<typeof openAccounts>>['accounts'], config: LoadedConfig) => Promise<void>,
+  fn: (accounts: Awaited<ReturnType<typeof openAccounts>>['accounts'], config: LoadedConfig, storage: Storage) => Promise<void>,
 ): Promise<number> {
   const config = loadConfig(values.config as string | undefined, registry());
   const { storage, accounts } = await openAccounts(config);
   try {
-    await fn(accounts, config);
+    await fn(accounts, config, storage);
     return 0;
   } finally {
     await storage.close();

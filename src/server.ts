@@ -77,6 +77,7 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
 
     const c2s = new C2sListeners(core);
     cleanup.unshift(async () => {
+      for (const host of hosts.values()) await host.hooks.fire('server/stopping', {});
       const listenersClosed = c2s.stopListening();
       await c2s.closeAll();
       await listenersClosed;

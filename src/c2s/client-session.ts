@@ -47,6 +47,8 @@ export class ClientSession implements ClientStream {
   private sentInitialPresence = false;
   /** Ended for good (not merely disconnected and kept for resumption). */
   private ended = false;
+  /** Settles when the session's teardown (presence, session/closed hooks) is done. */
+  finished: Promise<void> = Promise.resolve();
   /** Disconnected, but kept by stream management for a resumption. */
   hibernating = false;
   // Inbound stanzas are handled asynchronously; XEP-0198 counts them in order, so completion
@@ -88,11 +90,17 @@ export class ClientSession implements ClientStream {
   }
 
   get closed(): boolean {
-    return this.ended || (this.stream.closed && !this.hibernating);
+    return this.ended || (this.stream.closing && !this.hibernating);
   }
 
   private streamEvents() {
-    return { header: (h: Element) => this.onHeader(h), element: (el: Element) => this.onElement(el), closed: (err?: StreamError) => this.onClosed(err) };
+    return {
+      header: (h: Element) => this.onHeader(h),
+      element: (el: Element) => this.onElement(el),
+      // From the first closing tag on, nothing reaches this client: route around it at once.
+      closing: () => this.core.sessions.remove(this),
+      closed: (err?: StreamError) => this.onClosed(err),
+    };
   }
 
   send(element: Element): void {
@@ -101,10 +109,9 @@ export class ClientSession implements ClientStream {
 
   deliver(stanza: Element): void {
     const host = this.hostEntry;
-    if (!host || !host.hooks.has('stanza/out')) return this.stream.send(stanza);
-    void host.hooks.fire('stanza/out', { session: this, stanza }).then((taken) => {
-      if (!taken) this.stream.send(stanza);
-    });
+    // Synchronous, so stanzas reach the wire (and stream management's count) in routing order.
+    if (host?.hooks.has('stanza/out') && host.hooks.fireSync('stanza/out', { session: this, stanza })) return;
+    this.stream.send(stanza);
   }
 
   close(error?: StreamError): void {
@@ -434,7 +441,7 @@ export class ClientSession implements ClientStream {
     this.log.info({ condition: error?.condition }, 'session closed');
     const wasAvailable = this.presence !== undefined;
     this.presence = undefined;
-    void (async () => {
+    this.finished = (async () => {
       if (wasAvailable) {
         const unavailable = xml('presence', { type: 'unavailable', from: this.jid!.toString() });
         await host.hooks.fire('presence/broadcast', { session: this, stanza: unavailable, initial: false });

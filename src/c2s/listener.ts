@@ -95,9 +95,12 @@ export class C2sListeners {
   /** Closes every stream with system-shutdown and waits (bounded) for the sockets to go. */
   async closeAll(timeoutMs = 3000): Promise<void> {
     if (this.sessions.size === 0) return;
+    const open = [...this.sessions];
     const gone = new Promise<void>((resolve) => (this.drained = resolve));
-    for (const s of [...this.sessions]) s.close(new StreamError('system-shutdown', 'the server is shutting down'));
+    for (const s of open) s.close(new StreamError('system-shutdown', 'the server is shutting down'));
     await Promise.race([gone, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    // Teardown (unavailable presence, what modules do at session end) finishes before storage closes.
+    await Promise.all(open.map((s) => s.finished));
   }
 }
 

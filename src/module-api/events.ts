@@ -16,7 +16,10 @@ export interface RouteEvent {
 export interface HookEvents {
   /** Every stanza from a bound client session, `from` stamped, before routing. Stop = drop. */
   'stanza/in': { session: Session; stanza: Element };
-  /** Every stanza about to be written to a client session. Stop = the hook took it (held, queued). */
+  /**
+   * Every stanza about to be written to a client session, run synchronously (fireSync) so order
+   * is kept. Stop = the hook took it (held by CSI, queued while the connection is gone).
+   */
   'stanza/out': { session: Session; stanza: Element };
   /** Stanzas to a local account's bare JID; stop = handled. The default comes after the chain. */
   'message/bare': RouteEvent;
@@ -43,4 +46,6 @@ export interface HookEvents {
   'session/interrupted': { session: Session };
   'session/closed': { session: Session; error?: StreamError };
   'account/deleted': { jid: Jid };
+  /** The server is stopping: the last moment to save state while storage and modules are up. */
+  'server/stopping': Record<string, never>;
 }

@@ -33,6 +33,23 @@ export class HookBus<Events extends object> {
     return (this.chains.get(name)?.length ?? 0) > 0;
   }
 
+  /**
+   * Runs the chain synchronously, for hot paths whose order must not change (a promise a
+   * handler returns is not waited for); true when a handler stopped it.
+   */
+  fireSync<K extends keyof Events>(name: K, event: Events[K]): boolean {
+    const chain = this.chains.get(name);
+    if (!chain || chain.length === 0) return false;
+    for (const entry of [...chain]) {
+      try {
+        if (entry.handler(event) === true) return true;
+      } catch (err) {
+        this.log.error({ err, hook: String(name), module: entry.owner }, 'hook handler failed; the chain goes on');
+      }
+    }
+    return false;
+  }
+
   /** Runs the chain; true when a handler stopped it. */
   async fire<K extends keyof Events>(name: K, event: Events[K]): Promise<boolean> {
     const chain = this.chains.get(name);

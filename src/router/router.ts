@@ -161,7 +161,8 @@ export class Router {
 
   private async toFull(host: Host, stanza: Element, from: Jid, to: Jid, origin?: Session) {
     const event: RouteEvent = { stanza, from, to, origin };
-    const session = this.deps.sessions.get(to);
+    const found = this.deps.sessions.get(to);
+    const session = found && !found.closed ? found : undefined;
     switch (stanza.name) {
       case 'iq':
         if (session) return session.deliver(stanza);

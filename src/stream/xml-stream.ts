@@ -15,6 +15,8 @@ export interface XmlStreamEvents {
   header(header: Element): void;
   /** A complete top-level element. */
   element(element: Element): void;
+  /** The closing handshake began (either side): nothing more can be sent. Called at most once. */
+  closing?(): void;
   /** The socket is gone (after a close, an error or the peer hanging up). Called once. */
   closed(error?: StreamError): void;
 }
@@ -63,6 +65,11 @@ export class XmlStream {
    */
   get closedCleanly(): boolean {
     return this.closingSent;
+  }
+
+  /** Closing or closed: nothing written now reaches the peer. */
+  get closing(): boolean {
+    return this.closingSent || this.ended;
   }
 
   /** Hands the stream's events to another owner (a resumed session takes over this connection). */
@@ -121,6 +128,7 @@ export class XmlStream {
     if (error) this.write(error.toElement().toString());
     this.write('</stream:stream>');
     this.closingSent = true;
+    this.events.closing?.();
     this.pendingError = error;
     this.socket.end();
     const timer = setTimeout(() => this.destroy(), CLOSE_GRACE_MS);
@@ -140,6 +148,7 @@ export class XmlStream {
     if (!this.closingSent) {
       this.write('</stream:stream>');
       this.closingSent = true;
+      this.events.closing?.();
     }
     this.socket.end();
   }

@@ -191,8 +191,8 @@ export class RawStream {
 
 export { PASSWORD };
 
-/** A raw stream logged in with STARTTLS, PLAIN and RFC 6120 bind; `resource` asked for when given. */
-export async function rawLogin(port: number, user: string, resource?: string, password = PASSWORD): Promise<{ s: RawStream; bound: Element }> {
+/** A raw stream after STARTTLS, PLAIN and the stream restart: authenticated, nothing bound. */
+export async function rawAuthenticated(port: number, user: string, password = PASSWORD): Promise<RawStream> {
   const s = await RawStream.open(port);
   s.header();
   await s.element('stream:features');
@@ -206,6 +206,12 @@ export async function rawLogin(port: number, user: string, resource?: string, pa
   s.restart();
   s.header();
   await s.element('stream:features');
+  return s;
+}
+
+/** A raw stream logged in with STARTTLS, PLAIN and RFC 6120 bind; `resource` asked for when given. */
+export async function rawLogin(port: number, user: string, resource?: string, password = PASSWORD): Promise<{ s: RawStream; bound: Element }> {
+  const s = await rawAuthenticated(port, user, password);
   const res = resource === undefined ? '' : `<resource>${resource}</resource>`;
   s.write(`<iq type='set' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>${res}</bind></iq>`);
   const bound = await s.element('iq');

@@ -1,0 +1,153 @@
+// XEP-0160 offline messages: a message for an account with no available resource of
+// non-negative priority (RFC 6121 §8.5.2.2) is stored, and delivered with a XEP-0203 delay
+// when a session of that account next sends available presence of non-negative priority.
+import { xml, type Element } from '@xmpp/xml';
+import { z } from 'zod';
+import type { Jid } from '../../src/jid.js';
+import { defineModule } from '../../src/module-api/define.js';
+import type { Session } from '../../src/sessions/session.js';
+import { StanzaError } from '../../src/stream/errors.js';
+import { NS } from '../../src/xml/namespaces.js';
+import { parseElement } from '../../src/xml/parse.js';
+import { decide } from './policy.js';
+import { OfflineStore, type StoredMessage } from './store.js';
+
+/** XEP-0160 §4: the service discovery feature of offline message storage. */
+export const FEATURE = 'msgoffline';
+
+export const OfflineConfig = z.strictObject({
+  /**
+   * Most messages kept per account. A message beyond it is not stored and its sender gets
+   * <service-unavailable/> (XEP-0160 §2: "the recipient's offline message queue is full").
+   */
+  max_messages: z.number().int().min(1).default(1000),
+});
+
+/** session.data key: whether this session was, at its last broadcast presence, one that offline messages go to. */
+const ELIGIBLE = 'offline';
+
+/** Available with non-negative priority and still open: RFC 6121 §8.5.2.1's receiving resource. */
+function canReceive(session: Session): boolean {
+  return session.presence !== undefined && session.priority >= 0 && !session.closed;
+}
+
+export default defineModule({
+  name: 'offline',
+  config: OfflineConfig,
+  async setup(ctx) {
+    const store = new OfflineStore(ctx.server.storage);
+    const applied = await store.migrate();
+    if (applied.length > 0) ctx.log.info({ migrations: applied }, 'offline storage migrated');
+    const router = ctx.server.router;
+    ctx.feature(FEATURE);
+
+    /** The message as delivered: a copy with our XEP-0203 delay (the time it was stored). */
+    const withDelay = (message: StoredMessage): Element => {
+      const stanza = parseElement(message.stanza);
+      // A delay claiming to come from this server was not added by it: keep only ours.
+      stanza.children = stanza.children.filter(
+        (c) => typeof c === 'string' || !(c.name === 'delay' && c.attrs.xmlns === NS.DELAY && c.attrs.from === ctx.domain),
+      );
+      // XEP-0160 §2 recommends the delay; the text is the one of the specs' examples.
+      stanza.append(xml('delay', { xmlns: NS.DELAY, from: ctx.domain, stamp: new Date(message.createdAt).toISOString() }, 'Offline Storage'));
+      return stanza;
+    };
+
+    /**
+     * Hands the stored messages to `session`, oldest first, then deletes them (one transaction,
+     * see OfflineStore.drain). "Handed" means session.deliver() took it: the bytes may still
+     * be in the socket's buffer when the rows go. Stream management (XEP-0198) will own that
+     * gap: it is to keep unacknowledged stanzas and put them back here when a session ends
+     * without acking them; until then a connection that dies in that instant loses them.
+     */
+    const deliverStored = async (session: Session): Promise<number> => {
+      const user = session.user;
+      if (!user) return 0;
+      return store.drain(user.domain, user.local, (messages) => {
+        let handed = 0;
+        for (const message of messages) {
+          if (!canReceive(session)) break;
+          let stanza: Element;
+          try {
+            stanza = withDelay(message);
+          } catch (err) {
+            // Written by us, so this is corruption: drop the row rather than block the queue.
+            ctx.log.error({ err, seq: message.seq }, 'a stored offline message does not parse; dropped');
+            handed++;
+            continue;
+          }
+          session.deliver(stanza);
+          handed++;
+        }
+        return handed;
+      });
+    };
+
+    const deliverSafely = async (session: Session): Promise<void> => {
+      try {
+        const n = await deliverStored(session);
+        if (n > 0) session.log.debug({ count: n }, 'offline messages delivered');
+      } catch (err) {
+        session.log.error({ err }, 'delivering offline messages failed; they stay stored');
+      }
+    };
+
+    /** The session that offline messages go to now, if any: the highest priority one. */
+    const receivingSession = (user: Jid): Session | undefined => {
+      let best: Session | undefined;
+      for (const s of ctx.server.sessions.resourcesOf(user)) {
+        if (s.data.get(ELIGIBLE) !== true || !canReceive(s)) continue;
+        if (!best || s.priority > best.priority) best = s;
+      }
+      return best;
+    };
+
+    ctx.hook('message/offline', async ({ stanza, to }) => {
+      const decision = decide(stanza);
+      if (decision === 'pass') return false;
+      if (decision === 'drop') return true;
+      if (decision === 'refuse') {
+        router.bounce(stanza, new StanzaError('service-unavailable', 'the recipient is offline and the message asked not to be stored'));
+        return true;
+      }
+      let result;
+      try {
+        // Durability: resolves only once the row is committed; only then is the stanza handled.
+        result = await store.push(to.domain, to.local, stanza.toString(), ctx.config.max_messages);
+      } catch (err) {
+        ctx.log.error({ err, to: to.toString() }, 'storing an offline message failed');
+        router.bounce(stanza, new StanzaError('internal-server-error', 'the message could not be stored for the offline recipient'));
+        return true;
+      }
+      if (result === 'full') {
+        // XEP-0160 §2 names <service-unavailable/> for a full queue. <resource-constraint/>
+        // (type wait) would invite the sender to retry, which cannot help until the recipient
+        // comes online; service-unavailable (cancel) says it will not be delivered.
+        router.bounce(stanza, new StanzaError('service-unavailable', "the recipient's offline message storage is full"));
+        return true;
+      }
+      // A session may have become available while the row was being written, after the router
+      // found none and after its own delivery had read the queue: hand it over now.
+      const online = receivingSession(to);
+      if (online) await deliverSafely(online);
+      return true;
+    });
+
+    // XEP-0160 §2: stored messages go to the resource that next sends available presence of
+    // non-negative priority: the initial presence (initial: true) most often, but also a later
+    // one that raises a negative priority, or an available presence after an unavailable one
+    // (messages stored meanwhile would otherwise wait for the next login). Registered below
+    // the default priority so presence handlers run first; it never stops the chain.
+    ctx.hook(
+      'presence/broadcast',
+      async ({ session, stanza }) => {
+        if (!session.user) return;
+        const eligible = stanza.attrs.type === undefined && canReceive(session);
+        const was = session.data.get(ELIGIBLE) === true;
+        session.data.set(ELIGIBLE, eligible);
+        if (eligible && !was) await deliverSafely(session);
+      },
+      -10,
+    );
+  },
+});
