@@ -1,0 +1,115 @@
+// Nothing acknowledged is lost: a message the server acknowledged (XEP-0198 <a h/>) for an
+// offline user survives a kill -9 of the server right after, and is delivered after a restart.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { rawAuthenticated, rawLogin } from '../helpers/clients.js';
+
+const root = new URL('../..', import.meta.url).pathname;
+const tsx = import.meta.resolve('tsx');
+const SM = 'urn:xmpp:sm:3';
+
+function startProcess(config: string): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, ['--import', tsx, path.join(root, 'src/cli.ts'), 'start', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no start within 15 s:\n${out}`)), 15_000);
+    const onData = (d: Buffer) => {
+      out += d;
+      const running = /"msg":"Starling is running"/.test(out);
+      const listening = /"port":(\d+),"tls":"starttls","msg":"c2s listening"/.exec(out);
+      if (running && listening) {
+        clearTimeout(timer);
+        resolve({ child, port: Number(listening[1]) });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+  });
+}
+
+t.test('an acknowledged message to an offline user survives kill -9', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'starling-durability-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const config = path.join(dir, 'starling.toml');
+  writeFileSync(
+    config,
+    `data_dir = "${dir}/data"
+modules_enabled = ["sasl", "ping", "disco", "roster", "presence", "offline", "sm"]
+[log]
+format = "json"
+[c2s]
+listeners = [{ interfaces = ["127.0.0.1"], port = 0, direct_tls = false }]
+`,
+  );
+
+  const first = await startProcess(config);
+  t.teardown(() => void first.child.kill('SIGKILL'));
+  // Accounts through the running server's own database, with the CLI.
+  const { spawnSync } = await import('node:child_process');
+  for (const user of ['alice', 'bob']) {
+    const r = spawnSync(process.execPath, ['--import', tsx, path.join(root, 'src/cli.ts'), 'adduser', `${user}@localhost`, '--config', config], { input: 'correct horse battery\n', encoding: 'utf8' });
+    t.equal(r.status, 0, r.stderr);
+  }
+
+  const { s: alice } = await rawLogin(first.port, 'alice', 'desk');
+  alice.write(`<enable xmlns='${SM}'/>`);
+  await alice.element('enabled');
+  alice.write("<message to='bob@localhost' type='chat' id='precious'><body>do not lose me</body></message>");
+  alice.write(`<r xmlns='${SM}'/>`);
+  const ack = await alice.element('a');
+  t.equal(ack.attrs.h, '1', 'the server acknowledged the message');
+  first.child.kill('SIGKILL');
+  await new Promise((resolve) => first.child.once('exit', resolve));
+
+  const second = await startProcess(config);
+  t.teardown(() => void second.child.kill('SIGTERM'));
+  const bob = await rawAuthenticated(second.port, 'bob');
+  bob.write("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>");
+  await bob.element('iq');
+  bob.write('<presence/>');
+  const message = await bob.until(() => bob.elements.find((e) => e.name === 'message' && e.attrs.id === 'precious'));
+  t.equal(message.getChildText('body'), 'do not lose me', 'delivered after the restart');
+  t.ok(message.getChild('delay', 'urn:xmpp:delay'), 'with its delay stamp');
+  bob.close();
+});
+
+t.test('after a graceful restart a client that tries to resume learns its h', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'starling-durability-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const config = path.join(dir, 'starling.toml');
+  writeFileSync(
+    config,
+    `data_dir = "${dir}/data"
+modules_enabled = ["sasl", "ping", "disco", "roster", "presence", "offline", "sm"]
+[log]
+format = "json"
+[c2s]
+listeners = [{ interfaces = ["127.0.0.1"], port = 0, direct_tls = false }]
+`,
+  );
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync(process.execPath, ['--import', tsx, path.join(root, 'src/cli.ts'), 'adduser', 'carol@localhost', '--config', config], { input: 'correct horse battery\n', encoding: 'utf8' });
+  t.equal(r.status, 0, r.stderr);
+
+  const first = await startProcess(config);
+  const { s } = await rawLogin(first.port, 'carol', 'phone');
+  s.write(`<enable xmlns='${SM}' resume='true'/>`);
+  const enabled = await s.element('enabled');
+  for (let i = 0; i < 3; i++) s.write(`<message to='nobody@localhost' type='headline'><body>${i}</body></message>`);
+  s.write(`<r xmlns='${SM}'/>`);
+  t.equal((await s.element('a')).attrs.h, '3');
+  first.child.kill('SIGTERM');
+  t.equal(await s.streamError(), 'system-shutdown');
+  await new Promise((resolve) => first.child.once('exit', resolve));
+
+  const second = await startProcess(config);
+  t.teardown(() => void second.child.kill('SIGTERM'));
+  const again = await rawAuthenticated(second.port, 'carol');
+  again.write(`<resume xmlns='${SM}' previd='${enabled.attrs.id}' h='0'/>`);
+  const failed = await again.element('failed');
+  t.equal(failed.attrs.h, '3', 'h from before the restart');
+  again.close();
+});
