@@ -1,13 +1,19 @@
 // The built-in modules. A host loads the ones its modules_enabled names.
 import type { ModuleDefinition } from '../src/module-api/define.js';
-import caps from './caps/index.js';
 import disco from './disco/index.js';
 import offline from './offline/index.js';
 import ping from './ping/index.js';
 import presence from './presence/index.js';
-import register from './register/index.js';
 import roster from './roster/index.js';
 import sasl from './sasl/index.js';
 import sm from './sm/index.js';
+import version from './version/index.js';
+import time from './time/index.js';
+import last from './last/index.js';
+import vcard from './vcard/index.js';
+import privateStorage from './private/index.js';
+import blocking from './blocking/index.js';
+import register from './register/index.js';
+import caps from './caps/index.js';
 
-export const builtinModules: ModuleDefinition[] = [sasl, ping, disco, roster, presence, offline, sm, register, caps] as ModuleDefinition[];
+export const builtinModules: ModuleDefinition[] = [sasl, ping, disco, roster, presence, offline, version, time, last, vcard, privateStorage, blocking, register, caps, sm] as ModuleDefinition[];

@@ -156,6 +156,9 @@ async function start(configPath: string | undefined): Promise<number> {
     log.info({ address: a.address, port: a.port, tls: a.directTls ? 'direct' : 'starttls' }, 'c2s listening');
   }
   log.info({ dataDir: config.dataDir, storage: server.core.storage.location, hosts: [...config.hostOptions.keys()], config: config.file }, 'Starling is running');
+  // The process never goes down for one bad code path: log it and keep serving.
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled promise rejection'));
+  process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception'));
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     if (++signals > 1) {

@@ -114,6 +114,14 @@ export class ClientSession implements ClientStream {
     this.stream.send(stanza);
   }
 
+  deliverSerialized(stanza: Element, serialized: string): void {
+    const host = this.hostEntry;
+    // The same hooks as deliver() (stream management queues the element); only the
+    // serialisation is skipped: the caller made it once for many sessions.
+    if (host?.hooks.has('stanza/out') && host.hooks.fireSync('stanza/out', { session: this, stanza })) return;
+    this.stream.send(serialized);
+  }
+
   close(error?: StreamError): void {
     if (this.hibernating) return this.end(error);
     this.stream.close(error);

@@ -23,6 +23,8 @@ export interface HookEvents {
   'stanza/out': { session: Session; stanza: Element };
   /** Stanzas to a local account's bare JID; stop = handled. The default comes after the chain. */
   'message/bare': RouteEvent;
+  /** An IQ to a local account's bare JID (or to none, from its own client), before the IQ handlers. */
+  'iq/bare': RouteEvent;
   'message/full': RouteEvent;
   'message/host': RouteEvent;
   'presence/bare': RouteEvent;
@@ -30,6 +32,13 @@ export interface HookEvents {
   'presence/host': RouteEvent;
   /** A message for an account with no session to take it (offline storage hooks in here). */
   'message/offline': RouteEvent;
+  /**
+   * After the router's default handling accepted a message to a local account (bare or full
+   * JID): `sessions` are the local sessions it was delivered to, empty when the
+   * 'message/offline' chain took it. Not fired when a 'message/*' hook stopped the chain or the
+   * message bounced. Message carbons (XEP-0280) copy it to the other resources from here.
+   */
+  'message/delivered': RouteEvent & { sessions: readonly Session[] };
   /** A stanza for another domain (federation hooks in here). Stop = taken. */
   'route/remote': RouteEvent;
   /**

@@ -42,7 +42,13 @@ export class HookBus<Events extends object> {
     if (!chain || chain.length === 0) return false;
     for (const entry of [...chain]) {
       try {
-        if (entry.handler(event) === true) return true;
+        const result = entry.handler(event);
+        if (result === true) return true;
+        if (result instanceof Promise) {
+          // A hot-path hook must answer at once; a promise here is a module bug, not a stop.
+          this.log.error({ hook: String(name), module: entry.owner }, 'a synchronous hook handler returned a promise; its answer is ignored');
+          result.catch((err) => this.log.error({ err, hook: String(name), module: entry.owner }, 'hook handler failed'));
+        }
       } catch (err) {
         this.log.error({ err, hook: String(name), module: entry.owner }, 'hook handler failed; the chain goes on');
       }

@@ -24,6 +24,8 @@ export interface RouterDeps {
 
 export class Router {
   private readonly domains = new Map<string, DomainHandler>();
+  /** IQ requests the server sent (request()) and waits on, by id: who was asked, and the waiter. */
+  private readonly pendingIqs = new Map<string, { to: string; from: string; settle: (reply: Element | undefined) => void }>();
 
   constructor(private readonly deps: RouterDeps) {}
 
@@ -45,6 +47,55 @@ export class Router {
   async route(stanza: Element, origin?: Session): Promise<void> {
     try {
       await this.dispatch(stanza, origin);
+    } catch (err) {
+      if (err instanceof StanzaError) return this.bounce(stanza, err);
+      this.deps.log.error({ err, stanza: stanza.name, id: stanza.attrs.id }, 'routing failed');
+      this.bounce(stanza, new StanzaError('internal-server-error'));
+    }
+  }
+
+  /**
+   * Sends an IQ get or set the server makes on its own behalf or an account's ('from' a local
+   * host or account, 'id' unique: XEP-0357 publishes, for one) and resolves with the reply
+   * (type result or error, including the error the router itself bounces when it cannot
+   * deliver), or with undefined when none came within `timeoutMs`. Only a reply from the
+   * address asked, to the address that asked, settles it.
+   */
+  request(iq: Element, timeoutMs = 30_000): Promise<Element | undefined> {
+    const id = iq.attrs.id;
+    if (iq.name !== 'iq' || (iq.attrs.type !== 'get' && iq.attrs.type !== 'set')) throw new Error('request() sends an IQ get or set');
+    if (!id || this.pendingIqs.has(id)) throw new Error(`request() needs an IQ with a unique id, not "${id ?? ''}"`);
+    const from = parseJid(iq.attrs.from ?? '').toString();
+    const to = parseJid(iq.attrs.to ?? '').toString();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => settle(undefined), timeoutMs);
+      timer.unref();
+      const settle = (reply: Element | undefined) => {
+        clearTimeout(timer);
+        this.pendingIqs.delete(id);
+        resolve(reply);
+      };
+      this.pendingIqs.set(id, { to, from, settle });
+      void this.route(iq);
+    });
+  }
+
+  /**
+   * Fan-out (a MUC room's message or presence to each occupant): route() for one stanza of a
+   * series that differ only in 'to', whose serialisation the caller made once for all of them.
+   * `from` and `to` come parsed (they are the stanza's own), and `serialized` MUST be a
+   * serialisation of `stanza` as it is (same attributes, same children). The routing rules and
+   * hooks are those of route(); only where a local session takes the stanza does it write
+   * `serialized` instead of serialising the stanza once more (Session.deliverSerialized: its
+   * 'stanza/out' hooks still run with the element, so stream management counts and queues it).
+   * Hooks on this path ('message/full', 'presence/full') may drop a stanza but must not change
+   * it. Anything but a message or presence to a local full JID simply takes route().
+   */
+  async routeSerialized(stanza: Element, serialized: string, from: Jid, to: Jid): Promise<void> {
+    const host = this.deps.hosts.get(to.domain);
+    if (!host || to.local === '' || to.isBare || stanza.name === 'iq') return this.route(stanza);
+    try {
+      await this.toFull(host, stanza, from, to, undefined, serialized);
     } catch (err) {
       if (err instanceof StanzaError) return this.bounce(stanza, err);
       this.deps.log.error({ err, stanza: stanza.name, id: stanza.attrs.id }, 'routing failed');
@@ -129,6 +180,7 @@ export class Router {
   private async toBare(host: Host, stanza: Element, from: Jid, to: Jid, origin: Session | undefined, toSelf: boolean) {
     const event: RouteEvent = { stanza, from, to, origin };
     if (stanza.name === 'iq') {
+      if (await host.hooks.fire('iq/bare', event)) return;
       if (!(await this.deps.accountExists(to.domain, to.local))) {
         if (stanza.attrs.type === 'get' || stanza.attrs.type === 'set') throw new StanzaError('service-unavailable');
         return;
@@ -150,16 +202,17 @@ export class Router {
 
   private async messageToBare(host: Host, event: RouteEvent) {
     const { stanza, to } = event;
-    if (deliverToBare(this.deps.sessions.resourcesOf(to), stanza)) return;
+    const receivers = deliverToBare(this.deps.sessions.resourcesOf(to), stanza);
+    if (receivers.length > 0) return this.delivered(host, event, receivers);
     const type = stanza.attrs.type ?? 'normal';
     if (type === 'error' || type === 'headline') return;
     if (type === 'groupchat') throw new StanzaError('service-unavailable');
     if (!(await this.deps.accountExists(to.domain, to.local))) throw new StanzaError('service-unavailable');
-    if (await host.hooks.fire('message/offline', event)) return;
+    if (await host.hooks.fire('message/offline', event)) return this.delivered(host, event, []);
     throw new StanzaError('service-unavailable', 'the recipient is not online and offline storage is off');
   }
 
-  private async toFull(host: Host, stanza: Element, from: Jid, to: Jid, origin?: Session) {
+  private async toFull(host: Host, stanza: Element, from: Jid, to: Jid, origin?: Session, serialized?: string) {
     const event: RouteEvent = { stanza, from, to, origin };
     const found = this.deps.sessions.get(to);
     const session = found && !found.closed ? found : undefined;
@@ -171,16 +224,28 @@ export class Router {
         return;
       case 'message':
         if (await host.hooks.fire('message/full', event)) return;
-        if (session) return session.deliver(stanza);
+        if (session) {
+          deliverTo(session, stanza, serialized);
+          return this.delivered(host, event, [session]);
+        }
         // §8.5.3.2.1: chat, normal and headline go to the bare JID; groupchat bounces; error is dropped.
         if (stanza.attrs.type === 'groupchat') throw new StanzaError('service-unavailable');
         if (stanza.attrs.type === 'error') return;
         return this.messageToBare(host, { ...event, to: to.bare });
       case 'presence':
         if (await host.hooks.fire('presence/full', event)) return;
-        if (session) session.deliver(stanza);
+        if (session) deliverTo(session, stanza, serialized);
         return;
     }
+  }
+
+  /**
+   * A message to a local account was accepted: delivered to `sessions`, or taken by the
+   * 'message/offline' chain (sessions empty). Message carbons (XEP-0280) copy it to the
+   * account's other resources from here, knowing which ones got the original.
+   */
+  private async delivered(host: Host, event: RouteEvent, sessions: readonly Session[]): Promise<void> {
+    if (host.hooks.has('message/delivered')) await host.hooks.fire('message/delivered', { ...event, sessions });
   }
 
   private findIqHandler(host: Host, stanza: Element, target: IqTarget) {
@@ -192,7 +257,9 @@ export class Router {
   private async handleIq(host: Host, stanza: Element, from: Jid, to: Jid, target: IqTarget, origin?: Session) {
     const type = stanza.attrs.type;
     if (type === 'result' || type === 'error') {
-      // Replies to the server's own requests (pings); nothing waits on them here.
+      // Replies to the server's own requests: request() waits on some; the rest (pings) are dropped.
+      const waiter = stanza.attrs.id === undefined ? undefined : this.pendingIqs.get(stanza.attrs.id);
+      if (waiter && waiter.to === from.toString() && waiter.from === to.toString()) waiter.settle(stanza);
       return;
     }
     if (type !== 'get' && type !== 'set') throw new StanzaError('bad-request', 'an IQ needs type get, set, result or error');
@@ -210,6 +277,12 @@ export class Router {
     }
     if (reply) await this.send(reply);
   }
+}
+
+/** Hands a stanza to a session, with its serialisation when the caller made it (routeSerialized). */
+function deliverTo(session: Session, stanza: Element, serialized: string | undefined): void {
+  if (serialized === undefined) session.deliver(stanza);
+  else session.deliverSerialized(stanza, serialized);
 }
 
 function iqPayload(stanza: Element): Element | undefined {

@@ -26,6 +26,14 @@ export interface Session {
   readonly data: Map<string, unknown>;
   /** Hands a stanza to this session: through the outgoing hooks, then onto the wire. */
   deliver(stanza: Element): void;
+  /**
+   * deliver() for a stanza already serialised by the caller (fan-out: a MUC room serialises a
+   * message once for all its occupants, only 'to' differing). The outgoing hooks run with the
+   * element as for deliver() (stream management counts and queues it, and serialises it again
+   * only to resend it); if none takes it, `serialized` goes onto the wire as it is. It MUST be
+   * a serialisation of `stanza`.
+   */
+  deliverSerialized(stanza: Element, serialized: string): void;
   /** Writes an element to the wire as it is (negotiation, acks). */
   send(element: Element): void;
   /** Closes the stream, with a stream error when given. */

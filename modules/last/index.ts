@@ -1,0 +1,78 @@
+// XEP-0012 Last Activity. To the server: its uptime. To a user's bare JID: the seconds since
+// the user's last session closed, with the status of their last unavailable presence, or 0
+// while they have an available resource (XEP-0012 §3). Only the user and those allowed to see
+// the user's presence (a subscription from/both; a blocked entity never) get an answer; anyone
+// else gets <forbidden/> (XEP-0012 §3 and Security Considerations). Queries to a full JID go
+// to that client, as the router delivers every IQ to a full JID.
+import { xml } from '@xmpp/xml';
+import type { Jid } from '../../src/jid.js';
+import { defineModule } from '../../src/module-api/define.js';
+import type { Session } from '../../src/sessions/session.js';
+import { StanzaError } from '../../src/stream/errors.js';
+import type { BlockingService } from '../blocking/service.js';
+import type { RosterService } from '../roster/service.js';
+import { LastActivityStore } from './store.js';
+
+export const NS_LAST = 'jabber:iq:last';
+/** session.data key: the <status/> of the session's last unavailable presence. */
+const STATUS = 'last.status';
+
+export default defineModule({
+  name: 'last',
+  setup(ctx) {
+    const store = new LastActivityStore(ctx.server.storage);
+    const seconds = (since: number) => String(Math.max(0, Math.floor((Date.now() - since) / 1000)));
+    ctx.feature(NS_LAST);
+
+    // §5: the server's uptime, without character data.
+    ctx.iq.get(NS_LAST, 'query', (iq) => iq.reply(xml('query', { xmlns: NS_LAST, seconds: seconds(ctx.server.startedAt.getTime()) })));
+
+    /** Whether `requester` may learn `user`'s availability (XEP-0012 §3, Security Considerations). */
+    const mayKnow = async (user: Jid, requester: Jid): Promise<boolean> => {
+      if (requester.bare.equals(user)) return true;
+      const blocking = ctx.tryUse<BlockingService>('blocking');
+      if (blocking && (await blocking.isBlocked(user, requester))) return false;
+      const roster = ctx.tryUse<RosterService>('roster');
+      return roster ? roster.sharesPresenceWith(user, requester.bare) : false;
+    };
+
+    ctx.iq.get(
+      NS_LAST,
+      'query',
+      async (iq) => {
+        const user = iq.to.bare;
+        if (!(await mayKnow(user, iq.from))) throw new StanzaError('forbidden');
+        // Across the cluster: an available resource anywhere means "online now".
+        const resources = await ctx.server.live.sessions.resourcesOf(user.toString());
+        if (resources.some((r) => r.available)) return iq.reply(xml('query', { xmlns: NS_LAST, seconds: '0' }));
+        const last = await store.get(user.domain, user.local);
+        if (!last) throw new StanzaError('item-not-found', 'no logout has been recorded for this account');
+        return iq.reply(xml('query', { xmlns: NS_LAST, seconds: seconds(last.at) }, last.status || null));
+      },
+      { to: 'bare' },
+    );
+
+    // The status of the session's last unavailable presence. When a stream closes while still
+    // available, the server broadcasts one without status for it: no status is then right.
+    ctx.hook('presence/broadcast', ({ session, stanza }) => {
+      if (stanza.attrs.type === 'unavailable') session.data.set(STATUS, stanza.getChildText('status') ?? '');
+      else session.data.delete(STATUS);
+    });
+
+    const recordLogout = async (session: Session) => {
+      const user = session.jid?.bare;
+      if (!user || user.domain !== ctx.domain) return;
+      if (ctx.server.sessions.resourcesOf(user).some((s) => s !== session && !s.closed)) return;
+      // Sessions are also closed when their account is deleted: nothing to record then.
+      if (!(await ctx.server.accounts.exists(user))) return;
+      const status = session.data.get(STATUS);
+      try {
+        await store.set(user.domain, user.local, { at: Date.now(), status: typeof status === 'string' ? status : '' });
+      } catch (err) {
+        // Most likely the account was deleted in between (the foreign key refuses the row).
+        if (await ctx.server.accounts.exists(user)) throw err;
+      }
+    };
+    ctx.hook('session/closed', ({ session }) => recordLogout(session));
+  },
+});

@@ -1,0 +1,91 @@
+// XEP-0049 Private XML Storage: a user stores any element under its own namespace on the
+// server (an IQ with no 'to', or to the user's own bare JID) and gets it back by namespace
+// and element name. Errors, as XEP-0049 names them:
+// - another account's data: <forbidden/> (the preferable of forbidden and service-unavailable);
+// - a get without a child element: <bad-request/> ("Bad Format"); a get for more than one: too;
+// - a set without a child element, or a child without a namespace of its own: <not-acceptable/>;
+// - a reserved namespace ('jabber:*', 'http://jabber.org/*', 'vcard-temp'): <not-acceptable/>.
+// A get for something never stored returns the requested element, empty. What one account
+// may store in all is bounded by `max_size`; past it, <not-acceptable/> with a text naming the
+// limit (RFC 6120 §8.3.3.12: the request does not meet criteria defined by the server).
+import { xml, type Element } from '@xmpp/xml';
+import { z } from 'zod';
+import { defineModule } from '../../src/module-api/define.js';
+import type { IqRequest } from '../../src/module-api/iq.js';
+import { StanzaError } from '../../src/stream/errors.js';
+import { parseElement } from '../../src/xml/parse.js';
+import { detach } from './fragment.js';
+import { PrivateXmlStore, privateMigrations } from './store.js';
+
+export const NS_PRIVATE = 'jabber:iq:private';
+/** Longest namespace and element name stored (the columns' size). */
+const MAX_KEY_LENGTH = 1023;
+
+export const PrivateConfig = z.strictObject({
+  /** Most private XML one account may store, in bytes, all namespaces together. */
+  max_size: z.number().int().min(1024).default(1048576),
+});
+
+/** XEP-0049 §2.3: namespaces reserved in Jabber. */
+export function isReserved(ns: string): boolean {
+  return ns.startsWith('jabber:') || ns.startsWith('http://jabber.org/') || ns === 'vcard-temp';
+}
+
+/** The (namespace, local name) a child element is stored under; throws when it may not be. */
+function keyOf(child: Element): { namespace: string; name: string } {
+  const namespace = child.getNS() ?? '';
+  const name = child.getName();
+  if (namespace === '' || namespace === NS_PRIVATE) {
+    throw new StanzaError('not-acceptable', 'the stored element needs a namespace of its own');
+  }
+  if (isReserved(namespace)) throw new StanzaError('not-acceptable', `${namespace} is a reserved namespace`);
+  if (namespace.length > MAX_KEY_LENGTH || name.length > MAX_KEY_LENGTH) {
+    throw new StanzaError('not-acceptable', `namespaces and element names are limited to ${MAX_KEY_LENGTH} characters`);
+  }
+  return { namespace, name };
+}
+
+export default defineModule({
+  name: 'private',
+  config: PrivateConfig,
+  async setup(ctx) {
+    await ctx.server.storage.migrate('private', privateMigrations);
+    const store = new PrivateXmlStore(ctx.server.storage);
+    ctx.feature(NS_PRIVATE);
+
+    const ownAccount = (iq: IqRequest) => {
+      if (!iq.from.bare.equals(iq.to.bare)) throw new StanzaError('forbidden', "another account's private data is not accessible");
+      return iq.to.bare;
+    };
+
+    ctx.iq.get(
+      NS_PRIVATE,
+      'query',
+      async (iq) => {
+        const user = ownAccount(iq);
+        const children = iq.payload.getChildElements();
+        if (children.length !== 1) throw new StanzaError('bad-request', 'a get names exactly one element and namespace');
+        const { namespace, name } = keyOf(children[0]!);
+        const stored = await store.get(user.domain, user.local, namespace, name);
+        return iq.reply(xml('query', { xmlns: NS_PRIVATE }, stored === undefined ? xml(name, { xmlns: namespace }) : parseElement(stored)));
+      },
+      { to: 'bare' },
+    );
+
+    ctx.iq.set(
+      NS_PRIVATE,
+      'query',
+      async (iq) => {
+        const user = ownAccount(iq);
+        const children = iq.payload.getChildElements();
+        if (children.length === 0) throw new StanzaError('not-acceptable', 'a set carries at least one element to store');
+        const entries = children.map((child) => ({ ...keyOf(child), xml: detach(child).toString() }));
+        if (!(await store.put(user.domain, user.local, entries, ctx.config.max_size))) {
+          throw new StanzaError('not-acceptable', `an account may store at most ${ctx.config.max_size} bytes of private XML`);
+        }
+        return iq.reply();
+      },
+      { to: 'bare' },
+    );
+  },
+});

@@ -1,0 +1,72 @@
+// XEP-0054 vcard-temp: a user sets and gets their own vCard (an IQ with no 'to', or to their
+// bare JID) and gets anyone's from their bare JID; the server answers on the account's behalf.
+//
+// - No vCard of one's own: an empty <vCard/> result (§3.1 allows it or item-not-found; the
+//   empty result is what clients handle best). Another user without one: <item-not-found/>
+//   (§3.3: service-unavailable or item-not-found; an unknown account gets service-unavailable
+//   from the router before this module is asked).
+// - Setting another account's vCard: <forbidden/> (§3.2).
+// - Larger than `max_size` bytes (serialised): <not-acceptable/> with a text naming the limit
+//   (RFC 6120 §8.3.3.12: the request does not meet criteria defined by the server; XEP-0060
+//   §7.1.3.4 answers an oversized payload the same way).
+// - An empty <vCard/> set removes the stored vCard.
+import { xml } from '@xmpp/xml';
+import { z } from 'zod';
+import { defineModule } from '../../src/module-api/define.js';
+import { StanzaError } from '../../src/stream/errors.js';
+import { parseElement } from '../../src/xml/parse.js';
+import { detach } from './fragment.js';
+import { VcardStore, vcardMigrations } from './store.js';
+
+export const NS_VCARD = 'vcard-temp';
+
+export const VcardConfig = z.strictObject({
+  /** Largest vCard accepted, in bytes of its XML (a photo inside counts). */
+  max_size: z.number().int().min(1024).default(65536),
+});
+
+export default defineModule({
+  name: 'vcard',
+  config: VcardConfig,
+  async setup(ctx) {
+    await ctx.server.storage.migrate('vcard', vcardMigrations);
+    const store = new VcardStore(ctx.server.storage);
+    ctx.feature(NS_VCARD);
+
+    ctx.iq.get(
+      NS_VCARD,
+      'vCard',
+      async (iq) => {
+        const user = iq.to.bare;
+        const stored = await store.get(user.domain, user.local);
+        if (stored !== undefined) return iq.reply(parseElement(stored));
+        if (iq.from.bare.equals(user)) return iq.reply(xml('vCard', { xmlns: NS_VCARD }));
+        throw new StanzaError('item-not-found', 'this account has no vCard');
+      },
+      { to: 'bare' },
+    );
+
+    ctx.iq.set(
+      NS_VCARD,
+      'vCard',
+      async (iq) => {
+        const user = iq.to.bare;
+        if (!iq.from.bare.equals(user)) throw new StanzaError('forbidden', 'only the account itself can change its vCard');
+        const vcard = detach(iq.payload);
+        const empty = vcard.children.every((c) => typeof c === 'string' && c.trim() === '');
+        if (empty) {
+          await store.delete(user.domain, user.local);
+          return iq.reply();
+        }
+        const text = vcard.toString();
+        const size = Buffer.byteLength(text, 'utf8');
+        if (size > ctx.config.max_size) {
+          throw new StanzaError('not-acceptable', `the vCard is ${size} bytes; this server accepts at most ${ctx.config.max_size}`);
+        }
+        await store.put(user.domain, user.local, text);
+        return iq.reply();
+      },
+      { to: 'bare' },
+    );
+  },
+});
