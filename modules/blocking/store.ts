@@ -3,7 +3,7 @@
 import type { Kysely } from 'kysely';
 import type { Storage } from '../../src/storage/database.js';
 import type { Database } from '../../src/storage/schema.js';
-import type { Migration } from '../../src/storage/migrations.js';
+import { createUserTable, type Migration } from '../../src/storage/migrations.js';
 
 export interface BlocklistItemTable {
   host: string;
@@ -21,16 +21,10 @@ export const blockingMigrations: Migration[] = [
     version: 1,
     name: 'blocklist_item',
     async up(db: Kysely<any>) {
-      await db.schema
-        .createTable('blocklist_item')
-        .addColumn('host', 'varchar(1023)', (c) => c.notNull())
-        .addColumn('username', 'varchar(1023)', (c) => c.notNull())
+      await createUserTable(db, 'blocklist_item')
         // A JID is at most three parts of 1023 octets and two separators.
         .addColumn('jid', 'varchar(3071)', (c) => c.notNull())
         .addPrimaryKeyConstraint('blocklist_item_pk', ['host', 'username', 'jid'])
-        .addForeignKeyConstraint('blocklist_item_account_fk', ['host', 'username'], 'account', ['host', 'username'], (fk) =>
-          fk.onDelete('cascade'),
-        )
         .execute();
     },
   },

@@ -6,7 +6,7 @@
 import type { Kysely } from 'kysely';
 import type { Storage } from '../../src/storage/database.js';
 import type { Database } from '../../src/storage/schema.js';
-import { millis, type Migration } from '../../src/storage/migrations.js';
+import { createUserTable, millis, type Migration } from '../../src/storage/migrations.js';
 
 export interface OfflineMessageTable {
   host: string;
@@ -28,17 +28,11 @@ export const offlineMigrations: Migration[] = [
     version: 1,
     name: 'offline_message',
     async up(db: Kysely<any>) {
-      await db.schema
-        .createTable('offline_message')
-        .addColumn('host', 'varchar(1023)', (c) => c.notNull())
-        .addColumn('username', 'varchar(1023)', (c) => c.notNull())
+      await createUserTable(db, 'offline_message')
         .addColumn('seq', 'integer', (c) => c.notNull())
         .addColumn('stanza', 'text', (c) => c.notNull())
         .addColumn('created_at', millis, (c) => c.notNull())
         .addPrimaryKeyConstraint('offline_message_pk', ['host', 'username', 'seq'])
-        .addForeignKeyConstraint('offline_message_account_fk', ['host', 'username'], 'account', ['host', 'username'], (fk) =>
-          fk.onDelete('cascade'),
-        )
         .execute();
     },
   },

@@ -3,7 +3,7 @@
 import type { Kysely } from 'kysely';
 import type { Storage } from '../../src/storage/database.js';
 import type { Database } from '../../src/storage/schema.js';
-import { millis, type Migration } from '../../src/storage/migrations.js';
+import { createUserTable, millis, type Migration } from '../../src/storage/migrations.js';
 
 export interface PrivateXmlTable {
   host: string;
@@ -25,19 +25,13 @@ export const privateMigrations: Migration[] = [
     version: 1,
     name: 'private_xml',
     async up(db: Kysely<any>) {
-      await db.schema
-        .createTable('private_xml')
-        .addColumn('host', 'varchar(1023)', (c) => c.notNull())
-        .addColumn('username', 'varchar(1023)', (c) => c.notNull())
+      await createUserTable(db, 'private_xml')
         .addColumn('namespace', 'varchar(1023)', (c) => c.notNull())
         .addColumn('name', 'varchar(1023)', (c) => c.notNull())
         .addColumn('xml', 'text', (c) => c.notNull())
         .addColumn('size', 'integer', (c) => c.notNull())
         .addColumn('updated_at', millis, (c) => c.notNull())
         .addPrimaryKeyConstraint('private_xml_pk', ['host', 'username', 'namespace', 'name'])
-        .addForeignKeyConstraint('private_xml_account_fk', ['host', 'username'], 'account', ['host', 'username'], (fk) =>
-          fk.onDelete('cascade'),
-        )
         .execute();
     },
   },

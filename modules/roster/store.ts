@@ -2,7 +2,7 @@
 // requests, and each user's roster version. Every table cascades from the account.
 import type { Kysely } from 'kysely';
 import type { Storage } from '../../src/storage/database.js';
-import type { Migration } from '../../src/storage/migrations.js';
+import { createUserTable, type Migration } from '../../src/storage/migrations.js';
 import type { RosterItem, Subscription } from './service.js';
 
 interface RosterItemTable {
@@ -40,47 +40,32 @@ export interface RosterTables {
   roster_version: RosterVersionTable;
 }
 
-const ownedBy = (table: string) => (t: any) =>
-  t.addForeignKeyConstraint(`${table}_account_fk`, ['host', 'username'], 'account', ['host', 'username'], (fk: any) => fk.onDelete('cascade'));
-
 export const rosterMigrations: Migration[] = [
   {
     version: 1,
     name: 'roster',
     async up(db: Kysely<any>) {
-      await ownedBy('roster_item')(
-        db.schema
-          .createTable('roster_item')
-          .addColumn('host', 'varchar(1023)', (c) => c.notNull())
-          .addColumn('username', 'varchar(1023)', (c) => c.notNull())
-          .addColumn('contact', 'varchar(3071)', (c) => c.notNull())
-          .addColumn('name', 'text')
-          .addColumn('subscription', 'varchar(8)', (c) => c.notNull())
-          .addColumn('ask', 'integer', (c) => c.notNull().defaultTo(0))
-          .addColumn('approved', 'integer', (c) => c.notNull().defaultTo(0))
-          .addColumn('groups', 'text', (c) => c.notNull().defaultTo('[]'))
-          .addColumn('version', 'bigint', (c) => c.notNull())
-          .addColumn('removed', 'integer', (c) => c.notNull().defaultTo(0))
-          .addPrimaryKeyConstraint('roster_item_pk', ['host', 'username', 'contact']),
-      ).execute();
-      await ownedBy('roster_request')(
-        db.schema
-          .createTable('roster_request')
-          .addColumn('host', 'varchar(1023)', (c) => c.notNull())
-          .addColumn('username', 'varchar(1023)', (c) => c.notNull())
-          .addColumn('contact', 'varchar(3071)', (c) => c.notNull())
-          .addColumn('stanza', 'text', (c) => c.notNull())
-          .addColumn('created_at', 'bigint', (c) => c.notNull())
-          .addPrimaryKeyConstraint('roster_request_pk', ['host', 'username', 'contact']),
-      ).execute();
-      await ownedBy('roster_version')(
-        db.schema
-          .createTable('roster_version')
-          .addColumn('host', 'varchar(1023)', (c) => c.notNull())
-          .addColumn('username', 'varchar(1023)', (c) => c.notNull())
-          .addColumn('version', 'bigint', (c) => c.notNull())
-          .addPrimaryKeyConstraint('roster_version_pk', ['host', 'username']),
-      ).execute();
+      await createUserTable(db, 'roster_item')
+        .addColumn('contact', 'varchar(3071)', (c) => c.notNull())
+        .addColumn('name', 'text')
+        .addColumn('subscription', 'varchar(8)', (c) => c.notNull())
+        .addColumn('ask', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('approved', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('groups', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('version', 'bigint', (c) => c.notNull())
+        .addColumn('removed', 'integer', (c) => c.notNull().defaultTo(0))
+        .addPrimaryKeyConstraint('roster_item_pk', ['host', 'username', 'contact'])
+        .execute();
+      await createUserTable(db, 'roster_request')
+        .addColumn('contact', 'varchar(3071)', (c) => c.notNull())
+        .addColumn('stanza', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('roster_request_pk', ['host', 'username', 'contact'])
+        .execute();
+      await createUserTable(db, 'roster_version')
+        .addColumn('version', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('roster_version_pk', ['host', 'username'])
+        .execute();
     },
   },
 ];

@@ -3,7 +3,7 @@
 import type { Kysely } from 'kysely';
 import type { Storage } from '../../src/storage/database.js';
 import type { Database } from '../../src/storage/schema.js';
-import { millis, type Migration } from '../../src/storage/migrations.js';
+import { createUserTable, millis, type Migration } from '../../src/storage/migrations.js';
 
 export interface VcardTable {
   host: string;
@@ -21,14 +21,10 @@ export const vcardMigrations: Migration[] = [
     version: 1,
     name: 'vcard',
     async up(db: Kysely<any>) {
-      await db.schema
-        .createTable('vcard')
-        .addColumn('host', 'varchar(1023)', (c) => c.notNull())
-        .addColumn('username', 'varchar(1023)', (c) => c.notNull())
+      await createUserTable(db, 'vcard')
         .addColumn('vcard', 'text', (c) => c.notNull())
         .addColumn('updated_at', millis, (c) => c.notNull())
         .addPrimaryKeyConstraint('vcard_pk', ['host', 'username'])
-        .addForeignKeyConstraint('vcard_account_fk', ['host', 'username'], 'account', ['host', 'username'], (fk) => fk.onDelete('cascade'))
         .execute();
     },
   },

@@ -1,7 +1,7 @@
 // The core schema. Rows a user owns reference account(host, username) with ON DELETE CASCADE,
 // so deleting an account removes everything it owns in one statement, on both databases.
 import type { Kysely } from 'kysely';
-import { millis, type Migration } from './migrations.js';
+import { createUserTable, millis, type Migration } from './migrations.js';
 
 export const coreMigrations: Migration[] = [
   {
@@ -15,19 +15,13 @@ export const coreMigrations: Migration[] = [
         .addColumn('created_at', millis, (c) => c.notNull())
         .addPrimaryKeyConstraint('account_pk', ['host', 'username'])
         .execute();
-      await db.schema
-        .createTable('account_credential')
-        .addColumn('host', 'varchar(1023)', (c) => c.notNull())
-        .addColumn('username', 'varchar(1023)', (c) => c.notNull())
+      await createUserTable(db, 'account_credential')
         .addColumn('mechanism', 'varchar(32)', (c) => c.notNull())
         .addColumn('salt', 'varchar(200)', (c) => c.notNull())
         .addColumn('iterations', 'integer', (c) => c.notNull())
         .addColumn('stored_key', 'varchar(200)', (c) => c.notNull())
         .addColumn('server_key', 'varchar(200)', (c) => c.notNull())
         .addPrimaryKeyConstraint('account_credential_pk', ['host', 'username', 'mechanism'])
-        .addForeignKeyConstraint('account_credential_account_fk', ['host', 'username'], 'account', ['host', 'username'], (fk) =>
-          fk.onDelete('cascade'),
-        )
         .execute();
     },
   },
@@ -35,18 +29,12 @@ export const coreMigrations: Migration[] = [
     version: 2,
     name: 'user_data',
     async up(db: Kysely<any>) {
-      await db.schema
-        .createTable('user_data')
-        .addColumn('host', 'varchar(1023)', (c) => c.notNull())
-        .addColumn('username', 'varchar(1023)', (c) => c.notNull())
+      await createUserTable(db, 'user_data')
         .addColumn('store', 'varchar(64)', (c) => c.notNull())
         .addColumn('key', 'varchar(1023)', (c) => c.notNull())
         .addColumn('value', 'text', (c) => c.notNull())
         .addColumn('expires_at', millis)
         .addPrimaryKeyConstraint('user_data_pk', ['host', 'username', 'store', 'key'])
-        .addForeignKeyConstraint('user_data_account_fk', ['host', 'username'], 'account', ['host', 'username'], (fk) =>
-          fk.onDelete('cascade'),
-        )
         .execute();
     },
   },

@@ -58,3 +58,16 @@ export async function migrate(db: Kysely<Database>, component: string, migration
 
 /** A blob-free, dialect-neutral timestamp column type. */
 export const millis = 'bigint' as const;
+
+/**
+ * CREATE TABLE for rows an account owns: host and username columns, and the foreign key that
+ * deletes the rows with the account (so `starling deluser` leaves nothing behind). Add the
+ * table's own columns and keys to the returned builder.
+ */
+export function createUserTable(db: Kysely<any>, name: string) {
+  return db.schema
+    .createTable(name)
+    .addColumn('host', 'varchar(1023)', (c) => c.notNull())
+    .addColumn('username', 'varchar(1023)', (c) => c.notNull())
+    .addForeignKeyConstraint(`${name}_account_fk`, ['host', 'username'], 'account', ['host', 'username'], (fk) => fk.onDelete('cascade'));
+}
