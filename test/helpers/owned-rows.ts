@@ -4,7 +4,9 @@ import { sql } from 'kysely';
 import type { Storage } from '../../src/storage/database.js';
 
 export async function rowsOwnedBy(storage: Storage, host: string, username: string): Promise<Record<string, number>> {
-  const tables = await storage.db.introspection.getTables();
+  // On PostgreSQL only this storage's own schema (other tests may share the database).
+  const schema = storage.driver === 'postgres' ? (await sql<{ s: string }>`select current_schema() as s`.execute(storage.db)).rows[0]?.s : undefined;
+  const tables = (await storage.db.introspection.getTables()).filter((t) => schema === undefined || t.schema === schema);
   const counts: Record<string, number> = {};
   for (const table of tables) {
     const columns = new Set(table.columns.map((c) => c.name));

@@ -1,0 +1,130 @@
+// XEP-0280 Message Carbons (urn:xmpp:carbons:2): a client that enables carbons gets a copy of
+// every instant message its account sends from its other resources (<sent/>) and of every one
+// delivered to another of its resources (<received/>), so each device sees both sides of all
+// conversations. Which messages count is in rules.ts.
+import { xml, type Element } from '@xmpp/xml';
+import { tryParseJid, type Jid } from '../../src/jid.js';
+import { defineModule } from '../../src/module-api/define.js';
+import type { IqRequest } from '../../src/module-api/iq.js';
+import type { RouteEvent } from '../../src/module-api/events.js';
+import type { ClientStream, Session } from '../../src/sessions/session.js';
+import { StanzaError } from '../../src/stream/errors.js';
+import { cloneElement } from '../../src/xml/clone.js';
+import { NS } from '../../src/xml/namespaces.js';
+import { NS_CARBONS, NS_CARBONS_RULES, NS_FORWARD, eligible } from './rules.js';
+
+export { NS_CARBONS, NS_CARBONS_RULES };
+
+/** session.data key: true while the session has carbons enabled. */
+export const CARBONS = 'carbons';
+
+/** What this module needs of the 'bind2.features' service (XEP-0386 inline enabling). */
+interface Bind2Registry {
+  add(feature: { var: string; enable(stream: ClientStream, request: Element): Element | undefined }): () => void;
+}
+
+export default defineModule({
+  name: 'carbons',
+  setup(ctx) {
+    const sessions = ctx.server.sessions;
+    /** Messages whose <private/> was removed on the way to their local recipient (§9). */
+    const privateMessages = new WeakSet<Element>();
+
+    // §3: the server advertises the protocol, and (version 1.0) that it follows the
+    // recommended eligibility rules of §6.1.
+    ctx.feature(NS_CARBONS);
+    ctx.feature(NS_CARBONS_RULES);
+
+    const enabledResources = (user: Jid): Session[] =>
+      sessions.resourcesOf(user).filter((s) => s.data.get(CARBONS) === true && !s.closed && s.jid !== undefined);
+
+    // --- enabling and disabling (§4, §5) ------------------------------------------------------
+
+    const toggle = (on: boolean) => (iq: IqRequest) => {
+      const session = iq.session;
+      // §4.1 / §5.1: not-allowed for a request from anywhere but one of the account's own
+      // sessions on this server, or about another account.
+      if (!session?.jid || !iq.from.equals(session.jid)) throw new StanzaError('not-allowed', 'only a client of this server enables carbons, for itself');
+      if (iq.to.local !== '' && !iq.to.equals(session.jid.bare)) throw new StanzaError('not-allowed', "carbons of another account cannot be changed");
+      // §10.1: enabling twice (or disabling twice) is no error.
+      if (on) session.data.set(CARBONS, true);
+      else session.data.delete(CARBONS);
+      return iq.reply();
+    };
+    for (const [name, on] of [['enable', true], ['disable', false]] as const) {
+      // No 'to' (the XEP's examples) or the account's bare JID; some clients address the server.
+      ctx.iq.set(NS_CARBONS, name, toggle(on), { to: 'bare' });
+      ctx.iq.set(NS_CARBONS, name, toggle(on), { to: 'host' });
+    }
+
+    // XEP-0386: <enable xmlns='urn:xmpp:carbons:2'/> inside a Bind 2 request.
+    const bind2 = ctx.tryUse<Bind2Registry>('bind2.features');
+    if (bind2) {
+      ctx.onUnload(
+        bind2.add({
+          var: NS_CARBONS,
+          enable(stream, request) {
+            if (request.name === 'enable') stream.data.set(CARBONS, true);
+            return undefined;
+          },
+        }),
+      );
+    }
+
+    /** The wrapper of a copy (§7, §8): from the user's bare JID to the receiving resource. */
+    const wrap = (kind: 'sent' | 'received', original: Element, user: Jid, to: Session): Element => {
+      const copy = cloneElement(original);
+      // The copy sits in <forwarded/> (XEP-0297), where the default namespace is not jabber:client.
+      copy.attrs.xmlns = NS.CLIENT;
+      const attrs: Record<string, string> = { from: user.toString(), to: to.jid!.toString() };
+      if (original.attrs.type !== undefined) attrs.type = original.attrs.type;
+      return xml('message', attrs, xml(kind, { xmlns: NS_CARBONS }, xml('forwarded', { xmlns: NS_FORWARD }, copy)));
+    };
+
+    // --- sent messages (§8) -----------------------------------------------------------------
+    // A client's message, once the other 'stanza/in' hooks let it through (low priority; a
+    // hook that drops it, such as blocking, runs before): a <sent/> copy to each of the
+    // account's other carbons-enabled resources, whether or not the sender enabled carbons.
+    ctx.hook(
+      'stanza/in',
+      ({ session, stanza }) => {
+        if (stanza.name !== 'message' || !session.jid) return;
+        const user = session.jid.bare;
+        const to = stanza.attrs.to === undefined ? user : tryParseJid(stanza.attrs.to);
+        if (!to) return; // the router answers the malformed address
+        // To the account itself: its resources see it through the <received/> copies.
+        if (to.bare.equals(user)) return;
+        if (!eligible(stanza, 'sent', to)) return;
+        for (const other of enabledResources(user)) if (other !== session) other.deliver(wrap('sent', stanza, user, other));
+      },
+      -100,
+    );
+
+    // --- received messages (§7) -------------------------------------------------------------
+
+    // §9: the receiving server SHOULD remove <private/> before delivering to the recipient; it
+    // remembers the message so that no copy is made of it.
+    const stripPrivate = ({ stanza }: RouteEvent) => {
+      const mark = stanza.getChild('private', NS_CARBONS);
+      if (!mark) return;
+      privateMessages.add(stanza);
+      stanza.children = stanza.children.filter((c) => c !== mark);
+    };
+    ctx.hook('message/bare', stripPrivate, -100);
+    ctx.hook('message/full', stripPrivate, -100);
+
+    // After the router delivered a message to a local account (or stored it): a <received/>
+    // copy to each carbons-enabled resource that did not get the message itself, a bare-JID
+    // message reaching several resources of equal priority included.
+    ctx.hook('message/delivered', ({ stanza, from, to, origin, sessions: receivers }) => {
+      if (privateMessages.has(stanza)) return;
+      if (!eligible(stanza, 'received', from)) return;
+      const user = to.bare;
+      for (const other of enabledResources(user)) {
+        // Nor to the resource that sent a message to its own account.
+        if (receivers.includes(other) || other === origin) continue;
+        other.deliver(wrap('received', stanza, user, other));
+      }
+    });
+  },
+});
