@@ -255,7 +255,7 @@ export class ClientSession implements ClientStream {
     }
     this.stream.send(xml('proceed', { xmlns: NS.TLS }));
     try {
-      await this.stream.upgradeToTls(this.core.certificates.serverOptions());
+      await this.stream.upgradeToTls(this.core.certificates.socketOptions());
       this.log.debug({ protocol: this.tlsSocket?.getProtocol() }, 'TLS established');
     } catch (err) {
       this.log.info({ err: (err as Error).message }, 'TLS handshake failed');

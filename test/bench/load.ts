@@ -53,6 +53,7 @@ const OPTIONS = {
   'idle-settle': { type: 'string', default: '5', help: 'seconds to wait after the logins before reading the idle RSS' },
   'login-timeout': { type: 'string', default: '60', help: 'seconds one login may take before it counts as failed' },
   'max-failures': { type: 'string', default: '0', help: 'stop logging in after this many failed logins (0: N/10 + 10)' },
+  'wait-quiet': { type: 'string', default: '0', help: 'first wait (at most this many seconds) until the CPUs are < 25% busy' },
   label: { type: 'string', default: '', help: 'name of the server under test, for the report' },
   json: { type: 'string', default: '', help: 'also write the results as JSON to this file' },
   help: { type: 'boolean', default: false, short: 'h', help: 'this text' },
@@ -178,6 +179,9 @@ interface PumpReport {
   delivered: number;
   deliveredInWindow: number;
   bounced: number;
+  /** Delivered with a 'from' that is not the partner's full JID. */
+  misrouted: number;
+  /** Sent but neither delivered nor bounced 5 s after the end. */
   lost: number;
   latency: SparseHist;
   windowMs: number;
@@ -523,6 +527,7 @@ class Pumper {
   private delivered = 0;
   private deliveredInWindow = 0;
   private bounced = 0;
+  private misrouted = 0;
   private droppedSessions = 0;
   private wake: (() => void) | undefined;
 
@@ -569,8 +574,10 @@ class Pumper {
       this.bounced++;
       const own = this.bySession.get(receiver);
       if (own) own.inFlight--;
-      return this.refill(own, now);
+      this.refill(own, now);
+      return this.checkDrained();
     }
+    if (receiver.partner && el.attrs.from !== receiver.partner.jid) this.misrouted++;
     this.delivered++;
     const sentAt = Number(id.slice(1, id.indexOf('.'))) / 1000;
     if (now >= this.windowStart && now < this.windowEnd) {
@@ -581,6 +588,10 @@ class Pumper {
       sender.inFlight--;
       this.refill(sender, now);
     }
+    this.checkDrained();
+  }
+
+  private checkDrained(): void {
     if (!this.sending && this.wake && this.senders.every((x) => x.inFlight <= 0)) this.wake();
   }
 
@@ -637,6 +648,7 @@ class Pumper {
       delivered: this.delivered,
       deliveredInWindow: this.deliveredInWindow,
       bounced: this.bounced,
+      misrouted: this.misrouted,
       lost: this.sent - this.delivered - this.bounced,
       latency: this.latency.toJSON(),
       windowMs: this.windowEnd - this.windowStart,
@@ -675,6 +687,27 @@ function readProc(pid: number): ProcSample | undefined {
 
 const CLK_TCK = 100; // Linux USER_HZ
 
+/** Busy and total jiffies of each CPU (/proc/stat), to see what else ran on the machine. */
+function readCpus(): { busy: number; total: number }[] {
+  try {
+    return readFileSync('/proc/stat', 'utf8')
+      .split('\n')
+      .filter((l) => /^cpu\d+ /.test(l))
+      .map((l) => {
+        const [user, nice, system, idle, iowait, irq, softirq, steal] = l.split(/\s+/).slice(1).map(Number) as number[];
+        const busy = user! + nice! + system! + irq! + softirq! + (steal ?? 0);
+        return { busy, total: busy + idle! + iowait! };
+      });
+  } catch {
+    return [];
+  }
+}
+
+/** Per-CPU busy percentage between two readings. */
+function cpuBusy(a: { busy: number; total: number }[], b: { busy: number; total: number }[]): number[] {
+  return b.map((x, i) => Math.round(((x.busy - a[i]!.busy) / Math.max(1, x.total - a[i]!.total)) * 1000) / 10);
+}
+
 interface Results {
   label: string;
   date: string;
@@ -683,7 +716,7 @@ interface Results {
   tls: boolean;
   sessions: number;
   workers: number;
-  logins: { ok: number; failed: number; seconds: number; perSecond: number; p50Ms: number; p99Ms: number; errors: Record<string, number>; serverCpuPct: number; clientCpuPct: number };
+  logins: { ok: number; failed: number; seconds: number; perSecond: number; p50Ms: number; p99Ms: number; errors: Record<string, number>; serverCpuPct: number; clientCpuPct: number; cpuBusyPct: number[] };
   rss?: { beforeKiB: number; idleKiB: number; afterLoadKiB?: number; perIdleSessionKiB: number };
   load?: {
     pairs: number;
@@ -693,6 +726,7 @@ interface Results {
     delivered: number;
     deliveredPerSecond: number;
     bounced: number;
+    misrouted: number;
     lost: number;
     p50Ms: number;
     p90Ms: number;
@@ -700,6 +734,8 @@ interface Results {
     maxMs: number;
     serverCpuPct: number;
     clientCpuPct: number;
+    /** Busy % of each CPU of the machine over the window (server, client and anything else). */
+    cpuBusyPct: number[];
     streamErrors: Record<string, number>;
     droppedSessions: number;
   };
@@ -765,7 +801,26 @@ async function runCoordinator(v: Values): Promise<number> {
   for (let k = 0; k < sessions; k++) indexes[Math.floor(k / 2) % workers]!.push(k);
 
   await collect('ready', 60_000);
+  const quietLimit = num('wait-quiet') * 1000;
+  let quietWaitedMs = 0;
+  if (quietLimit > 0) {
+    const started = Date.now();
+    for (;;) {
+      const a = readCpus();
+      await sleep(1000);
+      const busy = cpuBusy(a, readCpus());
+      const mean = busy.reduce((x, y) => x + y, 0) / Math.max(1, busy.length);
+      if (mean < 25) break;
+      if (Date.now() - started > quietLimit) {
+        log(`the machine is still busy (CPUs ${busy.join('% ')}%) after ${quietLimit / 1000} s: going on`);
+        break;
+      }
+      if (quietWaitedMs === 0) log(`waiting for the machine to quiet down (CPUs ${busy.join('% ')}% busy)`);
+      quietWaitedMs = Date.now() - started;
+    }
+  }
   const procBefore = serverPid ? readProc(serverPid) : undefined;
+  const cpusBefore = readCpus();
   if (serverPid && !procBefore) log(`cannot read /proc/${serverPid}: no RSS figures`);
   log(`logging in ${sessions} sessions (${v.tls ? 'STARTTLS' : 'plain TCP'}, ${workers} worker(s), ${concurrency * workers} in flight)`);
   const loginStart = performance.now();
@@ -793,6 +848,7 @@ async function runCoordinator(v: Values): Promise<number> {
   const loggedIn = await collect('logged-in', loginTimeout);
   const loginSeconds = (performance.now() - loginStart) / 1000;
   const procLoggedIn = serverPid ? readProc(serverPid) : undefined;
+  const cpusLoggedIn = readCpus();
   const loginHist = new Histogram();
   const loginErrors: Record<string, number> = {};
   let ok = 0;
@@ -822,12 +878,13 @@ async function runCoordinator(v: Values): Promise<number> {
       errors: loginErrors,
       serverCpuPct: cpuPct(procBefore, procLoggedIn, loginSeconds),
       clientCpuPct: round((loggedIn.reduce((n, m) => n + m.cpuMs, 0) / 1000 / loginSeconds) * 100, 1),
+      cpuBusyPct: cpuBusy(cpusBefore, cpusLoggedIn),
     },
     droppedWhileIdle: 0,
   };
   log(
     `logins: ${ok} ok, ${failed} failed in ${loginSeconds.toFixed(1)} s (${results.logins.perSecond}/s, p50 ${results.logins.p50Ms} ms, p99 ${results.logins.p99Ms} ms); ` +
-      `server CPU ${results.logins.serverCpuPct}%, client CPU ${results.logins.clientCpuPct}%`,
+      `server CPU ${results.logins.serverCpuPct}%, client CPU ${results.logins.clientCpuPct}%, CPUs busy ${results.logins.cpuBusyPct.join('% ')}%`,
   );
   for (const [k, c] of Object.entries(loginErrors)) log(`  login failure x${c}: ${k}`);
 
@@ -853,7 +910,6 @@ async function runCoordinator(v: Values): Promise<number> {
     for (let i = 0; i < pairs; i++) perWorker[i % workers]!.push([2 * i, 2 * i + 1]);
     const mode = rate > 0 ? `open loop, ${rate} msgs/s target` : `closed loop, window ${window} per sender`;
     log(`pumping: ${pairs} pairs, ${mode}, ${durationMs / 1000} s (first ${warmupMs / 1000} s warm-up)`);
-    const procLoad0 = serverPid ? readProc(serverPid) : undefined;
     children.forEach((child, w) =>
       child.send({
         kind: 'pump',
@@ -863,15 +919,17 @@ async function runCoordinator(v: Values): Promise<number> {
     // CPU of the server over the measured window only.
     await sleep(warmupMs);
     const procWin0 = serverPid ? readProc(serverPid) : undefined;
+    const cpusWin0 = readCpus();
     await sleep(durationMs - warmupMs);
     const procWin1 = serverPid ? readProc(serverPid) : undefined;
+    const cpusWin1 = readCpus();
     const pumped = await collect('pumped', 30_000);
-    void procLoad0;
     const lat = new Histogram();
     let sent = 0;
     let delivered = 0;
     let deliveredInWindow = 0;
     let bounced = 0;
+    let misrouted = 0;
     let lost = 0;
     let clientCpuMs = 0;
     let dropped = 0;
@@ -883,6 +941,7 @@ async function runCoordinator(v: Values): Promise<number> {
       delivered += r.delivered;
       deliveredInWindow += r.deliveredInWindow;
       bounced += r.bounced;
+      misrouted += r.misrouted;
       lost += r.lost;
       clientCpuMs += r.clientCpuMs;
       dropped += r.droppedDuringLoad;
@@ -900,6 +959,7 @@ async function runCoordinator(v: Values): Promise<number> {
       delivered,
       deliveredPerSecond: Math.round(deliveredInWindow / (windowMs / 1000)),
       bounced,
+      misrouted,
       lost,
       p50Ms: round(lat.percentile(50) / 1000, 2),
       p90Ms: round(lat.percentile(90) / 1000, 2),
@@ -907,12 +967,13 @@ async function runCoordinator(v: Values): Promise<number> {
       maxMs: round(lat.max / 1000, 2),
       serverCpuPct: cpuPct(procWin0, procWin1, (durationMs - warmupMs) / 1000),
       clientCpuPct: round((clientCpuMs / durationMs) * 100, 1),
+      cpuBusyPct: cpuBusy(cpusWin0, cpusWin1),
       streamErrors,
       droppedSessions: dropped,
     };
     log(
       `load: ${results.load.deliveredPerSecond} delivered msgs/s, latency p50 ${results.load.p50Ms} ms p99 ${results.load.p99Ms} ms max ${results.load.maxMs} ms; ` +
-        `sent ${sent}, delivered ${delivered}, bounced ${bounced}, lost ${lost}; server CPU ${results.load.serverCpuPct}%, client CPU ${results.load.clientCpuPct}%`,
+        `sent ${sent}, delivered ${delivered}, bounced ${bounced}, misrouted ${misrouted}, undelivered 5 s after the end ${lost}; server CPU ${results.load.serverCpuPct}%, client CPU ${results.load.clientCpuPct}%, CPUs busy ${results.load.cpuBusyPct.join('% ')}%`,
     );
   }
 
