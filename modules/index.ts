@@ -15,7 +15,8 @@ import privateStorage from './private/index.js';
 import blocking from './blocking/index.js';
 import register from './register/index.js';
 import caps from './caps/index.js';
+import push from './push/index.js';
 import carbons from './carbons/index.js';
 import csi from './csi/index.js';
 
-export const builtinModules: ModuleDefinition[] = [sasl, ping, disco, roster, presence, offline, version, time, last, vcard, privateStorage, blocking, register, caps, sm, carbons, csi] as ModuleDefinition[];
+export const builtinModules: ModuleDefinition[] = [sasl, ping, disco, roster, presence, offline, version, time, last, vcard, privateStorage, blocking, register, caps, sm, push, carbons, csi] as ModuleDefinition[];
