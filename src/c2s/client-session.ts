@@ -53,6 +53,7 @@ export class ClientSession implements ClientStream {
   hibernating = false;
   // Inbound stanzas are handled asynchronously; XEP-0198 counts them in order, so completion
   // is tracked as the highest sequence number below which everything is done.
+  private inbound: Promise<void> = Promise.resolve();
   private received = 0;
   private handledUpTo = 0;
   private readonly completedAhead = new Set<number>();
@@ -319,8 +320,10 @@ export class ClientSession implements ClientStream {
     // RFC 6120 §8.1.2.1: the server stamps 'from' with the full JID, whatever the client wrote.
     stanza.attrs.from = jid.toString();
     const seq = ++this.received;
-    const handling = stanza.name === 'presence' && stanza.attrs.to === undefined ? this.broadcastPresence(stanza) : this.process(stanza);
-    void handling
+    // One stanza at a time per session: hooks may wait on storage, and a client's stanzas must
+    // still reach their recipients in the order it sent them (RFC 6120 §10.1).
+    this.inbound = this.inbound
+      .then(() => (stanza.name === 'presence' && stanza.attrs.to === undefined ? this.broadcastPresence(stanza) : this.process(stanza)))
       .catch((err) => this.log.error({ err, stanza: stanza.name }, 'handling a stanza failed'))
       .finally(() => this.markHandled(seq));
   }

@@ -1,0 +1,402 @@
+// XEP-0313 message archive management for user archives, with XEP-0359 stanza-ids and the
+// XEP-0441 preferences.
+//
+// What is archived (policy.ts): messages of type chat and normal with a body, and the payloads a
+// device needs to replay a conversation (corrections, retractions, reactions, receipts, chat
+// markers, encrypted payloads, call signalling, invitations); not chat states alone, errors,
+// headlines, groupchat, or messages hinted <no-store/> or <no-permanent-store/>.
+//
+// Where:
+//   stanza/in       a client's message, into the sender's archive ('out'), before routing.
+//                   Low priority, after the modules that may refuse it (blocking); never stops.
+//   message/bare,   a message for a local account, into its archive ('in'), before delivery
+//   message/full    (and before offline storage, which runs after the chain): our <stanza-id
+//                   by='user@host'/> is added to the stanza, so live delivery, offline storage
+//                   and stream management's queue all carry it. Runs after blocking (priority
+//                   1000), so refused messages are not archived (XEP-0313 §6.1).
+// Both hooks await the commit: a message counts as handled only once archived (or delivered).
+// When the archive write fails the message goes on without a stanza-id, and the error is logged.
+//
+// One id for both archives: when sender and recipient are both local, the recipient's archive
+// reuses the id of the sender's copy (the stanza-id the recipient sees is the result id both
+// users find in their archives), unless that would put it before a message already in the
+// recipient's archive: writes to one archive are serialized in this process, and each archive's
+// ids are issued in increasing order, so a client that syncs "after the last id I have" never
+// misses a message committed later with a smaller id (in this process; across cluster nodes,
+// the ids of concurrent writes to one archive may interleave by a few milliseconds).
+import { randomBytes } from 'node:crypto';
+import { xml, type Element } from '@xmpp/xml';
+import { z } from 'zod';
+import { tryParseJid, type Jid } from '../../src/jid.js';
+import { defineModule } from '../../src/module-api/define.js';
+import type { RouteEvent } from '../../src/module-api/events.js';
+import type { IqRequest } from '../../src/module-api/iq.js';
+import { StanzaError } from '../../src/stream/errors.js';
+import type { RosterService } from '../roster/service.js';
+import { IdGenerator, idTime } from './ids.js';
+import { NS_MAM, NS_MAM_EXTENDED, NS_SID, isArchivable, prefsDecision, stanzaIdBy, stripStanzaIds } from './policy.js';
+import { fin, parseQuery, queryForm, resultMessage } from './query.js';
+import { ArchiveItemNotFound, ArchiveStore, type ArchivePrefs, type Direction } from './store.js';
+
+export const MamConfig = z.strictObject({
+  /** Most messages in one page of results, whatever the client asks (RSM <max/>, or none). */
+  max_page: z.number().int().min(1).max(10000).default(250),
+  /** XEP-0441 default for accounts that set no preferences: 'always', 'roster' or 'never'. */
+  default_mode: z.enum(['always', 'roster', 'never']).default('always'),
+  /** Days a message stays in the archive; 0 keeps them forever. Purged hourly, oldest first. */
+  retention_days: z.number().int().min(0).default(0),
+  /**
+   * Largest result set counted exactly for RSM <count/> and <first index=''/>; beyond it both
+   * are left out (counting is a scan of the whole range: on PostgreSQL a visit of each row not
+   * yet vacuumed, ~40 ms for 10,000 of them). 0 never counts.
+   */
+  count_limit: z.number().int().min(0).default(1000),
+});
+
+/** Incoming: after blocking (1000), before modules at the default priority that might deliver. */
+const INCOMING_PRIORITY = 100;
+/** Outgoing: after every module that might refuse the client's message. */
+const OUTGOING_PRIORITY = -100;
+/** Preferences are cached this long (a change made on another cluster node shows within it). */
+const PREFS_TTL_MS = 60_000;
+const CACHE_ENTRIES = 10_000;
+const MAX_PREF_JIDS = 1000;
+/** A shared id older than this is not reused: the recipient's archive gets a fresh one. */
+const SHARED_ID_MAX_AGE_MS = 5_000;
+
+/**
+ * Runs jobs one after the other per key (an archive): its writes commit in the order of its ids,
+ * and the messages of one archive leave the hook in the order they entered it.
+ */
+class Serial {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const result = (this.tails.get(key) ?? Promise.resolve()).then(fn);
+    const tail = result.then(
+      () => {},
+      () => {},
+    );
+    this.tails.set(key, tail);
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
+    return result;
+  }
+
+  /** Resolves once the jobs queued so far for `key` are done (at once when there are none). */
+  async drained(key: string): Promise<void> {
+    const tail = this.tails.get(key);
+    if (tail) await tail;
+  }
+}
+
+/** A Map that forgets its oldest entries past `max`. */
+function remember<K, V>(map: Map<K, V>, key: K, value: V, max = CACHE_ENTRIES): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > max) map.delete(map.keys().next().value as K);
+}
+
+function isForeignKeyViolation(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_CONSTRAINT_FOREIGNKEY' || code === '23503';
+}
+
+export default defineModule({
+  name: 'mam',
+  depends: ['roster'],
+  config: MamConfig,
+  async setup(ctx) {
+    const { max_page, default_mode, retention_days, count_limit } = ctx.config;
+    const store = new ArchiveStore(ctx.server.storage);
+    const applied = await store.migrate();
+    if (applied.length > 0) ctx.log.info({ migrations: applied }, 'archive storage migrated');
+    const roster = ctx.use<RosterService>('roster');
+    const router = ctx.server.router;
+    const ids = new IdGenerator();
+    const serial = new Serial();
+    /** The last id written to each archive by this process. */
+    const lastIds = new Map<string, string>();
+    /** A client's message -> its id in the sender's archive. */
+    const outgoingIds = new WeakMap<Element, string>();
+    /** A message that got our stanza-id -> the archive (bare JID) it is in. */
+    const stamped = new WeakMap<Element, string>();
+    const prefsCache = new Map<string, { prefs: ArchivePrefs; at: number }>();
+
+    ctx.accountFeature(NS_MAM);
+    ctx.accountFeature(NS_MAM_EXTENDED);
+    ctx.accountFeature(NS_SID);
+
+    const defaults = (): ArchivePrefs => ({ default: default_mode, always: [], never: [] });
+
+    const prefsOf = async (user: Jid): Promise<ArchivePrefs> => {
+      const key = user.toString();
+      const cached = prefsCache.get(key);
+      if (cached && Date.now() - cached.at < PREFS_TTL_MS) return cached.prefs;
+      const prefs = (await store.getPrefs(user.domain, user.local)) ?? defaults();
+      remember(prefsCache, key, { prefs, at: Date.now() });
+      return prefs;
+    };
+
+    /** XEP-0441: whether messages between `user` and `target` go into the user's archive. */
+    const wanted = async (user: Jid, target: Jid): Promise<boolean> => {
+      const decision = prefsDecision(await prefsOf(user), target);
+      if (decision !== 'roster') return decision === 'archive';
+      // 'roster': the contact's bare JID is on the roster. Notes to self count as known.
+      if (target.bare.equals(user)) return true;
+      return (await roster.item(user, target.bare)) !== undefined;
+    };
+
+    /**
+     * Writes a message into `user`'s archive; to be run in the archive's Serial queue. Resolves
+     * with its id once committed, or undefined when the account does not exist (a message to an
+     * unknown local user, which the router bounces next).
+     */
+    const write = async (user: Jid, direction: Direction, other: Jid, stanza: Element, shared?: string): Promise<string | undefined> => {
+      const key = user.toString();
+      const last = lastIds.get(key);
+      let id = shared;
+      if (id === undefined || (last !== undefined && id <= last) || (idTime(id) ?? 0) < Date.now() - SHARED_ID_MAX_AGE_MS) id = ids.next();
+      try {
+        await store.append(user.domain, user.local, {
+          id,
+          withBare: other.bare.toString(),
+          withResource: other.resource,
+          direction,
+          stanza: stanza.toString(),
+        });
+      } catch (err) {
+        if (isForeignKeyViolation(err)) return undefined;
+        throw err;
+      }
+      remember(lastIds, key, id);
+      return id;
+    };
+
+    // --- archiving ------------------------------------------------------------------------
+    // Each hook queues its work on the archive's Serial queue at once (before any await), so
+    // that the preferences lookup of one message cannot let a later one overtake it. Messages
+    // that are not archived wait for the queue too, so they keep their place behind the others.
+
+    ctx.hook(
+      'stanza/in',
+      async ({ session, stanza }) => {
+        if (stanza.name !== 'message' || !session.jid) return;
+        const user = session.jid.bare;
+        const key = user.toString();
+        // XEP-0359 §4: no stanza-id may claim to be by the sender's archive.
+        stripStanzaIds(stanza, user);
+        const target = stanza.attrs.to === undefined ? user : tryParseJid(stanza.attrs.to);
+        // A bad 'to' is the router's to answer; a message to the user's own server is no conversation.
+        if (!isArchivable(stanza) || !target || (target.local === '' && target.domain === user.domain)) return serial.drained(key);
+        try {
+          const id = await serial.run(key, async () => ((await wanted(user, target)) ? write(user, 'out', target, stanza) : undefined));
+          if (id !== undefined) outgoingIds.set(stanza, id);
+        } catch (err) {
+          ctx.log.error({ err, user: key }, 'archiving an outgoing message failed');
+        }
+      },
+      OUTGOING_PRIORITY,
+    );
+
+    const incoming = async ({ stanza, from, to, origin }: RouteEvent): Promise<void> => {
+      const user = to.bare;
+      const key = user.toString();
+      // Ours already: re-routed by the server (stream management, a session that ended).
+      if (stamped.get(stanza) === key) return serial.drained(key);
+      const claimed = stanzaIdBy(stanza, user);
+      let id: string | undefined;
+      try {
+        id = await serial.run(key, async () => {
+          if (claimed !== undefined && origin === undefined && (await isOwnStamp(user, from, claimed))) {
+            stamped.set(stanza, key);
+            return undefined;
+          }
+          stripStanzaIds(stanza, user);
+          if (!isArchivable(stanza)) return undefined;
+          const shared = outgoingIds.get(stanza);
+          // To oneself: one archive, archived once (as sent).
+          if (shared !== undefined && from.bare.equals(user)) return shared;
+          if (!(await wanted(user, from))) return undefined;
+          return write(user, 'in', from, stanza, shared);
+        });
+      } catch (err) {
+        // The message goes on without our stanza-id, and without forged ones.
+        stripStanzaIds(stanza, user);
+        ctx.log.error({ err, user: key }, 'archiving an incoming message failed; delivered without a stanza-id');
+        return;
+      }
+      if (id === undefined) return;
+      stanza.append(xml('stanza-id', { xmlns: NS_SID, by: key, id }));
+      stamped.set(stanza, key);
+    };
+
+    /**
+     * A stanza-id by the user's archive on a message the server routes again without a session
+     * (offline storage delivered it, the connection dropped unacknowledged, stream management
+     * re-routes it): genuine when the archive holds that id as a message from the same sender
+     * (or, for a message to oneself, archived as sent). Any other claim is removed as a forgery.
+     */
+    const isOwnStamp = async (user: Jid, from: Jid, id: string): Promise<boolean> => {
+      const row = await store.get(user.domain, user.local, id);
+      if (!row || row.withBare !== from.bare.toString()) return false;
+      return row.direction === 'in' || from.bare.equals(user);
+    };
+
+    ctx.hook('message/bare', incoming, INCOMING_PRIORITY);
+    ctx.hook('message/full', incoming, INCOMING_PRIORITY);
+
+    ctx.hook('account/deleted', ({ jid }) => {
+      const key = jid.bare.toString();
+      prefsCache.delete(key);
+      lastIds.delete(key);
+    });
+
+    // --- queries ------------------------------------------------------------------------------
+
+    /** The archive is the account's own: only its owner may use it (XEP-0313 §8.1). */
+    const owner = (iq: IqRequest): Jid => {
+      if (!iq.from.bare.equals(iq.to.bare)) throw new StanzaError('forbidden', 'only its owner may use an archive');
+      return iq.to.bare;
+    };
+
+    ctx.iq.get(NS_MAM, 'query', (iq) => {
+      owner(iq);
+      return iq.reply(xml('query', { xmlns: NS_MAM }, queryForm()));
+    }, { to: 'bare' });
+
+    ctx.iq.set(
+      NS_MAM,
+      'query',
+      async (iq) => {
+        const user = owner(iq);
+        const { queryid, request, flip } = parseQuery(iq.payload, max_page);
+        let page;
+        try {
+          page = await store.page(user.domain, user.local, { ...request, countLimit: count_limit });
+        } catch (err) {
+          if (err instanceof ArchiveItemNotFound) throw new StanzaError('item-not-found', err.message);
+          throw err;
+        }
+        const to = iq.from.toString();
+        const from = user.toString();
+        const prefix = randomBytes(4).toString('hex');
+        let n = 0;
+        for (const message of flip ? [...page.items].reverse() : page.items) {
+          let result: Element;
+          try {
+            result = resultMessage(from, to, queryid, message, `${prefix}-${++n}`);
+          } catch (err) {
+            // Written by us, so this is corruption: leave it out rather than fail the query.
+            ctx.log.error({ err, id: message.id }, 'an archived message does not parse; left out of the results');
+            continue;
+          }
+          // The results go before the IQ result (XEP-0313 §4): deliver() is synchronous.
+          if (iq.session) iq.session.deliver(result);
+          else await router.route(result);
+        }
+        return iq.reply(fin(queryid, page));
+      },
+      { to: 'bare' },
+    );
+
+    // XEP-0313 §5 (required with #extended): the first and last messages of the archive.
+    ctx.iq.get(
+      NS_MAM,
+      'metadata',
+      async (iq) => {
+        const user = owner(iq);
+        const ends = await store.ends(user.domain, user.local);
+        const stamp = (ts: number) => new Date(ts).toISOString();
+        return iq.reply(
+          xml(
+            'metadata',
+            { xmlns: NS_MAM },
+            ends ? xml('start', { id: ends.first.id, timestamp: stamp(ends.first.ts) }) : null,
+            ends ? xml('end', { id: ends.last.id, timestamp: stamp(ends.last.ts) }) : null,
+          ),
+        );
+      },
+      { to: 'bare' },
+    );
+
+    // --- preferences (XEP-0441) -----------------------------------------------------------------
+
+    const prefsElement = (prefs: ArchivePrefs): Element =>
+      xml(
+        'prefs',
+        { xmlns: NS_MAM, default: prefs.default },
+        xml('always', {}, ...prefs.always.map((j) => xml('jid', {}, j))),
+        xml('never', {}, ...prefs.never.map((j) => xml('jid', {}, j))),
+      );
+
+    const jidList = (el: Element | undefined): string[] => {
+      if (!el) return [];
+      const list = new Set<string>();
+      for (const item of el.getChildren('jid')) {
+        const jid = tryParseJid(item.getText().trim());
+        if (!jid) throw new StanzaError('jid-malformed', `not a JID: ${item.getText().trim()}`);
+        list.add(jid.toString());
+      }
+      if (list.size > MAX_PREF_JIDS) throw new StanzaError('not-acceptable', `at most ${MAX_PREF_JIDS} JIDs per list`);
+      return [...list];
+    };
+
+    ctx.iq.get(
+      NS_MAM,
+      'prefs',
+      async (iq) => {
+        const user = owner(iq);
+        prefsCache.delete(user.toString());
+        return iq.reply(prefsElement(await prefsOf(user)));
+      },
+      { to: 'bare' },
+    );
+
+    ctx.iq.set(
+      NS_MAM,
+      'prefs',
+      async (iq) => {
+        const user = owner(iq);
+        const mode = iq.payload.attrs.default;
+        if (mode !== 'always' && mode !== 'roster' && mode !== 'never') {
+          throw new StanzaError('bad-request', "'default' is to be always, roster or never");
+        }
+        const prefs: ArchivePrefs = {
+          default: mode,
+          always: jidList(iq.payload.getChild('always')),
+          never: jidList(iq.payload.getChild('never')),
+        };
+        await store.setPrefs(user.domain, user.local, prefs);
+        remember(prefsCache, user.toString(), { prefs, at: Date.now() });
+        return iq.reply(prefsElement(prefs));
+      },
+      { to: 'bare' },
+    );
+
+    // --- retention ----------------------------------------------------------------------------
+
+    if (retention_days > 0) {
+      let running = false;
+      const purge = async () => {
+        if (running) return;
+        running = true;
+        try {
+          const deleted = await store.purgeBefore(ctx.domain, Date.now() - retention_days * 86_400_000);
+          if (deleted > 0) ctx.log.info({ deleted, retention_days }, 'expired archived messages purged');
+        } catch (err) {
+          ctx.log.error({ err }, 'purging expired archived messages failed');
+        } finally {
+          running = false;
+        }
+      };
+      ctx.every(3_600_000, () => void purge());
+      // A first pass right after the start (not during it: the start stays fast).
+      const first = setTimeout(() => void purge(), 1_000);
+      first.unref();
+      ctx.onUnload(() => clearTimeout(first));
+    }
+  },
+});
+
