@@ -19,5 +19,6 @@ import push from './push/index.js';
 import carbons from './carbons/index.js';
 import csi from './csi/index.js';
 import mam from './mam/index.js';
+import muc from './muc/index.js';
 
-export const builtinModules: ModuleDefinition[] = [sasl, ping, disco, roster, presence, offline, version, time, last, vcard, privateStorage, blocking, register, caps, sm, push, carbons, csi, mam] as ModuleDefinition[];
+export const builtinModules: ModuleDefinition[] = [sasl, ping, disco, roster, presence, offline, version, time, last, vcard, privateStorage, blocking, register, caps, sm, push, carbons, csi, mam, muc] as ModuleDefinition[];

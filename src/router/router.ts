@@ -88,14 +88,16 @@ export class Router {
    * hooks are those of route(); only where a local session takes the stanza does it write
    * `serialized` instead of serialising the stanza once more (Session.deliverSerialized: its
    * 'stanza/out' hooks still run with the element, so stream management counts and queues it).
-   * Hooks on this path ('message/full', 'presence/full') may drop a stanza but must not change
-   * it. Anything but a message or presence to a local full JID simply takes route().
+   * A routing hook ('message/full', 'presence/full') that adds or removes a child (an archive's
+   * stanza-id, say) makes the string stale: the session then serialises the stanza itself.
+   * (Hooks that rewrite attributes, or replace a child in place, are not detected: none does.)
+   * Anything but a message or presence to a local full JID simply takes route().
    */
   async routeSerialized(stanza: Element, serialized: string, from: Jid, to: Jid): Promise<void> {
     const host = this.deps.hosts.get(to.domain);
     if (!host || to.local === '' || to.isBare || stanza.name === 'iq') return this.route(stanza);
     try {
-      await this.toFull(host, stanza, from, to, undefined, serialized);
+      await this.toFull(host, stanza, from, to, undefined, { xml: serialized, children: stanza.children, count: stanza.children.length });
     } catch (err) {
       if (err instanceof StanzaError) return this.bounce(stanza, err);
       this.deps.log.error({ err, stanza: stanza.name, id: stanza.attrs.id }, 'routing failed');
@@ -212,7 +214,7 @@ export class Router {
     throw new StanzaError('service-unavailable', 'the recipient is not online and offline storage is off');
   }
 
-  private async toFull(host: Host, stanza: Element, from: Jid, to: Jid, origin?: Session, serialized?: string) {
+  private async toFull(host: Host, stanza: Element, from: Jid, to: Jid, origin?: Session, serialized?: Serialized) {
     const event: RouteEvent = { stanza, from, to, origin };
     const found = this.deps.sessions.get(to);
     const session = found && !found.closed ? found : undefined;
@@ -279,10 +281,25 @@ export class Router {
   }
 }
 
-/** Hands a stanza to a session, with its serialisation when the caller made it (routeSerialized). */
-function deliverTo(session: Session, stanza: Element, serialized: string | undefined): void {
-  if (serialized === undefined) session.deliver(stanza);
-  else session.deliverSerialized(stanza, serialized);
+/** A serialisation made by the caller of routeSerialized, and the children it was made of. */
+interface Serialized {
+  xml: string;
+  children: Element['children'];
+  count: number;
+}
+
+/** Hands a stanza to a session, with its serialisation when the caller made it and no hook changed the children since. */
+function deliverTo(session: Session, stanza: Element, serialized: Serialized | undefined): void {
+  if (serialized && sameChildren(stanza.children, serialized)) session.deliverSerialized(stanza, serialized.xml);
+  else session.deliver(stanza);
+}
+
+/** The same children as when serialised: none added or removed (a hook that filters out nothing may still copy the list). */
+function sameChildren(now: Element['children'], then: Serialized): boolean {
+  if (now.length !== then.count) return false;
+  if (now === then.children) return true;
+  for (let i = 0; i < now.length; i++) if (now[i] !== then.children[i]) return false;
+  return true;
 }
 
 function iqPayload(stanza: Element): Element | undefined {

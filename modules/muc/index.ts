@@ -1,0 +1,71 @@
+// XEP-0045 Multi-User Chat as a service on a domain of its own (conference.<host> by default):
+// rooms (instant and reserved, configuration, destruction, locking), occupants (history,
+// nicknames, private messages, invitations, voice requests, passwords, members-only),
+// affiliations and roles with the spec's permission rules, persistent rooms in the database,
+// disco of the service and its rooms, XEP-0421 occupant ids, XEP-0410 self-ping, XEP-0425
+// moderation, and a fan-out that serialises each message once for all occupants.
+import { z } from 'zod';
+import { parseJid } from '../../src/jid.js';
+import { defineModule } from '../../src/module-api/define.js';
+import { MucService } from './service.js';
+import { MucStore } from './store.js';
+
+export type { MucApi, RoomArchive, RoomMessageEvent } from './api.js';
+
+export const MucConfig = z.strictObject({
+  /** The service's domain; "{host}" stands for the host's domain. */
+  domain: z.string().min(1).default('conference.{host}'),
+  /** The service's name in service discovery. */
+  name: z.string().default('Chatrooms'),
+  /** Who may create rooms: "anyone", "local" (accounts of this server) or "admins" (those below). */
+  room_creation: z.enum(['anyone', 'local', 'admins']).default('local'),
+  /** Bare JIDs that are owners of every room of the service. */
+  admins: z.array(z.string()).default([]),
+  /** Most occupants a room may have (a room's own limit is at most this). */
+  max_occupants: z.number().int().min(1).default(1000),
+  /** Most messages of discussion history a room keeps and sends on entering. */
+  max_history: z.number().int().min(0).default(100),
+  /** History length of a new room (muc#maxhistoryfetch), at most max_history. */
+  default_history: z.number().int().min(0).default(20),
+});
+
+export default defineModule({
+  name: 'muc',
+  config: MucConfig,
+  async setup(ctx) {
+    const config = ctx.config;
+    const domain = parseJid(config.domain.replaceAll('{host}', ctx.domain)).toString();
+    if (domain.includes('@') || domain.includes('/')) throw new Error(`muc.domain: "${domain}" is not a domain`);
+    for (const admin of config.admins) parseJid(admin);
+    const store = new MucStore(ctx.server.storage);
+    const applied = await store.migrate();
+    if (applied.length > 0) ctx.log.info({ migrations: applied }, 'muc storage migrated');
+
+    const hosts = ctx.server.hosts;
+    const service = new MucService({
+      domain,
+      name: config.name,
+      limits: { maxOccupants: config.max_occupants, maxHistory: config.max_history, defaultHistory: config.default_history },
+      creation: config.room_creation,
+      admins: config.admins,
+      router: ctx.server.router,
+      isHost: (d) => hosts.has(d),
+      store,
+      log: ctx.log.child({ service: domain }),
+    });
+    const restored = await service.restore();
+    if (restored > 0) ctx.log.info({ rooms: restored, domain }, 'persistent rooms restored');
+
+    ctx.onUnload(ctx.server.router.addDomain(domain, service.handle));
+    ctx.discoItem({ jid: domain, name: config.name });
+    ctx.provide('muc', service);
+
+    // A user's session that ends leaves its rooms, whatever host it is on (the presence module
+    // sends unavailable to the rooms as directed presence too; whichever comes second finds
+    // nothing left to do).
+    for (const host of hosts.values()) {
+      ctx.onUnload(host.hooks.on('session/closed', ({ session }) => void (session.jid && service.sessionClosed(session.jid.toString())), 0, ctx.name));
+    }
+    ctx.hook('server/stopping', () => service.shutdown());
+  },
+});

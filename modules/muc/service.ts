@@ -1,0 +1,346 @@
+// The MUC service on its own domain (conference.<host>): the router hands it every stanza to
+// that domain. It answers for itself (disco, unique room names), creates rooms on a first
+// join, hands everything else to the room (one stanza at a time per room), keeps persistent
+// rooms in the store, and offers other modules the room-message event and the archive hook.
+import { randomBytes } from 'node:crypto';
+import { xml, type Element } from '@xmpp/xml';
+import type { Jid } from '../../src/jid.js';
+import { parseJid } from '../../src/jid.js';
+import type { Logger } from '../../src/log.js';
+import type { Router } from '../../src/router/router.js';
+import { StanzaError } from '../../src/stream/errors.js';
+import { adminGet, adminSet } from './admin.js';
+import type { MucApi, RoomArchive, RoomMessageEvent } from './api.js';
+import { roomInfo, roomItems, serviceInfo, serviceItems } from './disco.js';
+import { Recipient, Sender } from './fanout.js';
+import { moderate } from './moderation.js';
+import { MUC } from './ns.js';
+import { ownerGet, ownerSet } from './owner.js';
+import { isAffiliation } from './permissions.js';
+import { restoreConfig, type ConfigLimits } from './room-config.js';
+import { Room, type AffiliationEntry, type RoomService } from './room.js';
+import type { MucStore, StoredRoom } from './store.js';
+
+export type RoomCreation = 'anyone' | 'local' | 'admins';
+
+export interface MucServiceOptions {
+  domain: string;
+  /** The service's name in disco. */
+  name: string;
+  limits: ConfigLimits;
+  creation: RoomCreation;
+  /** Bare JIDs that own every room. */
+  admins: string[];
+  router: Router;
+  /** Whether a domain is one this server serves to clients (its users' deliveries can be awaited). */
+  isHost(domain: string): boolean;
+  store: MucStore;
+  log: Logger;
+}
+
+function payloadOf(stanza: Element): Element | undefined {
+  let found: Element | undefined;
+  for (const c of stanza.children) {
+    if (typeof c === 'string' || c.name === 'error') continue;
+    if (found) throw new StanzaError('bad-request', 'an IQ get or set carries exactly one child element');
+    found = c;
+  }
+  return found;
+}
+
+export class MucService implements RoomService, MucApi {
+  readonly rooms = new Map<string, Room>();
+  readonly sender: Sender;
+  readonly domain: string;
+  readonly limits: ConfigLimits;
+  readonly log: Logger;
+  private readonly admins: Set<string>;
+  private readonly listeners = new Set<(event: RoomMessageEvent) => void | Promise<void>>();
+  private readonly features = new Set<string>();
+  private archive: RoomArchive | undefined;
+
+  constructor(private readonly options: MucServiceOptions) {
+    this.domain = options.domain;
+    this.limits = options.limits;
+    this.log = options.log;
+    this.sender = new Sender(options.router);
+    this.admins = new Set(options.admins.map((a) => parseJid(a).bare.toString()));
+  }
+
+  // --- the router's entry point ----------------------------------------------------------------
+
+  /** Every stanza to the service's domain. Throws StanzaError for the router to bounce. */
+  readonly handle = async (stanza: Element, from: Jid, to: Jid): Promise<void> => {
+    // What the service itself sent coming back (an invitation to one of its own rooms, an
+    // error about one) is not handled again: no loops between rooms.
+    if (from.domain === this.domain) return;
+    if (to.local === '') return this.toService(stanza, from);
+    const room = this.rooms.get(to.local);
+    if (room) return room.run(() => this.toRoom(room, stanza, from, to));
+    if (stanza.name === 'presence') {
+      if (stanza.attrs.type === undefined && to.resource !== '') return this.create(stanza, from, to);
+      return;
+    }
+    if (stanza.attrs.type === 'error' || stanza.attrs.type === 'result') return;
+    throw new StanzaError('item-not-found', `there is no room ${to.bare.toString()}`);
+  };
+
+  private async toService(stanza: Element, from: Jid): Promise<void> {
+    if (stanza.name !== 'iq') {
+      if (stanza.name === 'message' && stanza.attrs.type !== 'error') throw new StanzaError('service-unavailable');
+      return;
+    }
+    const type = stanza.attrs.type;
+    if (type !== 'get' && type !== 'set') return;
+    const payload = payloadOf(stanza);
+    if (!payload) throw new StanzaError('bad-request', 'an IQ get or set carries exactly one child element');
+    const ns = payload.attrs.xmlns;
+    let answer: Element | undefined;
+    if (type === 'get' && payload.name === 'query' && ns === MUC.DISCO_INFO) answer = serviceInfo(this.options.name, payload.attrs.node);
+    else if (type === 'get' && payload.name === 'query' && ns === MUC.DISCO_ITEMS) answer = serviceItems(this.rooms.values(), payload.attrs.node);
+    else if (type === 'get' && payload.name === 'ping' && ns === MUC.PING) answer = undefined;
+    else if (type === 'get' && payload.name === 'unique' && ns === MUC.UNIQUE) {
+      // §10.1.4: a room name nobody uses.
+      let name: string;
+      do name = randomBytes(10).toString('hex');
+      while (this.rooms.has(name));
+      answer = xml('unique', { xmlns: MUC.UNIQUE }, name);
+    } else throw new StanzaError('service-unavailable');
+    this.reply(stanza, from, answer);
+  }
+
+  private reply(stanza: Element, from: Jid, payload: Element | undefined): void {
+    this.sender.send(xml('iq', { type: 'result', id: stanza.attrs.id, from: stanza.attrs.to, to: from.toString() }, payload ?? null));
+  }
+
+  /** Whether `from` may create rooms here (the room_creation option). */
+  private mayCreate(from: Jid): boolean {
+    switch (this.options.creation) {
+      case 'anyone':
+        return true;
+      case 'local':
+        return this.options.isHost(from.domain);
+      case 'admins':
+        return this.admins.has(from.bare.toString());
+    }
+  }
+
+  /**
+   * §10.1: the first presence to a room that does not exist creates it, with the sender as its
+   * owner. With the MUC join element the room stays locked until configured (an instant room
+   * takes the defaults, a reserved room gets the form); without it (groupchat 1.0) it opens at once.
+   */
+  private async create(stanza: Element, from: Jid, to: Jid): Promise<void> {
+    if (!this.mayCreate(from) || from.local === '') {
+      this.sender.send(
+        xml(
+          'presence',
+          { from: stanza.attrs.to, to: from.toString(), type: 'error', id: stanza.attrs.id },
+          xml('x', { xmlns: MUC.BASE }),
+          new StanzaError('not-allowed', 'you may not create rooms here').toElement(),
+        ),
+      );
+      return;
+    }
+    const room = new Room(to.bare, this);
+    room.affiliations.set(from.bare.toString(), { affiliation: 'owner' });
+    room.locked = stanza.getChild('x', MUC.BASE) !== undefined;
+    this.rooms.set(to.local, room);
+    this.log.info({ room: room.str, owner: from.bare.toString() }, 'room created');
+    return room.run(() => room.presence(stanza, from, to, true));
+  }
+
+  private async toRoom(room: Room, stanza: Element, from: Jid, to: Jid): Promise<void> {
+    // Destroyed while this stanza waited: it goes to whatever has the address now.
+    if (room.destroyed) return this.handle(stanza, from, to);
+    switch (stanza.name) {
+      case 'presence':
+        if (to.resource === '') {
+          if (stanza.attrs.type === undefined) {
+            this.sender.send(
+              xml(
+                'presence',
+                { from: stanza.attrs.to, to: from.toString(), type: 'error', id: stanza.attrs.id },
+                xml('x', { xmlns: MUC.BASE }),
+                new StanzaError('jid-malformed', 'a nickname is needed to enter a room').toElement(),
+              ),
+            );
+          }
+          return;
+        }
+        return room.presence(stanza, from, to);
+      case 'message':
+        if (room.locked && room.affiliationOf(from.bare) !== 'owner') throw new StanzaError('item-not-found', 'the room is being created');
+        return room.message(stanza, from, to);
+      case 'iq':
+        if (to.resource !== '') return room.occupantIq(stanza, from, to);
+        return this.roomIq(room, stanza, from);
+    }
+  }
+
+  private async roomIq(room: Room, stanza: Element, from: Jid): Promise<void> {
+    const type = stanza.attrs.type;
+    if (type !== 'get' && type !== 'set') return;
+    const payload = payloadOf(stanza);
+    if (!payload) throw new StanzaError('bad-request', 'an IQ get or set carries exactly one child element');
+    const ns = payload.attrs.xmlns;
+    // A room being created exists only for its owner.
+    if (room.locked && room.affiliationOf(from.bare) !== 'owner') throw new StanzaError('item-not-found', 'the room is being created');
+    let answer: Element | undefined;
+    const key = `${type} ${payload.name} ${ns}`;
+    switch (key) {
+      case `get query ${MUC.ADMIN}`:
+        answer = adminGet(room, from, payload);
+        break;
+      case `set query ${MUC.ADMIN}`:
+        await adminSet(room, from, payload);
+        break;
+      case `get query ${MUC.OWNER}`:
+        answer = ownerGet(room, from, payload);
+        break;
+      case `set query ${MUC.OWNER}`:
+        await ownerSet(room, from, payload);
+        break;
+      case `get query ${MUC.DISCO_INFO}`:
+        answer = roomInfo(room, from, payload.attrs.node);
+        break;
+      case `get query ${MUC.DISCO_ITEMS}`:
+        answer = roomItems(room, from, payload.attrs.node);
+        break;
+      case `get ping ${MUC.PING}`:
+        break;
+      case `set moderate ${MUC.MODERATE}`:
+        await moderate(room, from, payload, this.archive);
+        break;
+      default:
+        throw new StanzaError('service-unavailable');
+    }
+    this.reply(stanza, from, answer);
+  }
+
+  // --- what rooms need (RoomService) -----------------------------------------------------------
+
+  recipient(jid: Jid): Recipient {
+    return new Recipient(jid, this.options.isHost(jid.domain));
+  }
+
+  isServiceAdmin(bare: Jid): boolean {
+    return this.admins.size > 0 && this.admins.has(bare.toString());
+  }
+
+  private stored(room: Room): StoredRoom {
+    return {
+      room: room.jid.local,
+      config: JSON.stringify(room.config),
+      subject: room.subject.text,
+      subjectBy: room.subject.by,
+      salt: room.salt,
+      createdAt: room.createdAt,
+      affiliations: [...room.affiliations].map(([jid, e]) => ({ jid, affiliation: e.affiliation, nick: e.nick, reason: e.reason })),
+    };
+  }
+
+  async save(room: Room): Promise<void> {
+    await this.options.store.save(this.domain, this.stored(room));
+  }
+
+  async saveState(room: Room): Promise<void> {
+    await this.options.store.saveState(this.domain, room.jid.local, { config: JSON.stringify(room.config), subject: room.subject.text, subjectBy: room.subject.by });
+  }
+
+  async saveAffiliation(room: Room, jid: string, entry: AffiliationEntry | undefined): Promise<void> {
+    await this.options.store.setAffiliation(this.domain, room.jid.local, jid, entry);
+  }
+
+  async forget(room: Room): Promise<void> {
+    await this.options.store.remove(this.domain, room.jid.local);
+  }
+
+  gone(room: Room): void {
+    if (this.rooms.get(room.jid.local) === room) this.rooms.delete(room.jid.local);
+    this.log.info({ room: room.str }, 'room gone');
+  }
+
+  broadcasted(event: RoomMessageEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        const result = listener(event);
+        if (result instanceof Promise) result.catch((err) => this.log.error({ err }, 'a room-message listener failed'));
+      } catch (err) {
+        this.log.error({ err }, 'a room-message listener failed');
+      }
+    }
+    if (this.archive && event.logging) {
+      try {
+        const result = this.archive.store(event);
+        if (result instanceof Promise) result.catch((err) => this.log.error({ err, room: event.room.toString() }, 'archiving a room message failed'));
+      } catch (err) {
+        this.log.error({ err, room: event.room.toString() }, 'archiving a room message failed');
+      }
+    }
+  }
+
+  extraFeatures(): Iterable<string> {
+    return this.features;
+  }
+
+  get archiving(): boolean {
+    return this.archive !== undefined;
+  }
+
+  // --- lifecycle -------------------------------------------------------------------------------
+
+  /** Loads the persistent rooms (at start). */
+  async restore(): Promise<number> {
+    const stored = await this.options.store.rooms(this.domain);
+    for (const s of stored) {
+      const room = new Room(parseJid(`${s.room}@${this.domain}`), this, {
+        config: restoreConfig(s.config, this.limits),
+        salt: s.salt,
+        createdAt: s.createdAt,
+      });
+      room.subject = { text: s.subject, by: s.subjectBy };
+      for (const a of s.affiliations) {
+        if (isAffiliation(a.affiliation)) room.affiliations.set(a.jid, { affiliation: a.affiliation, nick: a.nick, reason: a.reason });
+      }
+      this.rooms.set(room.jid.local, room);
+    }
+    return stored.length;
+  }
+
+  /** A client session ended: it leaves every room it was in (when no unavailable presence said so). */
+  sessionClosed(full: string): void {
+    for (const room of this.rooms.values()) {
+      if (room.bySession.has(full)) void room.run(() => room.sessionGone(full)).catch((err) => this.log.error({ err }, 'leaving a room failed'));
+    }
+  }
+
+  /** The server is stopping: every occupant is told (332). */
+  async shutdown(): Promise<void> {
+    await Promise.all([...this.rooms.values()].map((room) => room.run(() => room.shutdown()).catch(() => {})));
+  }
+
+  // --- MucApi ----------------------------------------------------------------------------------
+
+  onRoomMessage(listener: (event: RoomMessageEvent) => void | Promise<void>): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
+
+  setArchive(archive: RoomArchive): () => void {
+    if (this.archive) throw new Error('a room archive is installed already');
+    this.archive = archive;
+    return () => {
+      if (this.archive === archive) this.archive = undefined;
+    };
+  }
+
+  addRoomFeature(feature: string): () => void {
+    this.features.add(feature);
+    return () => void this.features.delete(feature);
+  }
+
+  roomJids(): string[] {
+    return [...this.rooms.values()].map((r) => r.str);
+  }
+}
