@@ -12,6 +12,8 @@ import { loadHostModules, unloadModules, type ModuleRegistry } from './module-ap
 import type { ModuleContext } from './module-api/define.js';
 import { Certificates } from './net/certificates.js';
 import { Router } from './router/router.js';
+import { S2sManager } from './s2s/manager.js';
+import type { S2sBoundAddress } from './s2s/listener.js';
 import { openLiveState } from './sessions/open-live-state.js';
 import { LocalSessions } from './sessions/local-sessions.js';
 import { AccountStore } from './storage/accounts.js';
@@ -42,6 +44,9 @@ export async function openAccounts(config: LoadedConfig): Promise<{ storage: Sto
 export interface RunningServer {
   readonly core: ServerCore;
   readonly addresses: BoundAddress[];
+  /** Federation: the s2s listeners' addresses, connections, static routes. */
+  readonly s2s: S2sManager;
+  readonly s2sAddresses: S2sBoundAddress[];
   /** Graceful stop: stop accepting, close streams with system-shutdown, unload, close storage. */
   stop(): Promise<void>;
 }
@@ -75,6 +80,12 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
     cleanup.unshift(() => unloadModules(contexts));
     for (const host of hosts.values()) contexts.push(...(await loadHostModules(host, registry, core)));
 
+    // Federation: stanzas for other domains go out over s2s; closed after the client streams
+    // (cleanup runs last-registered first), so their last presence still goes out.
+    const s2s = new S2sManager(core);
+    for (const host of hosts.values()) host.hooks.on('route/remote', (event) => s2s.route(event), 0, 's2s');
+    cleanup.unshift(() => s2s.stop());
+
     const c2s = new C2sListeners(core);
     cleanup.unshift(async () => {
       for (const host of hosts.values()) await host.hooks.fire('server/stopping', {});
@@ -83,6 +94,7 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
       await listenersClosed;
     });
     const addresses = await c2s.listen();
+    const s2sAddresses = await s2s.listen();
 
     let stopping: Promise<void> | undefined;
     const stop = () =>
@@ -95,7 +107,7 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
           }
         }
       })());
-    return { core, addresses, stop };
+    return { core, addresses, s2s, s2sAddresses, stop };
   } catch (err) {
     for (const step of cleanup) await step().catch(() => {});
     throw err;

@@ -1,6 +1,17 @@
 // The configuration schema: one place that says every option, its type and its default.
 // config.example.toml documents the same options; test/unit/config.test.ts keeps them in step.
 import { z } from 'zod';
+import { parseRouteTarget, ROUTE_TARGET_HELP } from '../s2s/route-target.js';
+import { prepareDomain } from '../precis.js';
+
+function isDomain(s: string): boolean {
+  try {
+    prepareDomain(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const port = z.number().int().min(0).max(65535);
 const seconds = z.number().min(0);
@@ -73,6 +84,41 @@ export const ConfigSchema = z.strictObject({
       max_unauthenticated_per_ip: z.number().int().min(1).default(20),
       auth_failures_per_ip_per_minute: z.number().int().min(1).default(10),
       auth_failure_delay: seconds.default(1),
+    })
+    .prefault({}),
+  s2s: z
+    .strictObject({
+      /** Incoming server connections: 5269 with STARTTLS; add a direct_tls listener for XEP-0368. */
+      listeners: z.array(Listener).default([{ interfaces: ['0.0.0.0', '::'], port: 5269, direct_tls: false }]),
+      /** TLS on every server connection, both ways (like Prosody's s2s_require_encryption). */
+      require_encryption: z.boolean().default(true),
+      /** Only servers with a valid certificate (like Prosody's s2s_secure_auth): no dialback on its own. */
+      secure_auth: z.boolean().default(false),
+      /** Remote domain -> "host:port" (or "xmpps://host:port"), instead of DNS. */
+      routes: z
+        .record(
+          z.string(),
+          z.string().refine((v) => parseRouteTarget(v) !== undefined, { message: ROUTE_TARGET_HELP }),
+        )
+        .superRefine((routes, ctx) => {
+          for (const domain of Object.keys(routes)) {
+            if (!isDomain(domain)) ctx.addIssue({ code: 'custom', path: [domain], message: `"${domain}" is not a valid domain` });
+          }
+        })
+        .default({}),
+      /** Look remote servers up in DNS (SRV, then A/AAAA); false: only `routes` (private federations, tests). */
+      dns_lookup: z.boolean().default(true),
+      /** PEM files of certification authorities trusted besides the system's (tls.rootCertificates). */
+      ca_files: z.array(z.string()).default([]),
+      /** Seconds to set up an outgoing stream (DNS, connect, TLS, authentication) or a dialback check. */
+      connect_timeout: seconds.default(30),
+      /** Seconds without a stanza before an outgoing stream is closed (incoming: twice that). */
+      idle_timeout: seconds.default(300),
+      /** Secret for dialback keys (XEP-0185); empty: generated once and kept under data_dir. */
+      dialback_secret: z.string().default(''),
+      max_stanza_size: z.number().int().min(10_000).default(524_288),
+      max_depth: z.number().int().min(4).default(64),
+      max_attributes: z.number().int().min(4).default(64),
     })
     .prefault({}),
   tls: z

@@ -117,6 +117,45 @@ export class XmlStream {
     });
   }
 
+  /**
+   * Server-side STARTTLS where `wrap` runs the handshake on the raw socket and resolves with
+   * the TLS socket (s2s: through a tls.Server, which verifies a requested client certificate
+   * and reports it as `authorized`; a bare TLSSocket does not). Call after writing
+   * `<proceed/>`; `wrap` must take the socket synchronously (no byte may be missed).
+   */
+  async upgradeWith(wrap: (raw: net.Socket) => Promise<tls.TLSSocket>): Promise<tls.TLSSocket> {
+    const secure = await wrap(this.detachForTls());
+    this.socket = secure;
+    this.attach(secure);
+    return secure;
+  }
+
+  /** Client-side STARTTLS (s2s outgoing): call after receiving `<proceed/>`. */
+  upgradeToTlsClient(options: tls.ConnectionOptions): Promise<tls.TLSSocket> {
+    const raw = this.detachForTls();
+    const secure = tls.connect({ ...options, socket: raw });
+    this.socket = secure;
+    this.attach(secure);
+    return new Promise((resolve, reject) => {
+      secure.once('secureConnect', () => resolve(secure));
+      secure.once('error', reject);
+    });
+  }
+
+  /** Takes the raw socket's listeners off (same tick as the TLS wrap, so no byte is lost). */
+  private detachForTls(): net.Socket {
+    const raw = this.socket;
+    raw.removeAllListeners('data');
+    raw.removeAllListeners('close');
+    raw.removeAllListeners('error');
+    raw.removeAllListeners('timeout');
+    // Errors of the connection surface on the TLS socket; one on the raw socket must not be
+    // an unhandled 'error' event.
+    raw.on('error', () => {});
+    this.restart();
+    return raw;
+  }
+
   /** Closes the stream: header if none was sent, the error if any, the closing tag, then the socket. */
   close(error?: StreamError): void {
     if (this.ended || this.closingSent) return;

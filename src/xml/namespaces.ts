@@ -2,6 +2,9 @@
 export const NS = {
   CLIENT: 'jabber:client',
   SERVER: 'jabber:server',
+  /** Server Dialback (XEP-0220), and its stream feature for dialback errors. */
+  DIALBACK: 'jabber:server:dialback',
+  DIALBACK_FEATURES: 'urn:xmpp:features:dialback',
   STREAM: 'http://etherx.jabber.org/streams',
   STREAMS_ERROR: 'urn:ietf:params:xml:ns:xmpp-streams',
   STANZAS_ERROR: 'urn:ietf:params:xml:ns:xmpp-stanzas',

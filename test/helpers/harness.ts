@@ -46,6 +46,9 @@ export async function startTestServer(t: Teardown, overrides: Record<string, unk
       ],
       auth_failure_delay: 0.05,
     },
+    // Federation on a free loopback port too (the default is 5269 on every interface), and no
+    // DNS: a test never connects to a server on the network (static routes only).
+    s2s: { listeners: [{ interfaces: ['127.0.0.1'], port: 0, direct_tls: false }], dns_lookup: false },
     accounts: { scram_iterations: 4096 },
   };
   const registry = new ModuleRegistry(builtinModules);
