@@ -5,40 +5,26 @@
 //
 // Prosody refuses to run as root: as root it runs as the "prosody" user (runuser), with the
 // directory handed to that user; otherwise as the current user.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { asRoot, asUser, debianVersion, freePort, gate, handOver, requireServices, terminate, userExists, waitForPort, which, type Gate } from '../helpers/daemon.js';
 
-export const requireServices = process.env.STARLING_REQUIRE_SERVICES === '1';
+export { freePort, requireServices };
 const PLUGIN = fileURLToPath(new URL('./mod_test_s2s_routes.lua', import.meta.url));
 const STARTUP_MS = 20_000;
-
-interface Gate {
-  fail(message: string): unknown;
-  plan(n: number, comment?: string): void;
-  teardown(fn: () => unknown): void;
-  comment(...message: unknown[]): void;
-}
-
-function which(command: string): string | undefined {
-  const r = spawnSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8', timeout: 5000 });
-  return r.status === 0 ? r.stdout.trim() : undefined;
-}
-
-const asRoot = process.getuid?.() === 0;
 
 /** What is missing to run Prosody here, or undefined when it can run. */
 export function prosodyProblem(): string | undefined {
   if (!which('prosody') || !which('prosodyctl')) return 'prosody is not installed (apt-get install -y prosody)';
   if (asRoot) {
     if (!which('runuser')) return 'runuser is missing (Prosody refuses to run as root)';
-    if (spawnSync('id', ['-u', 'prosody'], { timeout: 5000 }).status !== 0) return 'there is no "prosody" user to run it as';
+    if (!userExists('prosody')) return 'there is no "prosody" user to run it as';
   }
-  const version = spawnSync('dpkg-query', ['-W', '-f', '${Version}', 'prosody'], { encoding: 'utf8', timeout: 5000 });
-  if (version.status === 0 && !/^0\.1[2-9]|^[1-9]/.test(version.stdout)) return `prosody ${version.stdout} is older than 0.12`;
+  const version = debianVersion('prosody');
+  if (version && !/^0\.1[2-9]|^[1-9]/.test(version)) return `prosody ${version} is older than 0.12`;
   return undefined;
 }
 
@@ -47,25 +33,11 @@ export function prosodyProblem(): string | undefined {
  * skipped otherwise, saying why.
  */
 export function needProsody(t: Gate, what: string): boolean {
-  const problem = prosodyProblem();
-  if (!problem) return true;
-  if (requireServices) t.fail(`${what} cannot run, and STARLING_REQUIRE_SERVICES=1 makes that a failure: ${problem}`);
-  else t.plan(0, `${what} skipped: ${problem}`);
-  return false;
+  return gate(t, what, prosodyProblem());
 }
 
 export function prosodyVersion(): string {
-  const r = spawnSync('dpkg-query', ['-W', '-f', '${Version}', 'prosody'], { encoding: 'utf8', timeout: 5000 });
-  return r.status === 0 ? r.stdout : 'unknown';
-}
-
-/** A free TCP port on loopback (bound and released: good enough for a test). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  return debianVersion('prosody') ?? 'unknown';
 }
 
 export interface ProsodyOptions {
@@ -135,7 +107,7 @@ test_s2s_routes = { ${routes} }
 VirtualHost ${lua(options.domain)}
 `,
   );
-  handOver(dir);
+  handOver(dir, 'prosody');
   const cleanup = () => rmSync(dir, { recursive: true, force: true });
 
   for (const [user, password] of Object.entries(options.users)) {
@@ -157,14 +129,15 @@ VirtualHost ${lua(options.domain)}
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
-      await terminate(child, exited, path.join(dir, 'prosody.pid'));
+      const pidFile = path.join(dir, 'prosody.pid');
+      await terminate(child, exited, { pid: existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : undefined });
       cleanup();
     })());
   t.teardown(stop);
 
   try {
-    await waitForPort(options.c2sPort, STARTUP_MS, () => child.exitCode !== null);
-    await waitForPort(options.s2sPort, STARTUP_MS, () => child.exitCode !== null);
+    await waitForPort('prosody', options.c2sPort, STARTUP_MS, () => child.exitCode !== null);
+    await waitForPort('prosody', options.s2sPort, STARTUP_MS, () => child.exitCode !== null);
   } catch (err) {
     const detail = `${(err as Error).message}\n--- prosody output ---\n${output}\n--- prosody.log (tail) ---\n${readLog().split('\n').slice(-40).join('\n')}`;
     await stop();
@@ -175,55 +148,5 @@ VirtualHost ${lua(options.domain)}
 
 /** The command line to run something as Prosody's user. */
 function asProsody(argv: string[]): [string, string[]] {
-  return asRoot ? ['runuser', ['-u', 'prosody', '--', ...argv]] : [argv[0]!, argv.slice(1)];
-}
-
-/** As root: the directory and everything in it belong to the prosody user. */
-function handOver(dir: string): void {
-  if (!asRoot) return;
-  const uid = Number(spawnSync('id', ['-u', 'prosody'], { encoding: 'utf8' }).stdout.trim());
-  const gid = Number(spawnSync('id', ['-g', 'prosody'], { encoding: 'utf8' }).stdout.trim());
-  const walk = (p: string) => {
-    chownSync(p, uid, gid);
-    if (statSync(p).isDirectory()) for (const entry of readdirSync(p)) walk(path.join(p, entry));
-  };
-  walk(dir);
-  chmodSync(dir, 0o750);
-}
-
-async function waitForPort(port: number, timeoutMs: number, gaveUp: () => boolean): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (gaveUp()) throw new Error(`prosody exited before listening on ${port}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ host: '127.0.0.1', port });
-      socket.once('connect', () => (socket.destroy(), resolve(true)));
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((r) => setTimeout(r, 150));
-  }
-  throw new Error(`prosody did not listen on 127.0.0.1:${port} within ${timeoutMs} ms`);
-}
-
-/** SIGTERM to the Prosody process (from its pidfile) and to the child we spawned; SIGKILL after 5 s. */
-async function terminate(child: ChildProcess, exited: Promise<void>, pidFile: string): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const prosodyPid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : undefined;
-  const signal = (sig: NodeJS.Signals) => {
-    if (prosodyPid && prosodyPid !== child.pid) {
-      try {
-        process.kill(prosodyPid, sig);
-      } catch {
-        // gone already
-      }
-    }
-    child.kill(sig);
-  };
-  signal('SIGTERM');
-  const timer = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000).unref());
-  if (!(await Promise.race([exited.then(() => true), timer]))) {
-    signal('SIGKILL');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 2000).unref())]);
-  }
+  return asUser('prosody', argv);
 }

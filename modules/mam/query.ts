@@ -160,15 +160,25 @@ export function archivedStanza(message: ArchivedMessage): Element {
   return stanza;
 }
 
-/** One result message (XEP-0313 §4.2). */
-export function resultMessage(archive: string, to: string, queryid: string | undefined, message: ArchivedMessage, stanzaId: string): Element {
+/**
+ * One result message (XEP-0313 §4.2). `stanza` is the forwarded message: the archived one as it
+ * is by default (a room archive passes it after adjusting what the querier may see).
+ */
+export function resultMessage(
+  archive: string,
+  to: string,
+  queryid: string | undefined,
+  message: ArchivedMessage,
+  stanzaId: string,
+  stanza: Element = archivedStanza(message),
+): Element {
   return xml(
     'message',
     { from: archive, to, id: stanzaId },
     xml(
       'result',
       { xmlns: NS_MAM, ...(queryid === undefined ? {} : { queryid }), id: message.id },
-      xml('forwarded', { xmlns: NS_FORWARD }, xml('delay', { xmlns: NS.DELAY, stamp: new Date(message.ts).toISOString() }), archivedStanza(message)),
+      xml('forwarded', { xmlns: NS_FORWARD }, xml('delay', { xmlns: NS.DELAY, stamp: new Date(message.ts).toISOString() }), stanza),
     ),
   );
 }

@@ -2,6 +2,9 @@
 //
 // One row per archived message per archive: `archive_message` (host, username, id, ts,
 // with_bare, with_resource, direction, stanza), owned by the account (ON DELETE CASCADE).
+// Other archives (a MUC room's: modules/muc-mam) keep the same columns in a table of their own,
+// with their own names for the two owner columns and no foreign key to an account; the store
+// and its paging take the table's names (ArchiveTableNames) and work the same on either.
 //
 // Order and lookups. The archive order is (ts, id): `ts` is the time encoded in the id (see
 // ids.ts), so both orders agree and an id alone gives its row's full key. Hence:
@@ -65,32 +68,52 @@ export interface ArchiveTables {
   archive_prefs: ArchivePrefsTable;
 }
 
+/** The names of an archive table: the table and its two owner columns (an archive's address). */
+export interface ArchiveTableNames {
+  table: string;
+  /** The owner columns, in key order: (host, username) for user archives. */
+  owner: readonly [string, string];
+}
+
+/** The user archives. */
+export const USER_ARCHIVE: ArchiveTableNames = { table: 'archive_message', owner: ['host', 'username'] };
+
+/**
+ * Creates an archive table: the owner columns, then ts, id, with_bare, with_resource, direction
+ * and stanza; primary key (owner, ts, id) and the index (owner, with_bare, ts, id). With
+ * `ownedByAccount` the owner columns reference account(host, username) ON DELETE CASCADE.
+ */
+export async function createArchiveTable(db: Kysely<any>, names: ArchiveTableNames, driver: Storage['driver'], ownedByAccount: boolean): Promise<void> {
+  const [a, b] = names.owner;
+  let table = db.schema
+    .createTable(names.table)
+    .addColumn(a, 'varchar(1023)', (c) => c.notNull())
+    .addColumn(b, 'varchar(1023)', (c) => c.notNull())
+    .addColumn('ts', millis, (c) => c.notNull())
+    .addColumn('id', 'varchar(32)', (c) => (driver === 'postgres' ? c.notNull().modifyEnd(sql`collate "C"`) : c.notNull()))
+    .addColumn('with_bare', 'varchar(2047)', (c) => c.notNull())
+    .addColumn('with_resource', 'varchar(1023)', (c) => c.notNull().defaultTo(''))
+    .addColumn('direction', 'varchar(3)', (c) => c.notNull())
+    .addColumn('stanza', 'text', (c) => c.notNull())
+    .addPrimaryKeyConstraint(`${names.table}_pk`, [a, b, 'ts', 'id']);
+  if (ownedByAccount) {
+    table = table.addForeignKeyConstraint(`${names.table}_account_fk`, [a, b], 'account', ['host', 'username'], (fk) => fk.onDelete('cascade'));
+  }
+  await table.execute();
+  await db.schema
+    .createIndex(`${names.table}_with_idx`)
+    .on(names.table)
+    .columns([a, b, 'with_bare', 'ts', 'id'])
+    .execute();
+}
+
 export function archiveMigrations(driver: Storage['driver']): Migration[] {
   return [
     {
       version: 1,
       name: 'archive_message',
       async up(db: Kysely<any>) {
-        await db.schema
-          .createTable('archive_message')
-          .addColumn('host', 'varchar(1023)', (c) => c.notNull())
-          .addColumn('username', 'varchar(1023)', (c) => c.notNull())
-          .addColumn('ts', millis, (c) => c.notNull())
-          .addColumn('id', 'varchar(32)', (c) => (driver === 'postgres' ? c.notNull().modifyEnd(sql`collate "C"`) : c.notNull()))
-          .addColumn('with_bare', 'varchar(2047)', (c) => c.notNull())
-          .addColumn('with_resource', 'varchar(1023)', (c) => c.notNull().defaultTo(''))
-          .addColumn('direction', 'varchar(3)', (c) => c.notNull())
-          .addColumn('stanza', 'text', (c) => c.notNull())
-          .addPrimaryKeyConstraint('archive_message_pk', ['host', 'username', 'ts', 'id'])
-          .addForeignKeyConstraint('archive_message_account_fk', ['host', 'username'], 'account', ['host', 'username'], (fk) =>
-            fk.onDelete('cascade'),
-          )
-          .execute();
-        await db.schema
-          .createIndex('archive_message_with_idx')
-          .on('archive_message')
-          .columns(['host', 'username', 'with_bare', 'ts', 'id'])
-          .execute();
+        await createArchiveTable(db, USER_ARCHIVE, driver, true);
         await db.schema
           .createTable('archive_prefs')
           .addColumn('host', 'varchar(1023)', (c) => c.notNull())
@@ -125,8 +148,11 @@ export interface ArchiveKey {
 
 /** What defines a result set (XEP-0313 §4.1 form fields); all optional. */
 export interface ArchiveFilter {
-  /** 'with': a bare JID matches every resource; with a resource, only that one. */
-  with?: { bare: string; resource?: string };
+  /**
+   * 'with': a bare JID matches every resource; with a resource, only that one. A room archive
+   * may filter on the resource (the occupant's nick) alone.
+   */
+  with?: { bare?: string; resource?: string };
   /** 'start' and 'end': inclusive, ms since the epoch. */
   start?: number;
   end?: number;
@@ -223,8 +249,22 @@ export class ArchiveStore {
   /** Result sets (archive and filter) known to hold more than their count limit -> when found. */
   private readonly uncountable = new Map<string, number>();
 
-  constructor(private readonly storage: Storage) {
+  /**
+   * The table and owner columns, typed as the user archive's: every archive table has the same
+   * columns but these two names (createArchiveTable), so the queries below are the same SQL.
+   */
+  private readonly t: 'archive_message';
+  private readonly hostCol: 'host';
+  private readonly userCol: 'username';
+
+  constructor(
+    private readonly storage: Storage,
+    names: ArchiveTableNames = USER_ARCHIVE,
+  ) {
     this.db = storage.tables<ArchiveTables>();
+    this.t = names.table as 'archive_message';
+    this.hostCol = names.owner[0] as 'host';
+    this.userCol = names.owner[1] as 'username';
   }
 
   /** Creates or updates the tables (idempotent; every host's setup may call it). */
@@ -234,7 +274,7 @@ export class ArchiveStore {
 
   /** Archives one message; resolves once committed. `ts` is the id's time. */
   async append(host: string, username: string, message: Omit<ArchivedMessage, 'ts'>): Promise<void> {
-    await this.db.insertInto('archive_message').values(this.row(host, username, message)).execute();
+    await this.db.insertInto(this.t).values(this.row(host, username, message)).execute();
   }
 
   /** Archives many messages of one account in one transaction, in batches (bulk loads, imports). */
@@ -242,7 +282,7 @@ export class ArchiveStore {
     await this.db.transaction().execute(async (trx) => {
       for (let i = 0; i < messages.length; i += batchSize) {
         await trx
-          .insertInto('archive_message')
+          .insertInto(this.t)
           .values(messages.slice(i, i + batchSize).map((m) => this.row(host, username, m)))
           .execute();
       }
@@ -252,7 +292,8 @@ export class ArchiveStore {
   private row(host: string, username: string, m: Omit<ArchivedMessage, 'ts'>): ArchiveMessageTable {
     const ts = idTime(m.id);
     if (ts === undefined) throw new Error(`not an archive id: ${m.id}`);
-    return { host, username, id: m.id, ts, with_bare: m.withBare, with_resource: m.withResource, direction: m.direction, stanza: m.stanza };
+    const row = { id: m.id, ts, with_bare: m.withBare, with_resource: m.withResource, direction: m.direction, stanza: m.stanza };
+    return { ...row, [this.hostCol]: host, [this.userCol]: username } as ArchiveMessageTable;
   }
 
   /** The key of an id in the archive, or undefined when it holds no such message. */
@@ -260,10 +301,10 @@ export class ArchiveStore {
     const ts = idTime(id);
     if (ts === undefined) return undefined;
     const row = await this.db
-      .selectFrom('archive_message')
+      .selectFrom(this.t)
       .select(['ts', 'id'])
-      .where('host', '=', host)
-      .where('username', '=', username)
+      .where(this.hostCol, '=', host)
+      .where(this.userCol, '=', username)
       .where('ts', '=', ts)
       .where('id', '=', id)
       .executeTakeFirst();
@@ -275,10 +316,10 @@ export class ArchiveStore {
     const ts = idTime(id);
     if (ts === undefined) return undefined;
     const row = await this.db
-      .selectFrom('archive_message')
+      .selectFrom(this.t)
       .selectAll()
-      .where('host', '=', host)
-      .where('username', '=', username)
+      .where(this.hostCol, '=', host)
+      .where(this.userCol, '=', username)
       .where('ts', '=', ts)
       .where('id', '=', id)
       .executeTakeFirst();
@@ -367,13 +408,13 @@ export class ArchiveStore {
 
   private range(r: Range) {
     return this.db
-      .selectFrom('archive_message')
-      .where('host', '=', r.host)
-      .where('username', '=', r.username)
+      .selectFrom(this.t)
+      .where(this.hostCol, '=', r.host)
+      .where(this.userCol, '=', r.username)
       .where((eb) => {
         const and: Expression<SqlBool>[] = [];
         if (r.with) {
-          and.push(eb('with_bare', '=', r.with.bare));
+          if (r.with.bare !== undefined) and.push(eb('with_bare', '=', r.with.bare));
           if (r.with.resource !== undefined) and.push(eb('with_resource', '=', r.with.resource));
         }
         if (r.lower) and.push(bound(eb, r.lower, '>'));
@@ -390,10 +431,10 @@ export class ArchiveStore {
   async ends(host: string, username: string): Promise<{ first: ArchiveKey; last: ArchiveKey } | undefined> {
     const end = (dir: 'asc' | 'desc') =>
       this.db
-        .selectFrom('archive_message')
+        .selectFrom(this.t)
         .select(['ts', 'id'])
-        .where('host', '=', host)
-        .where('username', '=', username)
+        .where(this.hostCol, '=', host)
+        .where(this.userCol, '=', username)
         .orderBy('ts', dir)
         .orderBy('id', dir)
         .limit(1)
@@ -442,19 +483,23 @@ export class ArchiveStore {
         .limit(500)
         .execute();
       if (users.length === 0) return deleted;
-      for (const { username } of users) deleted += await this.purgeAccount(host, username, cutoff, batch);
+      for (const { username } of users) deleted += await this.purgeArchive(host, username, cutoff, batch);
       lastUser = users[users.length - 1]!.username;
     }
   }
 
-  private async purgeAccount(host: string, username: string, cutoff: number, batch: number): Promise<number> {
+  /**
+   * Deletes the messages of one archive archived before `cutoff` (ms), oldest first, `batch`
+   * rows per statement: each delete is a range of the primary key. Returns how many rows went.
+   */
+  async purgeArchive(host: string, username: string, cutoff: number, batch = 1000): Promise<number> {
     let deleted = 0;
     for (;;) {
       const oldest = await this.db
-        .selectFrom('archive_message')
+        .selectFrom(this.t)
         .select(['ts', 'id'])
-        .where('host', '=', host)
-        .where('username', '=', username)
+        .where(this.hostCol, '=', host)
+        .where(this.userCol, '=', username)
         .where('ts', '<', cutoff)
         .orderBy('ts')
         .orderBy('id')
@@ -463,14 +508,42 @@ export class ArchiveStore {
       if (oldest.length === 0) return deleted;
       const last = oldest[oldest.length - 1]!;
       const result = await this.db
-        .deleteFrom('archive_message')
-        .where('host', '=', host)
-        .where('username', '=', username)
+        .deleteFrom(this.t)
+        .where(this.hostCol, '=', host)
+        .where(this.userCol, '=', username)
         .where((eb) => bound(eb as unknown as Eb, { ts: Number(last.ts), id: last.id }, '<='))
         .executeTakeFirst();
       deleted += Number(result.numDeletedRows);
       if (oldest.length < batch) return deleted;
     }
+  }
+
+  /** Replaces the stanza of one archived message (a tombstone); false when the archive has no such id. */
+  async replace(host: string, username: string, id: string, stanza: string): Promise<boolean> {
+    const ts = idTime(id);
+    if (ts === undefined) return false;
+    const result = await this.db
+      .updateTable(this.t)
+      .set({ stanza })
+      .where(this.hostCol, '=', host)
+      .where(this.userCol, '=', username)
+      .where('ts', '=', ts)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** Deletes a whole archive (an account's goes by cascade; a room's when the room goes). */
+  async removeArchive(host: string, username: string): Promise<number> {
+    const result = await this.db.deleteFrom(this.t).where(this.hostCol, '=', host).where(this.userCol, '=', username).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  /** The owners (second owner column) of the archives under `host` that hold messages. */
+  async archives(host: string): Promise<string[]> {
+    const rows = await this.db.selectFrom(this.t).select(this.userCol).distinct().where(this.hostCol, '=', host).execute();
+    // The column's real name (typed as the user archive's).
+    return rows.map((r) => (r as unknown as Record<string, string>)[this.userCol]!);
   }
 }
 

@@ -51,7 +51,7 @@ export function roomFeatures(room: Room): string[] {
     MUC.SID,
     MUC.MODERATE,
     MUC.REQUEST,
-    ...room.service.extraFeatures(),
+    ...room.service.extraFeatures(room),
   ];
 }
 

@@ -10,7 +10,7 @@ import { defineModule } from '../../src/module-api/define.js';
 import { MucService } from './service.js';
 import { MucStore } from './store.js';
 
-export type { MucApi, RoomArchive, RoomMessageEvent } from './api.js';
+export type { ArchivedRoom, MucApi, RoomArchive, RoomMessageEvent } from './api.js';
 
 export const MucConfig = z.strictObject({
   /** The service's domain; "{host}" stands for the host's domain. */

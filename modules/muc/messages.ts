@@ -1,7 +1,6 @@
 // Messages in a room (XEP-0045 §7.4 to all occupants, §8.1 the subject, §7.5 private messages);
 // messages of other types to the room itself go to invites.ts, errors from an occupant's client
 // take it out of the room.
-import { randomBytes } from 'node:crypto';
 import { xml, type Element } from '@xmpp/xml';
 import type { Jid } from '../../src/jid.js';
 import { StanzaError } from '../../src/stream/errors.js';
@@ -38,7 +37,7 @@ async function groupchat(room: Room, stanza: Element, from: Jid): Promise<void> 
   if (subject && !stanza.getChild('body') && !stanza.getChild('thread')) return changeSubject(room, occ, stanza, subject.getText());
   if (!hasVoice(occ.role)) throw new StanzaError('forbidden', 'visitors may not speak in a moderated room');
   const at = Date.now();
-  const stanzaId = randomBytes(12).toString('base64url');
+  const stanzaId = room.service.stanzaId(room);
   // What only the room may add goes (XEP-0421 §4), and every stanza-id a client wrote: one by
   // the room would be a forgery (XEP-0359 §3.1), one by a recipient's archive too.
   const children = cleanChildren(stanza, (c) => c.name === 'stanza-id' && c.attrs.xmlns === MUC.SID);

@@ -21,6 +21,8 @@ export const MUC = {
   MODERATE: 'urn:xmpp:message-moderate:1',
   RETRACT: 'urn:xmpp:message-retract:1',
   FALLBACK: 'urn:xmpp:fallback:0',
+  /** XEP-0313 message archive management (a room archive answers it: modules/muc-mam). */
+  MAM: 'urn:xmpp:mam:2',
   /** XEP-0249 direct invitations (client to client). */
   CONFERENCE: 'jabber:x:conference',
   DATA: 'jabber:x:data',

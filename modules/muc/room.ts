@@ -49,8 +49,10 @@ export interface RoomService {
   gone(room: Room): void;
   /** A groupchat message was broadcast: listeners and the archive. */
   broadcasted(event: RoomMessageEvent): void;
-  /** Extra disco#info features of rooms (from other modules). */
-  extraFeatures(): Iterable<string>;
+  /** Extra disco#info features of this room (from other modules). */
+  extraFeatures(room: Room): Iterable<string>;
+  /** The XEP-0359 stanza id for the room's next groupchat message (the archive's id when logged). */
+  stanzaId(room: Room): string;
   /** Whether an archive is installed (status 170 means something only then). */
   readonly archiving: boolean;
 }

@@ -10,7 +10,7 @@ import type { Logger } from '../../src/log.js';
 import type { Router } from '../../src/router/router.js';
 import { StanzaError } from '../../src/stream/errors.js';
 import { adminGet, adminSet } from './admin.js';
-import type { MucApi, RoomArchive, RoomMessageEvent } from './api.js';
+import type { ArchivedRoom, MucApi, RoomArchive, RoomMessageEvent } from './api.js';
 import { roomInfo, roomItems, serviceInfo, serviceItems } from './disco.js';
 import { Recipient, Sender } from './fanout.js';
 import { moderate } from './moderation.js';
@@ -56,7 +56,8 @@ export class MucService implements RoomService, MucApi {
   readonly log: Logger;
   private readonly admins: Set<string>;
   private readonly listeners = new Set<(event: RoomMessageEvent) => void | Promise<void>>();
-  private readonly features = new Set<string>();
+  /** Room features other modules added, each with the rooms it is for (undefined: every room). */
+  private readonly features = new Map<string, ((room: ArchivedRoom) => boolean) | undefined>();
   private archive: RoomArchive | undefined;
 
   constructor(private readonly options: MucServiceOptions) {
@@ -213,6 +214,8 @@ export class MucService implements RoomService, MucApi {
         await moderate(room, from, payload, this.archive);
         break;
       default:
+        // XEP-0313 on the room's JID: the archive answers (and sends its replies itself).
+        if (ns === MUC.MAM && this.archive?.query) return this.archive.query(room, stanza, payload, from);
         throw new StanzaError('service-unavailable');
     }
     this.reply(stanza, from, answer);
@@ -259,6 +262,15 @@ export class MucService implements RoomService, MucApi {
   gone(room: Room): void {
     if (this.rooms.get(room.jid.local) === room) this.rooms.delete(room.jid.local);
     this.log.info({ room: room.str }, 'room gone');
+    // Its archive goes with it (a room of the same name later starts with an empty one).
+    if (this.archive?.removed) {
+      try {
+        const result = this.archive.removed(room.jid);
+        if (result instanceof Promise) result.catch((err) => this.log.error({ err, room: room.str }, 'removing a room archive failed'));
+      } catch (err) {
+        this.log.error({ err, room: room.str }, 'removing a room archive failed');
+      }
+    }
   }
 
   broadcasted(event: RoomMessageEvent): void {
@@ -280,8 +292,14 @@ export class MucService implements RoomService, MucApi {
     }
   }
 
-  extraFeatures(): Iterable<string> {
-    return this.features;
+  *extraFeatures(room: Room): Iterable<string> {
+    for (const [feature, when] of this.features) if (!when || when(room)) yield feature;
+  }
+
+  stanzaId(room: Room): string {
+    // A logged room's messages get the archive's ids (its keys for paging); others a random one.
+    if (room.config.logging && this.archive?.newId) return this.archive.newId();
+    return randomBytes(12).toString('base64url');
   }
 
   get archiving(): boolean {
@@ -335,8 +353,8 @@ export class MucService implements RoomService, MucApi {
     };
   }
 
-  addRoomFeature(feature: string): () => void {
-    this.features.add(feature);
+  addRoomFeature(feature: string, when?: (room: ArchivedRoom) => boolean): () => void {
+    this.features.set(feature, when);
     return () => void this.features.delete(feature);
   }
 

@@ -19,7 +19,12 @@ const seconds = z.number().min(0);
 /** Options that a `[hosts."example.org"]` table may override. */
 export const HostOptions = z.strictObject({
   /** Modules to load for this host, by name. */
-  modules_enabled: z.array(z.string()).default(['sasl', 'ping', 'disco']),
+  modules_enabled: z
+    .array(z.string())
+    .default([
+      'sasl', 'ping', 'disco', 'caps', 'roster', 'presence', 'offline', 'sm', 'carbons', 'csi', 'mam', 'push',
+      'version', 'time', 'last', 'vcard', 'private', 'blocking', 'register', 'muc',
+    ]),
   /** Module options, `[modules.<name>]`, each checked by that module's own schema. */
   modules: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
   accounts: z
