@@ -279,7 +279,11 @@ def summary(items):
     return ','.join(f"{jid}:{item['subscription']}" for jid, item in sorted(items.items()))
 
 
+CURRENT = {'step': 'login'}  # for the overall time-out's FAIL line
+
+
 async def step(name, coro):
+    CURRENT['step'] = name
     try:
         result = await coro
     except Failure as err:
@@ -305,6 +309,7 @@ async def scenario(args):
     bob = client(args.user2, 'slix-b1')
     carol = client(args.user3, 'slix-c')
     try:
+        CURRENT['step'] = 'login of alice, bob and carol'
         rosters = await asyncio.gather(alice.login(args), bob.login(args), carol.login(args))
         print(f'logged in: {alice.full}, {bob.full}, {carol.full}')
 
@@ -331,7 +336,7 @@ async def scenario(args):
             await alice.presences.expect(f"'subscribed' from {bob_jid}", presence_of('subscribed', bob_jid), problems)
             push = await alice.pushes.expect(f'roster push {bob_jid} to', push_for(bob_jid, 'to'), problems)
             check_item(alice.label, f'the roster push {push}', items_of(push), bob_jid, 'to', name, groups)
-            await alice.presences.expect(f"bob's current presence after approval (RFC 6121 3.1.5)", available_from(bob.full), problems)
+            await alice.presences.expect("bob's current presence after approval (RFC 6121 3.1.5)", available_from(bob.full), problems)
             # bob -> alice
             bob.xmpp.send_presence(pto=alice_jid, ptype='subscribe')
             await bob.pushes.expect(f'roster push {alice_jid} from + ask=subscribe', push_for(alice_jid, 'from', ask=True), problems)
@@ -340,7 +345,7 @@ async def scenario(args):
             await alice.pushes.expect(f'roster push {bob_jid} both', push_for(bob_jid, 'both'), problems)
             await bob.presences.expect(f"'subscribed' from {alice_jid}", presence_of('subscribed', alice_jid), problems)
             await bob.pushes.expect(f'roster push {alice_jid} both', push_for(alice_jid, 'both'), problems)
-            await bob.presences.expect(f"alice's current presence after approval", available_from(alice.full), problems)
+            await bob.presences.expect("alice's current presence after approval", available_from(alice.full), problems)
             check_slix_state(alice, bob_jid, 'both', False, name, groups)
             check_slix_state(bob, alice_jid, 'both', False)
             result, items = await alice.fresh_roster()
@@ -397,7 +402,7 @@ async def scenario(args):
                 got.append((msg, when))
             if got[1][1] < got[0][1]:
                 raise Failure(f'{bob2.label}: the second message has an earlier stamp than the first')
-            await bob2.presences.expect(f"alice's presence (probe answer) at login", available_from(alice.full), problems)
+            await bob2.presences.expect("alice's presence (probe answer) at login", available_from(alice.full), problems)
             await alice.presences.expect(f'bob online again ({bob2.full})', available_from(bob2.full), problems)
             await bob2.ping()
             if bob2.messages.items:
@@ -426,7 +431,7 @@ async def scenario(args):
             bob3.xmpp.send_presence(pto=carol_jid, ptype='subscribed')
             await carol.presences.expect(f"'subscribed' from {bob_jid}", presence_of('subscribed', bob_jid), problems)
             await carol.pushes.expect(f'roster push {bob_jid} to', push_for(bob_jid, 'to'), problems)
-            await carol.presences.expect(f"bob's current presence after approval", available_from(bob3.full), problems)
+            await carol.presences.expect("bob's current presence after approval", available_from(bob3.full), problems)
             await bob3.pushes.expect(f'roster push {carol_jid} from', push_for(carol_jid, 'from'), problems)
             check_slix_state(carol, bob_jid, 'to')
             check_slix_state(bob3, carol_jid, 'from')
@@ -466,7 +471,7 @@ def main(argv):
         print(f'FAIL: {err}', file=sys.stderr)
         return 1
     except asyncio.TimeoutError:
-        print(f'FAIL: overall time limit of {args.timeout:.0f} s exceeded', file=sys.stderr)
+        print(f"FAIL: {CURRENT['step']}: overall time limit of {args.timeout:.0f} s exceeded", file=sys.stderr)
         return 1
     print('OK')
     return 0
