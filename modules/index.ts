@@ -20,5 +20,6 @@ import carbons from './carbons/index.js';
 import csi from './csi/index.js';
 import mam from './mam/index.js';
 import muc from './muc/index.js';
+import mucMam from './muc-mam/index.js';
 
-export const builtinModules: ModuleDefinition[] = [sasl, ping, disco, roster, presence, offline, version, time, last, vcard, privateStorage, blocking, register, caps, sm, push, carbons, csi, mam, muc] as ModuleDefinition[];
+export const builtinModules: ModuleDefinition[] = [sasl, ping, disco, roster, presence, offline, version, time, last, vcard, privateStorage, blocking, register, caps, sm, push, carbons, csi, mam, muc, mucMam] as ModuleDefinition[];

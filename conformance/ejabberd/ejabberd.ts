@@ -29,9 +29,14 @@ const STARTUP_MS = 30_000;
 const CTL_MS = 30_000;
 const USER = 'ejabberd';
 
+/** ejabberdctl: on PATH, or where Debian puts it (/usr/sbin is not on every user's PATH). */
+function ejabberdctl(): string | undefined {
+  return which('ejabberdctl') ?? (existsSync('/usr/sbin/ejabberdctl') ? '/usr/sbin/ejabberdctl' : undefined);
+}
+
 /** What is missing to run ejabberd here, or undefined when it can run. */
 export function ejabberdProblem(): string | undefined {
-  if (!which('ejabberdctl')) return 'ejabberd is not installed (apt-get install -y ejabberd)';
+  if (!ejabberdctl()) return 'ejabberd is not installed (apt-get install -y ejabberd)';
   if (!userExists(USER)) return `there is no "${USER}" user (ejabberdctl runs as that user)`;
   if (!asRoot && os.userInfo().username !== USER) return `ejabberdctl runs only as root or as the "${USER}" user, not as ${os.userInfo().username}`;
   const version = debianVersion('ejabberd');
@@ -70,6 +75,8 @@ export interface RunningEjabberd {
   dir: string;
   node: string;
   logFile: string;
+  /** From spawning ejabberdctl to both ports listening and the accounts registered. */
+  startMs: number;
   log(): string;
   /** Runs `ejabberdctl <args>` against this node. */
   ctl(...args: string[]): Promise<{ code: number | null; output: string }>;
@@ -127,6 +134,8 @@ ${o.caFile ? '' : '  mod_s2s_dialback: {}\n'}  mod_vcard: {}
 }
 
 export async function startEjabberd(t: Gate, options: EjabberdOptions): Promise<RunningEjabberd> {
+  const command = ejabberdctl();
+  if (!command) throw new Error('ejabberdctl not found');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'starling-ejabberd-'));
   const cleanup = () => rmSync(dir, { recursive: true, force: true });
   const node = `starling-${process.pid}-${randomBytes(3).toString('hex')}@localhost`;
@@ -164,7 +173,7 @@ EJABBERD_BYPASS_WARNINGS=true
   ];
   const ctl = (...args: string[]) =>
     new Promise<{ code: number | null; output: string }>((resolve) => {
-      const child = spawn('ejabberdctl', [...base, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(command, [...base, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
       let output = '';
       child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
       child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));
@@ -176,7 +185,10 @@ EJABBERD_BYPASS_WARNINGS=true
       child.on('close', (code) => (clearTimeout(timer), resolve({ code, output })));
     });
 
-  const child = spawn('ejabberdctl', [...base, 'foreground'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const started = Date.now();
+  // Its own process group, so that ejabberdctl and su can be signalled together (su runs the VM
+  // in a session of its own, and passes SIGTERM on to it).
+  const child = spawn(command, [...base, 'foreground'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (output = (output + d).slice(-20_000)));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (output = (output + d).slice(-20_000)));
@@ -187,9 +199,10 @@ EJABBERD_BYPASS_WARNINGS=true
   const stop = () =>
     (stopped ??= (async () => {
       // The Erlang VM (behind ejabberdctl and su) stops cleanly on SIGTERM; ejabberdctl and su
-      // then end with it.
+      // then end with it. Without its pid (it never got that far) the group gets the signal;
+      // after 10 s, SIGKILL to both.
       const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : undefined;
-      await terminate(child, exited, { pid, childToo: pid === undefined, graceMs: 10_000 });
+      await terminate(child, exited, { pid, childToo: pid === undefined, graceMs: 10_000, group: true });
       cleanup();
     })());
   t.teardown(stop);
@@ -209,5 +222,5 @@ EJABBERD_BYPASS_WARNINGS=true
     const r = await ctl('register', user, options.domain, password);
     if (r.code !== 0) throw await fail(`ejabberdctl register ${user}@${options.domain} failed (${r.code}): ${r.output}`);
   }
-  return { dir, node, logFile, log: readLog, ctl, stop };
+  return { dir, node, logFile, startMs: Date.now() - started, log: readLog, ctl, stop };
 }

@@ -108,14 +108,16 @@ export function selfSigned(dir: string, domain: string): { cert: string; key: st
  * spawned, e.g. behind runuser or su) and, unless `childToo` is false, to `child`; SIGKILL to
  * both after `graceMs`. `exited` is the child's exit. With `childToo` false the child (a
  * wrapper script) is left to end when the server does, so `exited` means the server is done.
+ * With `group` (a child spawned with `detached: true`, so leading its own process group) the
+ * signals for the child go to its whole group: the wrapper and what it started.
  */
 export async function terminate(
   child: ChildProcess,
   exited: Promise<void>,
-  options: { pid?: number; graceMs?: number; childToo?: boolean } = {},
+  options: { pid?: number; graceMs?: number; childToo?: boolean; group?: boolean } = {},
 ): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
-  const { pid, graceMs = 5000, childToo = true } = options;
+  const { pid, graceMs = 5000, childToo = true, group = false } = options;
   const signal = (sig: NodeJS.Signals, toChild: boolean) => {
     if (pid && pid !== child.pid) {
       try {
@@ -124,7 +126,14 @@ export async function terminate(
         // gone already
       }
     }
-    if (toChild || !pid) child.kill(sig);
+    if (!toChild && pid) return;
+    if (group && child.pid) {
+      try {
+        process.kill(-child.pid, sig);
+      } catch {
+        // gone already
+      }
+    } else child.kill(sig);
   };
   signal('SIGTERM', childToo);
   const timer = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), graceMs).unref());

@@ -11,7 +11,8 @@
 // pushes and presence (including a change of presence), IQ round trips (software version of
 // the other server, vCard of a user on the other server, ping), and errors coming back (a
 // message to an account the other server does not have). Skipped (with the reason) when
-// Prosody is not installed, a failure under STARLING_REQUIRE_SERVICES=1.
+// Prosody is not installed, a failure under STARLING_REQUIRE_SERVICES=1. The scenario itself is
+// conformance/helpers/federation.ts, shared with conformance/ejabberd.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

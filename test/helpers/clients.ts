@@ -2,6 +2,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { client, xml, type Client } from '@xmpp/client';
+import { promise as eventPromise } from '@xmpp/events';
 import type { Element } from '@xmpp/xml';
 import { XmlStreamParser } from '../../src/xml/parser.js';
 import { DOMAIN, PASSWORD, type TestServer } from './harness.js';
@@ -26,9 +27,32 @@ export interface TestClient {
   stop(): Promise<void>;
 }
 
+type ClientOptions = Parameters<typeof client>[0];
+
+/**
+ * @xmpp/client with one fix: its open() starts listening for the server's stream header only
+ * after its own header is written, and a fast server answers before that (a TimeoutError now
+ * and then, mostly after STARTTLS or on direct TLS). Here the listener comes first.
+ */
+export function xmppClient(options: ClientOptions): Client {
+  const xmpp = client(options) as Client & Record<string, any>;
+  xmpp.open = async function open(this: any, { domain, lang }: { domain: string; lang?: string }) {
+    this._status('opening');
+    const header = this.headerElement();
+    header.attrs.to = domain;
+    header.attrs['xml:lang'] = lang;
+    this.root = header;
+    this._attachParser(new this.Parser());
+    const opened = eventPromise(this, 'open', 'error', this.timeout);
+    await this.write(this.header(header));
+    return opened;
+  };
+  return xmpp;
+}
+
 export async function connect(ts: TestServer, local: string, options: ConnectOptions = {}): Promise<TestClient> {
   const direct = options.transport === 'direct';
-  const xmpp = client({
+  const xmpp = xmppClient({
     service: direct ? `xmpps://127.0.0.1:${ts.tlsPort}` : `xmpp://127.0.0.1:${ts.port}`,
     domain: DOMAIN,
     username: local,

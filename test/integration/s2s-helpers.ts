@@ -5,7 +5,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { client, xml, type Client } from '@xmpp/client';
+import { xml, type Client } from '@xmpp/client';
+import { xmppClient } from '../helpers/clients.js';
 import type { Element } from '@xmpp/xml';
 import { makeJid } from '../../src/jid.js';
 import { PASSWORD, startTestServer, type TestServer } from '../helpers/harness.js';
@@ -68,7 +69,7 @@ let ids = 0;
 export async function connectClient(
   options: { service: string; domain: string; username: string; password?: string; resource?: string; presence?: boolean },
 ): Promise<FedClient> {
-  const xmpp = client({ service: options.service, domain: options.domain, username: options.username, password: options.password ?? PASSWORD, resource: options.resource });
+  const xmpp = xmppClient({ service: options.service, domain: options.domain, username: options.username, password: options.password ?? PASSWORD, resource: options.resource });
   xmpp.reconnect.stop();
   xmpp.on('error', () => {});
   const inbox: Element[] = [];

@@ -3,10 +3,10 @@
 // and @xmpp/client for interoperability.
 import { createHash, createHmac, pbkdf2Sync, randomBytes, randomUUID } from 'node:crypto';
 import t from 'tap';
-import { client, xml } from '@xmpp/client';
+import { xml } from '@xmpp/client';
 import type { Element } from '@xmpp/xml';
 import { startTestServer, DOMAIN, PASSWORD, type TestServer } from '../helpers/harness.js';
-import { RawStream } from '../helpers/clients.js';
+import { RawStream, xmppClient } from '../helpers/clients.js';
 import { FastTokenStore } from '../../modules/sasl/fast-store.js';
 
 const SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
@@ -183,7 +183,7 @@ t.test('SASL2, Bind 2 and FAST', async (t) => {
 
   t.test('FAST with @xmpp/client: a token after a password login, then a login with the token alone', async (t) => {
     const ua = xml('user-agent', { id: randomUUID() }, xml('software', {}, 'xmpp.js'));
-    const first = client({ service: `xmpp://127.0.0.1:${ts.port}`, domain: DOMAIN, username: 'bob', password: PASSWORD, resource: 'xmppjs', userAgent: ua });
+    const first = xmppClient({ service: `xmpp://127.0.0.1:${ts.port}`, domain: DOMAIN, username: 'bob', password: PASSWORD, resource: 'xmppjs', userAgent: ua });
     first.reconnect?.stop?.();
     first.on('error', () => {});
     const sent: Element[] = [];
@@ -201,7 +201,7 @@ t.test('SASL2, Bind 2 and FAST', async (t) => {
     await first.stop();
 
     // Same client installation (same user-agent id), the token but a wrong password.
-    const second = client({ service: `xmpp://127.0.0.1:${ts.port}`, domain: DOMAIN, username: 'bob', password: 'wrong password', resource: 'xmppjs', userAgent: ua });
+    const second = xmppClient({ service: `xmpp://127.0.0.1:${ts.port}`, domain: DOMAIN, username: 'bob', password: 'wrong password', resource: 'xmppjs', userAgent: ua });
     second.reconnect?.stop?.();
     second.on('error', () => {});
     second.fast.fetchToken = async () => token;
@@ -216,7 +216,7 @@ t.test('SASL2, Bind 2 and FAST', async (t) => {
     await second.stop();
 
     // A wrong token: rejected; xmpp.js then falls back to its password, and gets a new token.
-    const third = client({ service: `xmpp://127.0.0.1:${ts.port}`, domain: DOMAIN, username: 'bob', password: PASSWORD, userAgent: ua });
+    const third = xmppClient({ service: `xmpp://127.0.0.1:${ts.port}`, domain: DOMAIN, username: 'bob', password: PASSWORD, userAgent: ua });
     third.reconnect?.stop?.();
     third.on('error', () => {});
     third.fast.fetchToken = async () => ({ ...token, token: randomBytes(64).toString('base64url') });

@@ -1,0 +1,321 @@
+// XEP-0313 message archive management for MUC rooms (XEP-0045): the archive of a room is on
+// the room's bare JID, and holds the groupchat messages of the rooms whose logging is on
+// (muc#roomconfig_enablelogging). The muc module calls this one through its archive hook
+// (MucApi.setArchive): each message of a logged room gets its stanza-id from here (time-ordered
+// archive ids, modules/mam/ids.ts: the stanza-id an occupant sees is the archive id it pages
+// from), is stored in the room's order, and the room hands over the MAM IQs sent to its JID.
+// Storage, paging and the query protocol are the user archives' (modules/mam/store.ts and
+// query.ts) on a table of its own (store.ts here).
+//
+// Who may read a room's archive (XEP-0313 §6.1.2 "MUC Archives"): whoever has the right to enter
+// the room at the time of the query. Never outcasts; in members-only rooms owners, admins and
+// members (joined or not); in password-protected rooms its occupants, owners and admins (the
+// query carries no password); in open rooms anyone, or with query_access = "occupants" only its
+// occupants and affiliated users. Others get 'forbidden' (§8.1).
+//
+// What they see: the message as the room sent it, from room@service/nick without a 'to'; with
+// <x xmlns='muc#user'><item jid='real bare JID'/></x> only when the querier may see real JIDs
+// now (a non-anonymous room; moderators, and owners and admins, of a semi-anonymous one). 'with'
+// an occupant JID (room@service/nick) selects that nick's messages; 'with' a real JID is for
+// those who may see real JIDs only. Rooms whose logging is off have no archive to query
+// (service-unavailable, and no urn:xmpp:mam:2 in their disco#info); what they logged before
+// stays until the retention period or the room goes.
+//
+// A room's archive goes with the room: destroyed, or a temporary room left by its last
+// occupant. Temporary rooms also end with the server, without telling anyone: at start the
+// archives of rooms that no longer exist are deleted.
+import { randomBytes } from 'node:crypto';
+import { xml, type Element } from '@xmpp/xml';
+import { z } from 'zod';
+import { parseJid, type Jid } from '../../src/jid.js';
+import { defineModule } from '../../src/module-api/define.js';
+import { StanzaError, errorReply } from '../../src/stream/errors.js';
+import { IdGenerator, idTime } from '../mam/ids.js';
+import { NS_MAM, NS_MAM_EXTENDED } from '../mam/policy.js';
+import { archivedStanza, fin, parseQuery, queryForm, resultMessage } from '../mam/query.js';
+import { ArchiveItemNotFound, ArchiveStore, type ArchivedMessage } from '../mam/store.js';
+import type { ArchivedRoom, MucApi, RoomMessageEvent } from '../muc/api.js';
+import { ROOM_ARCHIVE, migrateRoomArchive } from './store.js';
+
+const NS_MUC_USER = 'http://jabber.org/protocol/muc#user';
+const NS_RETRACT = 'urn:xmpp:message-retract:1';
+const NS_MODERATE = 'urn:xmpp:message-moderate:1';
+const NS_OCCUPANT_ID = 'urn:xmpp:occupant-id:0';
+const NS_SID = 'urn:xmpp:sid:0';
+
+export const MucMamConfig = z.strictObject({
+  /** Most messages in one page of results, whatever the client asks (RSM <max/>, or none). */
+  max_page: z.number().int().min(1).max(10000).default(250),
+  /** Days a message stays in a room's archive; 0 keeps them until the room goes. Purged hourly, oldest first. */
+  retention_days: z.number().int().min(0).default(0),
+  /** Largest result set counted exactly for RSM <count/> and <first index=''/>; 0 never counts. */
+  count_limit: z.number().int().min(0).default(1000),
+  /**
+   * Who may query an open room's archive: "entrants" (anyone who may enter it now, XEP-0313
+   * §6.1.2) or "occupants" (those in the room now, and its members, admins and owners).
+   */
+  query_access: z.enum(['entrants', 'occupants']).default('entrants'),
+});
+
+/** What a querier may do with a room's archive, decided when the query arrives. */
+interface Access {
+  /** Whether the querier may see occupants' real JIDs. */
+  realJids: boolean;
+}
+
+function isMucUserX(child: Element | string): boolean {
+  return typeof child !== 'string' && child.name === 'x' && child.attrs.xmlns === NS_MUC_USER;
+}
+
+export default defineModule({
+  name: 'muc_mam',
+  depends: ['muc'],
+  config: MucMamConfig,
+  async setup(ctx) {
+    const { max_page, retention_days, count_limit, query_access } = ctx.config;
+    const muc = ctx.use<MucApi>('muc');
+    const service = muc.domain;
+    const router = ctx.server.router;
+    const applied = await migrateRoomArchive(ctx.server.storage);
+    if (applied.length > 0) ctx.log.info({ migrations: applied }, 'room archive storage migrated');
+    const store = new ArchiveStore(ctx.server.storage, ROOM_ARCHIVE);
+    const ids = new IdGenerator();
+
+    // Writes to one room's archive (and its removal) run one after the other, in the room's
+    // order: ids are issued in that order, so the archive order is the room's order, and a
+    // client that syncs "after the last id I have" never misses a message committed later.
+    const queues = new Map<string, Promise<void>>();
+    /** Per room, the messages waiting for the next write (see storeMessage). */
+    const batches = new Map<string, { messages: Omit<ArchivedMessage, 'ts'>[]; done: Promise<void> }>();
+    const queued = (room: string, job: () => Promise<unknown>): Promise<void> => {
+      const run = (queues.get(room) ?? Promise.resolve()).then(job).then(() => {});
+      const tail = run.catch(() => {});
+      queues.set(room, tail);
+      void tail.then(() => {
+        if (queues.get(room) === tail) queues.delete(room);
+      });
+      return run;
+    };
+    // Unloading (the server stopping): the writes already queued are committed first. Registered
+    // before the archive is installed, so it runs after the archive is taken out (no new writes).
+    ctx.onUnload(async () => {
+      await Promise.all([...queues.values()]);
+    });
+
+    // Archives of rooms that no longer exist (temporary rooms the last stop ended).
+    const live = new Set(muc.roomJids().map((j) => parseJid(j).local));
+    let orphans = 0;
+    for (const room of await store.archives(service)) {
+      if (live.has(room)) continue;
+      orphans += await store.removeArchive(service, room);
+    }
+    if (orphans > 0) ctx.log.info({ messages: orphans, service }, 'archives of rooms that no longer exist deleted');
+
+    // --- archiving --------------------------------------------------------------------------
+
+    /** The message as archived: as broadcast, without any muc#user <x/> (XEP-0313 §8.4). */
+    const archivable = (stanza: Element): string => {
+      const copy = xml(stanza.name, { ...stanza.attrs });
+      delete copy.attrs.to;
+      copy.children = stanza.children.filter((c) => !isMucUserX(c));
+      return copy.toString();
+    };
+
+    const storeMessage = (event: RoomMessageEvent): Promise<void> => {
+      const room = event.room;
+      let id = event.stanzaId;
+      if (idTime(id) === undefined) {
+        // Not one of ours (the room was logged before this module gave it ids): a fresh one.
+        id = ids.next();
+        ctx.log.warn({ room: room.toString() }, 'a room message without an archive id; archived under a new one');
+      }
+      const message: Omit<ArchivedMessage, 'ts'> = { id, withBare: event.sender.bare.toString(), withResource: event.nick, direction: 'in', stanza: archivable(event.stanza) };
+      // Messages that arrive while the room's previous write runs go in together, in one
+      // statement: a busy room is not limited to one round trip per message.
+      const key = room.toString();
+      let batch = batches.get(key);
+      if (!batch) {
+        const messages: Omit<ArchivedMessage, 'ts'>[] = [];
+        const done = queued(key, async () => {
+          if (batches.get(key)?.messages === messages) batches.delete(key);
+          if (messages.length === 1) await store.append(service, room.local, messages[0]!);
+          else await store.appendMany(service, room.local, messages);
+        });
+        batch = { messages, done };
+        batches.set(key, batch);
+      }
+      batch.messages.push(message);
+      return batch.done;
+    };
+
+    /** XEP-0425: the archived message becomes a tombstone saying who retracted it. */
+    const retract = (room: Jid, stanzaId: string, by: string, reason: string | undefined): Promise<void> =>
+      queued(room.toString(), async () => {
+        const row = await store.get(service, room.local, stanzaId);
+        if (!row) return;
+        const original = archivedStanza(row);
+        const kept = original.children.filter(
+          (c): c is Element => typeof c !== 'string' && ((c.name === 'occupant-id' && c.attrs.xmlns === NS_OCCUPANT_ID) || (c.name === 'stanza-id' && c.attrs.xmlns === NS_SID)),
+        );
+        const tombstone = xml(
+          'message',
+          { from: original.attrs.from, type: original.attrs.type, id: original.attrs.id },
+          ...kept,
+          xml(
+            'retracted',
+            { xmlns: NS_RETRACT, stamp: new Date().toISOString() },
+            xml('moderated', { xmlns: NS_MODERATE, by }),
+            reason !== undefined ? xml('reason', {}, reason) : null,
+          ),
+        );
+        await store.replace(service, room.local, stanzaId, tombstone.toString());
+      });
+
+    const removed = (room: Jid): Promise<void> => {
+      // What comes for this address from now on (a new room of the same name) is written after.
+      batches.delete(room.toString());
+      return queued(room.toString(), async () => {
+        const deleted = await store.removeArchive(service, room.local);
+        if (deleted > 0) ctx.log.info({ room: room.toString(), messages: deleted }, 'room archive deleted with its room');
+      });
+    };
+
+    // --- queries ----------------------------------------------------------------------------
+
+    /** XEP-0313 §6.1.2: the right to enter the room now; throws 'forbidden' without it. */
+    const access = (room: ArchivedRoom, from: Jid): Access => {
+      const affiliation = room.affiliationOf(from.bare);
+      if (affiliation === 'outcast') throw new StanzaError('forbidden', 'you are banned from this room');
+      const occupant = room.occupantOf(from);
+      const privileged = affiliation === 'owner' || affiliation === 'admin';
+      if (!occupant) {
+        if (room.config.membersOnly && affiliation === 'none') throw new StanzaError('forbidden', "only the room's members may read its archive");
+        if (room.config.passwordProtected && !privileged) throw new StanzaError('forbidden', 'the room needs a password: enter it to read its archive');
+        if (query_access === 'occupants' && affiliation === 'none') throw new StanzaError('forbidden', 'only occupants may read the archive of this room');
+      }
+      return { realJids: room.config.whois === 'anyone' || privileged || occupant?.role === 'moderator' };
+    };
+
+    /** The forwarded message of a result: from the occupant JID, no 'to', the real JID only for those who may see it. */
+    const forwardedStanza = (message: ArchivedMessage, a: Access): Element => {
+      const stanza = archivedStanza(message);
+      delete stanza.attrs.to;
+      stanza.children = stanza.children.filter((c) => !isMucUserX(c));
+      if (a.realJids) stanza.append(xml('x', { xmlns: NS_MUC_USER }, xml('item', { jid: message.withBare })));
+      return stanza;
+    };
+
+    const send = (stanza: Element): void => void router.route(stanza);
+
+    /** Sends the replies of a query (results first, then the IQ result), or its error. */
+    const answer = async (iq: Element, work: () => Promise<Element | undefined>): Promise<void> => {
+      let payload: Element | undefined;
+      try {
+        payload = await work();
+      } catch (err) {
+        let error: StanzaError;
+        if (err instanceof StanzaError) error = err;
+        else if (err instanceof ArchiveItemNotFound) error = new StanzaError('item-not-found', err.message);
+        else {
+          ctx.log.error({ err }, 'a room archive query failed');
+          error = new StanzaError('internal-server-error');
+        }
+        send(errorReply(iq, error));
+        return;
+      }
+      send(xml('iq', { type: 'result', id: iq.attrs.id, from: iq.attrs.to, to: iq.attrs.from }, payload ?? null));
+    };
+
+    const query = (room: ArchivedRoom, iq: Element, payload: Element, from: Jid): void => {
+      if (!room.config.logging) throw new StanzaError('service-unavailable', 'this room is not archived');
+      const type = iq.attrs.type;
+      const a = access(room, from);
+      const key = room.str;
+      const local = room.jid.local;
+
+      if (type === 'get' && payload.name === 'query') {
+        void answer(iq, async () => xml('query', { xmlns: NS_MAM }, queryForm()));
+        return;
+      }
+
+      if (type === 'get' && payload.name === 'metadata') {
+        // XEP-0313 §5 (required with #extended): the first and last messages of the archive.
+        void answer(iq, async () => {
+          await queues.get(key);
+          const ends = await store.ends(service, local);
+          const stamp = (ts: number) => new Date(ts).toISOString();
+          return xml(
+            'metadata',
+            { xmlns: NS_MAM },
+            ends ? xml('start', { id: ends.first.id, timestamp: stamp(ends.first.ts) }) : null,
+            ends ? xml('end', { id: ends.last.id, timestamp: stamp(ends.last.ts) }) : null,
+          );
+        });
+        return;
+      }
+
+      if (type !== 'set' || payload.name !== 'query') throw new StanzaError('service-unavailable');
+
+      const { queryid, request, flip } = parseQuery(payload, max_page);
+      // 'with' (§4.1.1): an occupant JID selects that nick's messages; the room's bare JID is
+      // every message; a real JID the messages of that user, for those who may see real JIDs.
+      if (request.with) {
+        const w = request.with;
+        if (w.bare === room.str) request.with = w.resource !== undefined ? { resource: w.resource } : undefined;
+        else if (!a.realJids) throw new StanzaError('forbidden', "you may not see occupants' real JIDs: filter by occupant JID (room@service/nick)");
+        // Real JIDs are kept bare: a full one selects its bare JID's messages.
+        else request.with = { bare: w.bare };
+      }
+      const to = from.toString();
+      void answer(iq, async () => {
+        // After the writes already queued for this room: a client sees what it just sent.
+        await queues.get(key);
+        const page = await store.page(service, local, { ...request, countLimit: count_limit });
+        const prefix = randomBytes(4).toString('hex');
+        let n = 0;
+        for (const message of flip ? [...page.items].reverse() : page.items) {
+          let result: Element;
+          try {
+            result = resultMessage(key, to, queryid, message, `${prefix}-${++n}`, forwardedStanza(message, a));
+          } catch (err) {
+            ctx.log.error({ err, room: key, id: message.id }, 'an archived room message does not parse; left out of the results');
+            continue;
+          }
+          // In order, and all before the IQ result (XEP-0313 §4).
+          await router.route(result);
+        }
+        return fin(queryid, page);
+      });
+    };
+
+    ctx.onUnload(muc.setArchive({ store: storeMessage, retract, removed, query, newId: () => ids.next() }));
+    const logged = (room: ArchivedRoom) => room.config.logging;
+    ctx.onUnload(muc.addRoomFeature(NS_MAM, logged));
+    ctx.onUnload(muc.addRoomFeature(NS_MAM_EXTENDED, logged));
+
+    // --- retention --------------------------------------------------------------------------
+
+    if (retention_days > 0) {
+      let running = false;
+      const purge = async () => {
+        if (running) return;
+        running = true;
+        try {
+          const cutoff = Date.now() - retention_days * 86_400_000;
+          let deleted = 0;
+          for (const room of await store.archives(service)) deleted += await store.purgeArchive(service, room, cutoff);
+          if (deleted > 0) ctx.log.info({ deleted, retention_days, service }, 'expired room messages purged');
+        } catch (err) {
+          ctx.log.error({ err }, 'purging expired room messages failed');
+        } finally {
+          running = false;
+        }
+      };
+      ctx.every(3_600_000, () => void purge());
+      // A first pass right after the start (not during it: the start stays fast).
+      const first = setTimeout(() => void purge(), 1_000);
+      first.unref();
+      ctx.onUnload(() => clearTimeout(first));
+    }
+  },
+});
