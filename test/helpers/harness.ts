@@ -34,9 +34,14 @@ export function testLogger(): Logger {
   return process.env.STARLING_TEST_LOG ? createLogger({ level: process.env.STARLING_TEST_LOG, format: 'json' }) : silentLogger;
 }
 
-/** `overrides` is merged into the configuration (TOML-shaped, snake_case keys). */
+/**
+ * `overrides` is merged into the configuration (TOML-shaped, snake_case keys). A `data_dir`
+ * given there belongs to the caller and stays when the server stops (a restart test opens it
+ * again); otherwise a temporary one is made and removed.
+ */
 export async function startTestServer(t: Teardown, overrides: Record<string, unknown> = {}): Promise<TestServer> {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'starling-test-'));
+  const ownDir = typeof overrides.data_dir !== 'string';
+  const dataDir = ownDir ? mkdtempSync(path.join(os.tmpdir(), 'starling-test-')) : (overrides.data_dir as string);
   const base = {
     data_dir: dataDir,
     c2s: {
@@ -59,7 +64,7 @@ export async function startTestServer(t: Teardown, overrides: Record<string, unk
     if (stopped) return;
     stopped = true;
     await server.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    if (ownDir) rmSync(dataDir, { recursive: true, force: true });
   };
   t.teardown(stop);
   return {

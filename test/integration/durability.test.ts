@@ -1,6 +1,6 @@
 // Nothing acknowledged is lost: a message the server acknowledged (XEP-0198 <a h/>) for an
 // offline user survives a kill -9 of the server right after, and is delivered after a restart.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +10,29 @@ import { rawAuthenticated, rawLogin } from '../helpers/clients.js';
 const root = new URL('../..', import.meta.url).pathname;
 const tsx = import.meta.resolve('tsx');
 const SM = 'urn:xmpp:sm:3';
+
+/** A configuration in a temporary directory (removed after the test); returns its path. */
+function configIn(t: { teardown(fn: () => void): void }): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'starling-durability-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const config = path.join(dir, 'starling.toml');
+  writeFileSync(
+    config,
+    `data_dir = "${dir}/data"
+modules_enabled = ["sasl", "ping", "disco", "roster", "presence", "offline", "sm"]
+[log]
+format = "json"
+[c2s]
+listeners = [{ interfaces = ["127.0.0.1"], port = 0, direct_tls = false }]
+`,
+  );
+  return config;
+}
+
+/** Creates an account with the CLI, as an operator would. */
+function adduser(config: string, user: string): { status: number | null; stderr: string } {
+  return spawnSync(process.execPath, ['--import', tsx, path.join(root, 'src/cli.ts'), 'adduser', `${user}@localhost`, '--config', config], { input: 'correct horse battery\n', encoding: 'utf8' });
+}
 
 function startProcess(config: string): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(process.execPath, ['--import', tsx, path.join(root, 'src/cli.ts'), 'start', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -31,26 +54,13 @@ function startProcess(config: string): Promise<{ child: ChildProcess; port: numb
 }
 
 t.test('an acknowledged message to an offline user survives kill -9', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'starling-durability-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const config = path.join(dir, 'starling.toml');
-  writeFileSync(
-    config,
-    `data_dir = "${dir}/data"
-modules_enabled = ["sasl", "ping", "disco", "roster", "presence", "offline", "sm"]
-[log]
-format = "json"
-[c2s]
-listeners = [{ interfaces = ["127.0.0.1"], port = 0, direct_tls = false }]
-`,
-  );
+  const config = configIn(t);
 
   const first = await startProcess(config);
   t.teardown(() => void first.child.kill('SIGKILL'));
   // Accounts through the running server's own database, with the CLI.
-  const { spawnSync } = await import('node:child_process');
   for (const user of ['alice', 'bob']) {
-    const r = spawnSync(process.execPath, ['--import', tsx, path.join(root, 'src/cli.ts'), 'adduser', `${user}@localhost`, '--config', config], { input: 'correct horse battery\n', encoding: 'utf8' });
+    const r = adduser(config, user);
     t.equal(r.status, 0, r.stderr);
   }
 
@@ -77,21 +87,8 @@ listeners = [{ interfaces = ["127.0.0.1"], port = 0, direct_tls = false }]
 });
 
 t.test('after a graceful restart a client that tries to resume learns its h', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'starling-durability-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const config = path.join(dir, 'starling.toml');
-  writeFileSync(
-    config,
-    `data_dir = "${dir}/data"
-modules_enabled = ["sasl", "ping", "disco", "roster", "presence", "offline", "sm"]
-[log]
-format = "json"
-[c2s]
-listeners = [{ interfaces = ["127.0.0.1"], port = 0, direct_tls = false }]
-`,
-  );
-  const { spawnSync } = await import('node:child_process');
-  const r = spawnSync(process.execPath, ['--import', tsx, path.join(root, 'src/cli.ts'), 'adduser', 'carol@localhost', '--config', config], { input: 'correct horse battery\n', encoding: 'utf8' });
+  const config = configIn(t);
+  const r = adduser(config, 'carol');
   t.equal(r.status, 0, r.stderr);
 
   const first = await startProcess(config);

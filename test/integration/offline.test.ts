@@ -8,12 +8,8 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { sql } from 'kysely';
 import type { Element } from '@xmpp/xml';
-import { deepMerge, validateConfig } from '../../src/config/load.js';
 import { makeJid } from '../../src/jid.js';
-import { ModuleRegistry } from '../../src/module-api/loader.js';
-import { startServer } from '../../src/server.js';
-import { builtinModules } from '../../modules/index.js';
-import { DOMAIN, PASSWORD, startTestServer, testLogger, type TestServer } from '../helpers/harness.js';
+import { DOMAIN, startTestServer, type TestServer } from '../helpers/harness.js';
 import { connect, xml, type TestClient } from '../helpers/clients.js';
 import { rowsOwnedBy } from '../helpers/owned-rows.js';
 import { POSTGRES_URL, postgresReachable, useService } from '../helpers/services.js';
@@ -64,45 +60,6 @@ async function logout(ts: TestServer, client: TestClient, user: string, timeoutM
     if (Date.now() > deadline) throw new Error(`${user} still has sessions`);
     await sleep(10);
   }
-}
-
-/**
- * A server on a given data directory that stays there when the server stops (the harness
- * deletes its directory on stop), so a second server can open the same database.
- */
-async function startOn(dataDir: string, overrides: Record<string, unknown> = {}): Promise<TestServer> {
-  const base = {
-    data_dir: dataDir,
-    c2s: {
-      listeners: [
-        { interfaces: ['127.0.0.1'], port: 0, direct_tls: false },
-        { interfaces: ['127.0.0.1'], port: 0, direct_tls: true },
-      ],
-      auth_failure_delay: 0.05,
-    },
-    accounts: { scram_iterations: 4096 },
-    modules_enabled: MODULES,
-  };
-  const registry = new ModuleRegistry(builtinModules);
-  const config = validateConfig(deepMerge(base, overrides), 'test', registry);
-  const server = await startServer(config, registry, testLogger());
-  let stopped = false;
-  return {
-    server,
-    port: server.addresses.find((a) => !a.directTls)!.port,
-    tlsPort: server.addresses.find((a) => a.directTls)!.port,
-    dataDir,
-    async addUser(local, password = PASSWORD) {
-      const jid = makeJid(local, DOMAIN);
-      await server.core.accounts.create(jid, password);
-      return jid.toString();
-    },
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await server.stop();
-    },
-  };
 }
 
 t.test('offline messages', async (t) => {
@@ -275,8 +232,7 @@ t.test('offline messages survive a restart', async (t) => {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'starling-offline-'));
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
 
-  const first = await startOn(dataDir);
-  t.teardown(() => first.stop());
+  const first = await startTestServer(t, { data_dir: dataDir, modules_enabled: MODULES });
   await first.addUser('alice');
   await first.addUser('bob');
   const alice = await connect(first, 'alice');
@@ -289,8 +245,7 @@ t.test('offline messages survive a restart', async (t) => {
   await first.stop();
 
   await sleep(20);
-  const second = await startOn(dataDir);
-  t.teardown(() => second.stop());
+  const second = await startTestServer(t, { data_dir: dataDir, modules_enabled: MODULES });
   t.equal(await offlineRows(second, 'bob'), 2, 'the rows are in the database the new server opened');
   const bob = await connect(second, 'bob');
   t.teardown(() => bob.stop());

@@ -12,47 +12,17 @@ import { PrivateXmlStore, privateMigrations } from '../../modules/private/store.
 import { VcardStore, vcardMigrations } from '../../modules/vcard/store.js';
 import { AccountStore } from '../../src/storage/accounts.js';
 import { openStorage, type StorageOptions } from '../../src/storage/database.js';
-import { builtinModules } from '../../modules/index.js';
-import type { RosterItem, RosterService, Subscription } from '../../modules/roster/service.js';
-import { parseJid, type Jid } from '../../src/jid.js';
-import { defineModule, type ModuleDefinition } from '../../src/module-api/define.js';
+import { parseJid } from '../../src/jid.js';
 import { VERSION } from '../../src/version.js';
 import { connect, xml, type TestClient } from '../helpers/clients.js';
 import { DOMAIN, startTestServer } from '../helpers/harness.js';
 import { rowsOwnedBy } from '../helpers/owned-rows.js';
 import { POSTGRES_URL, postgresReachable, useService } from '../helpers/services.js';
+import { subscribe } from '../helpers/fake-roster.js';
 
 const errorCondition = (el: Element) =>
   el.getChild('error')?.children.find((c): c is Element => typeof c !== 'string' && c.attrs.xmlns === 'urn:ietf:params:xml:ns:xmpp-stanzas')?.name;
 
-/** A roster whose subscriptions the test sets directly ('user contact' -> subscription). */
-const subscriptions = new Map<string, Subscription>();
-const subKey = (user: Jid, contact: Jid) => `${user.bare} ${contact.bare}`;
-function subscribe(user: string, contact: string, subscription: Subscription) {
-  subscriptions.set(subKey(parseJid(user), parseJid(contact)), subscription);
-}
-const testRoster = defineModule({
-  name: 'test-roster',
-  setup(ctx) {
-    const itemOf = (user: Jid, contact: Jid): RosterItem | undefined => {
-      const subscription = subscriptions.get(subKey(user, contact));
-      return subscription && { jid: contact.bare.toString(), subscription, ask: false, approved: false, groups: [] };
-    };
-    ctx.provide<RosterService>('roster', {
-      async items(user) {
-        return [...subscriptions.keys()].filter((k) => k.startsWith(`${user.bare} `)).map((k) => itemOf(user, parseJid(k.split(' ')[1]!))!);
-      },
-      async item(user, contact) {
-        return itemOf(user, contact);
-      },
-      async sharesPresenceWith(user, contact) {
-        const s = itemOf(user, contact)?.subscription;
-        return s === 'from' || s === 'both';
-      },
-    });
-  },
-});
-if (!builtinModules.some((m) => m.name === testRoster.name)) builtinModules.push(testRoster as ModuleDefinition);
 
 const MODULES = ['sasl', 'ping', 'disco', 'test-roster', 'version', 'time', 'last', 'vcard', 'private'];
 
