@@ -15,34 +15,17 @@
 // Each run goes through the scenario in conformance/helpers/federation.ts, both directions:
 // messages, subscriptions and presence, IQ round trips (version, ping, vCard), errors. Skipped
 // (with the reason) when ejabberd is not installed, a failure under STARLING_REQUIRE_SERVICES=1.
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import t, { type Test } from 'tap';
-import { makeTestCa } from '../../test/integration/s2s-helpers.js';
-import { freePort, selfSigned } from '../helpers/daemon.js';
-import { PASSWORD, STARLING, bothDirections, connectBoth, startStarlingFor, type Mode } from '../helpers/federation.js';
+import { freePort } from '../helpers/daemon.js';
+import { PASSWORD, STARLING, bothDirections, certificatesFor, connectBoth, startStarlingFor, type Mode } from '../helpers/federation.js';
 import { startSrvDns, type SrvRecord } from '../helpers/srv-dns.js';
 import { ejabberdVersion, needEjabberd, startEjabberd } from './ejabberd.js';
 
 const EJABBERD = 'ejabberd.localhost';
 
 async function run(t: Test, mode: Mode): Promise<void> {
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'starling-interop-'));
-  t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
   const [c2sPort, s2sPort] = [await freePort(), await freePort()];
-
-  let ejabberdCert: { cert: string; key: string };
-  let caFile: string | undefined;
-  let starlingTls: Parameters<typeof startStarlingFor>[3] = { mode: 'dialback' };
-  if (mode === 'dialback') {
-    ejabberdCert = selfSigned(tmp, EJABBERD);
-  } else {
-    const ca = makeTestCa(t);
-    caFile = ca.caFile;
-    ejabberdCert = ca.issue(EJABBERD);
-    starlingTls = { mode, caFile: ca.caFile, certificate: ca.issue(STARLING) };
-  }
+  const { peer: ejabberdCert, caFile, starling: starlingTls } = certificatesFor(t, mode, EJABBERD);
 
   const starling = await startStarlingFor(t, EJABBERD, s2sPort, starlingTls);
   // What ejabberd's resolver is told: Starling's STARTTLS s2s port, on 127.0.0.1 (an address

@@ -5,17 +5,22 @@
 // version of the other server, ping of the server and of a client, a vCard), errors coming back
 // (a message to an account the other server does not have, an IQ Starling does not handle), and
 // how the servers authenticated as Starling sees it; the peer adds its own view (its log).
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { Test } from 'tap';
 import type { Element } from '@xmpp/xml';
 import {
   PASSWORD,
   connectClient,
   errorCondition,
+  makeTestCa,
   startFederated,
   xml,
   type FedClient,
   type FederatedServer,
 } from '../../test/integration/s2s-helpers.js';
+import { selfSigned } from './daemon.js';
 
 export { PASSWORD };
 
@@ -48,6 +53,33 @@ export interface Federation {
   bob: FedClient; // bob@<peer>
 }
 
+/** How Starling authenticates servers: dialback, or certificates from the CA in `caFile`. */
+export type StarlingTls = { mode: 'dialback' } | { mode: 'certificates'; caFile: string; certificate: { cert: string; key: string } };
+
+export interface RunCertificates {
+  /** The peer's certificate and key. */
+  peer: { cert: string; key: string };
+  /** The CA the peer trusts ('certificates' mode). */
+  caFile?: string;
+  /** Starling's side, for startStarlingFor. */
+  starling: StarlingTls;
+}
+
+/**
+ * The certificates of a run: in 'dialback' mode a self-signed one for the peer (in a temporary
+ * directory, removed at teardown); in 'certificates' mode the peer's and Starling's, from a
+ * test CA both trust.
+ */
+export function certificatesFor(t: Test, mode: Mode, peerDomain: string): RunCertificates {
+  if (mode === 'dialback') {
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'starling-interop-'));
+    t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+    return { peer: selfSigned(tmp, peerDomain), starling: { mode: 'dialback' } };
+  }
+  const ca = makeTestCa(t);
+  return { peer: ca.issue(peerDomain), caFile: ca.caFile, starling: { mode, caFile: ca.caFile, certificate: ca.issue(STARLING) } };
+}
+
 /**
  * Starling for `peer`: starling.localhost with a static route to the peer's s2s port (which
  * need not listen yet), and the account alice. In "certificates" mode `certificate` (from a CA
@@ -57,7 +89,7 @@ export async function startStarlingFor(
   t: Test,
   peerDomain: string,
   peerS2sPort: number,
-  tls: { mode: 'dialback' } | { mode: 'certificates'; caFile: string; certificate: { cert: string; key: string } },
+  tls: StarlingTls,
 ): Promise<FederatedServer> {
   let s2s: Record<string, unknown> = { routes: { [peerDomain]: `127.0.0.1:${peerS2sPort}` }, connect_timeout: 20 };
   let host: Record<string, unknown> = {};

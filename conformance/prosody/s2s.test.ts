@@ -13,33 +13,15 @@
 // message to an account the other server does not have). Skipped (with the reason) when
 // Prosody is not installed, a failure under STARLING_REQUIRE_SERVICES=1. The scenario itself is
 // conformance/helpers/federation.ts, shared with conformance/ejabberd.
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import t, { type Test } from 'tap';
-import { makeTestCa } from '../../test/integration/s2s-helpers.js';
-import { selfSigned } from '../helpers/daemon.js';
-import { PASSWORD, STARLING, bothDirections, connectBoth, startStarlingFor, type Mode } from '../helpers/federation.js';
+import { PASSWORD, STARLING, bothDirections, certificatesFor, connectBoth, startStarlingFor, type Mode } from '../helpers/federation.js';
 import { freePort, needProsody, prosodyVersion, startProsody } from './prosody.js';
 
 const PROSODY = 'prosody.localhost';
 
 async function run(t: Test, mode: Mode): Promise<void> {
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'starling-interop-'));
-  t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
   const [prosodyC2s, prosodyS2s] = [await freePort(), await freePort()];
-
-  let prosodyCert: { cert: string; key: string };
-  let caFile: string | undefined;
-  let starlingTls: Parameters<typeof startStarlingFor>[3] = { mode: 'dialback' };
-  if (mode === 'dialback') {
-    prosodyCert = selfSigned(tmp, PROSODY);
-  } else {
-    const ca = makeTestCa(t);
-    caFile = ca.caFile;
-    prosodyCert = ca.issue(PROSODY);
-    starlingTls = { mode, caFile: ca.caFile, certificate: ca.issue(STARLING) };
-  }
+  const { peer: prosodyCert, caFile, starling: starlingTls } = certificatesFor(t, mode, PROSODY);
 
   const starling = await startStarlingFor(t, PROSODY, prosodyS2s, starlingTls);
   const prosody = await startProsody(t, {

@@ -30,49 +30,25 @@ it has no channel-binding data, so it sends 'n'; --channel-binding=stock leaves 
 --mechanism=any lets slixmpp choose (and fail over) on its own.
 """
 
-import argparse
 import asyncio
-import logging
+import os
 import ssl
 import sys
 import time
 
-try:
-    import slixmpp
-    from slixmpp import ClientXMPP
-    from slixmpp.exceptions import IqError, IqTimeout
-except ImportError as err:  # pragma: no cover - reported to the caller
-    print(f'FAIL: cannot import slixmpp ({err}); install python3-slixmpp and use /usr/bin/python3', file=sys.stderr)
-    sys.exit(3)
-
-
-class Failure(Exception):
-    pass
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import Failure, base_parser, close, connect, new_client, ping_server, print_result, retrieve, run  # noqa: E402
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--host', default='127.0.0.1')
-    p.add_argument('--port', type=int, required=True, help='the STARTTLS c2s port')
-    p.add_argument('--domain', default='localhost')
-    p.add_argument('--password', required=True)
-    p.add_argument('--user1', default='alice')
-    p.add_argument('--user2', default='bob')
+    p = base_parser(__doc__, 20.0)
     p.add_argument('--mechanism', default='SCRAM-SHA-256',
                    help="the only SASL mechanism slixmpp may use (default SCRAM-SHA-256); 'any' leaves the "
                         "choice to slixmpp, tolerates failed attempts and does not require SCRAM")
     p.add_argument('--channel-binding', choices=['none', 'stock'], default='none',
                    help="'none': the client claims no channel-binding support (gs2 flag 'n'); "
                         "'stock': slixmpp's own behaviour")
-    p.add_argument('--timeout', type=float, default=20.0, help='overall time limit in seconds')
-    p.add_argument('--debug', action='store_true', help='slixmpp debug logging (the XML exchanged) on stderr')
     return p.parse_args(argv)
-
-
-def insecure_tls(xmpp):
-    """The test server's certificate is self-signed: no verification, no host name check."""
-    xmpp.ssl_context.check_hostname = False
-    xmpp.ssl_context.verify_mode = ssl.CERT_NONE
 
 
 class Client:
@@ -83,10 +59,10 @@ class Client:
         self.problems = problems  # shared future: the first problem after the sessions started
         loop = asyncio.get_running_loop()
         self.any_mechanism = args.mechanism == 'any'
-        self.xmpp = ClientXMPP(f'{local}@{args.domain}/{resource}', args.password,
-                               sasl_mech=None if self.any_mechanism else args.mechanism)
-        self.xmpp.register_plugin('xep_0199')  # XMPP Ping: the round trip after initial presence
-        insecure_tls(self.xmpp)
+        # XMPP Ping: the round trip after initial presence.
+        self.xmpp = new_client(f'{local}@{args.domain}/{resource}', args.password,
+                               mechanism=None if self.any_mechanism else args.mechanism, plugins=['xep_0199'],
+                               channel_binding=args.channel_binding == 'stock')
         self.session = loop.create_future()
         self.messages = asyncio.Queue()
         self.mechanism = None
@@ -95,17 +71,6 @@ class Client:
         self.failure = None  # the first problem seen, for the report
         self.closing = False  # from then on a disconnect is ours
         self.failed_attempts = []
-
-        mechs = self.xmpp['feature_mechanisms']
-        if args.channel_binding == 'none':
-            default_callback = mechs.sasl_callback
-
-            def credentials(required, optional):
-                values = default_callback(required, optional)
-                values.pop('channel_binding', None)
-                return values
-
-            mechs.sasl_callback = credentials
 
         x = self.xmpp
         x.add_event_handler('auth_success', self._on_auth)
@@ -156,11 +121,7 @@ class Client:
         # ping it has processed the presence (RFC 6120 section 10.1: in-order processing). Any
         # answer will do, an error included. No roster request: this is about login and messages.
         self.xmpp.send_presence()
-        try:
-            await self.xmpp['xep_0199'].send_ping(self.xmpp.boundjid.host, timeout=10)
-        except IqError:
-            pass
-        except IqTimeout:
+        if not await ping_server(self.xmpp, 10):
             self._fail('no answer to a ping to the server within 10 s')
             return
         if not self.session.done():
@@ -174,14 +135,10 @@ class Client:
         self._fail(f"message {msg['id']} bounced by {msg['from']}: <{msg['error']['condition']}/> {msg['error']['text']}".rstrip())
 
     def connect(self, args):
-        self.xmpp.connect(address=(args.host, args.port), force_starttls=True)
+        connect(self.xmpp, args)
 
     async def close(self):
-        if self.xmpp.transport is not None:
-            try:
-                await asyncio.wait_for(self.xmpp.disconnect(wait=1), 3)
-            except Exception:  # noqa: BLE001 - closing is best effort
-                self.xmpp.abort()
+        await close(self.xmpp, 1, 3)
 
 
 async def expect_message(client, sender, body, to, timeout):
@@ -259,35 +216,21 @@ async def scenario(args):
         raise
     else:
         for c in (alice, bob):
-            print(f'RESULT mechanism={c.mechanism} user={c.xmpp.boundjid.bare}')
-            print(f'RESULT tls={c.tls_version} user={c.xmpp.boundjid.bare}')
-            print(f'RESULT cbflag={c.gs2_flag} user={c.xmpp.boundjid.bare}')
-            print(f"RESULT failed={','.join(c.failed_attempts) or '-'} user={c.xmpp.boundjid.bare}")
+            user = c.xmpp.boundjid.bare
+            print_result('mechanism', c.mechanism, user)
+            print_result('tls', c.tls_version, user)
+            print_result('cbflag', c.gs2_flag, user)
+            print_result('failed', ','.join(c.failed_attempts) or '-', user)
     finally:
         for c in (alice, bob):
             c.closing = True
-            if c.session.done() and not c.session.cancelled():
-                c.session.exception()  # retrieved: no "never retrieved" noise
-        if problems.done():
-            problems.exception()
+        retrieve(alice.session, bob.session, problems)
         await asyncio.gather(alice.close(), bob.close(), return_exceptions=True)
 
 
 def main(argv):
     args = parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR,
-                        format='%(asctime)s %(levelname)-7s %(name)s %(message)s', stream=sys.stderr)
-    print(f'slixmpp {slixmpp.__version__} on Python {sys.version.split()[0]}, {ssl.OPENSSL_VERSION}')
-    try:
-        asyncio.run(asyncio.wait_for(scenario(args), args.timeout + 5))
-    except Failure as err:
-        print(f'FAIL: {err}', file=sys.stderr)
-        return 1
-    except asyncio.TimeoutError:
-        print(f'FAIL: overall time limit of {args.timeout:.0f} s exceeded', file=sys.stderr)
-        return 1
-    print('OK')
-    return 0
+    return run(scenario, args, args.timeout + 5, banner=f', {ssl.OPENSSL_VERSION}')
 
 
 if __name__ == '__main__':

@@ -3,7 +3,7 @@
 against Starling (RFC 6121, XEP-0160, XEP-0203).
 
 Three accounts, --user1 (alice), --user2 (bob) and --user3 (carol), all slixmpp clients over
-STARTTLS with SCRAM-SHA-256 and no channel binding (see c2s_scram_messages.py). slixmpp's own
+STARTTLS with SCRAM-SHA-256 and no channel binding (see common.py). slixmpp's own
 subscription automatics are off (auto_authorize=None, auto_subscribe=False): every approval below
 is sent by the script. Each login fetches the roster (get_roster), then sends initial presence and
 waits for a ping round trip.
@@ -38,41 +38,22 @@ XML exchanged on stderr. On success stdout ends with:
     OK
 """
 
-import argparse
 import asyncio
 import datetime as dt
-import logging
-import ssl
+import os
 import sys
 import time
 
-try:
-    import slixmpp
-    from slixmpp import ClientXMPP
-    from slixmpp.exceptions import IqError, IqTimeout
-except ImportError as err:  # pragma: no cover - reported to the caller
-    print(f'FAIL: cannot import slixmpp ({err}); install python3-slixmpp and use /usr/bin/python3', file=sys.stderr)
-    sys.exit(3)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import Failure, IqError, IqTimeout, base_parser, close, connect, new_client, ping_server, print_result, retrieve, run  # noqa: E402
 
 NS_ROSTER = 'jabber:iq:roster'
 WAIT = 10.0  # seconds for any single expected stanza
 
 
-class Failure(Exception):
-    pass
-
-
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--host', default='127.0.0.1')
-    p.add_argument('--port', type=int, required=True, help='the STARTTLS c2s port')
-    p.add_argument('--domain', default='localhost')
-    p.add_argument('--password', required=True)
-    p.add_argument('--user1', default='alice')
-    p.add_argument('--user2', default='bob')
+    p = base_parser(__doc__, 60.0)
     p.add_argument('--user3', default='carol')
-    p.add_argument('--timeout', type=float, default=60.0, help='overall time limit in seconds')
-    p.add_argument('--debug', action='store_true', help='slixmpp debug logging (the XML exchanged) on stderr')
     return p.parse_args(argv)
 
 
@@ -120,25 +101,12 @@ class Client:
     def __init__(self, args, local, resource, problems):
         self.label = f'{local}/{resource}'
         self.problems = problems  # shared future: the first unexpected event of any client
-        self.xmpp = ClientXMPP(f'{local}@{args.domain}/{resource}', args.password, sasl_mech='SCRAM-SHA-256')
+        # XMPP Ping: round trips to the server; Delayed Delivery: msg['delay'].
+        self.xmpp = new_client(f'{local}@{args.domain}/{resource}', args.password, plugins=['xep_0199', 'xep_0203'])
         x = self.xmpp
-        x.register_plugin('xep_0199')  # XMPP Ping: round trips to the server
-        x.register_plugin('xep_0203')  # Delayed Delivery: msg['delay']
         # Approvals are the script's to send, not slixmpp's.
         x.auto_authorize = None
         x.auto_subscribe = False
-        x.ssl_context.check_hostname = False  # the test server's certificate is self-signed
-        x.ssl_context.verify_mode = ssl.CERT_NONE
-        mechs = x['feature_mechanisms']
-        default_callback = mechs.sasl_callback
-
-        def credentials(required, optional):
-            # slixmpp 1.8 only knows tls-unique: claim no channel binding (gs2 flag 'n').
-            values = default_callback(required, optional)
-            values.pop('channel_binding', None)
-            return values
-
-        mechs.sasl_callback = credentials
         self.session = asyncio.get_running_loop().create_future()
         self.closing = False
         self.presences = Inbox(self.label, 'presence')
@@ -178,7 +146,7 @@ class Client:
 
     async def login(self, args, **presence):
         """Connects, fetches the roster (returned), sends initial presence, pings the server."""
-        self.xmpp.connect(address=(args.host, args.port), force_starttls=True)
+        connect(self.xmpp, args)
         try:
             await asyncio.wait_for(asyncio.shield(self.session), WAIT)
         except asyncio.TimeoutError:
@@ -198,12 +166,8 @@ class Client:
 
     async def ping(self):
         """A round trip: the server has processed everything sent before (RFC 6120 section 10.1)."""
-        try:
-            await self.xmpp['xep_0199'].send_ping(self.xmpp.boundjid.host, timeout=WAIT)
-        except IqError:
-            pass
-        except IqTimeout:
-            raise Failure(f'{self.label}: no answer to a ping within {WAIT:.0f} s') from None
+        if not await ping_server(self.xmpp, WAIT):
+            raise Failure(f'{self.label}: no answer to a ping within {WAIT:.0f} s')
 
     async def fresh_roster(self):
         """A roster get without 'ver': the whole roster, as {jid: item} (slixmpp's state untouched)."""
@@ -215,11 +179,7 @@ class Client:
 
     async def close(self):
         self.closing = True
-        if self.xmpp.transport is not None:
-            try:
-                await asyncio.wait_for(self.xmpp.disconnect(wait=2), 4)
-            except Exception:  # noqa: BLE001 - closing is best effort
-                self.xmpp.abort()
+        await close(self.xmpp, 2, 4)
 
 
 def items_of(iq):
@@ -407,8 +367,8 @@ async def scenario(args):
             await bob2.ping()
             if bob2.messages.items:
                 raise Failure(f'{bob2.label}: more messages than the two stored: {bob2.messages.items}')
-            print(f'RESULT offline={len(got)} user={bob_jid}')
-            print(f"RESULT delay={got[0][0]['delay']['from']} user={bob_jid}")
+            print_result('offline', len(got), bob_jid)
+            print_result('delay', got[0][0]['delay']['from'], bob_jid)
             # Gone without unavailable presence (connection dropped): the server must broadcast it (RFC 6121 section 4.5).
             bob2.closing = True
             bob2.xmpp.abort()
@@ -427,7 +387,7 @@ async def scenario(args):
             req = await bob3.presences.expect(f'the pending subscription request from {carol_jid} at login',
                                               presence_of('subscribe', carol_jid), problems)
             print(f'{bob3.label}: got at login {req}')
-            print(f'RESULT pending={req["from"]} user={bob_jid}')
+            print_result('pending', req['from'], bob_jid)
             bob3.xmpp.send_presence(pto=carol_jid, ptype='subscribed')
             await carol.presences.expect(f"'subscribed' from {bob_jid}", presence_of('subscribed', bob_jid), problems)
             await carol.pushes.expect(f'roster push {bob_jid} to', push_for(bob_jid, 'to'), problems)
@@ -449,32 +409,18 @@ async def scenario(args):
 
         for c, label in ((alice, alice_jid), (bob3, bob_jid), (carol, carol_jid)):
             _, items = await c.fresh_roster()
-            print(f'RESULT roster={summary(items)} user={label}')
+            print_result('roster', summary(items), label)
     finally:
-        if problems.done() and not problems.cancelled():
-            problems.exception()  # retrieved: no "never retrieved" noise
         for c in clients:
             c.closing = True
-            if c.session.done() and not c.session.cancelled():
-                c.session.exception()
+        retrieve(problems, *(c.session for c in clients))
         await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
 
 
 def main(argv):
     args = parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR,
-                        format='%(asctime)s %(levelname)-7s %(name)s %(message)s', stream=sys.stderr)
-    print(f'slixmpp {slixmpp.__version__} on Python {sys.version.split()[0]}')
-    try:
-        asyncio.run(asyncio.wait_for(scenario(args), args.timeout))
-    except Failure as err:
-        print(f'FAIL: {err}', file=sys.stderr)
-        return 1
-    except asyncio.TimeoutError:
-        print(f"FAIL: {CURRENT['step']}: overall time limit of {args.timeout:.0f} s exceeded", file=sys.stderr)
-        return 1
-    print('OK')
-    return 0
+    return run(scenario, args, args.timeout,
+               describe=lambda _err: f"{CURRENT['step']}: overall time limit of {args.timeout:.0f} s exceeded")
 
 
 if __name__ == '__main__':

@@ -2,7 +2,7 @@
 """Interop run: slixmpp's MUC plugin (xep_0045) against Starling's multi-user chat service.
 
 The scenario: two clients (--user1, --user2) log in over STARTTLS with SCRAM-SHA-256 (telling
-slixmpp it has no channel binding, see c2s_scram_messages.py), send initial presence and wait
+slixmpp it has no channel binding, see common.py), send initial presence and wait
 for a ping round trip. user1 creates --room with join_muc_wait (the room must answer with status
 codes 110 and 201: a new, locked room), fetches the configuration form with get_room_config,
 names the room and submits the form with set_room_config (a reserved room), then user2 enters
@@ -19,36 +19,17 @@ stderr. On success stdout ends with, per user:
     OK
 """
 
-import argparse
 import asyncio
-import logging
-import ssl
+import os
 import sys
 
-try:
-    import slixmpp
-    from slixmpp import ClientXMPP
-    from slixmpp.exceptions import IqError, IqTimeout
-except ImportError as err:  # pragma: no cover - reported to the caller
-    print(f'FAIL: cannot import slixmpp ({err}); install python3-slixmpp and use /usr/bin/python3', file=sys.stderr)
-    sys.exit(3)
-
-
-class Failure(Exception):
-    pass
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import Failure, IqError, IqTimeout, base_parser, close, connect, new_client, ping_server, print_result, run  # noqa: E402
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--host', default='127.0.0.1')
-    p.add_argument('--port', type=int, required=True, help='the STARTTLS c2s port')
-    p.add_argument('--domain', default='localhost')
-    p.add_argument('--password', required=True)
-    p.add_argument('--user1', default='alice')
-    p.add_argument('--user2', default='bob')
+    p = base_parser(__doc__, 30.0)
     p.add_argument('--room', required=True, help='the room JID, room@conference.domain')
-    p.add_argument('--timeout', type=float, default=30.0)
-    p.add_argument('--debug', action='store_true')
     return p.parse_args(argv)
 
 
@@ -57,22 +38,7 @@ class Client:
         self.label = local
         self.nick = nick
         self.room = args.room
-        self.xmpp = ClientXMPP(f'{local}@{args.domain}/slix', args.password, sasl_mech='SCRAM-SHA-256')
-        self.xmpp.register_plugin('xep_0199')
-        self.xmpp.register_plugin('xep_0030')
-        self.xmpp.register_plugin('xep_0004')
-        self.xmpp.register_plugin('xep_0045')
-        self.xmpp.ssl_context.check_hostname = False
-        self.xmpp.ssl_context.verify_mode = ssl.CERT_NONE
-        mechs = self.xmpp['feature_mechanisms']
-        default_callback = mechs.sasl_callback
-
-        def credentials(required, optional):
-            values = default_callback(required, optional)
-            values.pop('channel_binding', None)
-            return values
-
-        mechs.sasl_callback = credentials
+        self.xmpp = new_client(f'{local}@{args.domain}/slix', args.password, plugins=['xep_0199', 'xep_0030', 'xep_0004', 'xep_0045'])
         loop = asyncio.get_running_loop()
         self.session = loop.create_future()
         self.groupchat = asyncio.Queue()
@@ -96,23 +62,16 @@ class Client:
 
     async def _on_session_start(self, _event):
         self.xmpp.send_presence()
-        try:
-            await self.xmpp['xep_0199'].send_ping(self.xmpp.boundjid.host, timeout=10)
-        except (IqError, IqTimeout):
-            pass
+        await ping_server(self.xmpp, 10)
         if not self.session.done():
             self.session.set_result(self.xmpp.boundjid.full)
 
     def connect(self, args):
-        self.xmpp.connect(address=(args.host, args.port), force_starttls=True)
+        connect(self.xmpp, args)
 
     async def close(self):
         self.closing = True
-        if self.xmpp.transport is not None:
-            try:
-                await asyncio.wait_for(self.xmpp.disconnect(wait=1), 3)
-            except Exception:  # noqa: BLE001 - best effort
-                self.xmpp.abort()
+        await close(self.xmpp, 1, 3)
 
 
 async def take(queue, what, timeout):
@@ -136,7 +95,7 @@ async def scenario(args):
         # Creation: a new room answers with 110 and 201 and stays locked until configured.
         pres, subject, occupants, history = await muc_a.join_muc_wait(room, 'Alice', maxstanzas=0, timeout=10)
         codes = sorted(pres['muc']['status_codes'])
-        print(f'RESULT selfcodes={",".join(map(str, codes))} user={alice.xmpp.boundjid.bare}')
+        print_result('selfcodes', ','.join(map(str, codes)), alice.xmpp.boundjid.bare)
         if 110 not in codes or 201 not in codes:
             raise Failure(f'alice: the self-presence of a new room has status codes {codes}, expected 110 and 201')
         if pres['muc']['affiliation'] != 'owner' or pres['muc']['role'] != 'moderator':
@@ -153,7 +112,7 @@ async def scenario(args):
 
         pres_b, subject_b, occupants_b, _ = await muc_b.join_muc_wait(room, 'Bob', maxstanzas=0, timeout=10)
         codes_b = sorted(pres_b['muc']['status_codes'])
-        print(f'RESULT selfcodes={",".join(map(str, codes_b))} user={bob.xmpp.boundjid.bare}')
+        print_result('selfcodes', ','.join(map(str, codes_b)), bob.xmpp.boundjid.bare)
         if codes_b != [110]:
             raise Failure(f'bob: self-presence status codes {codes_b}, expected [110]')
         nicks = sorted(p['muc']['nick'] for p in occupants_b)
@@ -191,26 +150,15 @@ async def scenario(args):
             raise Failure(f"alice: saw {gone['muc']['nick']} leave, expected Bob")
 
         for c in (alice, bob):
-            print(f"RESULT groupchat={'|'.join(received[c]).replace(' ', '_')} user={c.xmpp.boundjid.bare}")
+            print_result('groupchat', '|'.join(received[c]).replace(' ', '_'), c.xmpp.boundjid.bare)
     finally:
         await asyncio.gather(alice.close(), bob.close(), return_exceptions=True)
 
 
 def main(argv):
     args = parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR,
-                        format='%(asctime)s %(levelname)-7s %(name)s %(message)s', stream=sys.stderr)
-    print(f'slixmpp {slixmpp.__version__} on Python {sys.version.split()[0]}')
-    try:
-        asyncio.run(asyncio.wait_for(scenario(args), args.timeout + 5))
-    except Failure as err:
-        print(f'FAIL: {err}', file=sys.stderr)
-        return 1
-    except (asyncio.TimeoutError, IqError, IqTimeout) as err:
-        print(f'FAIL: {type(err).__name__}: {err}', file=sys.stderr)
-        return 1
-    print('OK')
-    return 0
+    return run(scenario, args, args.timeout + 5, errors=(asyncio.TimeoutError, IqError, IqTimeout),
+               describe=lambda err: f'{type(err).__name__}: {err}')
 
 
 if __name__ == '__main__':

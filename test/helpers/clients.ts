@@ -50,15 +50,21 @@ export function xmppClient(options: ClientOptions): Client {
   return xmpp;
 }
 
-export async function connect(ts: TestServer, local: string, options: ConnectOptions = {}): Promise<TestClient> {
-  const direct = options.transport === 'direct';
-  const xmpp = xmppClient({
-    service: direct ? `xmpps://127.0.0.1:${ts.tlsPort}` : `xmpp://127.0.0.1:${ts.port}`,
-    domain: DOMAIN,
-    username: local,
-    password: options.password ?? PASSWORD,
-    resource: options.resource,
-  });
+export interface WrapOptions {
+  /** Send initial presence once online (default true). */
+  presence?: boolean;
+  /** How long `next` waits by default (ms; default 5000). */
+  timeoutMs?: number;
+  /** Answer the server's pings (XEP-0199), so idle checks never cut the client off (default false). */
+  answerPings?: boolean;
+}
+
+/**
+ * Starts `xmpp` (no reconnecting, errors left to the test) and wraps it as a TestClient: the
+ * stanzas it receives are kept until a `next` takes them.
+ */
+export async function startClient(xmpp: Client, options: WrapOptions = {}): Promise<TestClient> {
+  const defaultTimeoutMs = options.timeoutMs ?? 5000;
   xmpp.reconnect.stop();
   xmpp.on('error', () => {});
   const inbox: Element[] = [];
@@ -68,6 +74,13 @@ export async function connect(ts: TestServer, local: string, options: ConnectOpt
     if (i === -1) inbox.push(el);
     else waiters.splice(i, 1)[0]!.resolve(el);
   });
+  if (options.answerPings) {
+    xmpp.on('stanza', (el: Element) => {
+      if (el.name === 'iq' && el.attrs.type === 'get' && el.getChild('ping', 'urn:xmpp:ping')) {
+        void xmpp.send(xml('iq', { type: 'result', id: el.attrs.id, to: el.attrs.from }));
+      }
+    });
+  }
   let address;
   try {
     address = await xmpp.start();
@@ -79,7 +92,7 @@ export async function connect(ts: TestServer, local: string, options: ConnectOpt
   return {
     xmpp,
     jid: address.toString(),
-    next(match, timeoutMs = 5000) {
+    next(match, timeoutMs = defaultTimeoutMs) {
       const i = inbox.findIndex(match);
       if (i !== -1) return Promise.resolve(inbox.splice(i, 1)[0]!);
       return new Promise((resolve, reject) => {
@@ -98,31 +111,52 @@ export async function connect(ts: TestServer, local: string, options: ConnectOpt
   };
 }
 
-/** A raw XML stream over a socket: writes strings, collects parsed elements. */
-export class RawStream {
+export async function connect(ts: TestServer, local: string, options: ConnectOptions = {}): Promise<TestClient> {
+  const direct = options.transport === 'direct';
+  const xmpp = xmppClient({
+    service: direct ? `xmpps://127.0.0.1:${ts.tlsPort}` : `xmpp://127.0.0.1:${ts.port}`,
+    domain: DOMAIN,
+    username: local,
+    password: options.password ?? PASSWORD,
+    resource: options.resource,
+  });
+  return startClient(xmpp, { presence: options.presence });
+}
+
+/** The stanza error condition of an error stanza (RFC 6120 section 8.3). */
+export function errorCondition(el: Element): string | undefined {
+  return el.getChild('error')?.children.find((c): c is Element => typeof c !== 'string' && c.attrs.xmlns === 'urn:ietf:params:xml:ns:xmpp-stanzas')?.name;
+}
+
+export interface WaitOptions {
+  /** How long `until` and `element` wait by default (ms). */
+  timeoutMs: number;
+  /** What is waited on, for the time-out's message. */
+  what: string;
+  /** Whether `until` gives up as soon as the connection is closed. */
+  failOnClose: boolean;
+}
+
+/**
+ * An XML stream over a socket: writes strings, collects the parsed headers and elements, waits
+ * on them. RawStream speaks it as a client; a test may speak it as a server by extending this.
+ */
+export class XmlSocket {
   readonly elements: Element[] = [];
   headers: Element[] = [];
   closed = false;
   ended = false;
-  private socket: net.Socket;
+  protected socket: net.Socket;
   private parser: XmlStreamParser;
   private waiters: (() => void)[] = [];
 
-  private constructor(socket: net.Socket) {
+  constructor(
+    socket: net.Socket,
+    private readonly wait: WaitOptions,
+  ) {
     this.socket = socket;
     this.parser = this.newParser();
     this.listen(socket);
-  }
-
-  static async open(port: number, direct = false): Promise<RawStream> {
-    const socket = direct
-      ? tls.connect({ host: '127.0.0.1', port, servername: DOMAIN, rejectUnauthorized: false })
-      : net.connect({ host: '127.0.0.1', port });
-    await new Promise((resolve, reject) => {
-      socket.once(direct ? 'secureConnect' : 'connect', resolve);
-      socket.once('error', reject);
-    });
-    return new RawStream(socket);
   }
 
   get tlsSocket(): tls.TLSSocket | undefined {
@@ -151,21 +185,31 @@ export class RawStream {
     for (const w of this.waiters.splice(0)) w();
   }
 
+  /** Goes on over `socket` (the TLS one after STARTTLS) with a new stream. */
+  protected useSocket(socket: net.Socket): void {
+    this.socket = socket;
+    this.restart();
+    this.listen(socket);
+  }
+
+  /** A new stream on the same socket (after SASL, after STARTTLS): the parser starts over. */
+  restart(): void {
+    this.parser = this.newParser();
+  }
+
   write(data: string | Buffer): boolean {
     return this.socket.write(data);
   }
 
-  header(to = DOMAIN): void {
-    this.write(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='${to}' version='1.0'>`);
-  }
-
   /** Waits until `check` returns a value (re-checked on each arrival). */
-  async until<T>(check: () => T | undefined | false, timeoutMs = 5000): Promise<T> {
+  async until<T>(check: () => T | undefined | false, timeoutMs = this.wait.timeoutMs): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const value = check();
       if (value) return value;
-      if (Date.now() > deadline) throw new Error('timed out waiting on the raw stream');
+      const have = this.elements.map((e) => e.name).join(', ');
+      if (this.wait.failOnClose && this.closed) throw new Error(`the connection closed (have: ${have})`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting on ${this.wait.what} (have: ${have})`);
       await new Promise<void>((resolve) => {
         this.waiters.push(resolve);
         setTimeout(resolve, 100);
@@ -174,7 +218,7 @@ export class RawStream {
   }
 
   /** Waits for an element with this name (and takes it off the list). */
-  async element(name: string, timeoutMs = 5000): Promise<Element> {
+  async element(name: string, timeoutMs?: number): Promise<Element> {
     return this.until(() => {
       const i = this.elements.findIndex((e) => e.name === name);
       return i === -1 ? undefined : this.elements.splice(i, 1)[0];
@@ -182,9 +226,42 @@ export class RawStream {
   }
 
   /** The condition name of a received stream error. */
-  async streamError(timeoutMs = 5000): Promise<string> {
+  async streamError(timeoutMs?: number): Promise<string> {
     const error = await this.element('stream:error', timeoutMs);
     return error.children.find((c): c is Element => typeof c !== 'string' && c.attrs.xmlns === 'urn:ietf:params:xml:ns:xmpp-streams')!.name;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/** A raw client-to-server XML stream over a socket, for what a client library won't send. */
+export class RawStream extends XmlSocket {
+  private constructor(socket: net.Socket) {
+    super(socket, { timeoutMs: 5000, what: 'the raw stream', failOnClose: false });
+  }
+
+  static async open(port: number, direct = false): Promise<RawStream> {
+    const socket = direct
+      ? tls.connect({ host: '127.0.0.1', port, servername: DOMAIN, rejectUnauthorized: false })
+      : net.connect({ host: '127.0.0.1', port });
+    await new Promise((resolve, reject) => {
+      socket.once(direct ? 'secureConnect' : 'connect', resolve);
+      socket.once('error', reject);
+    });
+    return new RawStream(socket);
+  }
+
+  /** Opens a stream: connects, sends the header, reads the server's features. */
+  static async started(port: number, direct = false): Promise<{ s: RawStream; features: Element }> {
+    const s = await RawStream.open(port, direct);
+    s.header();
+    return { s, features: await s.element('stream:features') };
+  }
+
+  header(to = DOMAIN): void {
+    this.write(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='${to}' version='1.0'>`);
   }
 
   /** STARTTLS on the raw stream; the parser restarts for the new stream. */
@@ -197,23 +274,26 @@ export class RawStream {
       secure.once('error', reject);
     });
     this.socket.removeAllListeners('data');
-    this.socket = secure;
-    this.parser = this.newParser();
-    this.listen(secure);
-  }
-
-  restart(): void {
-    this.parser = this.newParser();
-    this.socket.removeAllListeners('data');
-    this.socket.on('data', (d) => this.parser.write(d));
-  }
-
-  close(): void {
-    this.socket.destroy();
+    this.useSocket(secure);
   }
 }
 
 export { PASSWORD };
+
+/** The features Bind 2 (XEP-0386) offers to enable inline, from the pre-authentication features. */
+export function bind2Inline(features: Element): string[] {
+  const bind = features.getChild('authentication', 'urn:xmpp:sasl:2')?.getChild('inline')?.getChild('bind', 'urn:xmpp:bind:0');
+  return (bind?.getChild('inline')?.getChildren('feature') ?? []).map((f) => f.attrs.var!);
+}
+
+/** SASL2 (XEP-0388) PLAIN with a Bind 2 request (`tag`, and `inline` XML inside); resolves with the JID bound. */
+export async function sasl2Bind(s: RawStream, user: string, tag: string, inline: string, password = PASSWORD): Promise<string> {
+  s.write(
+    `<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><initial-response>${Buffer.from(`\0${user}\0${password}`).toString('base64')}</initial-response>` +
+      `<bind xmlns='urn:xmpp:bind:0'><tag>${tag}</tag>${inline}</bind></authenticate>`,
+  );
+  return (await s.element('success')).getChildText('authorization-identifier')!;
+}
 
 /** A raw stream after STARTTLS, PLAIN and the stream restart: authenticated, nothing bound. */
 export async function rawAuthenticated(port: number, user: string, password = PASSWORD): Promise<RawStream> {

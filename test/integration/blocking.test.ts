@@ -1,21 +1,16 @@
 // XEP-0191 Blocking Command over real sockets: the list and its pushes, what a blocked entity
 // can no longer do (and what it sees), what the user can no longer send, presence on block and
 // unblock, JID matching, limits, persistence, and the list going with the account.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import os from 'node:os';
-import path from 'node:path';
 import t, { type Test } from 'tap';
-import { sql } from 'kysely';
 import type { Element } from '@xmpp/xml';
 import { BlocklistStore, blockingMigrations } from '../../modules/blocking/store.js';
 import { AccountStore } from '../../src/storage/accounts.js';
-import { openStorage, type StorageOptions } from '../../src/storage/database.js';
+import type { Storage } from '../../src/storage/database.js';
 import { parseJid } from '../../src/jid.js';
 import { connect, xml, type TestClient } from '../helpers/clients.js';
 import { DOMAIN, startTestServer } from '../helpers/harness.js';
 import { rowsOwnedBy } from '../helpers/owned-rows.js';
-import { POSTGRES_URL, postgresReachable, useService } from '../helpers/services.js';
+import { storeOnBothDatabases } from '../helpers/databases.js';
 import { subscribe } from '../helpers/fake-roster.js';
 
 const NS = 'urn:xmpp:blocking';
@@ -313,12 +308,7 @@ t.test('JID matching rules (XEP-0191 §4, in the order of XEP-0016)', async (t) 
   }
 });
 
-async function storeContract(t: Test, options: StorageOptions, cleanup: () => Promise<void>) {
-  const storage = await openStorage(options);
-  t.teardown(async () => {
-    await storage.close();
-    await cleanup();
-  });
+async function storeContract(t: Test, storage: Storage) {
   await storage.migrate('blocking', blockingMigrations);
   const accounts = new AccountStore(storage.db);
   await accounts.create('x.example', 'eve', []);
@@ -336,20 +326,4 @@ async function storeContract(t: Test, options: StorageOptions, cleanup: () => Pr
   t.equal((await rowsOwnedBy(storage, 'x.example', 'eve')).blocklist_item, 0, 'the list goes with the account');
 }
 
-t.test('blocklist store on both databases', async (t) => {
-  t.test('sqlite', async (t) => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'starling-blocklist-'));
-    const options: StorageOptions = { driver: 'sqlite', sqlitePath: path.join(dir, 'db.sqlite'), sqliteSynchronous: 'normal', postgresUrl: '', postgresSchema: 'public', poolSize: 1 };
-    await storeContract(t, options, async () => rmSync(dir, { recursive: true, force: true }));
-  });
-  t.test('postgres', async (t) => {
-    if (!(await useService(t, 'PostgreSQL', postgresReachable, POSTGRES_URL))) return;
-    const schema = `starling_blocking_${randomBytes(4).toString('hex')}`;
-    const options: StorageOptions = { driver: 'postgres', sqlitePath: '', sqliteSynchronous: 'full', postgresUrl: POSTGRES_URL, postgresSchema: schema, poolSize: 4 };
-    await storeContract(t, options, async () => {
-      const s = await openStorage({ ...options, postgresSchema: 'public' }, { migrate: false });
-      await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(s.db);
-      await s.close();
-    });
-  });
-});
+t.test('blocklist store on both databases', async (t) => storeOnBothDatabases(t, 'blocking', storeContract));

@@ -26,25 +26,19 @@ t.test('stream header and XML rules', async (t) => {
   });
 
   t.test('a comment inside the stream gets restricted-xml', async (t) => {
-    const s = await RawStream.open(ts.port);
-    s.header();
-    await s.element('stream:features');
+    const { s } = await RawStream.started(ts.port);
     s.write('<!-- hello -->');
     t.equal(await s.streamError(), 'restricted-xml');
   });
 
   t.test('malformed XML gets not-well-formed', async (t) => {
-    const s = await RawStream.open(ts.port);
-    s.header();
-    await s.element('stream:features');
+    const { s } = await RawStream.started(ts.port);
     s.write('<a></b>');
     t.equal(await s.streamError(), 'not-well-formed');
   });
 
   t.test('whitespace keepalives are fine', async (t) => {
-    const s = await RawStream.open(ts.port);
-    s.header();
-    await s.element('stream:features');
+    const { s } = await RawStream.started(ts.port);
     s.write('   \n  ');
     s.write("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
     t.ok(await s.element('proceed'));
@@ -52,9 +46,7 @@ t.test('stream header and XML rules', async (t) => {
   });
 
   t.test('the closing handshake', async (t) => {
-    const s = await RawStream.open(ts.port);
-    s.header();
-    await s.element('stream:features');
+    const { s } = await RawStream.started(ts.port);
     s.write('</stream:stream>');
     await s.until(() => s.ended);
     t.ok(s.ended, 'the server closed its stream too');
@@ -99,9 +91,7 @@ t.test('limits and timers', async (t) => {
   await ts.addUser('erin');
 
   t.test('XEP-0478 stream limits are advertised', async (t) => {
-    const s = await RawStream.open(ts.port);
-    s.header();
-    const features = await s.element('stream:features');
+    const { s, features } = await RawStream.started(ts.port);
     t.equal(features.getChild('limits', 'urn:xmpp:stream-limits:0')?.getChildText('max-bytes'), '262144');
     s.close();
   });

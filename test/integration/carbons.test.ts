@@ -3,8 +3,8 @@
 // resources, the <private/> opt-out, the eligibility rules, disabling, and Bind 2 inline.
 import t from 'tap';
 import type { Element } from '@xmpp/xml';
-import { startTestServer, DOMAIN, PASSWORD, type TestServer } from '../helpers/harness.js';
-import { connect, xml, RawStream, type TestClient } from '../helpers/clients.js';
+import { startTestServer, DOMAIN, type TestServer } from '../helpers/harness.js';
+import { bind2Inline, connect, sasl2Bind, xml, RawStream, type TestClient } from '../helpers/clients.js';
 
 const CARBONS = 'urn:xmpp:carbons:2';
 const FORWARD = 'urn:xmpp:forward:0';
@@ -199,18 +199,10 @@ t.test('message carbons', async (t) => {
   });
 
   t.test('Bind 2: carbons enabled inline (XEP-0386)', async (t) => {
-    const s = await RawStream.open(ts.tlsPort, true);
+    const { s, features } = await RawStream.started(ts.tlsPort, true);
     t.teardown(() => s.close());
-    s.header();
-    const features = await s.element('stream:features');
-    const inline = features.getChild('authentication', 'urn:xmpp:sasl:2')?.getChild('inline')?.getChild('bind', 'urn:xmpp:bind:0');
-    t.ok(inline?.getChild('inline')?.getChildren('feature').some((f) => f.attrs.var === CARBONS), 'offered inline');
-    s.write(
-      `<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><initial-response>${Buffer.from(`\0alice\0${PASSWORD}`).toString('base64')}</initial-response>` +
-        `<bind xmlns='urn:xmpp:bind:0'><tag>inline</tag><enable xmlns='${CARBONS}'/></bind></authenticate>`,
-    );
-    const success = await s.element('success');
-    const jid = success.getChildText('authorization-identifier')!;
+    t.ok(bind2Inline(features).includes(CARBONS), 'offered inline');
+    const jid = await sasl2Bind(s, 'alice', 'inline', `<enable xmlns='${CARBONS}'/>`);
     t.match(jid, /^alice@localhost\/inline\//);
     s.write('<presence/>');
     await b.send(xml('message', { to: a1.jid, type: 'chat' }, xml('body', {}, 'inline copy')));

@@ -1,21 +1,14 @@
 // The `starling` command, run as a real process.
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { RawStream } from '../helpers/clients.js';
+import { configDir, runStarling, startStarling } from '../helpers/cli.js';
 
-const root = new URL('../..', import.meta.url).pathname;
-// Resolved here, since the commands run in a temporary directory.
-const tsx = import.meta.resolve('tsx');
-const dir = mkdtempSync(path.join(os.tmpdir(), 'starling-cli-'));
-t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-
-const config = path.join(dir, 'starling.toml');
-writeFileSync(
-  config,
-  `data_dir = "${dir}/data"
+const { dir, config } = configDir(
+  t,
+  'cli',
+  (dir) => `data_dir = "${dir}/data"
 [log]
 format = "json"
 [c2s]
@@ -27,15 +20,8 @@ min_password_length = 8
 const passwordFile = path.join(dir, 'password');
 writeFileSync(passwordFile, 'a good password\n');
 
-function starling(args: string[], input?: string) {
-  const r = spawnSync(process.execPath, ['--import', tsx, path.join(root, 'src/cli.ts'), ...args], {
-    cwd: dir,
-    input,
-    encoding: 'utf8',
-    env: { ...process.env, STARLING_CONFIG: '' },
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+/** The command run in the temporary directory. */
+const starling = (args: string[], input?: string) => runStarling(args, { cwd: dir, input });
 
 t.test('check: a misspelt key prints its path and exits 1', async (t) => {
   const bad = path.join(dir, 'bad.toml');
@@ -88,22 +74,8 @@ t.test('help and version', async (t) => {
 });
 
 t.test('start prints where it listens, serves, and stops cleanly on SIGTERM', async (t) => {
-  const child = spawn(process.execPath, ['--import', tsx, path.join(root, 'src/cli.ts'), 'start', '--config', config], { cwd: dir });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no start within 10 s:\n${out}`)), 10_000);
-    child.stdout.on('data', () => {
-      const running = /"msg":"Starling is running"/.test(out);
-      const listening = /"port":(\d+),"tls":"starttls","msg":"c2s listening"/.exec(out);
-      if (running && listening) {
-        clearTimeout(timer);
-        resolve(Number(listening[1]));
-      }
-    });
-  });
-  t.match(out, new RegExp(`"dataDir":"${dir}/data"`), 'the data directory is printed');
+  const { child, port, output } = await startStarling(config, { cwd: dir, timeoutMs: 10_000 });
+  t.match(output(), new RegExp(`"dataDir":"${dir}/data"`), 'the data directory is printed');
   const s = await RawStream.open(port);
   s.header();
   t.ok(await s.element('stream:features'), 'it serves XMPP');

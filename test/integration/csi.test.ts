@@ -5,7 +5,7 @@
 import t from 'tap';
 import type { Element } from '@xmpp/xml';
 import { startTestServer, PASSWORD } from '../helpers/harness.js';
-import { connect, rawAuthenticated, rawLogin, xml, RawStream } from '../helpers/clients.js';
+import { bind2Inline, connect, rawAuthenticated, rawLogin, sasl2Bind, xml, RawStream } from '../helpers/clients.js';
 
 const CSI = 'urn:xmpp:csi:0';
 const SM = 'urn:xmpp:sm:3';
@@ -233,17 +233,10 @@ t.test('client state indication', async (t) => {
   });
 
   t.test('Bind 2: inactive from the start (XEP-0386 inline)', async (t) => {
-    const s = await RawStream.open(ts.tlsPort, true);
+    const { s, features } = await RawStream.started(ts.tlsPort, true);
     t.teardown(() => s.close());
-    s.header();
-    const features = await s.element('stream:features');
-    const inline = features.getChild('authentication', 'urn:xmpp:sasl:2')?.getChild('inline')?.getChild('bind', 'urn:xmpp:bind:0');
-    t.ok(inline?.getChild('inline')?.getChildren('feature').some((f) => f.attrs.var === CSI), 'offered inline');
-    s.write(
-      `<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><initial-response>${Buffer.from(`\0alice\0${PASSWORD}`).toString('base64')}</initial-response>` +
-        `<bind xmlns='urn:xmpp:bind:0'><tag>pocket</tag><inactive xmlns='${CSI}'/></bind></authenticate>`,
-    );
-    const jid = (await s.element('success')).getChildText('authorization-identifier')!;
+    t.ok(bind2Inline(features).includes(CSI), 'offered inline');
+    const jid = await sasl2Bind(s, 'alice', 'pocket', `<inactive xmlns='${CSI}'/>`);
     s.write('<presence/>');
     await sleep(300);
     t.same(seq(s), [], "bob's presence (the answer to the probe) is held");

@@ -1,62 +1,36 @@
 // Nothing acknowledged is lost: a message the server acknowledged (XEP-0198 <a h/>) for an
 // offline user survives a kill -9 of the server right after, and is delivered after a restart.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import t from 'tap';
 import { rawAuthenticated, rawLogin } from '../helpers/clients.js';
+import { configDir, runStarling, startStarling } from '../helpers/cli.js';
 
-const root = new URL('../..', import.meta.url).pathname;
-const tsx = import.meta.resolve('tsx');
 const SM = 'urn:xmpp:sm:3';
 
 /** A configuration in a temporary directory (removed after the test); returns its path. */
 function configIn(t: { teardown(fn: () => void): void }): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'starling-durability-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const config = path.join(dir, 'starling.toml');
-  writeFileSync(
-    config,
-    `data_dir = "${dir}/data"
+  return configDir(
+    t,
+    'durability',
+    (dir) => `data_dir = "${dir}/data"
 modules_enabled = ["sasl", "ping", "disco", "roster", "presence", "offline", "sm"]
 [log]
 format = "json"
 [c2s]
 listeners = [{ interfaces = ["127.0.0.1"], port = 0, direct_tls = false }]
 `,
-  );
-  return config;
+  ).config;
 }
 
 /** Creates an account with the CLI, as an operator would. */
 function adduser(config: string, user: string): { status: number | null; stderr: string } {
-  return spawnSync(process.execPath, ['--import', tsx, path.join(root, 'src/cli.ts'), 'adduser', `${user}@localhost`, '--config', config], { input: 'correct horse battery\n', encoding: 'utf8' });
-}
-
-function startProcess(config: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, ['--import', tsx, path.join(root, 'src/cli.ts'), 'start', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no start within 15 s:\n${out}`)), 15_000);
-    const onData = (d: Buffer) => {
-      out += d;
-      const running = /"msg":"Starling is running"/.test(out);
-      const listening = /"port":(\d+),"tls":"starttls","msg":"c2s listening"/.exec(out);
-      if (running && listening) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(listening[1]) });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-  });
+  const r = runStarling(['adduser', `${user}@localhost`, '--config', config], { input: 'correct horse battery\n' });
+  return { status: r.code, stderr: r.err };
 }
 
 t.test('an acknowledged message to an offline user survives kill -9', async (t) => {
   const config = configIn(t);
 
-  const first = await startProcess(config);
+  const first = await startStarling(config);
   t.teardown(() => void first.child.kill('SIGKILL'));
   // Accounts through the running server's own database, with the CLI.
   for (const user of ['alice', 'bob']) {
@@ -74,7 +48,7 @@ t.test('an acknowledged message to an offline user survives kill -9', async (t) 
   first.child.kill('SIGKILL');
   await new Promise((resolve) => first.child.once('exit', resolve));
 
-  const second = await startProcess(config);
+  const second = await startStarling(config);
   t.teardown(() => void second.child.kill('SIGTERM'));
   const bob = await rawAuthenticated(second.port, 'bob');
   bob.write("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>");
@@ -91,7 +65,7 @@ t.test('after a graceful restart a client that tries to resume learns its h', as
   const r = adduser(config, 'carol');
   t.equal(r.status, 0, r.stderr);
 
-  const first = await startProcess(config);
+  const first = await startStarling(config);
   const { s } = await rawLogin(first.port, 'carol', 'phone');
   s.write(`<enable xmlns='${SM}' resume='true'/>`);
   const enabled = await s.element('enabled');
@@ -102,7 +76,7 @@ t.test('after a graceful restart a client that tries to resume learns its h', as
   t.equal(await s.streamError(), 'system-shutdown');
   await new Promise((resolve) => first.child.once('exit', resolve));
 
-  const second = await startProcess(config);
+  const second = await startStarling(config);
   t.teardown(() => void second.child.kill('SIGTERM'));
   const again = await rawAuthenticated(second.port, 'carol');
   again.write(`<resume xmlns='${SM}' previd='${enabled.attrs.id}' h='0'/>`);

@@ -3,28 +3,23 @@
 // and re-routed messages archived once, what is and is not archived, paging over 1,000 messages
 // both ways with the filters on SQLite and PostgreSQL, preferences (XEP-0441), errors, and the
 // archive gone with the account.
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { sql } from 'kysely';
 import type { Element } from '@xmpp/xml';
 import { makeJid } from '../../src/jid.js';
-import { openStorage } from '../../src/storage/database.js';
 import { startTestServer, type TestServer } from '../helpers/harness.js';
 import { connect, rawLogin, xml, type RawStream, type TestClient } from '../helpers/clients.js';
 import { rowsOwnedBy } from '../helpers/owned-rows.js';
-import { POSTGRES_URL, postgresReachable, useService } from '../helpers/services.js';
+import { onPostgres } from '../helpers/databases.js';
+import { FORWARD, MAM, field, forwarded, mamQuery, type MamQueryOptions, type MamQueryResult } from '../helpers/mam.js';
 import { IdGenerator } from '../../modules/mam/ids.js';
 import { ArchiveStore } from '../../modules/mam/store.js';
 
 const MODULES = ['sasl', 'ping', 'disco', 'roster', 'presence', 'offline', 'sm', 'mam'];
-const MAM = 'urn:xmpp:mam:2';
 const SID = 'urn:xmpp:sid:0';
-const RSM = 'http://jabber.org/protocol/rsm';
 const DATA = 'jabber:x:data';
-const FORWARD = 'urn:xmpp:forward:0';
 const DELAY = 'urn:xmpp:delay';
 const HINTS = 'urn:xmpp:hints';
 
@@ -44,82 +39,7 @@ async function iq(c: TestClient, type: 'get' | 'set', payload: Element, to?: str
   return c.next((el) => el.name === 'iq' && el.attrs.id === id, 20_000);
 }
 
-interface QueryOptions {
-  with?: string;
-  start?: string;
-  end?: string;
-  afterId?: string;
-  beforeId?: string;
-  ids?: string[];
-  max?: number;
-  after?: string;
-  before?: string;
-  flip?: boolean;
-  to?: string;
-  extraField?: Element;
-  index?: number;
-}
-
-interface QueryResult {
-  iq: Element;
-  results: Element[];
-  /** Result ids, in the order received. */
-  ids: string[];
-  /** The archived messages' bodies, in the order received. */
-  bodies: (string | undefined)[];
-  complete?: string;
-  first?: string;
-  firstIndex?: string;
-  last?: string;
-  count?: string;
-}
-
-function field(name: string, ...values: string[]): Element {
-  return xml('field', { var: name }, ...values.map((v) => xml('value', {}, v)));
-}
-
-async function query(c: TestClient, o: QueryOptions = {}): Promise<QueryResult> {
-  const queryid = nextId('q');
-  const fields: Element[] = [];
-  if (o.with !== undefined) fields.push(field('with', o.with));
-  if (o.start !== undefined) fields.push(field('start', o.start));
-  if (o.end !== undefined) fields.push(field('end', o.end));
-  if (o.afterId !== undefined) fields.push(field('after-id', o.afterId));
-  if (o.beforeId !== undefined) fields.push(field('before-id', o.beforeId));
-  if (o.ids !== undefined) fields.push(field('ids', ...o.ids));
-  if (o.extraField) fields.push(o.extraField);
-  const form = fields.length ? xml('x', { xmlns: DATA, type: 'submit' }, xml('field', { var: 'FORM_TYPE', type: 'hidden' }, xml('value', {}, MAM)), ...fields) : null;
-  const rsmChildren: Element[] = [];
-  if (o.max !== undefined) rsmChildren.push(xml('max', {}, String(o.max)));
-  if (o.after !== undefined) rsmChildren.push(xml('after', {}, o.after));
-  if (o.before !== undefined) rsmChildren.push(xml('before', {}, o.before));
-  if (o.index !== undefined) rsmChildren.push(xml('index', {}, String(o.index)));
-  const set = rsmChildren.length ? xml('set', { xmlns: RSM }, ...rsmChildren) : null;
-  const payload = xml('query', { xmlns: MAM, queryid }, form, set, o.flip ? xml('flip-page') : null);
-  const reply = await iq(c, 'set', payload, o.to);
-  // The results precede the IQ result on the stream: all are in the inbox now.
-  const results: Element[] = [];
-  for (;;) {
-    const r = await c.next((el) => el.name === 'message' && el.getChild('result', MAM)?.attrs.queryid === queryid, 1).catch(() => undefined);
-    if (!r) break;
-    results.push(r);
-  }
-  const fin = reply.getChild('fin', MAM);
-  const rsm = fin?.getChild('set', RSM);
-  return {
-    iq: reply,
-    results,
-    ids: results.map((r) => r.getChild('result', MAM)!.attrs.id!),
-    bodies: results.map((r) => forwarded(r).getChildText('body') ?? undefined),
-    complete: fin?.attrs.complete,
-    first: rsm?.getChildText('first') ?? undefined,
-    firstIndex: rsm?.getChild('first')?.attrs.index,
-    last: rsm?.getChildText('last') ?? undefined,
-    count: rsm?.getChildText('count') ?? undefined,
-  };
-}
-
-const forwarded = (result: Element) => result.getChild('result', MAM)!.getChild('forwarded', FORWARD)!.getChild('message')!;
+const query = (c: TestClient, o: MamQueryOptions = {}): Promise<MamQueryResult> => mamQuery(c, o, 20_000);
 
 /** Waits until the client has received a message with each of these ids. */
 async function received(c: TestClient, ids: string[]): Promise<Element[]> {
@@ -338,7 +258,7 @@ t.test('archiving and stanza-ids', async (t) => {
     t.equal(md.getChild('end')!.attrs.id, all.ids[all.ids.length - 1]);
     t.ok(Date.parse(md.getChild('end')!.attrs.timestamp!) > 0);
 
-    const cond = async (o: QueryOptions) => errorCondition((await query(alice, o)).iq);
+    const cond = async (o: MamQueryOptions) => errorCondition((await query(alice, o)).iq);
     t.equal(await cond({ to: 'bob@localhost' }), 'forbidden', 'someone else’s archive');
     t.equal(errorCondition(await iq(alice, 'get', xml('prefs', { xmlns: MAM }), 'bob@localhost')), 'forbidden', 'someone else’s prefs');
     t.equal(await cond({ after: 'nope' }), 'item-not-found', 'unknown RSM after');
@@ -610,17 +530,4 @@ async function pagingScenario(t: Test, overrides: Record<string, unknown> = {}) 
 
 t.test('paging on SQLite', (t) => pagingScenario(t));
 
-t.test('paging on PostgreSQL', async (t) => {
-  if (!(await useService(t, 'PostgreSQL', postgresReachable, POSTGRES_URL))) return;
-  const schema = `starling_mam_it_${randomBytes(4).toString('hex')}`;
-  try {
-    await pagingScenario(t, { storage: { driver: 'postgres', postgres_url: POSTGRES_URL, postgres_schema: schema } });
-  } finally {
-    // Registered after the server's own teardown, so it runs once the server has stopped.
-    t.teardown(async () => {
-      const s = await openStorage({ driver: 'postgres', sqlitePath: '', sqliteSynchronous: 'full', postgresUrl: POSTGRES_URL, postgresSchema: 'public', poolSize: 1 }, { migrate: false });
-      await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(s.db);
-      await s.close();
-    });
-  }
-});
+t.test('paging on PostgreSQL', (t) => onPostgres(t, 'starling_mam_it', (storage) => pagingScenario(t, storage)));

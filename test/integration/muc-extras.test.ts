@@ -17,6 +17,7 @@ import {
   groupchatWith,
   iq,
   join,
+  openRoom,
   presenceFrom,
   startMucServer,
   statusCodes,
@@ -58,11 +59,10 @@ t.test('XEP-0421 occupant ids', async (t) => {
 });
 
 t.test('XEP-0410 self-ping, and IQs forwarded between occupants', async (t) => {
-  const ts = await startMucServer(t, {}, ['sasl', 'ping', 'disco', 'roster', 'presence', 'vcard', 'muc']);
-  const [alice, bob, carol] = await users(t, ts, 'alice', 'bob', 'carol');
-  const room = `pings@${SERVICE}`;
-  await createInstant(alice, room, 'Alice');
-  await join(bob, room, 'Bob');
+  const { room, clients: [alice, bob, carol] } = await openRoom(t, 'pings', ['alice', 'bob'], {
+    others: ['carol'],
+    modules: ['sasl', 'ping', 'disco', 'roster', 'presence', 'vcard', 'muc'],
+  });
   const ping = () => xml('ping', { xmlns: 'urn:xmpp:ping' });
 
   const self = await iq(alice, 'get', `${room}/Alice`, ping());
@@ -94,11 +94,7 @@ t.test('XEP-0410 self-ping, and IQs forwarded between occupants', async (t) => {
 });
 
 t.test('XEP-0425 moderated retraction', async (t) => {
-  const ts = await startMucServer(t);
-  const [alice, bob, carol] = await users(t, ts, 'alice', 'bob', 'carol');
-  const room = `moderated@${SERVICE}`;
-  await createInstant(alice, room, 'Alice');
-  await join(bob, room, 'Bob');
+  const { room, clients: [alice, bob, carol] } = await openRoom(t, 'moderated', ['alice', 'bob'], { others: ['carol'] });
   await groupchat(bob, room, 'spam spam spam');
   const spam = await alice.next(groupchatWith('spam spam spam'));
   const id = stanzaId(spam)!.attrs.id!;

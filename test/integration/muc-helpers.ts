@@ -1,8 +1,11 @@
 // Shared by the muc-*.test.ts files: a server with the muc module, joining rooms and reading
 // what a room sends (XEP-0045), over @xmpp/client connections.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { Element } from '@xmpp/xml';
 import { startTestServer, type TestServer } from '../helpers/harness.js';
-import { connect, xml, type TestClient } from '../helpers/clients.js';
+import { connect, errorCondition, xml, type TestClient } from '../helpers/clients.js';
 
 export const SERVICE = 'conference.localhost';
 export const MUC = 'http://jabber.org/protocol/muc';
@@ -16,6 +19,8 @@ export const OCCUPANT_ID = 'urn:xmpp:occupant-id:0';
 export const MODULES = ['sasl', 'ping', 'disco', 'roster', 'presence', 'muc'];
 
 export { xml };
+/** The stanza error condition of an error stanza. */
+export const condition = errorCondition;
 
 interface Teardown {
   teardown(fn: () => unknown): void;
@@ -23,6 +28,16 @@ interface Teardown {
 
 export async function startMucServer(t: Teardown, overrides: Record<string, unknown> = {}, modules = MODULES): Promise<TestServer> {
   return startTestServer(t, { modules_enabled: modules, ...overrides });
+}
+
+/**
+ * Starts MUC servers, one after the other, on one data directory (made here, removed at
+ * teardown): for what must survive a restart.
+ */
+export function restartableMucServer(t: Teardown, overrides: Record<string, unknown> = {}, modules = MODULES): () => Promise<TestServer> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'starling-muc-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  return () => startMucServer(t, { data_dir: dataDir, ...overrides }, modules);
 }
 
 /** Connects users (created first), all stopped at teardown. */
@@ -46,11 +61,6 @@ export async function iq(c: TestClient, type: 'get' | 'set', to: string, payload
   const id = nextId('iq');
   await c.send(xml('iq', { type, id, to }, payload));
   return c.next((el) => el.name === 'iq' && el.attrs.id === id);
-}
-
-/** The stanza error condition of an error stanza. */
-export function condition(el: Element): string | undefined {
-  return el.getChild('error')?.children.find((c): c is Element => typeof c !== 'string' && c.attrs.xmlns === 'urn:ietf:params:xml:ns:xmpp-stanzas')?.name;
 }
 
 export function statusCodes(el: Element): number[] {
@@ -149,4 +159,36 @@ export async function list(c: TestClient, room: string, filter: Record<string, s
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+export interface OpenRoom {
+  ts: TestServer;
+  /** `<local>@SERVICE`. */
+  room: string;
+  /** The clients of the occupants, then of the others. */
+  clients: TestClient[];
+}
+
+export interface OpenRoomOptions {
+  /** Users connected as well, who do not join. */
+  others?: string[];
+  /** The modules enabled (default MODULES). */
+  modules?: string[];
+  /** A reserved room with this configuration (§10.1.3) instead of an instant room. */
+  config?: Record<string, string | string[]>;
+}
+
+/**
+ * A MUC server with these users connected, and the room `<local>@SERVICE` the first occupant
+ * creates; the other occupants join it in order, each under the name capitalised as nick.
+ */
+export async function openRoom(t: Teardown, local: string, occupants: string[], o: OpenRoomOptions = {}): Promise<OpenRoom> {
+  const ts = await startMucServer(t, {}, o.modules);
+  const clients = await users(t, ts, ...occupants, ...(o.others ?? []));
+  const room = `${local}@${SERVICE}`;
+  const nick = (name: string) => name[0]!.toUpperCase() + name.slice(1);
+  if (o.config) await createRoom(clients[0]!, room, nick(occupants[0]!), o.config);
+  else await createInstant(clients[0]!, room, nick(occupants[0]!));
+  for (let i = 1; i < occupants.length; i++) await join(clients[i]!, room, nick(occupants[i]!));
+  return { ts, room, clients };
 }

@@ -5,21 +5,18 @@
 // retraction leaves a tombstone; the archive goes with its room (destroyed, emptied, or a
 // temporary room the restart ended) and survives a restart with its persistent room (SQLite,
 // and PostgreSQL when reachable); retention.
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import t from 'tap';
 import { sql, type Kysely } from 'kysely';
 import type { Element } from '@xmpp/xml';
-import { openStorage } from '../../src/storage/database.js';
 import type { TestServer } from '../helpers/harness.js';
 import type { TestClient } from '../helpers/clients.js';
-import { POSTGRES_URL, postgresReachable, useService } from '../helpers/services.js';
+import { onPostgres } from '../helpers/databases.js';
+import { MAM, forwarded, mamQuery, type MamQueryOptions, type MamQueryResult } from '../helpers/mam.js';
 import { IdGenerator } from '../../modules/mam/ids.js';
 import { ArchiveStore } from '../../modules/mam/store.js';
 import { ROOM_ARCHIVE } from '../../modules/muc-mam/store.js';
 import {
+  DATA,
   DISCO_INFO,
   MODULES,
   MUC_OWNER,
@@ -34,7 +31,9 @@ import {
   iq,
   join,
   nextId,
+  openRoom,
   presenceFrom,
+  restartableMucServer,
   sleep,
   startMucServer,
   statusCodes,
@@ -45,75 +44,11 @@ import {
 type Tap = Parameters<Parameters<typeof t.test>[1]>[0];
 
 const WITH_ARCHIVE = [...MODULES, 'muc_mam'];
-const MAM = 'urn:xmpp:mam:2';
-const RSM = 'http://jabber.org/protocol/rsm';
-const DATA = 'jabber:x:data';
-const FORWARD = 'urn:xmpp:forward:0';
 const SID = 'urn:xmpp:sid:0';
 const LOGGING = { 'muc#roomconfig_enablelogging': '1' };
 
-interface QueryOptions {
-  with?: string;
-  afterId?: string;
-  beforeId?: string;
-  ids?: string[];
-  max?: number;
-  after?: string;
-  before?: string;
-  flip?: boolean;
-}
-
-interface QueryResult {
-  iq: Element;
-  results: Element[];
-  ids: string[];
-  bodies: (string | undefined)[];
-  complete?: string;
-  first?: string;
-  last?: string;
-  count?: string;
-}
-
-function field(name: string, ...values: string[]): Element {
-  return xml('field', { var: name }, ...values.map((v) => xml('value', {}, v)));
-}
-
-const forwarded = (result: Element) => result.getChild('result', MAM)!.getChild('forwarded', FORWARD)!.getChild('message')!;
-
-/** A MAM query to a room; resolves with the IQ reply and the results that came before it. */
-async function query(c: TestClient, room: string, o: QueryOptions = {}): Promise<QueryResult> {
-  const queryid = nextId('q');
-  const fields: Element[] = [];
-  if (o.with !== undefined) fields.push(field('with', o.with));
-  if (o.afterId !== undefined) fields.push(field('after-id', o.afterId));
-  if (o.beforeId !== undefined) fields.push(field('before-id', o.beforeId));
-  if (o.ids !== undefined) fields.push(field('ids', ...o.ids));
-  const form = fields.length ? xml('x', { xmlns: DATA, type: 'submit' }, xml('field', { var: 'FORM_TYPE', type: 'hidden' }, xml('value', {}, MAM)), ...fields) : null;
-  const rsm: Element[] = [];
-  if (o.max !== undefined) rsm.push(xml('max', {}, String(o.max)));
-  if (o.after !== undefined) rsm.push(xml('after', {}, o.after));
-  if (o.before !== undefined) rsm.push(xml('before', {}, o.before));
-  const payload = xml('query', { xmlns: MAM, queryid }, form, rsm.length ? xml('set', { xmlns: RSM }, ...rsm) : null, o.flip ? xml('flip-page') : null);
-  const reply = await iq(c, 'set', room, payload);
-  // The results precede the IQ result on the stream: all are in the inbox now.
-  const results: Element[] = [];
-  for (;;) {
-    const r = await c.next((el) => el.name === 'message' && el.getChild('result', MAM)?.attrs.queryid === queryid, 1).catch(() => undefined);
-    if (!r) break;
-    results.push(r);
-  }
-  const rset = reply.getChild('fin', MAM)?.getChild('set', RSM);
-  return {
-    iq: reply,
-    results,
-    ids: results.map((r) => r.getChild('result', MAM)!.attrs.id!),
-    bodies: results.map((r) => forwarded(r).getChildText('body') ?? undefined),
-    complete: reply.getChild('fin', MAM)?.attrs.complete,
-    first: rset?.getChildText('first') ?? undefined,
-    last: rset?.getChildText('last') ?? undefined,
-    count: rset?.getChildText('count') ?? undefined,
-  };
-}
+/** A MAM query to a room. */
+const query = (c: TestClient, room: string, o: MamQueryOptions = {}): Promise<MamQueryResult> => mamQuery(c, { ...o, to: room });
 
 async function features(c: TestClient, room: string): Promise<string[]> {
   const info = await iq(c, 'get', room, xml('query', { xmlns: DISCO_INFO }));
@@ -149,10 +84,7 @@ async function destroy(c: TestClient, room: string): Promise<Element> {
 }
 
 t.test('a logged room: archived under its stanza-ids, paged every way', async (t) => {
-  const ts = await startMucServer(t, {}, WITH_ARCHIVE);
-  const [alice, bob, carol] = await users(t, ts, 'alice', 'bob', 'carol');
-  const room = `log@${SERVICE}`;
-  await createRoom(alice!, room, 'Alice', LOGGING);
+  const { room, clients: [alice, bob, carol] } = await openRoom(t, 'log', ['alice'], { others: ['bob', 'carol'], modules: WITH_ARCHIVE, config: LOGGING });
   const bobIn = await join(bob!, room, 'Bob');
   t.ok(statusCodes(bobIn.self).includes(170), 'entering says the room is logged (170)');
   const f = await features(bob!, room);
@@ -274,10 +206,7 @@ t.test('a logged room: archived under its stanza-ids, paged every way', async (t
 });
 
 t.test('a room without logging has no archive', async (t) => {
-  const ts = await startMucServer(t, {}, WITH_ARCHIVE);
-  const [alice, bob] = await users(t, ts, 'alice', 'bob');
-  const room = `quiet@${SERVICE}`;
-  await createRoom(alice!, room, 'Alice');
+  const { ts, room, clients: [alice, bob] } = await openRoom(t, 'quiet', ['alice'], { others: ['bob'], modules: WITH_ARCHIVE, config: {} });
   const bobIn = await join(bob!, room, 'Bob');
   t.notOk(statusCodes(bobIn.self).includes(170), 'no 170');
   t.notOk((await features(bob!, room)).includes(MAM), 'no urn:xmpp:mam:2 in its disco#info');
@@ -300,10 +229,11 @@ t.test('a room without logging has no archive', async (t) => {
 });
 
 t.test('who may read: members-only, password-protected, query_access', async (t) => {
-  const ts = await startMucServer(t, {}, WITH_ARCHIVE);
-  const [alice, bob, carol, dave] = await users(t, ts, 'alice', 'bob', 'carol', 'dave');
-  const room = `club@${SERVICE}`;
-  await createRoom(alice!, room, 'Alice', { ...LOGGING, 'muc#roomconfig_membersonly': '1' });
+  const { room, clients: [alice, bob, carol, dave] } = await openRoom(t, 'club', ['alice'], {
+    others: ['bob', 'carol', 'dave'],
+    modules: WITH_ARCHIVE,
+    config: { ...LOGGING, 'muc#roomconfig_membersonly': '1' },
+  });
   await admin(alice!, room, [{ jid: 'bob@localhost', affiliation: 'member' }]);
   await admin(alice!, room, [{ jid: 'dave@localhost', affiliation: 'admin' }]);
   const id = await say(alice!, room, 'members only');
@@ -336,11 +266,10 @@ t.test('who may read: members-only, password-protected, query_access', async (t)
 });
 
 t.test('real JIDs in a non-anonymous room', async (t) => {
-  const ts = await startMucServer(t, {}, WITH_ARCHIVE);
-  const [alice, bob] = await users(t, ts, 'alice', 'bob');
-  const room = `open@${SERVICE}`;
-  await createRoom(alice!, room, 'Alice', { ...LOGGING, 'muc#roomconfig_whois': 'anyone' });
-  await join(bob!, room, 'Bob');
+  const { room, clients: [alice, bob] } = await openRoom(t, 'open', ['alice', 'bob'], {
+    modules: WITH_ARCHIVE,
+    config: { ...LOGGING, 'muc#roomconfig_whois': 'anyone' },
+  });
   await say(alice!, room, 'who am I', bob!);
   const r = await query(bob!, room);
   t.equal(forwarded(r.results[0]!).getChild('x', MUC_USER)?.getChild('item')?.attrs.jid, 'alice@localhost', 'a participant sees the real JID');
@@ -351,10 +280,11 @@ t.test('real JIDs in a non-anonymous room', async (t) => {
 });
 
 t.test('the archive goes with its room', async (t) => {
-  const ts = await startMucServer(t, {}, WITH_ARCHIVE);
-  const [alice, bob] = await users(t, ts, 'alice', 'bob');
-  const room = `doomed@${SERVICE}`;
-  await createRoom(alice!, room, 'Alice', { ...LOGGING, 'muc#roomconfig_persistentroom': '1' });
+  const { ts, room, clients: [alice, bob] } = await openRoom(t, 'doomed', ['alice'], {
+    others: ['bob'],
+    modules: WITH_ARCHIVE,
+    config: { ...LOGGING, 'muc#roomconfig_persistentroom': '1' },
+  });
   await say(alice!, room, 'last words');
   t.equal(await rowsBecome(ts, room, 1), 1);
   t.equal((await destroy(alice!, room)).attrs.type, 'result', 'destroyed');
@@ -407,9 +337,7 @@ t.test("the room archive's queries use its indexes (SQLite plans)", async (t) =>
 });
 
 async function restartScenario(t: Tap, storage: Record<string, unknown>): Promise<void> {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'starling-mucmam-'));
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
-  const start = () => startMucServer(t, { data_dir: dataDir, ...storage }, WITH_ARCHIVE);
+  const start = restartableMucServer(t, storage, WITH_ARCHIVE);
   const room = `kept@${SERVICE}`;
   const temp = `passing@${SERVICE}`;
   const first = await start();
@@ -438,13 +366,4 @@ async function restartScenario(t: Tap, storage: Record<string, unknown>): Promis
 
 t.test('restart keeps the archive (SQLite)', (t) => restartScenario(t, {}));
 
-t.test('restart keeps the archive (PostgreSQL)', async (t) => {
-  if (!(await useService(t, 'PostgreSQL', postgresReachable, POSTGRES_URL))) return;
-  const schema = `starling_mucmam_it_${randomBytes(4).toString('hex')}`;
-  t.teardown(async () => {
-    const s = await openStorage({ driver: 'postgres', sqlitePath: '', sqliteSynchronous: 'full', postgresUrl: POSTGRES_URL, postgresSchema: 'public', poolSize: 1 }, { migrate: false });
-    await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(s.db);
-    await s.close();
-  });
-  await restartScenario(t, { storage: { driver: 'postgres', postgres_url: POSTGRES_URL, postgres_schema: schema } });
-});
+t.test('restart keeps the archive (PostgreSQL)', (t) => onPostgres(t, 'starling_mucmam_it', (storage) => restartScenario(t, storage)));

@@ -16,11 +16,11 @@ import {
   createRoom,
   groupchat,
   groupchatWith,
-  isSelfPresence,
   isSubject,
   itemOf,
   join,
   nextId,
+  openRoom,
   presenceFrom,
   sleep,
   startMucServer,
@@ -30,11 +30,7 @@ import {
 } from './muc-helpers.js';
 
 t.test('entering: the order of the join sequence, and discussion history on request', async (t) => {
-  const ts = await startMucServer(t);
-  const [alice, bob] = await users(t, ts, 'alice', 'bob');
-  const room = `history@${SERVICE}`;
-  await createInstant(alice, room, 'Alice');
-  await join(bob, room, 'Bob');
+  const { ts, room, clients: [alice, bob] } = await openRoom(t, 'history', ['alice', 'bob']);
   await alice.next(presenceFrom(`${room}/Bob`));
   for (let i = 1; i <= 3; i++) {
     await groupchat(alice, room, `old ${i}`);
@@ -127,11 +123,7 @@ t.test('nicknames: conflicts, changes (303), the service-modified nick (210), le
 });
 
 t.test('presence is broadcast; client-supplied muc#user and occupant-id are stripped', async (t) => {
-  const ts = await startMucServer(t);
-  const [alice, bob] = await users(t, ts, 'alice', 'bob');
-  const room = `status@${SERVICE}`;
-  await createInstant(alice, room, 'Alice');
-  await join(bob, room, 'Bob');
+  const { room, clients: [alice, bob] } = await openRoom(t, 'status', ['alice', 'bob']);
   await alice.next(presenceFrom(`${room}/Bob`));
   const forged = xml('x', { xmlns: MUC_USER }, xml('item', { affiliation: 'owner', role: 'moderator' }), xml('status', { code: '201' }));
   await bob.send(xml('presence', { to: `${room}/Bob` }, xml('show', {}, 'away'), xml('status', {}, 'lunch'), forged, xml('occupant-id', { xmlns: OCCUPANT_ID, id: 'fake' })));
@@ -147,11 +139,7 @@ t.test('presence is broadcast; client-supplied muc#user and occupant-id are stri
 });
 
 t.test('the subject: moderators set it, participants only if allowed, newcomers get it', async (t) => {
-  const ts = await startMucServer(t);
-  const [alice, bob, carol] = await users(t, ts, 'alice', 'bob', 'carol');
-  const room = `subject@${SERVICE}`;
-  await createInstant(alice, room, 'Alice');
-  await join(bob, room, 'Bob');
+  const { room, clients: [alice, bob, carol] } = await openRoom(t, 'subject', ['alice', 'bob'], { others: ['carol'] });
   await bob.send(xml('message', { to: room, type: 'groupchat', id: 'subj1' }, xml('subject', {}, 'by bob')));
   const refused = await bob.next((el) => el.name === 'message' && el.attrs.id === 'subj1');
   t.equal(condition(refused), 'forbidden', 'a participant may not change the subject by default');
@@ -165,11 +153,7 @@ t.test('the subject: moderators set it, participants only if allowed, newcomers 
 });
 
 t.test('private messages between occupants', async (t) => {
-  const ts = await startMucServer(t);
-  const [alice, bob, carol] = await users(t, ts, 'alice', 'bob', 'carol');
-  const room = `pm@${SERVICE}`;
-  await createInstant(alice, room, 'Alice');
-  await join(bob, room, 'Bob');
+  const { room, clients: [alice, bob, carol] } = await openRoom(t, 'pm', ['alice', 'bob'], { others: ['carol'] });
   await bob.send(xml('message', { to: `${room}/Alice`, type: 'chat', id: 'pm1' }, xml('body', {}, 'psst')));
   const pm = await alice.next((el) => el.name === 'message' && el.attrs.id === 'pm1');
   t.equal(pm.attrs.from, `${room}/Bob`, 'from the sender’s occupant JID');

@@ -2,15 +2,9 @@
 // affiliations, subject and occupant ids across a restart (SQLite, and PostgreSQL when
 // reachable); temporary rooms do not survive; occupants are told of the shutdown (332); rooms
 // are not owned by an account.
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { sql } from 'kysely';
-import { openStorage } from '../../src/storage/database.js';
 import { makeJid } from '../../src/jid.js';
-import { POSTGRES_URL, postgresReachable, useService } from '../helpers/services.js';
+import { onPostgres } from '../helpers/databases.js';
 import type { TestServer } from '../helpers/harness.js';
 import {
   DISCO_INFO,
@@ -27,7 +21,7 @@ import {
   join,
   list,
   presenceFrom,
-  startMucServer,
+  restartableMucServer,
   statusCodes,
   users,
   xml,
@@ -36,9 +30,7 @@ import {
 type Tap = Parameters<Parameters<typeof t.test>[1]>[0];
 
 async function scenario(t: Tap, storage: Record<string, unknown>): Promise<void> {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'starling-muc-'));
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
-  const start = () => startMucServer(t, { data_dir: dataDir, ...storage });
+  const start = restartableMucServer(t, storage);
 
   const room = `keep@${SERVICE}`;
   const temp = `temp@${SERVICE}`;
@@ -111,13 +103,4 @@ async function scenario(t: Tap, storage: Record<string, unknown>): Promise<void>
 
 t.test('persistent rooms on SQLite', (t) => scenario(t, {}));
 
-t.test('persistent rooms on PostgreSQL', async (t) => {
-  if (!(await useService(t, 'PostgreSQL', postgresReachable, POSTGRES_URL))) return;
-  const schema = `starling_muc_it_${randomBytes(4).toString('hex')}`;
-  t.teardown(async () => {
-    const s = await openStorage({ driver: 'postgres', sqlitePath: '', sqliteSynchronous: 'full', postgresUrl: POSTGRES_URL, postgresSchema: 'public', poolSize: 1 }, { migrate: false });
-    await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(s.db);
-    await s.close();
-  });
-  await scenario(t, { storage: { driver: 'postgres', postgres_url: POSTGRES_URL, postgres_schema: schema } });
-});
+t.test('persistent rooms on PostgreSQL', (t) => onPostgres(t, 'starling_muc_it', (storage) => scenario(t, storage)));

@@ -11,14 +11,13 @@ import {
   SERVICE,
   condition,
   configure,
-  createInstant,
-  createRoom,
   groupchat,
   groupchatWith,
   iq,
   isSelfPresence,
   itemOf,
   join,
+  openRoom,
   presenceFrom,
   startMucServer,
   statusCodes,
@@ -146,11 +145,7 @@ t.test('cancelling the initial configuration destroys the new room', async (t) =
 });
 
 t.test('destroying a room with an alternate venue', async (t) => {
-  const ts = await startMucServer(t);
-  const [alice, bob] = await users(t, ts, 'alice', 'bob');
-  const room = `doomed@${SERVICE}`;
-  await createInstant(alice, room, 'Alice');
-  await join(bob, room, 'Bob');
+  const { room, clients: [alice, bob] } = await openRoom(t, 'doomed', ['alice', 'bob']);
   const forbidden = await iq(bob, 'set', room, xml('query', { xmlns: MUC_OWNER }, xml('destroy', {})));
   t.equal(condition(forbidden), 'forbidden', 'only owners destroy');
 

@@ -1,19 +1,17 @@
 // XEP-0160 offline messages over real sockets: stored when the recipient has no available
 // resource of non-negative priority, delivered with a XEP-0203 delay at its next such presence,
 // and what is not stored (headline, standalone chat states, <no-store/>, a full queue).
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { sql } from 'kysely';
 import type { Element } from '@xmpp/xml';
 import { makeJid } from '../../src/jid.js';
 import { DOMAIN, startTestServer, type TestServer } from '../helpers/harness.js';
 import { connect, xml, type TestClient } from '../helpers/clients.js';
 import { rowsOwnedBy } from '../helpers/owned-rows.js';
-import { POSTGRES_URL, postgresReachable, useService } from '../helpers/services.js';
-import { openStorage, type StorageOptions } from '../../src/storage/database.js';
+import { storeOnBothDatabases } from '../helpers/databases.js';
+import type { Storage } from '../../src/storage/database.js';
 import { AccountStore } from '../../src/storage/accounts.js';
 import { OfflineStore } from '../../modules/offline/store.js';
 
@@ -261,12 +259,7 @@ t.test('offline messages survive a restart', async (t) => {
 });
 
 /** The store itself, on SQLite and (when reachable) PostgreSQL: order, limit, concurrency, cascade. */
-async function storeContract(t: Test, options: StorageOptions, cleanup: () => Promise<void>) {
-  const storage = await openStorage(options);
-  t.teardown(async () => {
-    await storage.close();
-    await cleanup();
-  });
+async function storeContract(t: Test, storage: Storage) {
   let clock = 1_700_000_000_000;
   const store = new OfflineStore(storage, { now: () => clock++ });
   t.ok((await store.migrate()).length > 0, 'the table is created');
@@ -325,20 +318,4 @@ async function storeContract(t: Test, options: StorageOptions, cleanup: () => Pr
   });
 }
 
-t.test('offline store contract', async (t) => {
-  t.test('sqlite', async (t) => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'starling-offline-store-'));
-    const options: StorageOptions = { driver: 'sqlite', sqlitePath: path.join(dir, 'db.sqlite'), sqliteSynchronous: 'normal', postgresUrl: '', postgresSchema: 'public', poolSize: 1 };
-    await storeContract(t, options, async () => rmSync(dir, { recursive: true, force: true }));
-  });
-  t.test('postgres', async (t) => {
-    if (!(await useService(t, 'PostgreSQL', postgresReachable, POSTGRES_URL))) return;
-    const schema = `starling_offline_${randomBytes(4).toString('hex')}`;
-    const options: StorageOptions = { driver: 'postgres', sqlitePath: '', sqliteSynchronous: 'full', postgresUrl: POSTGRES_URL, postgresSchema: schema, poolSize: 4 };
-    await storeContract(t, options, async () => {
-      const s = await openStorage({ ...options, postgresSchema: 'public' }, { migrate: false });
-      await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(s.db);
-      await s.close();
-    });
-  });
-});
+t.test('offline store contract', async (t) => storeOnBothDatabases(t, 'offline', storeContract));

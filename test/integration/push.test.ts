@@ -1,22 +1,17 @@
 // XEP-0357 push notifications over real sockets. The App Server's XMPP Push Service is a test
 // service domain (push.localhost) registered on the server's router: it records each publish
 // and answers it as the case needs (result, an error, or nothing).
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import t, { type Test } from 'tap';
-import { sql } from 'kysely';
 import type { Element } from '@xmpp/xml';
 import { makeJid } from '../../src/jid.js';
 import type { ClientStream } from '../../src/sessions/session.js';
-import { openStorage, type StorageOptions } from '../../src/storage/database.js';
+import type { Storage } from '../../src/storage/database.js';
 import { AccountStore } from '../../src/storage/accounts.js';
 import { PushStore } from '../../modules/push/store.js';
 import { DOMAIN, startTestServer, type TestServer } from '../helpers/harness.js';
 import { connect, rawAuthenticated, rawLogin, xml, type RawStream, type TestClient } from '../helpers/clients.js';
 import { rowsOwnedBy } from '../helpers/owned-rows.js';
-import { POSTGRES_URL, postgresReachable, useService } from '../helpers/services.js';
+import { storeOnBothDatabases } from '../helpers/databases.js';
 
 const PUSH = 'urn:xmpp:push:0';
 const PUBSUB = 'http://jabber.org/protocol/pubsub';
@@ -367,12 +362,7 @@ t.test('(2) include_body and include_sender; min_interval', async (t) => {
 });
 
 /** The store on SQLite and (when reachable) PostgreSQL. */
-async function storeContract(t: Test, options: StorageOptions, cleanup: () => Promise<void>) {
-  const storage = await openStorage(options);
-  t.teardown(async () => {
-    await storage.close();
-    await cleanup();
-  });
+async function storeContract(t: Test, storage: Storage) {
   const store = new PushStore(storage);
   t.ok((await store.migrate()).length > 0, 'the table is created');
   t.same(await store.migrate(), [], 'and not twice');
@@ -396,20 +386,4 @@ async function storeContract(t: Test, options: StorageOptions, cleanup: () => Pr
   t.same(await store.list('x.example', 'ben'), [], 'deleting the account deletes its registrations');
 }
 
-t.test('push store contract', async (t) => {
-  t.test('sqlite', async (t) => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'starling-push-store-'));
-    const options: StorageOptions = { driver: 'sqlite', sqlitePath: path.join(dir, 'db.sqlite'), sqliteSynchronous: 'normal', postgresUrl: '', postgresSchema: 'public', poolSize: 1 };
-    await storeContract(t, options, async () => rmSync(dir, { recursive: true, force: true }));
-  });
-  t.test('postgres', async (t) => {
-    if (!(await useService(t, 'PostgreSQL', postgresReachable, POSTGRES_URL))) return;
-    const schema = `starling_push_${randomBytes(4).toString('hex')}`;
-    const options: StorageOptions = { driver: 'postgres', sqlitePath: '', sqliteSynchronous: 'full', postgresUrl: POSTGRES_URL, postgresSchema: schema, poolSize: 4 };
-    await storeContract(t, options, async () => {
-      const s = await openStorage({ ...options, postgresSchema: 'public' }, { migrate: false });
-      await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(s.db);
-      await s.close();
-    });
-  });
-});
+t.test('push store contract', async (t) => storeOnBothDatabases(t, 'push', storeContract));

@@ -1,15 +1,12 @@
 // XEP-0077 in-band registration over real sockets: off by default, registering then logging in,
 // conflict, password policy, the per-IP throttle, invitations (XEP-0445 and the `starling
 // invite` command), and, once authenticated, password change and account removal.
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import t from 'tap';
 import type { Element } from '@xmpp/xml';
 import { startTestServer, DOMAIN, PASSWORD, type TestServer } from '../helpers/harness.js';
 import { connect, rawLogin, RawStream, xml } from '../helpers/clients.js';
 import { rowsOwnedBy } from '../helpers/owned-rows.js';
+import { configDir, runStarling } from '../helpers/cli.js';
 import { makeJid } from '../../src/jid.js';
 import { InviteStore } from '../../modules/register/store.js';
 
@@ -211,12 +208,10 @@ t.test('registration by invitation', async (t) => {
   });
 
   t.test('a token from `starling invite`', async (t) => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'starling-invite-'));
-    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-    const config = path.join(dir, 'starling.toml');
-    writeFileSync(
-      config,
-      `data_dir = "${ts.dataDir}"
+    const { dir, config } = configDir(
+      t,
+      'invite',
+      () => `data_dir = "${ts.dataDir}"
 modules_enabled = ${JSON.stringify(MODULES)}
 [log]
 format = "json"
@@ -225,15 +220,7 @@ allow_registration = true
 require_invitation = true
 `,
     );
-    const root = new URL('../..', import.meta.url).pathname;
-    const run = (args: string[]) => {
-      const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(root, 'src/cli.ts'), ...args], {
-        cwd: dir,
-        encoding: 'utf8',
-        env: { ...process.env, STARLING_CONFIG: '' },
-      });
-      return { code: r.status, out: r.stdout, err: r.stderr };
-    };
+    const run = (args: string[]) => runStarling(args, { cwd: dir });
     const r = run(['invite', DOMAIN, '--uses', '1', '--expires-in', '600', '--config', config]);
     t.equal(r.code, 0, r.err);
     const [token, uri] = r.out.split('\n');

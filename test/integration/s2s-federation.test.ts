@@ -152,14 +152,7 @@ t.test('SASL EXTERNAL both ways with certificates from a CA both trust (secure_a
 });
 
 t.test('secure_auth refuses a server whose certificate is not trusted', async (t) => {
-  const a = await startFederated(t, 'a.localhost', { secure_auth: true });
-  const b = await startFederated(t, 'b.localhost');
-  link(a, b);
-  await a.user('alice');
-  await b.user('bob');
-  const alice = await connectTo(a, 'alice', 'desk');
-  const bob = await connectTo(b, 'bob', 'phone');
-  t.teardown(() => Promise.all([alice.stop(), bob.stop()]));
+  const { alice, bob } = await pair(t, { secure_auth: true });
 
   await alice.send(xml('message', { to: 'bob@b.localhost', id: 'strict-out' }, xml('body', {}, 'x')));
   const out = await alice.next((el) => el.attrs.id === 'strict-out');
@@ -173,21 +166,14 @@ t.test('secure_auth refuses a server whose certificate is not trusted', async (t
 });
 
 t.test('direct TLS (XEP-0368) to an xmpps:// route', async (t) => {
-  const b = await startFederated(t, 'b.localhost', {
+  const { a, b, alice, bob } = await pair(t, {}, {
     listeners: [
       { interfaces: ['127.0.0.1'], port: 0, direct_tls: false },
       { interfaces: ['127.0.0.1'], port: 0, direct_tls: true },
     ],
   });
-  const a = await startFederated(t, 'a.localhost');
-  link(a, b);
   const directPort = b.server.s2sAddresses.find((x) => x.directTls)!.port;
   a.server.s2s.addRoute('b.localhost', `xmpps://127.0.0.1:${directPort}`);
-  await a.user('alice');
-  await b.user('bob');
-  const alice = await connectTo(a, 'alice', 'desk');
-  const bob = await connectTo(b, 'bob', 'phone');
-  t.teardown(() => Promise.all([alice.stop(), bob.stop()]));
   await exchange(t, alice, bob, 'direct');
   t.match(outgoing(a), [{ remote: 'b.localhost', directTls: true, secure: true, auth: ['dialback'] }], 'a -> b over direct TLS');
   t.match(incoming(b), [{ directTls: true, secure: true }]);

@@ -5,13 +5,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { xml, type Client } from '@xmpp/client';
-import { xmppClient } from '../helpers/clients.js';
 import type { Element } from '@xmpp/xml';
+import { errorCondition, startClient, xml, xmppClient, type TestClient } from '../helpers/clients.js';
 import { makeJid } from '../../src/jid.js';
 import { PASSWORD, startTestServer, type TestServer } from '../helpers/harness.js';
 
-export { xml, PASSWORD };
+export { errorCondition, xml, PASSWORD };
 
 export const FEDERATION_MODULES = ['sasl', 'ping', 'disco', 'roster', 'presence', 'version', 'vcard'];
 
@@ -53,14 +52,10 @@ export function link(a: FederatedServer, b: FederatedServer): void {
   b.server.s2s.addRoute(a.domain, `127.0.0.1:${a.s2sPort}`);
 }
 
-export interface FedClient {
-  xmpp: Client;
-  jid: string;
-  next(match: (el: Element) => boolean, timeoutMs?: number): Promise<Element>;
-  send(el: Element): Promise<void>;
+/** A TestClient that answers the server's pings, waits 10 s by default, and sends IQs. */
+export interface FedClient extends TestClient {
   /** Sends an IQ and waits for its answer. */
   iq(type: 'get' | 'set', to: string | undefined, payload: Element, timeoutMs?: number): Promise<Element>;
-  stop(): Promise<void>;
 }
 
 let ids = 0;
@@ -70,53 +65,13 @@ export async function connectClient(
   options: { service: string; domain: string; username: string; password?: string; resource?: string; presence?: boolean },
 ): Promise<FedClient> {
   const xmpp = xmppClient({ service: options.service, domain: options.domain, username: options.username, password: options.password ?? PASSWORD, resource: options.resource });
-  xmpp.reconnect.stop();
-  xmpp.on('error', () => {});
-  const inbox: Element[] = [];
-  const waiters: { match: (el: Element) => boolean; resolve: (el: Element) => void }[] = [];
-  xmpp.on('stanza', (el: Element) => {
-    const i = waiters.findIndex((w) => w.match(el));
-    if (i === -1) inbox.push(el);
-    else waiters.splice(i, 1)[0]!.resolve(el);
-  });
-  // Answer server pings so idle checks never cut a test client off.
-  xmpp.on('stanza', (el: Element) => {
-    if (el.name === 'iq' && el.attrs.type === 'get' && el.getChild('ping', 'urn:xmpp:ping')) {
-      void xmpp.send(xml('iq', { type: 'result', id: el.attrs.id, to: el.attrs.from }));
-    }
-  });
-  let address;
-  try {
-    address = await xmpp.start();
-  } catch (err) {
-    await xmpp.stop().catch(() => {});
-    throw err;
-  }
-  if (options.presence !== false) await xmpp.send(xml('presence'));
-  const next = (match: (el: Element) => boolean, timeoutMs = 10_000) => {
-    const i = inbox.findIndex(match);
-    if (i !== -1) return Promise.resolve(inbox.splice(i, 1)[0]!);
-    return new Promise<Element>((resolve, reject) => {
-      const waiter = { match, resolve: (el: Element) => (clearTimeout(timer), resolve(el)) };
-      const timer = setTimeout(() => {
-        waiters.splice(waiters.indexOf(waiter), 1);
-        reject(new Error(`no matching stanza within ${timeoutMs} ms`));
-      }, timeoutMs);
-      waiters.push(waiter);
-    });
-  };
+  const c = await startClient(xmpp, { presence: options.presence, timeoutMs: 10_000, answerPings: true });
   return {
-    xmpp,
-    jid: address.toString(),
-    next,
-    send: (el) => xmpp.send(el),
+    ...c,
     async iq(type, to, payload, timeoutMs) {
       const id = `fed-${++ids}`;
-      await xmpp.send(xml('iq', { type, id, ...(to ? { to } : {}) }, payload));
-      return next((el) => el.name === 'iq' && el.attrs.id === id, timeoutMs);
-    },
-    stop: async () => {
-      await xmpp.stop().catch(() => {});
+      await c.send(xml('iq', { type, id, ...(to ? { to } : {}) }, payload));
+      return c.next((el) => el.name === 'iq' && el.attrs.id === id, timeoutMs);
     },
   };
 }
@@ -124,11 +79,6 @@ export async function connectClient(
 /** A client of a test Starling. */
 export function connectTo(ts: FederatedServer, local: string, resource?: string): Promise<FedClient> {
   return connectClient({ service: `xmpp://127.0.0.1:${ts.port}`, domain: ts.domain, username: local, resource });
-}
-
-/** The stanza error condition of an error stanza. */
-export function errorCondition(el: Element): string | undefined {
-  return el.getChild('error')?.children.find((c): c is Element => typeof c !== 'string' && c.attrs.xmlns === 'urn:ietf:params:xml:ns:xmpp-stanzas')?.name;
 }
 
 export interface TestCa {

@@ -16,23 +16,16 @@ import type { Element } from '@xmpp/xml';
 import { X509Certificate } from 'node:crypto';
 import { DialbackKeys } from '../../src/s2s/dialback.js';
 import { certificateNames } from '../../src/s2s/identity.js';
-import { XmlStreamParser } from '../../src/xml/parser.js';
-import { connectTo, link, makeTestCa, startFederated, xml, type FederatedServer } from './s2s-helpers.js';
+import { XmlSocket } from '../helpers/clients.js';
+import { connectTo, link, makeTestCa, startFederated, xml, type FedClient, type FederatedServer } from './s2s-helpers.js';
 
 const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
 const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
 
 /** A raw XML stream to or from a server, as another server would speak it. */
-class RawPeer {
-  readonly elements: Element[] = [];
-  readonly headers: Element[] = [];
-  closed = false;
-  private parser!: XmlStreamParser;
-  private waiters: (() => void)[] = [];
-
-  constructor(public socket: net.Socket) {
-    this.reset();
-    this.listen(socket);
+class RawPeer extends XmlSocket {
+  constructor(socket: net.Socket) {
+    super(socket, { timeoutMs: 8000, what: 'the raw peer', failOnClose: true });
   }
 
   static async connect(port: number): Promise<RawPeer> {
@@ -46,61 +39,13 @@ class RawPeer {
     return this.headers.at(-1)!.attrs.id!;
   }
 
-  reset(): void {
-    this.parser = new XmlStreamParser(
-      { maxStanzaBytes: 10_000_000, maxDepth: 100, maxAttributes: 100 },
-      {
-        streamStart: (h) => (this.headers.push(h), this.wake()),
-        stanza: (el) => (this.elements.push(el), this.wake()),
-        streamEnd: () => this.wake(),
-        error: () => this.wake(),
-      },
-    );
-  }
-
-  private listen(socket: net.Socket): void {
-    socket.on('data', (d) => this.parser.write(d));
-    socket.on('close', () => ((this.closed = true), this.wake()));
-    socket.on('error', () => {});
-  }
-
-  private wake(): void {
-    for (const w of this.waiters.splice(0)) w();
-  }
-
-  write(data: string | Element): void {
-    this.socket.write(typeof data === 'string' ? data : data.toString());
+  override write(data: string | Buffer | Element): boolean {
+    return super.write(typeof data === 'string' || Buffer.isBuffer(data) ? data : data.toString());
   }
 
   header(attrs: Record<string, string>): void {
     const extra = Object.entries(attrs).map(([k, v]) => ` ${k}='${v}'`).join('');
     this.write(`<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:db='jabber:server:dialback' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'${extra}>`);
-  }
-
-  async until<T>(check: () => T | undefined | false, timeoutMs = 8000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = check();
-      if (value) return value;
-      if (this.closed) throw new Error(`the connection closed (have: ${this.elements.map((e) => e.name).join(', ')})`);
-      if (Date.now() > deadline) throw new Error(`timed out waiting on the raw peer (have: ${this.elements.map((e) => e.name).join(', ')})`);
-      await new Promise<void>((resolve) => {
-        this.waiters.push(resolve);
-        setTimeout(resolve, 100);
-      });
-    }
-  }
-
-  element(name: string, timeoutMs?: number): Promise<Element> {
-    return this.until(() => {
-      const i = this.elements.findIndex((e) => e.name === name);
-      return i === -1 ? undefined : this.elements.splice(i, 1)[0];
-    }, timeoutMs);
-  }
-
-  async streamError(timeoutMs?: number): Promise<string> {
-    const error = await this.element('stream:error', timeoutMs);
-    return error.children.find((c): c is Element => typeof c !== 'string' && c.attrs.xmlns === 'urn:ietf:params:xml:ns:xmpp-streams')!.name;
   }
 
   /** Client-side STARTTLS, optionally presenting a certificate. */
@@ -115,9 +60,7 @@ class RawPeer {
     });
     await new Promise((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject));
     this.socket.removeAllListeners('data');
-    this.socket = secure;
-    this.reset();
-    this.listen(secure);
+    this.useSocket(secure);
   }
 
   /** Server-side STARTTLS (as an authoritative server answering a connection). */
@@ -125,14 +68,8 @@ class RawPeer {
     const raw = this.socket;
     raw.removeAllListeners('data');
     const secure = new tls.TLSSocket(raw, { isServer: true, cert: readFileSync(cert.cert), key: readFileSync(cert.key) });
-    this.socket = secure;
-    this.reset();
-    this.listen(secure);
+    this.useSocket(secure);
     await new Promise((resolve) => secure.once('secure', resolve));
-  }
-
-  close(): void {
-    this.socket.destroy();
   }
 }
 
@@ -155,7 +92,7 @@ async function external(ts: FederatedServer, from: string, cert: { cert: string;
   if (!mechanisms?.includes('EXTERNAL')) throw new Error(`EXTERNAL not offered: ${features.toString()}`);
   peer.write(`<auth xmlns='${NS_SASL}' mechanism='EXTERNAL'>${Buffer.from(from).toString('base64')}</auth>`);
   await peer.element('success');
-  peer.reset();
+  peer.restart();
   peer.header({ from, to: ts.domain });
   await peer.element('stream:features');
   return peer;
@@ -218,15 +155,30 @@ async function waitFor<T>(check: () => T | undefined, timeoutMs = 8000): Promise
   }
 }
 
-const message = (from: string, to: string, body: string) => `<message from='${from}' to='${to}' type='chat'><body>${body}</body></message>`;
-
-t.test('SASL EXTERNAL: authenticated as one domain, sending from another, is cut off', async (t) => {
+/** a.localhost trusting a throwaway CA, with alice online, and a certificate for evil.localhost from that CA. */
+async function trustingA(t: Test): Promise<{ a: FederatedServer; alice: FedClient; evil: { cert: string; key: string } }> {
   const ca = makeTestCa(t);
   const a = await startFederated(t, 'a.localhost', { ca_files: [ca.caFile] });
   await a.user('alice');
   const alice = await connectTo(a, 'alice', 'desk');
   t.teardown(() => alice.stop());
-  const evil = ca.issue('evil.localhost');
+  return { a, alice, evil: ca.issue('evil.localhost') };
+}
+
+/** a.localhost and b.localhost linked; a raw peer to a.localhost claiming to be b.localhost, before authenticating. */
+async function peerOfLinked(t: Test): Promise<RawPeer> {
+  const a = await startFederated(t, 'a.localhost');
+  const b = await startFederated(t, 'b.localhost');
+  link(a, b);
+  const { peer } = await negotiate(a, 'b.localhost');
+  t.teardown(() => peer.close());
+  return peer;
+}
+
+const message = (from: string, to: string, body: string) => `<message from='${from}' to='${to}' type='chat'><body>${body}</body></message>`;
+
+t.test('SASL EXTERNAL: authenticated as one domain, sending from another, is cut off', async (t) => {
+  const { a, alice, evil } = await trustingA(t);
 
   const peer = await external(a, 'evil.localhost', evil);
   t.teardown(() => peer.close());
@@ -345,11 +297,7 @@ t.test('dialback answers nobody asked for are ignored', async (t) => {
 });
 
 t.test('a forged dialback key is refused (type invalid) and the stream closed', async (t) => {
-  const a = await startFederated(t, 'a.localhost');
-  const b = await startFederated(t, 'b.localhost');
-  link(a, b);
-  const { peer } = await negotiate(a, 'b.localhost');
-  t.teardown(() => peer.close());
+  const peer = await peerOfLinked(t);
   peer.write(`<db:result from='b.localhost' to='a.localhost'>${'ab'.repeat(32)}</db:result>`);
   const result = await peer.element('db:result');
   t.same(result.attrs, { from: 'a.localhost', to: 'b.localhost', type: 'invalid' }, "b.localhost's server says it is not its key");
@@ -357,11 +305,7 @@ t.test('a forged dialback key is refused (type invalid) and the stream closed', 
 });
 
 t.test('dialback requests for a domain we do not serve get an error; the stream goes on', async (t) => {
-  const a = await startFederated(t, 'a.localhost');
-  const b = await startFederated(t, 'b.localhost');
-  link(a, b);
-  const { peer } = await negotiate(a, 'b.localhost');
-  t.teardown(() => peer.close());
+  const peer = await peerOfLinked(t);
   peer.write(`<db:result from='b.localhost' to='elsewhere.example'>abc</db:result>`);
   const result = await peer.element('db:result');
   t.equal(result.attrs.type, 'error');
@@ -391,12 +335,7 @@ t.test('the authoritative role: <db:verify/> is answered for our keys only', asy
 });
 
 t.test('host-unknown, size limits, and what may not come before TLS or authentication', async (t) => {
-  const ca = makeTestCa(t);
-  const a = await startFederated(t, 'a.localhost', { ca_files: [ca.caFile] });
-  await a.user('alice');
-  const alice = await connectTo(a, 'alice', 'desk');
-  t.teardown(() => alice.stop());
-  const evil = ca.issue('evil.localhost');
+  const { a, alice, evil } = await trustingA(t);
 
   t.test('a stream header for a domain we do not serve: host-unknown', async (t) => {
     const peer = await RawPeer.connect(a.s2sPort);

@@ -1,12 +1,13 @@
 // SASL2 (XEP-0388) with Bind 2 (XEP-0386) and FAST (XEP-0484, HT-SHA-256-NONE), over real
 // sockets: a raw stream with a SCRAM and HT client written here (apart from the server's code),
 // and @xmpp/client for interoperability.
-import { createHash, createHmac, pbkdf2Sync, randomBytes, randomUUID } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import t from 'tap';
 import { xml } from '@xmpp/client';
 import type { Element } from '@xmpp/xml';
 import { startTestServer, DOMAIN, PASSWORD, type TestServer } from '../helpers/harness.js';
 import { RawStream, xmppClient } from '../helpers/clients.js';
+import { scramClient } from '../helpers/scram-client.js';
 import { FastTokenStore } from '../../modules/sasl/fast-store.js';
 
 const SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
@@ -19,10 +20,8 @@ const HT = 'HT-SHA-256-NONE';
 const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64');
 
 /** A direct-TLS (XEP-0368) stream, header sent, pre-auth features read. */
-async function secured(ts: TestServer): Promise<{ s: RawStream; features: Element }> {
-  const s = await RawStream.open(ts.tlsPort, true);
-  s.header();
-  return { s, features: await s.element('stream:features') };
+function secured(ts: TestServer): Promise<{ s: RawStream; features: Element }> {
+  return RawStream.started(ts.tlsPort, true);
 }
 
 /** The next SASL2 element (challenge, success or failure), off the list. */
@@ -39,29 +38,13 @@ function condition(failure: Element): string | undefined {
 
 /** SASL2 SCRAM (RFC 5802 / 7677) without channel binding; `extra` goes into <authenticate/>. */
 async function scram2(s: RawStream, o: { mechanism: 'SCRAM-SHA-1' | 'SCRAM-SHA-256'; username: string; password: string; extra?: string }) {
-  const hash = o.mechanism === 'SCRAM-SHA-256' ? 'sha256' : 'sha1';
-  const nonce = randomBytes(16).toString('base64');
-  const clientFirstBare = `n=${o.username},r=${nonce}`;
-  s.write(`<authenticate xmlns='${SASL2}' mechanism='${o.mechanism}'><initial-response>${b64(`n,,${clientFirstBare}`)}</initial-response>${o.extra ?? ''}</authenticate>`);
+  const scram = scramClient(o);
+  s.write(`<authenticate xmlns='${SASL2}' mechanism='${o.mechanism}'><initial-response>${b64(scram.clientFirst)}</initial-response>${o.extra ?? ''}</authenticate>`);
   const challenge = await sasl2Reply(s);
   if (challenge.name !== 'challenge') return { result: challenge, serverSignatureOk: false };
-  const serverFirst = Buffer.from(challenge.getText(), 'base64').toString();
-  const attrs = Object.fromEntries(serverFirst.split(',').map((p) => [p[0], p.slice(2)]));
-  const salted = pbkdf2Sync(o.password, Buffer.from(attrs.s!, 'base64'), Number(attrs.i), hash === 'sha256' ? 32 : 20, hash);
-  const clientKey = createHmac(hash, salted).update('Client Key').digest();
-  const storedKey = createHash(hash).update(clientKey).digest();
-  const finalWithoutProof = `c=${b64('n,,')},r=${attrs.r}`;
-  const authMessage = `${clientFirstBare},${serverFirst},${finalWithoutProof}`;
-  const signature = createHmac(hash, storedKey).update(authMessage).digest();
-  const proof = Buffer.from(clientKey.map((b, i) => b ^ signature[i]!));
-  s.write(`<response xmlns='${SASL2}'>${b64(`${finalWithoutProof},p=${proof.toString('base64')}`)}</response>`);
+  s.write(`<response xmlns='${SASL2}'>${b64(scram.final(Buffer.from(challenge.getText(), 'base64').toString()))}</response>`);
   const result = await sasl2Reply(s);
-  let serverSignatureOk = false;
-  if (result.name === 'success') {
-    const serverKey = createHmac(hash, salted).update('Server Key').digest();
-    const expected = createHmac(hash, serverKey).update(authMessage).digest().toString('base64');
-    serverSignatureOk = Buffer.from(result.getChildText('additional-data') ?? '', 'base64').toString() === `v=${expected}`;
-  }
+  const serverSignatureOk = result.name === 'success' && scram.verify(Buffer.from(result.getChildText('additional-data') ?? '', 'base64').toString());
   return { result, serverSignatureOk };
 }
 

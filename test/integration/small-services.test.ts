@@ -1,23 +1,18 @@
 // Small services over real sockets: software version (XEP-0092), entity time (XEP-0202), last
 // activity (XEP-0012), vcard-temp (XEP-0054) and private XML storage (XEP-0049).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import os from 'node:os';
-import path from 'node:path';
 import t, { type Test } from 'tap';
-import { sql } from 'kysely';
 import type { Element } from '@xmpp/xml';
 import { LastActivityStore } from '../../modules/last/store.js';
 import { PrivateXmlStore, privateMigrations } from '../../modules/private/store.js';
 import { VcardStore, vcardMigrations } from '../../modules/vcard/store.js';
 import { AccountStore } from '../../src/storage/accounts.js';
-import { openStorage, type StorageOptions } from '../../src/storage/database.js';
+import type { Storage } from '../../src/storage/database.js';
 import { parseJid } from '../../src/jid.js';
 import { VERSION } from '../../src/version.js';
 import { connect, xml, type TestClient } from '../helpers/clients.js';
 import { DOMAIN, startTestServer } from '../helpers/harness.js';
 import { rowsOwnedBy } from '../helpers/owned-rows.js';
-import { POSTGRES_URL, postgresReachable, useService } from '../helpers/services.js';
+import { storeOnBothDatabases } from '../helpers/databases.js';
 import { subscribe } from '../helpers/fake-roster.js';
 
 const errorCondition = (el: Element) =>
@@ -236,12 +231,7 @@ t.test('small services', async (t) => {
 });
 
 /** The stores on one database: what they keep, and that it goes with the account. */
-async function storeContract(t: Test, options: StorageOptions, cleanup: () => Promise<void>) {
-  const storage = await openStorage(options);
-  t.teardown(async () => {
-    await storage.close();
-    await cleanup();
-  });
+async function storeContract(t: Test, storage: Storage) {
   await storage.migrate('vcard', vcardMigrations);
   await storage.migrate('private', privateMigrations);
   t.same(await storage.migrate('vcard', vcardMigrations), [], 'migrations run once');
@@ -273,20 +263,4 @@ async function storeContract(t: Test, options: StorageOptions, cleanup: () => Pr
   for (const [table, n] of Object.entries(left)) t.equal(n, 0, `${table}: nothing left`);
 }
 
-t.test('stores on both databases', async (t) => {
-  t.test('sqlite', async (t) => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'starling-small-stores-'));
-    const options: StorageOptions = { driver: 'sqlite', sqlitePath: path.join(dir, 'db.sqlite'), sqliteSynchronous: 'normal', postgresUrl: '', postgresSchema: 'public', poolSize: 1 };
-    await storeContract(t, options, async () => rmSync(dir, { recursive: true, force: true }));
-  });
-  t.test('postgres', async (t) => {
-    if (!(await useService(t, 'PostgreSQL', postgresReachable, POSTGRES_URL))) return;
-    const schema = `starling_small_${randomBytes(4).toString('hex')}`;
-    const options: StorageOptions = { driver: 'postgres', sqlitePath: '', sqliteSynchronous: 'full', postgresUrl: POSTGRES_URL, postgresSchema: schema, poolSize: 4 };
-    await storeContract(t, options, async () => {
-      const s = await openStorage({ ...options, postgresSchema: 'public' }, { migrate: false });
-      await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(s.db);
-      await s.close();
-    });
-  });
-});
+t.test('stores on both databases', async (t) => storeOnBothDatabases(t, 'small', storeContract));
