@@ -35,6 +35,7 @@ import type { Session } from '../../src/sessions/session.js';
 import { StanzaError, errorReply } from '../../src/stream/errors.js';
 import { cloneElement } from '../../src/xml/clone.js';
 import type { RosterService } from '../roster/service.js';
+import { tryParseJidCached } from '../../src/jid-cache.js';
 import { isBlockedBy, itemMatches } from './match.js';
 import type { BlockingService } from './service.js';
 import { BlocklistStore, blockingMigrations } from './store.js';
@@ -359,7 +360,8 @@ export default defineModule({
       'stanza/out',
       ({ session, stanza }) => {
         if (exempt.has(stanza) || stanza.attrs.from === undefined || !session.jid) return;
-        const from = tryParseJid(stanza.attrs.from);
+        // Every stanza passes here, and a room's fan-out repeats one 'from' for each occupant.
+        const from = tryParseJidCached(stanza.attrs.from);
         if (!from) return;
         const user = session.jid.bare;
         if (from.bare.equals(user) || (from.local === '' && from.domain === session.host)) return;

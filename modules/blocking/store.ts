@@ -37,14 +37,13 @@ export class BlocklistStore {
     this.db = storage.tables<Tables>();
   }
 
+  /** The items of one list, as a query (on the database or in a transaction). */
+  private items(db: Kysely<Database & Tables>, host: string, username: string) {
+    return db.selectFrom('blocklist_item').select('jid').where('host', '=', host).where('username', '=', username);
+  }
+
   async list(host: string, username: string): Promise<string[]> {
-    const rows = await this.db
-      .selectFrom('blocklist_item')
-      .select('jid')
-      .where('host', '=', host)
-      .where('username', '=', username)
-      .orderBy('jid')
-      .execute();
+    const rows = await this.items(this.db, host, username).orderBy('jid').execute();
     return rows.map((r) => r.jid);
   }
 
@@ -54,9 +53,7 @@ export class BlocklistStore {
    */
   async add(host: string, username: string, jids: readonly string[], max: number): Promise<string[] | undefined> {
     return this.db.transaction().execute(async (trx) => {
-      const existing = new Set(
-        (await trx.selectFrom('blocklist_item').select('jid').where('host', '=', host).where('username', '=', username).execute()).map((r) => r.jid),
-      );
+      const existing = new Set((await this.items(trx, host, username).execute()).map((r) => r.jid));
       const added = [...new Set(jids)].filter((j) => !existing.has(j));
       if (added.length === 0) return added;
       if (existing.size + added.length > max) return undefined;
@@ -73,15 +70,7 @@ export class BlocklistStore {
   async remove(host: string, username: string, jids: readonly string[]): Promise<string[]> {
     if (jids.length === 0) return [];
     return this.db.transaction().execute(async (trx) => {
-      const present = (
-        await trx
-          .selectFrom('blocklist_item')
-          .select('jid')
-          .where('host', '=', host)
-          .where('username', '=', username)
-          .where('jid', 'in', [...new Set(jids)])
-          .execute()
-      ).map((r) => r.jid);
+      const present = (await this.items(trx, host, username).where('jid', 'in', [...new Set(jids)]).execute()).map((r) => r.jid);
       if (present.length > 0) {
         await trx.deleteFrom('blocklist_item').where('host', '=', host).where('username', '=', username).where('jid', 'in', present).execute();
       }
@@ -92,9 +81,7 @@ export class BlocklistStore {
   /** Empties the list; returns what it held. */
   async clear(host: string, username: string): Promise<string[]> {
     return this.db.transaction().execute(async (trx) => {
-      const present = (await trx.selectFrom('blocklist_item').select('jid').where('host', '=', host).where('username', '=', username).execute()).map(
-        (r) => r.jid,
-      );
+      const present = (await this.items(trx, host, username).execute()).map((r) => r.jid);
       await trx.deleteFrom('blocklist_item').where('host', '=', host).where('username', '=', username).execute();
       return present;
     });

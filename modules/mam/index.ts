@@ -24,7 +24,6 @@
 // ids are issued in increasing order, so a client that syncs "after the last id I have" never
 // misses a message committed later with a smaller id (in this process; across cluster nodes,
 // the ids of concurrent writes to one archive may interleave by a few milliseconds).
-import { randomBytes } from 'node:crypto';
 import { xml, type Element } from '@xmpp/xml';
 import { z } from 'zod';
 import { tryParseJid, type Jid } from '../../src/jid.js';
@@ -35,8 +34,10 @@ import { StanzaError } from '../../src/stream/errors.js';
 import type { RosterService } from '../roster/service.js';
 import { IdGenerator, idTime } from './ids.js';
 import { NS_MAM, NS_MAM_EXTENDED, NS_SID, isArchivable, prefsDecision, stanzaIdBy, stripStanzaIds } from './policy.js';
-import { fin, parseQuery, queryForm, resultMessage } from './query.js';
-import { ArchiveItemNotFound, ArchiveStore, type ArchivePrefs, type Direction } from './store.js';
+import { fin, metadata, parseQuery, queryForm, resultMessages } from './query.js';
+import { purgeHourly } from './retention.js';
+import { Serial } from './serial.js';
+import { ArchiveItemNotFound, ArchiveStore, type ArchivedMessage, type ArchivePrefs, type Direction } from './store.js';
 
 export const MamConfig = z.strictObject({
   /** Most messages in one page of results, whatever the client asks (RSM <max/>, or none). */
@@ -63,33 +64,6 @@ const CACHE_ENTRIES = 10_000;
 const MAX_PREF_JIDS = 1000;
 /** A shared id older than this is not reused: the recipient's archive gets a fresh one. */
 const SHARED_ID_MAX_AGE_MS = 5_000;
-
-/**
- * Runs jobs one after the other per key (an archive): its writes commit in the order of its ids,
- * and the messages of one archive leave the hook in the order they entered it.
- */
-class Serial {
-  private readonly tails = new Map<string, Promise<void>>();
-
-  run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const result = (this.tails.get(key) ?? Promise.resolve()).then(fn);
-    const tail = result.then(
-      () => {},
-      () => {},
-    );
-    this.tails.set(key, tail);
-    void tail.then(() => {
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    });
-    return result;
-  }
-
-  /** Resolves once the jobs queued so far for `key` are done (at once when there are none). */
-  async drained(key: string): Promise<void> {
-    const tail = this.tails.get(key);
-    if (tail) await tail;
-  }
-}
 
 /** A Map that forgets its oldest entries past `max`. */
 function remember<K, V>(map: Map<K, V>, key: K, value: V, max = CACHE_ENTRIES): void {
@@ -206,6 +180,12 @@ export default defineModule({
       // Ours already: re-routed by the server (stream management, a session that ended).
       if (stamped.get(stanza) === key) return serial.drained(key);
       const claimed = stanzaIdBy(stanza, user);
+      // Not archived, and no claim to check (a groupchat message of a room's fan-out, say): the
+      // job below would only strip, so strip now and just keep the message's place in the queue.
+      if (claimed === undefined && !isArchivable(stanza)) {
+        stripStanzaIds(stanza, user);
+        return serial.drained(key);
+      }
       let id: string | undefined;
       try {
         id = await serial.run(key, async () => {
@@ -279,19 +259,9 @@ export default defineModule({
           if (err instanceof ArchiveItemNotFound) throw new StanzaError('item-not-found', err.message);
           throw err;
         }
-        const to = iq.from.toString();
-        const from = user.toString();
-        const prefix = randomBytes(4).toString('hex');
-        let n = 0;
-        for (const message of flip ? [...page.items].reverse() : page.items) {
-          let result: Element;
-          try {
-            result = resultMessage(from, to, queryid, message, `${prefix}-${++n}`);
-          } catch (err) {
-            // Written by us, so this is corruption: leave it out rather than fail the query.
-            ctx.log.error({ err, id: message.id }, 'an archived message does not parse; left out of the results');
-            continue;
-          }
+        const leftOut = (err: unknown, message: ArchivedMessage) =>
+          ctx.log.error({ err, id: message.id }, 'an archived message does not parse; left out of the results');
+        for (const result of resultMessages(user.toString(), iq.from.toString(), queryid, page, flip, leftOut)) {
           // The results go before the IQ result (XEP-0313 §4): deliver() is synchronous.
           if (iq.session) iq.session.deliver(result);
           else await router.route(result);
@@ -307,16 +277,7 @@ export default defineModule({
       'metadata',
       async (iq) => {
         const user = owner(iq);
-        const ends = await store.ends(user.domain, user.local);
-        const stamp = (ts: number) => new Date(ts).toISOString();
-        return iq.reply(
-          xml(
-            'metadata',
-            { xmlns: NS_MAM },
-            ends ? xml('start', { id: ends.first.id, timestamp: stamp(ends.first.ts) }) : null,
-            ends ? xml('end', { id: ends.last.id, timestamp: stamp(ends.last.ts) }) : null,
-          ),
-        );
+        return iq.reply(metadata(await store.ends(user.domain, user.local)));
       },
       { to: 'bare' },
     );
@@ -378,24 +339,7 @@ export default defineModule({
     // --- retention ----------------------------------------------------------------------------
 
     if (retention_days > 0) {
-      let running = false;
-      const purge = async () => {
-        if (running) return;
-        running = true;
-        try {
-          const deleted = await store.purgeBefore(ctx.domain, Date.now() - retention_days * 86_400_000);
-          if (deleted > 0) ctx.log.info({ deleted, retention_days }, 'expired archived messages purged');
-        } catch (err) {
-          ctx.log.error({ err }, 'purging expired archived messages failed');
-        } finally {
-          running = false;
-        }
-      };
-      ctx.every(3_600_000, () => void purge());
-      // A first pass right after the start (not during it: the start stays fast).
-      const first = setTimeout(() => void purge(), 1_000);
-      first.unref();
-      ctx.onUnload(() => clearTimeout(first));
+      purgeHourly(ctx, 'archived messages', { retention_days }, () => store.purgeBefore(ctx.domain, Date.now() - retention_days * 86_400_000));
     }
   },
 });

@@ -2,6 +2,7 @@
 // stanza-ids are to be removed, and the XEP-0441 preferences.
 import type { Element } from '@xmpp/xml';
 import { tryParseJid, type Jid } from '../../src/jid.js';
+import { tryParseJidCached } from '../../src/jid-cache.js';
 import type { ArchivePrefs } from './store.js';
 
 export const NS_MAM = 'urn:xmpp:mam:2';
@@ -67,27 +68,31 @@ export function isArchivable(stanza: Element): boolean {
   return content || store;
 }
 
+/** Whether `child` is a stanza-id (XEP-0359) whose 'by' is `archive`. */
+function isStanzaIdBy(child: Element | string, archive: Jid): child is Element {
+  if (typeof child === 'string' || child.name !== 'stanza-id' || child.attrs.xmlns !== NS_SID) return false;
+  // Cached: a room's fan-out hands the same 'by' (the room) over once for each occupant.
+  const by = child.attrs.by === undefined ? null : tryParseJidCached(child.attrs.by);
+  return by !== null && by.equals(archive);
+}
+
 /**
  * Removes the stanza-ids claiming to be by `archive` (XEP-0359 §4: an entity that generates
  * stanza-ids deletes any other with its own 'by', "even if they are not adding their own", so a
- * sender cannot make up the archive id a client will trust). Returns how many it removed.
+ * sender cannot make up the archive id a client will trust). Returns how many it removed; the
+ * children are left as they are (the same array) when there is none.
  */
 export function stripStanzaIds(stanza: Element, archive: Jid): number {
+  if (!stanza.children.some((c) => isStanzaIdBy(c, archive))) return 0;
   const before = stanza.children.length;
-  stanza.children = stanza.children.filter((c) => {
-    if (typeof c === 'string' || c.name !== 'stanza-id' || c.attrs.xmlns !== NS_SID) return true;
-    const by = c.attrs.by === undefined ? null : tryParseJid(c.attrs.by);
-    return !(by && by.equals(archive));
-  });
+  stanza.children = stanza.children.filter((c) => !isStanzaIdBy(c, archive));
   return before - stanza.children.length;
 }
 
 /** Our stanza-id on the stanza for `archive`, if it carries one. */
 export function stanzaIdBy(stanza: Element, archive: Jid): string | undefined {
   for (const c of stanza.children) {
-    if (typeof c === 'string' || c.name !== 'stanza-id' || c.attrs.xmlns !== NS_SID) continue;
-    const by = c.attrs.by === undefined ? null : tryParseJid(c.attrs.by);
-    if (by && by.equals(archive) && c.attrs.id) return c.attrs.id;
+    if (isStanzaIdBy(c, archive) && c.attrs.id) return c.attrs.id;
   }
   return undefined;
 }

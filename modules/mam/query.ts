@@ -1,12 +1,13 @@
 // The query protocol of XEP-0313 §4: the XEP-0004 form (with, start, end, before-id, after-id,
 // ids), XEP-0059 result set management, <flip-page/>, the result messages and <fin/>.
+import { randomBytes } from 'node:crypto';
 import { xml, type Element } from '@xmpp/xml';
 import { JidError, parseJid } from '../../src/jid.js';
 import { StanzaError } from '../../src/stream/errors.js';
 import { NS } from '../../src/xml/namespaces.js';
 import { parseElement } from '../../src/xml/parse.js';
 import { NS_MAM } from './policy.js';
-import type { ArchivedMessage, Page, PageRequest } from './store.js';
+import type { ArchiveKey, ArchivedMessage, Page, PageRequest } from './store.js';
 
 export const NS_DATA = 'jabber:x:data';
 export const NS_RSM = 'http://jabber.org/protocol/rsm';
@@ -180,6 +181,47 @@ export function resultMessage(
       { xmlns: NS_MAM, ...(queryid === undefined ? {} : { queryid }), id: message.id },
       xml('forwarded', { xmlns: NS_FORWARD }, xml('delay', { xmlns: NS.DELAY, stamp: new Date(message.ts).toISOString() }), stanza),
     ),
+  );
+}
+
+/**
+ * The result messages of a page, in the order they are to be sent: archive order, or newest
+ * first with <flip-page/>. Each gets a message id of its own. `forward` makes the forwarded
+ * message (the archived one as it is by default); a message it cannot make (an archived stanza
+ * that does not parse: corruption, as we wrote it) is left out of the results and handed to
+ * `leftOut`, rather than failing the query.
+ */
+export function* resultMessages(
+  archive: string,
+  to: string,
+  queryid: string | undefined,
+  page: Page,
+  flip: boolean,
+  leftOut: (err: unknown, message: ArchivedMessage) => void,
+  forward: (message: ArchivedMessage) => Element = archivedStanza,
+): Generator<Element> {
+  const prefix = randomBytes(4).toString('hex');
+  let n = 0;
+  for (const message of flip ? [...page.items].reverse() : page.items) {
+    let result: Element;
+    try {
+      result = resultMessage(archive, to, queryid, message, `${prefix}-${++n}`, forward(message));
+    } catch (err) {
+      leftOut(err, message);
+      continue;
+    }
+    yield result;
+  }
+}
+
+/** XEP-0313 §5 (required with #extended): the first and last messages of an archive, if any. */
+export function metadata(ends: { first: ArchiveKey; last: ArchiveKey } | undefined): Element {
+  const stamp = (ts: number) => new Date(ts).toISOString();
+  return xml(
+    'metadata',
+    { xmlns: NS_MAM },
+    ends ? xml('start', { id: ends.first.id, timestamp: stamp(ends.first.ts) }) : null,
+    ends ? xml('end', { id: ends.last.id, timestamp: stamp(ends.last.ts) }) : null,
   );
 }
 

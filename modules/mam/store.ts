@@ -29,10 +29,10 @@
 //
 // On PostgreSQL the id column uses the "C" collation, so the database orders ids as bytes, as
 // JavaScript compares them here (SQLite's default BINARY collation does the same).
-import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool } from 'kysely';
+import { sql, type CreateTableBuilder, type Expression, type ExpressionBuilder, type Kysely, type SqlBool } from 'kysely';
 import type { Storage } from '../../src/storage/database.js';
 import type { Database } from '../../src/storage/schema.js';
-import { millis, type Migration } from '../../src/storage/migrations.js';
+import { createUserTable, millis, type Migration } from '../../src/storage/migrations.js';
 import { idTime } from './ids.js';
 
 export type Direction = 'in' | 'out';
@@ -81,25 +81,27 @@ export const USER_ARCHIVE: ArchiveTableNames = { table: 'archive_message', owner
 /**
  * Creates an archive table: the owner columns, then ts, id, with_bare, with_resource, direction
  * and stanza; primary key (owner, ts, id) and the index (owner, with_bare, ts, id). With
- * `ownedByAccount` the owner columns reference account(host, username) ON DELETE CASCADE.
+ * `ownedByAccount` the owner columns are an account's (host, username), referencing
+ * account(host, username) ON DELETE CASCADE (createUserTable).
  */
 export async function createArchiveTable(db: Kysely<any>, names: ArchiveTableNames, driver: Storage['driver'], ownedByAccount: boolean): Promise<void> {
   const [a, b] = names.owner;
-  let table = db.schema
-    .createTable(names.table)
-    .addColumn(a, 'varchar(1023)', (c) => c.notNull())
-    .addColumn(b, 'varchar(1023)', (c) => c.notNull())
+  if (ownedByAccount && (a !== 'host' || b !== 'username')) throw new Error(`an account's archive table has the owner columns (host, username), not (${a}, ${b})`);
+  const owned: CreateTableBuilder<string, string> = ownedByAccount
+    ? createUserTable(db, names.table)
+    : db.schema
+        .createTable(names.table)
+        .addColumn(a, 'varchar(1023)', (c) => c.notNull())
+        .addColumn(b, 'varchar(1023)', (c) => c.notNull());
+  await owned
     .addColumn('ts', millis, (c) => c.notNull())
     .addColumn('id', 'varchar(32)', (c) => (driver === 'postgres' ? c.notNull().modifyEnd(sql`collate "C"`) : c.notNull()))
     .addColumn('with_bare', 'varchar(2047)', (c) => c.notNull())
     .addColumn('with_resource', 'varchar(1023)', (c) => c.notNull().defaultTo(''))
     .addColumn('direction', 'varchar(3)', (c) => c.notNull())
     .addColumn('stanza', 'text', (c) => c.notNull())
-    .addPrimaryKeyConstraint(`${names.table}_pk`, [a, b, 'ts', 'id']);
-  if (ownedByAccount) {
-    table = table.addForeignKeyConstraint(`${names.table}_account_fk`, [a, b], 'account', ['host', 'username'], (fk) => fk.onDelete('cascade'));
-  }
-  await table.execute();
+    .addPrimaryKeyConstraint(`${names.table}_pk`, [a, b, 'ts', 'id'])
+    .execute();
   await db.schema
     .createIndex(`${names.table}_with_idx`)
     .on(names.table)
@@ -114,17 +116,11 @@ export function archiveMigrations(driver: Storage['driver']): Migration[] {
       name: 'archive_message',
       async up(db: Kysely<any>) {
         await createArchiveTable(db, USER_ARCHIVE, driver, true);
-        await db.schema
-          .createTable('archive_prefs')
-          .addColumn('host', 'varchar(1023)', (c) => c.notNull())
-          .addColumn('username', 'varchar(1023)', (c) => c.notNull())
+        await createUserTable(db, 'archive_prefs')
           .addColumn('default_mode', 'varchar(8)', (c) => c.notNull())
           .addColumn('always_jids', 'text', (c) => c.notNull())
           .addColumn('never_jids', 'text', (c) => c.notNull())
           .addPrimaryKeyConstraint('archive_prefs_pk', ['host', 'username'])
-          .addForeignKeyConstraint('archive_prefs_account_fk', ['host', 'username'], 'account', ['host', 'username'], (fk) =>
-            fk.onDelete('cascade'),
-          )
           .execute();
       },
     },

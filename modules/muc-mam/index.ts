@@ -24,15 +24,16 @@
 // A room's archive goes with the room: destroyed, or a temporary room left by its last
 // occupant. Temporary rooms also end with the server, without telling anyone: at start the
 // archives of rooms that no longer exist are deleted.
-import { randomBytes } from 'node:crypto';
 import { xml, type Element } from '@xmpp/xml';
 import { z } from 'zod';
 import { parseJid, type Jid } from '../../src/jid.js';
 import { defineModule } from '../../src/module-api/define.js';
 import { StanzaError, errorReply } from '../../src/stream/errors.js';
 import { IdGenerator, idTime } from '../mam/ids.js';
-import { NS_MAM, NS_MAM_EXTENDED } from '../mam/policy.js';
-import { archivedStanza, fin, parseQuery, queryForm, resultMessage } from '../mam/query.js';
+import { NS_MAM, NS_MAM_EXTENDED, NS_SID } from '../mam/policy.js';
+import { archivedStanza, fin, metadata, parseQuery, queryForm, resultMessages } from '../mam/query.js';
+import { purgeHourly } from '../mam/retention.js';
+import { Serial } from '../mam/serial.js';
 import { ArchiveItemNotFound, ArchiveStore, type ArchivedMessage } from '../mam/store.js';
 import type { ArchivedRoom, MucApi, RoomMessageEvent } from '../muc/api.js';
 import { ROOM_ARCHIVE, migrateRoomArchive } from './store.js';
@@ -41,7 +42,6 @@ const NS_MUC_USER = 'http://jabber.org/protocol/muc#user';
 const NS_RETRACT = 'urn:xmpp:message-retract:1';
 const NS_MODERATE = 'urn:xmpp:message-moderate:1';
 const NS_OCCUPANT_ID = 'urn:xmpp:occupant-id:0';
-const NS_SID = 'urn:xmpp:sid:0';
 
 export const MucMamConfig = z.strictObject({
   /** Most messages in one page of results, whatever the client asks (RSM <max/>, or none). */
@@ -63,8 +63,11 @@ interface Access {
   realJids: boolean;
 }
 
-function isMucUserX(child: Element | string): boolean {
-  return typeof child !== 'string' && child.name === 'x' && child.attrs.xmlns === NS_MUC_USER;
+/** The message as a room archive keeps and forwards it: no 'to', no muc#user <x/> (XEP-0313 §8.4). Changes `stanza`. */
+function asArchived(stanza: Element): Element {
+  delete stanza.attrs.to;
+  stanza.children = stanza.children.filter((c) => typeof c === 'string' || c.name !== 'x' || c.attrs.xmlns !== NS_MUC_USER);
+  return stanza;
 }
 
 export default defineModule({
@@ -84,23 +87,12 @@ export default defineModule({
     // Writes to one room's archive (and its removal) run one after the other, in the room's
     // order: ids are issued in that order, so the archive order is the room's order, and a
     // client that syncs "after the last id I have" never misses a message committed later.
-    const queues = new Map<string, Promise<void>>();
+    const serial = new Serial();
     /** Per room, the messages waiting for the next write (see storeMessage). */
     const batches = new Map<string, { messages: Omit<ArchivedMessage, 'ts'>[]; done: Promise<void> }>();
-    const queued = (room: string, job: () => Promise<unknown>): Promise<void> => {
-      const run = (queues.get(room) ?? Promise.resolve()).then(job).then(() => {});
-      const tail = run.catch(() => {});
-      queues.set(room, tail);
-      void tail.then(() => {
-        if (queues.get(room) === tail) queues.delete(room);
-      });
-      return run;
-    };
     // Unloading (the server stopping): the writes already queued are committed first. Registered
     // before the archive is installed, so it runs after the archive is taken out (no new writes).
-    ctx.onUnload(async () => {
-      await Promise.all([...queues.values()]);
-    });
+    ctx.onUnload(() => serial.idle());
 
     // Archives of rooms that no longer exist (temporary rooms the last stop ended).
     const live = new Set(muc.roomJids().map((j) => parseJid(j).local));
@@ -116,9 +108,8 @@ export default defineModule({
     /** The message as archived: as broadcast, without any muc#user <x/> (XEP-0313 §8.4). */
     const archivable = (stanza: Element): string => {
       const copy = xml(stanza.name, { ...stanza.attrs });
-      delete copy.attrs.to;
-      copy.children = stanza.children.filter((c) => !isMucUserX(c));
-      return copy.toString();
+      copy.children = stanza.children;
+      return asArchived(copy).toString();
     };
 
     const storeMessage = (event: RoomMessageEvent): Promise<void> => {
@@ -136,7 +127,7 @@ export default defineModule({
       let batch = batches.get(key);
       if (!batch) {
         const messages: Omit<ArchivedMessage, 'ts'>[] = [];
-        const done = queued(key, async () => {
+        const done = serial.run(key, async () => {
           if (batches.get(key)?.messages === messages) batches.delete(key);
           if (messages.length === 1) await store.append(service, room.local, messages[0]!);
           else await store.appendMany(service, room.local, messages);
@@ -150,7 +141,7 @@ export default defineModule({
 
     /** XEP-0425: the archived message becomes a tombstone saying who retracted it. */
     const retract = (room: Jid, stanzaId: string, by: string, reason: string | undefined): Promise<void> =>
-      queued(room.toString(), async () => {
+      serial.run(room.toString(), async () => {
         const row = await store.get(service, room.local, stanzaId);
         if (!row) return;
         const original = archivedStanza(row);
@@ -174,7 +165,7 @@ export default defineModule({
     const removed = (room: Jid): Promise<void> => {
       // What comes for this address from now on (a new room of the same name) is written after.
       batches.delete(room.toString());
-      return queued(room.toString(), async () => {
+      return serial.run(room.toString(), async () => {
         const deleted = await store.removeArchive(service, room.local);
         if (deleted > 0) ctx.log.info({ room: room.toString(), messages: deleted }, 'room archive deleted with its room');
       });
@@ -198,9 +189,7 @@ export default defineModule({
 
     /** The forwarded message of a result: from the occupant JID, no 'to', the real JID only for those who may see it. */
     const forwardedStanza = (message: ArchivedMessage, a: Access): Element => {
-      const stanza = archivedStanza(message);
-      delete stanza.attrs.to;
-      stanza.children = stanza.children.filter((c) => !isMucUserX(c));
+      const stanza = asArchived(archivedStanza(message));
       if (a.realJids) stanza.append(xml('x', { xmlns: NS_MUC_USER }, xml('item', { jid: message.withBare })));
       return stanza;
     };
@@ -241,15 +230,8 @@ export default defineModule({
       if (type === 'get' && payload.name === 'metadata') {
         // XEP-0313 §5 (required with #extended): the first and last messages of the archive.
         void answer(iq, async () => {
-          await queues.get(key);
-          const ends = await store.ends(service, local);
-          const stamp = (ts: number) => new Date(ts).toISOString();
-          return xml(
-            'metadata',
-            { xmlns: NS_MAM },
-            ends ? xml('start', { id: ends.first.id, timestamp: stamp(ends.first.ts) }) : null,
-            ends ? xml('end', { id: ends.last.id, timestamp: stamp(ends.last.ts) }) : null,
-          );
+          await serial.drained(key);
+          return metadata(await store.ends(service, local));
         });
         return;
       }
@@ -269,21 +251,12 @@ export default defineModule({
       const to = from.toString();
       void answer(iq, async () => {
         // After the writes already queued for this room: a client sees what it just sent.
-        await queues.get(key);
+        await serial.drained(key);
         const page = await store.page(service, local, { ...request, countLimit: count_limit });
-        const prefix = randomBytes(4).toString('hex');
-        let n = 0;
-        for (const message of flip ? [...page.items].reverse() : page.items) {
-          let result: Element;
-          try {
-            result = resultMessage(key, to, queryid, message, `${prefix}-${++n}`, forwardedStanza(message, a));
-          } catch (err) {
-            ctx.log.error({ err, room: key, id: message.id }, 'an archived room message does not parse; left out of the results');
-            continue;
-          }
-          // In order, and all before the IQ result (XEP-0313 §4).
-          await router.route(result);
-        }
+        const leftOut = (err: unknown, message: ArchivedMessage) =>
+          ctx.log.error({ err, room: key, id: message.id }, 'an archived room message does not parse; left out of the results');
+        // In order, and all before the IQ result (XEP-0313 §4).
+        for (const result of resultMessages(key, to, queryid, page, flip, leftOut, (m) => forwardedStanza(m, a))) await router.route(result);
         return fin(queryid, page);
       });
     };
@@ -296,26 +269,12 @@ export default defineModule({
     // --- retention --------------------------------------------------------------------------
 
     if (retention_days > 0) {
-      let running = false;
-      const purge = async () => {
-        if (running) return;
-        running = true;
-        try {
-          const cutoff = Date.now() - retention_days * 86_400_000;
-          let deleted = 0;
-          for (const room of await store.archives(service)) deleted += await store.purgeArchive(service, room, cutoff);
-          if (deleted > 0) ctx.log.info({ deleted, retention_days, service }, 'expired room messages purged');
-        } catch (err) {
-          ctx.log.error({ err }, 'purging expired room messages failed');
-        } finally {
-          running = false;
-        }
-      };
-      ctx.every(3_600_000, () => void purge());
-      // A first pass right after the start (not during it: the start stays fast).
-      const first = setTimeout(() => void purge(), 1_000);
-      first.unref();
-      ctx.onUnload(() => clearTimeout(first));
+      purgeHourly(ctx, 'room messages', { retention_days, service }, async () => {
+        const cutoff = Date.now() - retention_days * 86_400_000;
+        let deleted = 0;
+        for (const room of await store.archives(service)) deleted += await store.purgeArchive(service, room, cutoff);
+        return deleted;
+      });
     }
   },
 });

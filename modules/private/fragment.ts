@@ -1,5 +1,6 @@
-// Stored XML: an element kept as its serialisation, self-contained, and read back with the
-// server's own restricted parser (src/xml/parse.ts).
+// Stored XML (private XML storage here, and vCards: modules/vcard): an element kept as its
+// serialisation, self-contained, and read back with the server's own restricted parser
+// (src/xml/parse.ts).
 import type { Element } from '@xmpp/xml';
 import { cloneElement } from '../../src/xml/clone.js';
 
