@@ -238,3 +238,19 @@ export function tryParseJid(s: string): Jid | null {
 export function makeJid(local: string, domain: string, resource?: string): Jid {
   return Jid.of(local, domain, resource ?? '');
 }
+
+// eslint-disable-next-line no-control-regex
+const ASCII = /^[\x00-\x7f]*$/;
+
+/**
+ * Whether the address `text` names the bare JID `bare`, without parsing it where text can
+ * decide: an ASCII address prepares to its lowercase form without a trailing dot, so only a
+ * non-ASCII one needs the PRECIS preparation of parseJid. For hot paths that compare one
+ * address against many stanzas (the 'by' of every stanza-id of a room's fan-out).
+ */
+export function namesBareJid(text: string, bare: Jid): boolean {
+  const canonical = bare.toString();
+  if (text === canonical) return true;
+  if (ASCII.test(text) && ASCII.test(canonical)) return !text.includes('/') && text.toLowerCase().replace(/\.$/, '') === canonical;
+  return tryParseJid(text)?.equals(bare) ?? false;
+}

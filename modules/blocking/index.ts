@@ -28,23 +28,23 @@
 import { randomBytes } from 'node:crypto';
 import { xml, type Element } from '@xmpp/xml';
 import { z } from 'zod';
+import { sessionKey } from '../../src/module-api/keys.js';
 import { parseJid, tryParseJid, JidError, type Jid } from '../../src/jid.js';
-import type { RouteEvent } from '../../src/module-api/events.js';
+import { preEvents, type PreRouteEvent, type RouteEvent } from '../../src/module-api/events.js';
+import { Priority } from '../../src/module-api/priorities.js';
 import { defineModule } from '../../src/module-api/define.js';
 import type { Session } from '../../src/sessions/session.js';
 import { StanzaError, errorReply } from '../../src/stream/errors.js';
 import { cloneElement } from '../../src/xml/clone.js';
-import type { RosterService } from '../roster/service.js';
-import { tryParseJidCached } from '../../src/jid-cache.js';
+import { RosterKey, type RosterService } from '../roster/service.js';
 import { isBlockedBy, itemMatches } from './match.js';
-import type { BlockingService } from './service.js';
+import { BlockingKey, type BlockingService } from './service.js';
 import { BlocklistStore, blockingMigrations } from './store.js';
 
 export const NS_BLOCKING = 'urn:xmpp:blocking';
 export const NS_BLOCKING_ERRORS = 'urn:xmpp:blocking:errors';
 /** session.data key: this resource asked for the blocklist, so it gets pushes (§3.3). */
-const INTERESTED = 'blocking.interested';
-const PRIORITY = 1000;
+const INTERESTED = sessionKey<boolean>('blocking.interested');
 
 export const BlockingConfig = z.strictObject({
   /** Entries one blocklist may hold. */
@@ -126,11 +126,11 @@ export default defineModule({
         return items && isBlockedBy(items, other);
       },
     };
-    ctx.provide<BlockingService>('blocking', service);
+    ctx.provide(BlockingKey, service);
 
     /** The blocking service of the host serving `domain`, if it has one. */
     const serviceFor = (domain: string): BlockingService | undefined =>
-      domain === ctx.domain ? service : (ctx.server.hosts.get(domain)?.services.get('blocking')?.service as BlockingService | undefined);
+      domain === ctx.domain ? service : ctx.server.hosts.get(domain)?.service(BlockingKey);
 
     /** Whether a local user `from` blocks `to` (a sender-side check). */
     const senderBlocks = async (from: Jid, to: Jid): Promise<boolean> => {
@@ -253,7 +253,7 @@ export default defineModule({
     const presenceOnBlock = async (user: Jid, items: Jid[]) => {
       const mine = availableSessions(user);
       if (mine.length === 0 || items.length === 0) return;
-      const roster = ctx.tryUse<RosterService>('roster');
+      const roster = ctx.tryUse(RosterKey);
       for (const item of items) {
         for (const contact of await contactsCovered(user, item, roster)) {
           const to = item.local !== '' && item.resource !== '' ? item : contact;
@@ -274,7 +274,7 @@ export default defineModule({
     /** §3.4: the user's current presence to the contacts allowed to see it; their presence probed again. */
     const presenceOnUnblock = async (user: Jid, items: Jid[]) => {
       const mine = availableSessions(user);
-      const roster = ctx.tryUse<RosterService>('roster');
+      const roster = ctx.tryUse(RosterKey);
       if (mine.length === 0 || items.length === 0 || !roster) return;
       for (const item of items) {
         for (const contact of await contactsCovered(user, item, roster)) {
@@ -301,12 +301,8 @@ export default defineModule({
     // --- enforcement ------------------------------------------------------------------------------
 
     // A client's own stanzas: outbound blocks, and inbound IQs to a local account's bare JID.
-    ctx.hook(
-      'stanza/in',
-      async ({ session, stanza }) => {
+    const outbound = async ({ stanza, to, origin: session }: PreRouteEvent): Promise<boolean | void> => {
         if (stanza.attrs.to === undefined || !session.jid) return;
-        const to = tryParseJid(stanza.attrs.to);
-        if (!to) return;
         const user = session.jid.bare;
         if (to.bare.equals(user) || (to.local === '' && to.domain === session.host)) return;
         const type = stanza.attrs.type;
@@ -324,9 +320,8 @@ export default defineModule({
             return true;
           }
         }
-      },
-      PRIORITY,
-    );
+    };
+    for (const kind of ['message', 'presence', 'iq'] as const) for (const event of preEvents(kind)) ctx.hook(event, outbound, Priority.GATE);
 
     // Stanzas to a user's bare or full JID.
     const inbound = async ({ stanza, from, to, origin }: RouteEvent): Promise<boolean | void> => {
@@ -341,7 +336,7 @@ export default defineModule({
       // What the server sends on a user's behalf (a client's own stanzas were checked on the way in).
       if (!origin && !harmless(stanza) && (await senderBlocks(from, to))) return true;
     };
-    for (const event of ['message/bare', 'message/full', 'presence/bare', 'presence/full'] as const) ctx.hook(event, inbound, PRIORITY);
+    for (const event of ['message/bare', 'message/full', 'presence/bare', 'presence/full'] as const) ctx.hook(event, inbound, Priority.GATE);
 
     ctx.hook(
       'route/remote',
@@ -349,7 +344,7 @@ export default defineModule({
         if (origin || exempt.has(stanza) || harmless(stanza)) return;
         if (await senderBlocks(from, to)) return true;
       },
-      PRIORITY,
+      Priority.GATE,
     );
 
     // The last gate before a client's socket, in both directions. It runs synchronously (the
@@ -358,10 +353,10 @@ export default defineModule({
     // sender has a session on this node (a sender without one is checked by the routing hooks).
     ctx.hook(
       'stanza/out',
-      ({ session, stanza }) => {
+      ({ session, stanza, from: parsed }) => {
         if (exempt.has(stanza) || stanza.attrs.from === undefined || !session.jid) return;
-        // Every stanza passes here, and a room's fan-out repeats one 'from' for each occupant.
-        const from = tryParseJidCached(stanza.attrs.from);
+        // Every stanza passes here: the router hands the sender it parsed; others parse it once here.
+        const from = parsed ?? tryParseJid(stanza.attrs.from);
         if (!from) return;
         const user = session.jid.bare;
         if (from.bare.equals(user) || (from.local === '' && from.domain === session.host)) return;
@@ -372,7 +367,7 @@ export default defineModule({
         }
         if (from.local !== '' && !harmless(stanza) && serviceFor(from.domain)?.isBlockedNow(from.bare, session.jid)) return true;
       },
-      PRIORITY,
+      Priority.GATE,
     );
 
     // --- the cache follows the sessions -------------------------------------------------------------

@@ -1,5 +1,6 @@
-// What the blocking module provides to other modules (ctx.tryUse<BlockingService>('blocking')).
+// What the blocking module provides to other modules (ctx.tryUse(BlockingKey)).
 import type { Jid } from '../../src/jid.js';
+import { serviceKey } from '../../src/module-api/keys.js';
 
 export interface BlockingService {
   /** Whether `user` (a local account's bare JID) blocks `other` (XEP-0191 JID matching). */
@@ -12,3 +13,5 @@ export interface BlockingService {
    */
   isBlockedNow(user: Jid, other: Jid): boolean | undefined;
 }
+
+export const BlockingKey = serviceKey<BlockingService>('blocking');

@@ -5,12 +5,13 @@
 // hash. Other modules read the result through the 'caps' service (PEP: who wants +notify).
 import { randomBytes } from 'node:crypto';
 import { xml, type Element } from '@xmpp/xml';
+import { sessionKey } from '../../src/module-api/keys.js';
 import { tryParseJid, type Jid } from '../../src/jid.js';
 import { defineModule } from '../../src/module-api/define.js';
 import type { Session } from '../../src/sessions/session.js';
 import { NS } from '../../src/xml/namespaces.js';
-import type { DiscoInfo, DiscoService } from '../disco/service.js';
-import type { CapsService } from './service.js';
+import { DiscoKey, type DiscoInfo } from '../disco/service.js';
+import { CapsKey, type CapsService } from './service.js';
 import { capsVer, readDiscoInfo, supportedHash } from './verification.js';
 
 export const NS_CAPS = 'http://jabber.org/protocol/caps';
@@ -60,17 +61,16 @@ class Lru<K, V> {
   }
 }
 
+const DATA = sessionKey<SessionCaps>('caps');
+
 export default defineModule({
   name: 'caps',
   depends: ['disco'],
   setup(ctx) {
-    const disco = ctx.use<DiscoService>('disco');
-    const DATA = ctx.name;
+    const disco = ctx.use(DiscoKey);
     const cache = new Lru<string, CapsEntry>(CACHE_SIZE);
     /** Lookups under way, by cache key, with the sessions waiting on them. */
     const inflight = new Map<string, Set<Session>>();
-    /** The server's own disco#info requests to clients, by IQ id. */
-    const requests = new Map<string, { jid: string; done: (answer: Element | undefined) => void }>();
     const listeners = new Set<(session: Session, features: ReadonlySet<string>) => void>();
 
     // --- the server's own caps -------------------------------------------------------------
@@ -86,7 +86,7 @@ export default defineModule({
 
     // --- clients' caps ---------------------------------------------------------------------
 
-    const stateOf = (session: Session) => session.data.get(DATA) as SessionCaps | undefined;
+    const stateOf = (session: Session) => session.data.get(DATA);
 
     const assign = (session: Session, state: SessionCaps, entry: CapsEntry) => {
       if (stateOf(session) !== state || session.closed) return;
@@ -101,20 +101,11 @@ export default defineModule({
     };
 
     /** Sends disco#info for `node` to the session's full JID; resolves with the answer's <query/>. */
-    const query = (session: Session, node: string): Promise<Element | undefined> => {
-      const jid = session.jid!.toString();
+    const query = async (session: Session, node: string): Promise<Element | undefined> => {
       const id = `caps-${randomBytes(8).toString('base64url')}`;
-      return new Promise((resolve) => {
-        const timer = setTimeout(() => done(undefined), QUERY_TIMEOUT_MS);
-        timer.unref();
-        const done = (answer: Element | undefined) => {
-          clearTimeout(timer);
-          requests.delete(id);
-          resolve(answer?.attrs.type === 'result' ? answer.getChild('query', NS.DISCO_INFO) : undefined);
-        };
-        requests.set(id, { jid, done });
-        session.deliver(xml('iq', { type: 'get', id, from: ctx.domain, to: jid }, xml('query', { xmlns: NS.DISCO_INFO, node })));
-      });
+      const request = xml('iq', { type: 'get', id, from: ctx.domain, to: session.jid!.toString() }, xml('query', { xmlns: NS.DISCO_INFO, node }));
+      const answer = await ctx.server.router.request(request, QUERY_TIMEOUT_MS);
+      return answer?.attrs.type === 'result' ? answer.getChild('query', NS.DISCO_INFO) : undefined;
     };
 
     const entryOf = (info: DiscoInfo): CapsEntry => ({ info, features: new Set(info.features) });
@@ -184,19 +175,6 @@ export default defineModule({
 
     ctx.hook('presence/broadcast', ({ session, stanza }) => onPresence(session, stanza));
 
-    // The answers to the server's requests come from the client's session: take them there,
-    // before routing (the router would drop a result addressed to the server).
-    ctx.hook(
-      'stanza/in',
-      ({ session, stanza }) => {
-        if (stanza.name !== 'iq' || (stanza.attrs.type !== 'result' && stanza.attrs.type !== 'error')) return;
-        const request = requests.get(stanza.attrs.id ?? '');
-        if (!request || request.jid !== session.jid?.toString()) return;
-        request.done(stanza);
-        return true;
-      },
-      100,
-    );
 
     const sessionOf = (fullJid: Jid | string) => {
       const jid = typeof fullJid === 'string' ? tryParseJid(fullJid) : fullJid;
@@ -216,6 +194,6 @@ export default defineModule({
         return () => void listeners.delete(listener);
       },
     };
-    ctx.provide('caps', service);
+    ctx.provide(CapsKey, service);
   },
 });

@@ -1,5 +1,6 @@
-// What the caps module provides to other modules (ctx.use<CapsService>('caps')).
+// What the caps module provides to other modules (ctx.use(CapsKey)).
 import type { Jid } from '../../src/jid.js';
+import { serviceKey } from '../../src/module-api/keys.js';
 import type { Session } from '../../src/sessions/session.js';
 
 export interface CapsService {
@@ -18,3 +19,5 @@ export interface CapsService {
   /** Called each time a session's features become known or change. Returns the undo. */
   onFeatures(listener: (session: Session, features: ReadonlySet<string>) => void): () => void;
 }
+
+export const CapsKey = serviceKey<CapsService>('caps');

@@ -3,25 +3,23 @@
 // delivered to another of its resources (<received/>), so each device sees both sides of all
 // conversations. Which messages count is in rules.ts.
 import { xml, type Element } from '@xmpp/xml';
+import { sessionKey } from '../../src/module-api/keys.js';
 import { tryParseJid, type Jid } from '../../src/jid.js';
 import { defineModule } from '../../src/module-api/define.js';
 import type { IqRequest } from '../../src/module-api/iq.js';
-import type { RouteEvent } from '../../src/module-api/events.js';
+import { preEvents, type PreRouteEvent, type RouteEvent } from '../../src/module-api/events.js';
+import { Priority } from '../../src/module-api/priorities.js';
 import type { ClientStream, Session } from '../../src/sessions/session.js';
 import { StanzaError } from '../../src/stream/errors.js';
 import { cloneElement } from '../../src/xml/clone.js';
 import { NS } from '../../src/xml/namespaces.js';
 import { NS_CARBONS, NS_CARBONS_RULES, NS_FORWARD, eligible } from './rules.js';
+import { Bind2Key } from '../sasl/service.js';
 
 export { NS_CARBONS, NS_CARBONS_RULES };
 
 /** session.data key: true while the session has carbons enabled. */
-export const CARBONS = 'carbons';
-
-/** What this module needs of the 'bind2.features' service (XEP-0386 inline enabling). */
-interface Bind2Registry {
-  add(feature: { var: string; enable(stream: ClientStream, request: Element): Element | undefined }): () => void;
-}
+export const CARBONS = sessionKey<boolean>('carbons');
 
 export default defineModule({
   name: 'carbons',
@@ -58,7 +56,7 @@ export default defineModule({
     }
 
     // XEP-0386: <enable xmlns='urn:xmpp:carbons:2'/> inside a Bind 2 request.
-    const bind2 = ctx.tryUse<Bind2Registry>('bind2.features');
+    const bind2 = ctx.tryUse(Bind2Key);
     if (bind2) {
       ctx.onUnload(
         bind2.add({
@@ -82,23 +80,18 @@ export default defineModule({
     };
 
     // --- sent messages (§8) -----------------------------------------------------------------
-    // A client's message, once the other 'stanza/in' hooks let it through (low priority; a
-    // hook that drops it, such as blocking, runs before): a <sent/> copy to each of the
-    // account's other carbons-enabled resources, whether or not the sender enabled carbons.
-    ctx.hook(
-      'stanza/in',
-      ({ session, stanza }) => {
-        if (stanza.name !== 'message' || !session.jid) return;
-        const user = session.jid.bare;
-        const to = stanza.attrs.to === undefined ? user : tryParseJid(stanza.attrs.to);
-        if (!to) return; // the router answers the malformed address
-        // To the account itself: its resources see it through the <received/> copies.
-        if (to.bare.equals(user)) return;
-        if (!eligible(stanza, 'sent', to)) return;
-        for (const other of enabledResources(user)) if (other !== session) other.deliver(wrap('sent', stanza, user, other));
-      },
-      -100,
-    );
+    // A client's message, once the other 'pre-message' hooks let it through (a hook that drops
+    // it, such as blocking, runs before): a <sent/> copy to each of the account's other
+    // carbons-enabled resources, whether or not the sender enabled carbons.
+    const sent = ({ stanza, to, origin: session }: PreRouteEvent) => {
+      if (!session.jid) return;
+      const user = session.jid.bare;
+      // To the account itself: its resources see it through the <received/> copies.
+      if (to.bare.equals(user)) return;
+      if (!eligible(stanza, 'sent', to)) return;
+      for (const other of enabledResources(user)) if (other !== session) other.deliver(wrap('sent', stanza, user, other));
+    };
+    for (const event of preEvents('message')) ctx.hook(event, sent, Priority.COPY);
 
     // --- received messages (§7) -------------------------------------------------------------
 
@@ -110,8 +103,8 @@ export default defineModule({
       privateMessages.add(stanza);
       stanza.children = stanza.children.filter((c) => c !== mark);
     };
-    ctx.hook('message/bare', stripPrivate, -100);
-    ctx.hook('message/full', stripPrivate, -100);
+    ctx.hook('message/bare', stripPrivate, Priority.COPY);
+    ctx.hook('message/full', stripPrivate, Priority.COPY);
 
     // After the router delivered a message to a local account (or stored it): a <received/>
     // copy to each carbons-enabled resource that did not get the message itself, a bare-JID

@@ -12,16 +12,17 @@
 // the moment they really go out.
 import { xml, type Element } from '@xmpp/xml';
 import { z } from 'zod';
+import { sessionKey } from '../../src/module-api/keys.js';
 import { defineModule } from '../../src/module-api/define.js';
+import { Priority } from '../../src/module-api/priorities.js';
 import type { ClientStream, Session } from '../../src/sessions/session.js';
 import { StreamError } from '../../src/stream/errors.js';
 import { NS } from '../../src/xml/namespaces.js';
 import { importance } from './importance.js';
+import { Bind2Key } from '../sasl/service.js';
 
 export const NS_CSI = 'urn:xmpp:csi:0';
-const STATE = 'csi';
-/** Above stream management's 'stanza/out' hook (0), below blocking's (which drops first). */
-const OUT_PRIORITY = 10;
+const STATE = sessionKey<CsiState>('csi');
 
 export const CsiConfig = z.strictObject({
   /** Stanzas held per inactive session; one more and everything held goes out. */
@@ -45,18 +46,13 @@ interface CsiState {
   flushing: boolean;
 }
 
-/** What this module needs of the 'bind2.features' service (XEP-0386 inline state). */
-interface Bind2Registry {
-  add(feature: { var: string; enable(stream: ClientStream, request: Element): Element | undefined }): () => void;
-}
-
 export default defineModule({
   name: 'csi',
   config: CsiConfig,
   setup(ctx) {
     const { max_buffer } = ctx.config;
     const isUrgent = importance(ctx.config.important_payloads);
-    const stateOf = (s: Session) => s.data.get(STATE) as CsiState | undefined;
+    const stateOf = (s: Session) => s.data.get(STATE);
 
     const setState = (stream: Session, inactive: boolean) => {
       let state = stateOf(stream);
@@ -94,7 +90,7 @@ export default defineModule({
     ctx.nonza(NS_CSI, 'active', indicate(false));
 
     // XEP-0386: <inactive xmlns='urn:xmpp:csi:0'/> (or <active/>) inside a Bind 2 request.
-    const bind2 = ctx.tryUse<Bind2Registry>('bind2.features');
+    const bind2 = ctx.tryUse(Bind2Key);
     if (bind2) {
       ctx.onUnload(
         bind2.add({
@@ -113,7 +109,7 @@ export default defineModule({
         const state = stateOf(session);
         if (!state?.inactive || state.flushing) return;
         // A connection that is gone (kept for resumption) is stream management's business.
-        if ((session as ClientStream).hibernating) return;
+        if (session.hibernating) return;
         if (isUrgent(stanza)) {
           // What was held goes first; then this one, through the rest of the chain.
           flush(session, state);
@@ -133,7 +129,7 @@ export default defineModule({
         state.held.push({ stanza, at: Date.now() });
         return true;
       },
-      OUT_PRIORITY,
+      Priority.HOLD,
     );
 
     // The connection dropped and stream management keeps the session: what is held joins its
@@ -151,7 +147,7 @@ export default defineModule({
           state.inactive = false;
           flush(session, state);
         },
-        OUT_PRIORITY,
+        Priority.HOLD,
       );
     }
 
@@ -178,7 +174,7 @@ export default defineModule({
           await ctx.server.router.route(stanza);
         }
       },
-      -OUT_PRIORITY,
+      Priority.FALLBACK,
     );
   },
 });

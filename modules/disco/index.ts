@@ -8,7 +8,8 @@ import { defineModule } from '../../src/module-api/define.js';
 import type { DiscoItem } from '../../src/module-api/host.js';
 import { StanzaError } from '../../src/stream/errors.js';
 import { NS } from '../../src/xml/namespaces.js';
-import type { AccountItemsProvider, DiscoInfo, DiscoService } from './service.js';
+import { RosterKey } from '../roster/service.js';
+import { DiscoKey, type AccountItemsProvider, type DiscoInfo, type DiscoService } from './service.js';
 import { cloneElement } from '../../src/xml/clone.js';
 
 const NS_DATA = 'jabber:x:data';
@@ -36,11 +37,6 @@ export const DiscoConfig = z.strictObject({
     .prefault({}),
 });
 export type DiscoConfig = z.infer<typeof DiscoConfig>;
-
-/** The roster service as far as disco needs it (XEP-0030 §8: who may discover an account). */
-interface PresenceSharing {
-  sharesPresenceWith(user: Jid, contact: Jid): Promise<boolean>;
-}
 
 /** The XEP-0128 form of XEP-0157 contact addresses; undefined when none is configured. */
 export function contactForm(info: DiscoConfig['contact_info']): Element | undefined {
@@ -110,7 +106,7 @@ export default defineModule({
     const mayDiscover = async (requester: Jid, user: Jid): Promise<boolean> => {
       if (requester.bare.equals(user.bare)) return true;
       if (requester.local === '' && requester.domain === ctx.domain) return true;
-      const roster = ctx.tryUse<PresenceSharing>('roster');
+      const roster = ctx.tryUse(RosterKey);
       return roster ? roster.sharesPresenceWith(user.bare, requester.bare) : false;
     };
 
@@ -157,6 +153,6 @@ export default defineModule({
         return () => void accountItems.delete(provider);
       },
     };
-    ctx.provide('disco', service);
+    ctx.provide(DiscoKey, service);
   },
 });

@@ -1,5 +1,6 @@
-// What the disco module provides to other modules (ctx.use<DiscoService>('disco')).
+// What the disco module provides to other modules (ctx.use(DiscoKey)).
 import type { Element } from '@xmpp/xml';
+import { serviceKey } from '../../src/module-api/keys.js';
 import type { Jid } from '../../src/jid.js';
 import type { DiscoIdentity, DiscoItem } from '../../src/module-api/host.js';
 
@@ -41,3 +42,5 @@ export interface DiscoService {
    */
   addAccountItems(provider: AccountItemsProvider): () => void;
 }
+
+export const DiscoKey = serviceKey<DiscoService>('disco');

@@ -5,17 +5,18 @@
 // else gets <forbidden/> (XEP-0012 §3 and Security Considerations). Queries to a full JID go
 // to that client, as the router delivers every IQ to a full JID.
 import { xml } from '@xmpp/xml';
+import { sessionKey } from '../../src/module-api/keys.js';
 import type { Jid } from '../../src/jid.js';
 import { defineModule } from '../../src/module-api/define.js';
 import type { Session } from '../../src/sessions/session.js';
 import { StanzaError } from '../../src/stream/errors.js';
-import type { BlockingService } from '../blocking/service.js';
-import type { RosterService } from '../roster/service.js';
+import { BlockingKey } from '../blocking/service.js';
+import { RosterKey } from '../roster/service.js';
 import { LastActivityStore } from './store.js';
 
 export const NS_LAST = 'jabber:iq:last';
 /** session.data key: the <status/> of the session's last unavailable presence. */
-const STATUS = 'last.status';
+const STATUS = sessionKey<string>('last.status');
 
 export default defineModule({
   name: 'last',
@@ -30,9 +31,9 @@ export default defineModule({
     /** Whether `requester` may learn `user`'s availability (XEP-0012 §3, Security Considerations). */
     const mayKnow = async (user: Jid, requester: Jid): Promise<boolean> => {
       if (requester.bare.equals(user)) return true;
-      const blocking = ctx.tryUse<BlockingService>('blocking');
+      const blocking = ctx.tryUse(BlockingKey);
       if (blocking && (await blocking.isBlocked(user, requester))) return false;
-      const roster = ctx.tryUse<RosterService>('roster');
+      const roster = ctx.tryUse(RosterKey);
       return roster ? roster.sharesPresenceWith(user, requester.bare) : false;
     };
 

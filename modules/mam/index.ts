@@ -28,10 +28,11 @@ import { xml, type Element } from '@xmpp/xml';
 import { z } from 'zod';
 import { tryParseJid, type Jid } from '../../src/jid.js';
 import { defineModule } from '../../src/module-api/define.js';
-import type { RouteEvent } from '../../src/module-api/events.js';
+import { preEvents, type PreRouteEvent, type RouteEvent } from '../../src/module-api/events.js';
+import { Priority } from '../../src/module-api/priorities.js';
 import type { IqRequest } from '../../src/module-api/iq.js';
 import { StanzaError } from '../../src/stream/errors.js';
-import type { RosterService } from '../roster/service.js';
+import { RosterKey } from '../roster/service.js';
 import { IdGenerator, idTime } from './ids.js';
 import { NS_MAM, NS_MAM_EXTENDED, NS_SID, isArchivable, prefsDecision, stanzaIdBy, stripStanzaIds } from './policy.js';
 import { fin, metadata, parseQuery, queryForm, resultMessages } from './query.js';
@@ -54,10 +55,6 @@ export const MamConfig = z.strictObject({
   count_limit: z.number().int().min(0).default(1000),
 });
 
-/** Incoming: after blocking (1000), before modules at the default priority that might deliver. */
-const INCOMING_PRIORITY = 100;
-/** Outgoing: after every module that might refuse the client's message. */
-const OUTGOING_PRIORITY = -100;
 /** Preferences are cached this long (a change made on another cluster node shows within it). */
 const PREFS_TTL_MS = 60_000;
 const CACHE_ENTRIES = 10_000;
@@ -86,7 +83,7 @@ export default defineModule({
     const store = new ArchiveStore(ctx.server.storage);
     const applied = await store.migrate();
     if (applied.length > 0) ctx.log.info({ migrations: applied }, 'archive storage migrated');
-    const roster = ctx.use<RosterService>('roster');
+    const roster = ctx.use(RosterKey);
     const router = ctx.server.router;
     const ids = new IdGenerator();
     const serial = new Serial();
@@ -153,26 +150,22 @@ export default defineModule({
     // that the preferences lookup of one message cannot let a later one overtake it. Messages
     // that are not archived wait for the queue too, so they keep their place behind the others.
 
-    ctx.hook(
-      'stanza/in',
-      async ({ session, stanza }) => {
-        if (stanza.name !== 'message' || !session.jid) return;
+    const outgoing = async ({ stanza, to: target, origin: session }: PreRouteEvent): Promise<void> => {
+        if (!session.jid) return;
         const user = session.jid.bare;
         const key = user.toString();
         // XEP-0359 §4: no stanza-id may claim to be by the sender's archive.
         stripStanzaIds(stanza, user);
-        const target = stanza.attrs.to === undefined ? user : tryParseJid(stanza.attrs.to);
-        // A bad 'to' is the router's to answer; a message to the user's own server is no conversation.
-        if (!isArchivable(stanza) || !target || (target.local === '' && target.domain === user.domain)) return serial.drained(key);
+        // A message to the user's own server is no conversation.
+        if (!isArchivable(stanza) || (target.local === '' && target.domain === user.domain)) return serial.drained(key);
         try {
           const id = await serial.run(key, async () => ((await wanted(user, target)) ? write(user, 'out', target, stanza) : undefined));
           if (id !== undefined) outgoingIds.set(stanza, id);
         } catch (err) {
           ctx.log.error({ err, user: key }, 'archiving an outgoing message failed');
         }
-      },
-      OUTGOING_PRIORITY,
-    );
+    };
+    for (const event of preEvents('message')) ctx.hook(event, outgoing, Priority.COPY);
 
     const incoming = async ({ stanza, from, to, origin }: RouteEvent): Promise<void> => {
       const user = to.bare;
@@ -224,8 +217,8 @@ export default defineModule({
       return row.direction === 'in' || from.bare.equals(user);
     };
 
-    ctx.hook('message/bare', incoming, INCOMING_PRIORITY);
-    ctx.hook('message/full', incoming, INCOMING_PRIORITY);
+    ctx.hook('message/bare', incoming, Priority.STAMP);
+    ctx.hook('message/full', incoming, Priority.STAMP);
 
     ctx.hook('account/deleted', ({ jid }) => {
       const key = jid.bare.toString();
@@ -244,7 +237,7 @@ export default defineModule({
     ctx.iq.get(NS_MAM, 'query', (iq) => {
       owner(iq);
       return iq.reply(xml('query', { xmlns: NS_MAM }, queryForm()));
-    }, { to: 'bare' });
+    }, { to: 'self' });
 
     ctx.iq.set(
       NS_MAM,
@@ -268,7 +261,7 @@ export default defineModule({
         }
         return iq.reply(fin(queryid, page));
       },
-      { to: 'bare' },
+      { to: 'self' },
     );
 
     // XEP-0313 §5 (required with #extended): the first and last messages of the archive.
@@ -279,7 +272,7 @@ export default defineModule({
         const user = owner(iq);
         return iq.reply(metadata(await store.ends(user.domain, user.local)));
       },
-      { to: 'bare' },
+      { to: 'self' },
     );
 
     // --- preferences (XEP-0441) -----------------------------------------------------------------
@@ -312,7 +305,7 @@ export default defineModule({
         prefsCache.delete(user.toString());
         return iq.reply(prefsElement(await prefsOf(user)));
       },
-      { to: 'bare' },
+      { to: 'self' },
     );
 
     ctx.iq.set(
@@ -333,7 +326,7 @@ export default defineModule({
         remember(prefsCache, user.toString(), { prefs, at: Date.now() });
         return iq.reply(prefsElement(prefs));
       },
-      { to: 'bare' },
+      { to: 'self' },
     );
 
     // --- retention ----------------------------------------------------------------------------

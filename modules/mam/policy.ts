@@ -1,8 +1,7 @@
 // Which messages go into a user archive (XEP-0313 §6.1.1, XEP-0334 hints), whose XEP-0359
 // stanza-ids are to be removed, and the XEP-0441 preferences.
 import type { Element } from '@xmpp/xml';
-import { tryParseJid, type Jid } from '../../src/jid.js';
-import { tryParseJidCached } from '../../src/jid-cache.js';
+import { namesBareJid, tryParseJid, type Jid } from '../../src/jid.js';
 import type { ArchivePrefs } from './store.js';
 
 export const NS_MAM = 'urn:xmpp:mam:2';
@@ -71,9 +70,8 @@ export function isArchivable(stanza: Element): boolean {
 /** Whether `child` is a stanza-id (XEP-0359) whose 'by' is `archive`. */
 function isStanzaIdBy(child: Element | string, archive: Jid): child is Element {
   if (typeof child === 'string' || child.name !== 'stanza-id' || child.attrs.xmlns !== NS_SID) return false;
-  // Cached: a room's fan-out hands the same 'by' (the room) over once for each occupant.
-  const by = child.attrs.by === undefined ? null : tryParseJidCached(child.attrs.by);
-  return by !== null && by.equals(archive);
+  // Compared as text where that is exact: a room's fan-out hands a 'by' over once for each occupant.
+  return child.attrs.by !== undefined && namesBareJid(child.attrs.by, archive);
 }
 
 /**

@@ -35,7 +35,7 @@ import { archivedStanza, fin, metadata, parseQuery, queryForm, resultMessages } 
 import { purgeHourly } from '../mam/retention.js';
 import { Serial } from '../mam/serial.js';
 import { ArchiveItemNotFound, ArchiveStore, type ArchivedMessage } from '../mam/store.js';
-import type { ArchivedRoom, MucApi, RoomMessageEvent } from '../muc/api.js';
+import { MucKey, type ArchivedRoom, type RoomMessageEvent } from '../muc/api.js';
 import { ROOM_ARCHIVE, migrateRoomArchive } from './store.js';
 
 const NS_MUC_USER = 'http://jabber.org/protocol/muc#user';
@@ -76,7 +76,7 @@ export default defineModule({
   config: MucMamConfig,
   async setup(ctx) {
     const { max_page, retention_days, count_limit, query_access } = ctx.config;
-    const muc = ctx.use<MucApi>('muc');
+    const muc = ctx.use(MucKey);
     const service = muc.domain;
     const router = ctx.server.router;
     const applied = await migrateRoomArchive(ctx.server.storage);

@@ -1,8 +1,9 @@
-// What the muc module offers other modules (ctx.use<MucApi>('muc')): the room-message event a
+// What the muc module offers other modules (ctx.use(MucKey)): the room-message event a
 // room archive (XEP-0313: modules/muc-mam) or a bot subscribes to, the archive hook point
 // itself (storing, ids, queries to the room, the room going), and room disco features they add.
 import type { Element } from '@xmpp/xml';
 import type { Jid } from '../../src/jid.js';
+import { serviceKey } from '../../src/module-api/keys.js';
 
 /** A groupchat message a room broadcast (after the fan-out began). */
 export interface RoomMessageEvent {
@@ -86,3 +87,5 @@ export interface MucApi {
   /** The rooms of the service now, by bare JID. */
   roomJids(): string[];
 }
+
+export const MucKey = serviceKey<MucApi>('muc');

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { parseJid } from '../../src/jid.js';
 import { defineModule } from '../../src/module-api/define.js';
+import { MucKey } from './api.js';
 import { MucService } from './service.js';
 import { MucStore } from './store.js';
 
@@ -58,7 +59,7 @@ export default defineModule({
 
     ctx.onUnload(ctx.server.router.addDomain(domain, service.handle));
     ctx.discoItem({ jid: domain, name: config.name });
-    ctx.provide('muc', service);
+    ctx.provide(MucKey, service);
 
     // A user's session that ends leaves its rooms, whatever host it is on (the presence module
     // sends unavailable to the rooms as directed presence too; whichever comes second finds

@@ -3,8 +3,10 @@
 // when a session of that account next sends available presence of non-negative priority.
 import { xml, type Element } from '@xmpp/xml';
 import { z } from 'zod';
+import { sessionKey } from '../../src/module-api/keys.js';
 import type { Jid } from '../../src/jid.js';
 import { defineModule } from '../../src/module-api/define.js';
+import { Priority } from '../../src/module-api/priorities.js';
 import type { Session } from '../../src/sessions/session.js';
 import { StanzaError } from '../../src/stream/errors.js';
 import { NS } from '../../src/xml/namespaces.js';
@@ -24,7 +26,7 @@ export const OfflineConfig = z.strictObject({
 });
 
 /** session.data key: whether this session was, at its last broadcast presence, one that offline messages go to. */
-const ELIGIBLE = 'offline';
+const ELIGIBLE = sessionKey<boolean>('offline');
 
 /** Available with non-negative priority and still open: RFC 6121 §8.5.2.1's receiving resource. */
 function canReceive(session: Session): boolean {
@@ -147,7 +149,7 @@ export default defineModule({
         session.data.set(ELIGIBLE, eligible);
         if (eligible && !was) await deliverSafely(session);
       },
-      -10,
+      Priority.FALLBACK,
     );
   },
 });

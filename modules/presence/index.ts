@@ -1,21 +1,22 @@
 // Presence (RFC 6121 §4): broadcast to subscribers and the user's own resources, probes at
 // initial presence and their answers, directed presence remembered and undone on logout.
 import { xml, type Element } from '@xmpp/xml';
+import { sessionKey } from '../../src/module-api/keys.js';
 import { defineModule } from '../../src/module-api/define.js';
-import type { RouteEvent } from '../../src/module-api/events.js';
+import { preEvents, type PreRouteEvent, type RouteEvent } from '../../src/module-api/events.js';
 import { tryParseJid } from '../../src/jid.js';
 import type { Session } from '../../src/sessions/session.js';
-import type { RosterService } from '../roster/service.js';
+import { RosterKey } from '../roster/service.js';
 import { cloneElement } from '../../src/xml/clone.js';
 
 /** Full JIDs that got directed presence from a session outside its subscriptions (RFC 6121 §4.6). */
-const DIRECTED = 'presence.directed';
+const DIRECTED = sessionKey<Set<string>>('presence.directed');
 
 export default defineModule({
   name: 'presence',
   depends: ['roster'],
   setup(ctx) {
-    const roster = ctx.use<RosterService>('roster');
+    const roster = ctx.use(RosterKey);
     const router = ctx.server.router;
     const sessions = ctx.server.sessions;
 
@@ -27,7 +28,7 @@ export default defineModule({
     };
 
     const directedOf = (session: Session): Set<string> => {
-      let set = session.data.get(DIRECTED) as Set<string> | undefined;
+      let set = session.data.get(DIRECTED);
       if (!set) session.data.set(DIRECTED, (set = new Set()));
       return set;
     };
@@ -63,15 +64,14 @@ export default defineModule({
     });
 
     // Directed presence from a client (§4.6): remember who got it, to undo it at logout.
-    ctx.hook('stanza/in', async ({ session, stanza }) => {
-      if (stanza.name !== 'presence' || !stanza.attrs.to) return;
+    const trackDirected = async ({ stanza, to, origin }: PreRouteEvent) => {
+      if (stanza.attrs.to === undefined) return;
       const type = stanza.attrs.type;
       if (type !== undefined && type !== 'unavailable') return;
-      const to = tryParseJid(stanza.attrs.to);
-      if (!to) return; // the router answers a malformed 'to'
-      if (type === 'unavailable') directedOf(session).delete(to.toString());
-      else if (!(await roster.sharesPresenceWith(session.jid!, to))) directedOf(session).add(to.toString());
-    });
+      if (type === 'unavailable') directedOf(origin).delete(to.toString());
+      else if (!(await roster.sharesPresenceWith(origin.jid!, to))) directedOf(origin).add(to.toString());
+    };
+    for (const event of preEvents('presence')) ctx.hook(event, trackDirected);
 
     // A session that ends without having been available still undoes its directed presence.
     ctx.hook('session/closed', ({ session }) => {

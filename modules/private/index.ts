@@ -69,7 +69,7 @@ export default defineModule({
         const stored = await store.get(user.domain, user.local, namespace, name);
         return iq.reply(xml('query', { xmlns: NS_PRIVATE }, stored === undefined ? xml(name, { xmlns: namespace }) : parseElement(stored)));
       },
-      { to: 'bare' },
+      { to: 'self' },
     );
 
     ctx.iq.set(
@@ -85,7 +85,7 @@ export default defineModule({
         }
         return iq.reply();
       },
-      { to: 'bare' },
+      { to: 'self' },
     );
   },
 });

@@ -25,8 +25,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Element } from '@xmpp/xml';
 import { z } from 'zod';
+import { sessionKey } from '../../src/module-api/keys.js';
 import { JidError, parseJid, tryParseJid, type Jid } from '../../src/jid.js';
 import { defineModule } from '../../src/module-api/define.js';
+import { Priority } from '../../src/module-api/priorities.js';
 import type { IqRequest } from '../../src/module-api/iq.js';
 import type { ClientStream, Session } from '../../src/sessions/session.js';
 import { StanzaError } from '../../src/stream/errors.js';
@@ -65,13 +67,7 @@ export const PushConfig = z.strictObject({
 });
 
 /** session.data key: the registrations this session enabled, and the messages notified since its connection dropped. */
-const STATE = 'push';
-/**
- * Above stream management's hooks (0) and client state indication's (10: at an interruption it
- * flushes what it held into the dropped session, which should count from the new start), below
- * the blocking command's (1000: a blocked sender's message wakes nobody).
- */
-const PRIORITY = 20;
+const STATE = sessionKey<SessionState>('push');
 /** Longest node name and largest publish-options form accepted. */
 const MAX_NODE = 1023;
 const MAX_FORM_BYTES = 16 * 1024;
@@ -119,7 +115,7 @@ export default defineModule({
     };
 
     const stateOf = (session: Session, create = false): SessionState | undefined => {
-      let state = session.data.get(STATE) as SessionState | undefined;
+      let state = session.data.get(STATE);
       if (!state && create) session.data.set(STATE, (state = { regs: new Map(), count: 0 }));
       return state;
     };
@@ -184,7 +180,7 @@ export default defineModule({
         ctx.log.debug({ user: user.toString(), service, result }, 'push notifications enabled');
         return iq.reply();
       },
-      { to: 'bare' },
+      { to: 'self' },
     );
 
     // XEP-0357 §6: disabling one node of a service, or all of them.
@@ -200,7 +196,7 @@ export default defineModule({
         ctx.log.debug({ user: user.toString(), service, removed }, 'push notifications disabled');
         return iq.reply();
       },
-      { to: 'bare' },
+      { to: 'self' },
     );
 
     const summaryFor = (message: Element, count: number): Summary => {
@@ -266,7 +262,7 @@ export default defineModule({
     ctx.hook(
       'stanza/out',
       ({ session, stanza }) => {
-        if (stanza.name !== 'message' || !(session as ClientStream).hibernating) return;
+        if (stanza.name !== 'message' || !session.hibernating) return;
         const state = stateOf(session);
         const user = session.user;
         if (!state || state.regs.size === 0 || !user) return;
@@ -283,7 +279,7 @@ export default defineModule({
           );
         }
       },
-      PRIORITY,
+      Priority.NOTIFY,
     );
 
     // Each time a connection drops, the count starts again. Only with stream management, which
@@ -296,7 +292,7 @@ export default defineModule({
           const state = stateOf(session);
           if (state) state.count = 0;
         },
-        PRIORITY,
+        Priority.NOTIFY,
       );
     }
 
@@ -318,12 +314,11 @@ export default defineModule({
           offlineCounts.set(account, count);
           const summary = summaryFor(message, count);
           // Once the sender's stanza is handled (stored), so the device finds it when it connects.
-          const sender = origin as Partial<ClientStream> | undefined;
-          if (typeof sender?.whenHandled === 'function') await sender.whenHandled();
+          if (origin) await origin.whenHandled();
           await Promise.all(regs.map((reg) => publish(user, reg, summary)));
         })().catch((err: unknown) => ctx.log.error({ err }, 'push notification for an offline message failed'));
       },
-      PRIORITY,
+      Priority.NOTIFY,
     );
 
     // A client of the account is back: the next offline notification counts from one again.
@@ -349,7 +344,7 @@ export default defineModule({
           return true;
         }
       },
-      PRIORITY,
+      Priority.NOTIFY,
     );
 
     ctx.hook('account/deleted', ({ jid }) => {

@@ -5,6 +5,7 @@
 // password and removing one's account.
 import { xml, type Element } from '@xmpp/xml';
 import { z } from 'zod';
+import { sessionKey } from '../../src/module-api/keys.js';
 import { AccountError } from '../../src/auth/accounts.js';
 import type { Jid } from '../../src/jid.js';
 import { defineModule } from '../../src/module-api/define.js';
@@ -16,6 +17,7 @@ import { InviteStore } from './store.js';
 const NS_REGISTER = 'jabber:iq:register';
 const NS_FEATURE = 'http://jabber.org/features/iq-register';
 const NS_DATA = 'jabber:x:data';
+const STREAM_STATE = sessionKey<StreamState>('register');
 /** XEP-0445: the stream feature of a server that takes invitation tokens, and the <preauth/> element. */
 const NS_IBR_TOKEN = 'urn:xmpp:ibr-token:0';
 const NS_PARS = 'urn:xmpp:pars:0';
@@ -77,10 +79,9 @@ export default defineModule({
     const accounts = ctx.server.accounts;
     const counters = ctx.server.live.counters;
     const invites = await InviteStore.open(ctx.server.storage);
-    const DATA = ctx.name;
     const stateOf = (stream: ClientStream): StreamState => {
-      let state = stream.data.get(DATA) as StreamState | undefined;
-      if (!state) stream.data.set(DATA, (state = {}));
+      let state = stream.data.get(STREAM_STATE);
+      if (!state) stream.data.set(STREAM_STATE, (state = {}));
       return state;
     };
 
@@ -251,8 +252,8 @@ export default defineModule({
         throw toStanzaError(err);
       }
       ctx.log.info({ jid: user.toString() }, 'account removed in-band');
-      // Written straight to the requester's stream, so it goes out before the stream error.
-      iq.session!.send(iq.reply());
+      // Handed to the requester's session at once, so it goes out before the stream error.
+      iq.session!.deliver(iq.reply());
       const gone = new StreamError('not-authorized', 'the account has been removed');
       for (const s of live) s.close(gone);
       if (!live.includes(iq.session as Session & { jid: Jid })) iq.session!.close(gone);

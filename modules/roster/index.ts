@@ -2,19 +2,23 @@
 // Appendix A): the roster is where subscription state lives, so both are handled here.
 import { xml, type Element } from '@xmpp/xml';
 import { z } from 'zod';
+import { sessionKey } from '../../src/module-api/keys.js';
 import { defineModule } from '../../src/module-api/define.js';
+import { preEvents, type PreRouteEvent } from '../../src/module-api/events.js';
+import { Priority } from '../../src/module-api/priorities.js';
 import { tryParseJid, type Jid } from '../../src/jid.js';
 import { StanzaError, errorReply } from '../../src/stream/errors.js';
 import { parseElement } from '../../src/xml/parse.js';
 import { streamId } from '../../src/stream/xml-stream.js';
 import { RosterStore, rosterMigrations, type StoredItem } from './store.js';
-import type { RosterItem, RosterService } from './service.js';
+import { RosterKey, type RosterItem, type RosterService } from './service.js';
 import { NONE, inbound, outbound, type SubState, type SubscriptionType } from './subscription.js';
 import { cloneElement } from '../../src/xml/clone.js';
 
 export const NS_ROSTER = 'jabber:iq:roster';
 const NS_ROSTERVER = 'urn:xmpp:features:rosterver';
-const INTERESTED = 'roster.interested';
+/** The session asked for its roster: it gets roster pushes (RFC 6121 §2.1.6). */
+const INTERESTED = sessionKey<boolean>('roster.interested');
 const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
 
 export const RosterConfig = z.strictObject({
@@ -91,7 +95,7 @@ export default defineModule({
         return item?.subscription === 'from' || item?.subscription === 'both';
       },
     };
-    ctx.provide('roster', service);
+    ctx.provide(RosterKey, service);
 
     // Pending inbound requests are re-sent to each newly available resource (RFC 6121 §3.1.3).
     ctx.hook('presence/broadcast', async ({ session, initial }) => {
@@ -106,7 +110,6 @@ export default defineModule({
     // --- the roster IQs -----------------------------------------------------------------------
 
     ctx.iq.get(NS_ROSTER, 'query', async (iq) => {
-      if (!iq.to.equals(iq.from.bare)) throw new StanzaError('forbidden', 'a roster belongs to its own account');
       iq.session?.data.set(INTERESTED, true);
       const user = iq.from.bare;
       const current = await store.version(user.domain, user.local);
@@ -122,10 +125,9 @@ export default defineModule({
       }
       const items = await store.items(user.domain, user.local);
       return iq.reply(xml('query', { xmlns: NS_ROSTER, ver: String(current) }, ...items.map((i) => itemElement(i.jid, i))));
-    }, { to: 'bare' });
+    }, { to: 'self' });
 
     ctx.iq.set(NS_ROSTER, 'query', async (iq) => {
-      if (!iq.to.equals(iq.from.bare)) throw new StanzaError('forbidden', 'a roster belongs to its own account');
       if (iq.stanza.attrs.from && !iq.session) throw new StanzaError('forbidden');
       const items = iq.payload.getChildren('item');
       if (items.length !== 1) throw new StanzaError('bad-request', 'a roster set carries exactly one item');
@@ -159,7 +161,7 @@ export default defineModule({
         approved: existing?.approved ?? false,
       });
       return iq.reply();
-    }, { to: 'bare' });
+    }, { to: 'self' });
 
     /** RFC 6121 §2.5.2: removing an item also ends the subscriptions both ways. */
     const removeItem = async (user: Jid, contact: string) => {
@@ -179,11 +181,9 @@ export default defineModule({
     // --- subscriptions ------------------------------------------------------------------------
 
     // Outbound: the user's client sends a subscription stanza (RFC 6121 §3, Appendix A.2).
-    ctx.hook('stanza/in', async ({ session, stanza }) => {
-      if (stanza.name !== 'presence' || !SUBSCRIPTION_TYPES.has(stanza.attrs.type ?? '')) return;
-      const contact = stanza.attrs.to ? tryParseJid(stanza.attrs.to) : null;
-      if (!contact) return; // the router answers a bad 'to'
-      const user = session.jid!.bare;
+    const onOutbound = async ({ stanza, to: contact, origin }: PreRouteEvent) => {
+      if (stanza.attrs.to === undefined || !SUBSCRIPTION_TYPES.has(stanza.attrs.type ?? '')) return;
+      const user = origin.jid!.bare;
       const key = contact.bare.toString();
       // Subscription stanzas travel between bare JIDs (RFC 6121 §3.1.2).
       stanza.attrs.from = user.toString();
@@ -205,7 +205,8 @@ export default defineModule({
         for (const s of sessions.resourcesOf(user)) if (s.presence) void router.route(xml('presence', { type: 'unavailable', from: s.jid!.toString(), to: key }));
       }
       return true;
-    }, 50);
+    };
+    for (const event of preEvents('presence')) ctx.hook(event, onOutbound, Priority.STATE);
 
     // Inbound: a contact's subscription stanza reaches a local user (Appendix A.3).
     const onInbound = async ({ stanza, from, to }: { stanza: Element; from: Jid; to: Jid }) => {
@@ -228,8 +229,8 @@ export default defineModule({
       }
       return true;
     };
-    ctx.hook('presence/bare', onInbound, 50);
-    ctx.hook('presence/full', onInbound, 50);
+    ctx.hook('presence/bare', onInbound, Priority.STATE);
+    ctx.hook('presence/full', onInbound, Priority.STATE);
   },
 });
 

@@ -1,5 +1,6 @@
-// What the roster module provides to other modules (ctx.use<RosterService>('roster')).
+// What the roster module provides to other modules (ctx.use(RosterKey)).
 import type { Jid } from '../../src/jid.js';
+import { serviceKey } from '../../src/module-api/keys.js';
 
 export type Subscription = 'none' | 'to' | 'from' | 'both';
 
@@ -23,3 +24,5 @@ export interface RosterService {
   /** Whether `contact` receives `user`'s presence (subscription from or both). */
   sharesPresenceWith(user: Jid, contact: Jid): Promise<boolean>;
 }
+
+export const RosterKey = serviceKey<RosterService>('roster');

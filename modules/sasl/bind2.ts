@@ -3,32 +3,26 @@
 // recommends; <bound/> goes into <success/>, whose authorization-identifier is then the full JID.
 //
 // Session features that a client may enable in the same request (carbons, stream management,
-// CSI) register as Bind2Features through the 'bind2.features' service.
+// CSI) register through the Bind2Key service (service.ts).
 import { randomBytes } from 'node:crypto';
 import { xml, type Element } from '@xmpp/xml';
 import type { Jid } from '../../src/jid.js';
 import type { ModuleContext } from '../../src/module-api/define.js';
+import { sessionKey } from '../../src/module-api/keys.js';
 import type { ClientStream } from '../../src/sessions/session.js';
+import type { Bind2Feature, Bind2Registry } from './service.js';
 import { StanzaError, StreamError } from '../../src/stream/errors.js';
 import { NS } from '../../src/xml/namespaces.js';
 import { USER_AGENT, type Sasl2Extensions, type Sasl2Request, type UserAgent } from './sasl2.js';
 
 /** stream.data key set on streams bound through Bind 2 (before 'session/bound' fires). */
-export const BIND2 = 'bind2';
+export const BIND2 = sessionKey<Bind2State>('bind2');
 
 export interface Bind2State {
   tag: string | undefined;
 }
 
-/** A session feature a client may enable inline (<feature var=.../> in the Bind 2 <inline/>). */
-export interface Bind2Feature {
-  /** The feature's namespace: advertised as <feature var/>, and the namespace of the request child. */
-  readonly var: string;
-  /** Enables the feature for the freshly bound stream; what it returns goes into <bound/>. */
-  enable(stream: ClientStream, request: Element): Promise<Element | undefined> | Element | undefined;
-}
-
-export class Bind2Features {
+export class Bind2Features implements Bind2Registry {
   private readonly byVar = new Map<string, Bind2Feature>();
 
   /** Adds a feature; returns the function that removes it (hand it to ctx.onUnload). */
@@ -108,7 +102,7 @@ function closeEarlierSessions(ctx: ModuleContext<unknown>, stream: ClientStream,
   if (!id) return;
   for (const session of ctx.server.sessions.resourcesOf(jid.bare)) {
     if (session === stream) continue;
-    if ((session.data.get(USER_AGENT) as UserAgent | undefined)?.id !== id) continue;
+    if (session.data.get(USER_AGENT)?.id !== id) continue;
     session.close(new StreamError('conflict', 'replaced by a new session of the same client'));
   }
 }

@@ -13,6 +13,7 @@ import { scramFactory } from './scram.js';
 import { registerSasl1 } from './sasl1.js';
 import { registerSasl2, Sasl2Extensions } from './sasl2.js';
 import { Bind2Features, registerBind2 } from './bind2.js';
+import { Bind2Key } from './service.js';
 import { FastTokens, registerFast } from './fast.js';
 import { FastTokenStore } from './fast-store.js';
 
@@ -57,8 +58,6 @@ export default defineModule({
       },
     });
     registerSasl1(ctx, mechanisms, attempts);
-    ctx.provide('sasl.mechanisms', mechanisms);
-    ctx.provide('sasl.attempts', attempts);
 
     // XEP-0388 SASL2, with XEP-0386 Bind 2 and XEP-0484 FAST inline.
     const sasl2 = new Sasl2Extensions();
@@ -67,8 +66,7 @@ export default defineModule({
     registerSasl2(ctx, mechanisms, attempts, sasl2);
     registerFast(ctx, sasl2, new FastTokens(fastStore, ctx.config.fast_token_ttl * 1000));
     registerBind2(ctx, sasl2, bind2);
-    ctx.provide('sasl2.extensions', sasl2);
-    ctx.provide('bind2.features', bind2);
+    ctx.provide(Bind2Key, bind2);
     ctx.every(3600_000, () => {
       fastStore.purgeExpired(ctx.domain).catch((err: unknown) => ctx.log.warn({ err }, 'purging expired FAST tokens failed'));
     });

@@ -1,13 +1,16 @@
 // The SASL profile of RFC 6120 §6: <mechanisms/>, <auth/>, <challenge/>, <response/>,
 // <success/>, <failure/>, <abort/>, with a stream restart after success.
 import { xml, type Element } from '@xmpp/xml';
+import { sessionKey } from '../../src/module-api/keys.js';
 import type { ModuleContext } from '../../src/module-api/define.js';
 import type { ClientStream } from '../../src/sessions/session.js';
 import { NS } from '../../src/xml/namespaces.js';
 import type { AuthAttempts } from './attempts.js';
 import { SaslFailure, type MechanismFactory, type SaslFailureCondition, type SaslStep, type ServerMechanism } from './mechanism.js';
 
-const STATE = 'sasl';
+/** The SASL exchange in progress on a stream. */
+export const SASL1_STATE = sessionKey<Exchange>('sasl');
+const STATE = SASL1_STATE;
 
 interface Exchange {
   name: string;
@@ -29,7 +32,7 @@ export function registerSasl1(ctx: ModuleContext<unknown>, mechanisms: readonly 
     // Only a checked credential counts against the address (and waits): protocol refusals such
     // as an unsupported channel binding are answered at once, so clients can fall back.
     if (user !== undefined) await attempts.failed(stream, mechanism, condition, user);
-    stream.send(xml('failure', { xmlns: NS.SASL }, xml(condition), text ? xml('text', { 'xml:lang': 'en' }, text) : null));
+    stream.sendNonza(xml('failure', { xmlns: NS.SASL }, xml(condition), text ? xml('text', { 'xml:lang': 'en' }, text) : null));
   };
 
   const answer = async (stream: ClientStream, name: string, run: () => Promise<SaslStep>) => {
@@ -41,12 +44,12 @@ export function registerSasl1(ctx: ModuleContext<unknown>, mechanisms: readonly 
       return fail(stream, name, err.condition, err.message);
     }
     if (step.kind === 'challenge') {
-      stream.send(xml('challenge', { xmlns: NS.SASL }, encode(step.data)));
+      stream.sendNonza(xml('challenge', { xmlns: NS.SASL }, encode(step.data)));
     } else if (step.kind === 'failure') {
       await fail(stream, name, step.condition, step.text, step.user);
     } else {
       stream.data.delete(STATE);
-      stream.send(xml('success', { xmlns: NS.SASL }, step.additionalData ? encode(step.additionalData) : null));
+      stream.sendNonza(xml('success', { xmlns: NS.SASL }, step.additionalData ? encode(step.additionalData) : null));
       stream.authenticated(step.user, name, { restart: true });
     }
   };
@@ -73,7 +76,7 @@ export function registerSasl1(ctx: ModuleContext<unknown>, mechanisms: readonly 
   });
 
   ctx.nonza(NS.SASL, 'response', async (stream, el) => {
-    const exchange = stream.data.get(STATE) as Exchange | undefined;
+    const exchange = stream.data.get(STATE);
     if (!exchange) return fail(stream, '', 'malformed-request', 'no authentication in progress');
     let data: Buffer;
     try {

@@ -6,6 +6,7 @@
 // advertise an element in <inline/>, supply the mechanism of a request (FAST's HT-*), and act
 // once authentication has succeeded, adding elements to <success/>.
 import { xml, type Element } from '@xmpp/xml';
+import { sessionKey } from '../../src/module-api/keys.js';
 import type { Jid } from '../../src/jid.js';
 import type { ModuleContext } from '../../src/module-api/define.js';
 import type { ClientStream } from '../../src/sessions/session.js';
@@ -13,14 +14,14 @@ import { StreamError } from '../../src/stream/errors.js';
 import { NS } from '../../src/xml/namespaces.js';
 import type { AuthAttempts } from './attempts.js';
 import { SaslFailure, type MechanismFactory, type SaslFailureCondition, type SaslStep, type ServerMechanism } from './mechanism.js';
+import { SASL1_STATE } from './sasl1.js';
 import { decode } from './sasl1.js';
 
 /** stream.data key of an exchange in progress. */
-const STATE = 'sasl2';
+const STATE = sessionKey<Exchange>('sasl2');
 /** stream.data key of the RFC 6120 exchange of sasl1.ts (to refuse mixing the two). */
-const SASL1_STATE = 'sasl';
 /** stream.data key, after success: the client's <user-agent/> (a UserAgent), for other modules. */
-export const USER_AGENT = 'sasl2.user-agent';
+export const USER_AGENT = sessionKey<UserAgent>('sasl2.user-agent');
 
 /** The SASL2 <user-agent/> of a request. */
 export interface UserAgent {
@@ -108,7 +109,7 @@ export function registerSasl2(
     // Only a checked credential counts against the address (and waits): protocol refusals such
     // as an unsupported channel binding are answered at once, so clients can fall back.
     if (user !== undefined) await attempts.failed(stream, mechanism, condition, user);
-    stream.send(
+    stream.sendNonza(
       xml('failure', { xmlns: NS.SASL2 }, xml(condition, { xmlns: NS.SASL }), text ? xml('text', { 'xml:lang': 'en' }, text) : null),
     );
   };
@@ -123,7 +124,7 @@ export function registerSasl2(
       if (el) results.push(el);
     }
     if (stream.closed) return;
-    stream.send(
+    stream.sendNonza(
       xml(
         'success',
         { xmlns: NS.SASL2 },
@@ -147,7 +148,7 @@ export function registerSasl2(
     }
     if (stream.data.get(STATE) !== exchange) return; // aborted meanwhile
     if (step.kind === 'challenge') {
-      stream.send(xml('challenge', { xmlns: NS.SASL2 }, base64(step.data)));
+      stream.sendNonza(xml('challenge', { xmlns: NS.SASL2 }, base64(step.data)));
     } else if (step.kind === 'failure') {
       await fail(stream, name, step.condition, step.text, step.user);
     } else {
@@ -210,7 +211,7 @@ export function registerSasl2(
   });
 
   ctx.nonza(NS.SASL2, 'response', async (stream, el) => {
-    const exchange = stream.data.get(STATE) as Exchange | undefined;
+    const exchange = stream.data.get(STATE);
     if (!exchange) {
       if (stream.user) throw new StreamError('policy-violation', 'the stream is authenticated already');
       return fail(stream, '', 'malformed-request', 'no authentication in progress');
@@ -226,7 +227,7 @@ export function registerSasl2(
 
   ctx.nonza(NS.SASL2, 'abort', async (stream) => {
     if (stream.user) throw new StreamError('policy-violation', 'the stream is authenticated already');
-    const exchange = stream.data.get(STATE) as Exchange | undefined;
+    const exchange = stream.data.get(STATE);
     await fail(stream, exchange?.request.mechanism ?? '', 'aborted');
   });
 }

@@ -4,6 +4,7 @@
 // the sender) when the session ends for good: never nowhere.
 import { xml, type Element } from '@xmpp/xml';
 import { z } from 'zod';
+import { sessionKey } from '../../src/module-api/keys.js';
 import { defineModule } from '../../src/module-api/define.js';
 import type { ClientStream, Session } from '../../src/sessions/session.js';
 import { StreamError } from '../../src/stream/errors.js';
@@ -12,7 +13,7 @@ import { NS } from '../../src/xml/namespaces.js';
 import { SmStateStore } from './store.js';
 
 export const NS_SM = 'urn:xmpp:sm:3';
-const STATE = 'sm';
+const STATE = sessionKey<SmState>('sm');
 const MOD = 2 ** 32;
 
 export const SmConfig = z.strictObject({
@@ -48,14 +49,14 @@ export default defineModule({
     const { resume_timeout, max_queue, request_ack_every } = ctx.config;
     const store = new SmStateStore(ctx.server.storage);
     const resumable = new Map<string, ClientStream>();
-    const stateOf = (s: Session) => s.data.get(STATE) as SmState | undefined;
+    const stateOf = (s: Session) => s.data.get(STATE);
     const failed = (condition: string, h?: number) =>
       xml('failed', { xmlns: NS_SM, ...(h === undefined ? {} : { h: String(h % MOD) }) }, xml(condition, { xmlns: NS.STANZAS_ERROR }));
 
     ctx.streamFeature({ stage: 'post-auth', advertise: () => xml('sm', { xmlns: NS_SM }) });
 
     ctx.nonza(NS_SM, 'enable', async (stream, el) => {
-      if (!stream.jid || stateOf(stream)) return stream.send(failed('unexpected-request'));
+      if (!stream.jid || stateOf(stream)) return stream.sendNonza(failed('unexpected-request'));
       const state: SmState = { inBase: await stream.whenHandled(), sent: 0, acked: 0, queue: [], requestedAt: 0 };
       const attrs: Record<string, string> = { xmlns: NS_SM };
       if (el.attrs.resume === 'true' || el.attrs.resume === '1') {
@@ -64,15 +65,15 @@ export default defineModule({
         Object.assign(attrs, { id: state.id, resume: 'true', max: String(resume_timeout) });
       }
       stream.data.set(STATE, state);
-      stream.send(xml('enabled', attrs));
+      stream.sendNonza(xml('enabled', attrs));
     });
 
     ctx.nonza(NS_SM, 'r', async (stream) => {
       const state = stateOf(stream);
-      if (!state) return stream.send(failed('unexpected-request'));
+      if (!state) return stream.sendNonza(failed('unexpected-request'));
       // h counts only what is handled: delivered to a live session or committed to storage.
       const handled = await stream.whenHandled();
-      stream.send(xml('a', { xmlns: NS_SM, h: String((handled - state.inBase) % MOD) }));
+      stream.sendNonza(xml('a', { xmlns: NS_SM, h: String((handled - state.inBase) % MOD) }));
     });
 
     ctx.nonza(NS_SM, 'a', async (stream, el) => {
@@ -105,10 +106,10 @@ export default defineModule({
         queueMicrotask(() => session.close(new StreamError('policy-violation', 'too many unacknowledged stanzas')));
         return true;
       }
-      if ((session as ClientStream).hibernating) return true;
+      if (session.hibernating) return true;
       if (state.sent - state.requestedAt >= request_ack_every) {
         state.requestedAt = state.sent;
-        queueMicrotask(() => session.send(xml('r', { xmlns: NS_SM })));
+        queueMicrotask(() => session.sendNonza(xml('r', { xmlns: NS_SM })));
       }
     });
 
@@ -118,7 +119,7 @@ export default defineModule({
       if (!state?.id) return;
       state.timer = setTimeout(() => {
         ctx.log.info({ jid: session.jid?.toString() }, 'resumption time ran out');
-        (session as ClientStream).end();
+        session.end();
       }, resume_timeout * 1000);
       state.timer.unref();
       return true;
@@ -146,12 +147,12 @@ export default defineModule({
 
     ctx.nonza(NS_SM, 'resume', async (fresh, el) => {
       const previd = el.attrs.previd ?? '';
-      if (!fresh.user || fresh.jid) return fresh.send(failed('unexpected-request'));
+      if (!fresh.user || fresh.jid) return fresh.sendNonza(failed('unexpected-request'));
       const old = resumable.get(previd);
       if (!old || !old.user?.equals(fresh.user)) {
         // Gone (or from before a restart): tell the client at least how much we handled.
         const saved = await store.take(fresh.user, previd);
-        return fresh.send(failed('item-not-found', saved?.h));
+        return fresh.sendNonza(failed('item-not-found', saved?.h));
       }
       const state = stateOf(old)!;
       if (!acknowledge(old, state, el.attrs.h)) {
@@ -160,10 +161,10 @@ export default defineModule({
       clearTimeout(state.timer);
       old.resumeOn(fresh);
       const handled = await old.whenHandled();
-      old.send(xml('resumed', { xmlns: NS_SM, previd, h: String((handled - state.inBase) % MOD) }));
+      old.sendNonza(xml('resumed', { xmlns: NS_SM, previd, h: String((handled - state.inBase) % MOD) }));
       // Everything not acknowledged goes again, in order; it stays queued until acked.
-      for (const { stanza } of state.queue) old.send(stanza);
-      if (state.queue.length) old.send(xml('r', { xmlns: NS_SM }));
+      for (const { stanza } of state.queue) old.retransmit(stanza);
+      if (state.queue.length) old.sendNonza(xml('r', { xmlns: NS_SM }));
     });
 
     // Stopping: save h of each resumable session (a client resuming after the restart learns
@@ -172,9 +173,9 @@ export default defineModule({
       for (const [id, session] of resumable) {
         const state = stateOf(session)!;
         await store.save(session.user!, id, (session.handledCount - state.inBase) % MOD, resume_timeout);
-        if ((session as ClientStream).hibernating) {
-          (session as ClientStream).end(new StreamError('system-shutdown'));
-          await (session as ClientStream & { finished?: Promise<void> }).finished;
+        if (session.hibernating) {
+          session.end(new StreamError('system-shutdown'));
+          await session.finished;
         }
       }
     });

@@ -8,7 +8,8 @@ import { JidError, type Jid } from '../jid.js';
 import type { Logger } from '../log.js';
 import type { ServerCore } from '../module-api/core.js';
 import type { Host, PreAuthIq, PreAuthIqHandler } from '../module-api/host.js';
-import type { ClientStream } from '../sessions/session.js';
+import { SessionData } from '../module-api/keys.js';
+import { isStanza, type ClientStream } from '../sessions/session.js';
 import { StanzaError, StreamError, errorReply } from '../stream/errors.js';
 import { XmlStream, streamId } from '../stream/xml-stream.js';
 import { NS } from '../xml/namespaces.js';
@@ -31,7 +32,7 @@ const STANZAS = new Set(['message', 'presence', 'iq']);
 
 export class ClientSession implements ClientStream {
   readonly id = streamId();
-  readonly data = new Map<string, unknown>();
+  readonly data = new SessionData();
   remoteAddress: string;
   log: Logger;
   presence: Element | undefined;
@@ -43,8 +44,6 @@ export class ClientSession implements ClientStream {
   private stream: XmlStream;
   private readonly core: ServerCore;
   private timer: NodeJS.Timeout | undefined;
-  private pingSentAt = 0;
-  private sentInitialPresence = false;
   /** Ended for good (not merely disconnected and kept for resumption). */
   private ended = false;
   /** Settles when the session's teardown (presence, session/closed hooks) is done. */
@@ -104,23 +103,41 @@ export class ClientSession implements ClientStream {
     };
   }
 
-  send(element: Element): void {
+  get lastReceivedAt(): number {
+    return this.stream.lastReceived;
+  }
+
+  sendNonza(element: Element): void {
+    if (isStanza(element)) throw new Error(`<${element.name}/> is a stanza: it goes through deliver(), not sendNonza()`);
     this.stream.send(element);
   }
 
-  deliver(stanza: Element): void {
-    const host = this.hostEntry;
-    // Synchronous, so stanzas reach the wire (and stream management's count) in routing order.
-    if (host?.hooks.has('stanza/out') && host.hooks.fireSync('stanza/out', { session: this, stanza })) return;
+  deliver(stanza: Element, from?: Jid): void {
+    if (this.throughPipeline(stanza, from)) return;
     this.stream.send(stanza);
   }
 
-  deliverSerialized(stanza: Element, serialized: string): void {
-    const host = this.hostEntry;
-    // The same hooks as deliver() (stream management queues the element); only the
+  deliverSerialized(stanza: Element, serialized: string, from?: Jid): void {
+    // The same pipeline as deliver() (stream management queues the element); only the
     // serialisation is skipped: the caller made it once for many sessions.
-    if (host?.hooks.has('stanza/out') && host.hooks.fireSync('stanza/out', { session: this, stanza })) return;
+    if (this.throughPipeline(stanza, from)) return;
     this.stream.send(serialized);
+  }
+
+  retransmit(stanza: Element): void {
+    this.stream.send(stanza);
+  }
+
+  /** The outbound pipeline; true when a hook took the stanza. Synchronous, so stanzas reach the wire (and stream management's count) in routing order. */
+  private throughPipeline(stanza: Element, from: Jid | undefined): boolean {
+    const host = this.hostEntry;
+    return host !== undefined && host.hooks.has('stanza/out') && host.hooks.fireSync('stanza/out', { session: this, stanza, from });
+  }
+
+  /** A reply the stream itself makes (binding, legacy session, registration before login): once bound, through the pipeline. */
+  private reply(stanza: Element): void {
+    if (this.jid) this.deliver(stanza);
+    else this.stream.send(stanza);
   }
 
   close(error?: StreamError): void {
@@ -211,7 +228,7 @@ export class ClientSession implements ClientStream {
     }
     if (el.name === 'iq' && el.attrs.type === 'set' && el.getChild('session', NS.SESSION)) {
       // RFC 3921 session establishment: optional today (RFC 6121), answered for old clients.
-      return this.stream.send(xml('iq', { type: 'result', id: el.attrs.id }));
+      return this.reply(xml('iq', { type: 'result', id: el.attrs.id }));
     }
     if (this.phase === 'authenticated') return void this.beforeBind(el);
     this.onStanza(el);
@@ -241,11 +258,11 @@ export class ClientSession implements ClientStream {
     };
     try {
       const reply = await handler(request);
-      if (reply) this.stream.send(reply);
+      if (reply) this.reply(reply);
     } catch (err) {
       if (err instanceof StreamError) return this.close(err);
       if (!(err instanceof StanzaError)) this.log.error({ err, ns: payload.attrs.xmlns }, 'IQ handler before authentication failed');
-      this.stream.send(errorReply(stanza, err instanceof StanzaError ? err : new StanzaError('internal-server-error')));
+      this.reply(errorReply(stanza, err instanceof StanzaError ? err : new StanzaError('internal-server-error')));
     }
   }
 
@@ -281,10 +298,10 @@ export class ClientSession implements ClientStream {
     if (!bind) return this.close(new StreamError('not-authorized', 'bind a resource first'));
     try {
       const jid = await this.bind(bind.getChildText('resource') ?? undefined);
-      this.stream.send(xml('iq', { type: 'result', id: el.attrs.id }, xml('bind', { xmlns: NS.BIND }, xml('jid', {}, jid.toString()))));
+      this.reply(xml('iq', { type: 'result', id: el.attrs.id }, xml('bind', { xmlns: NS.BIND }, xml('jid', {}, jid.toString()))));
     } catch (err) {
       if (!(err instanceof StanzaError)) throw err;
-      this.stream.send(errorReply(el, err));
+      this.reply(errorReply(el, err));
     }
   }
 
@@ -323,7 +340,7 @@ export class ClientSession implements ClientStream {
     // One stanza at a time per session: hooks may wait on storage, and a client's stanzas must
     // still reach their recipients in the order it sent them (RFC 6120 §10.1).
     this.inbound = this.inbound
-      .then(() => (stanza.name === 'presence' && stanza.attrs.to === undefined ? this.broadcastPresence(stanza) : this.process(stanza)))
+      .then(() => this.core.router.route(stanza, this))
       .catch((err) => this.log.error({ err, stanza: stanza.name }, 'handling a stanza failed'))
       .finally(() => this.markHandled(seq));
   }
@@ -346,31 +363,6 @@ export class ClientSession implements ClientStream {
     this.handledWaiters = this.handledWaiters.filter((w) => (w.seq <= this.handledUpTo ? (w.resolve(this.handledUpTo), false) : true));
   }
 
-  private async process(stanza: Element): Promise<void> {
-    const host = this.hostEntry!;
-    if (host.hooks.has('stanza/in') && (await host.hooks.fire('stanza/in', { session: this, stanza }))) return;
-    await this.core.router.route(stanza, this);
-  }
-
-  /** Presence without 'to' (RFC 6121 §4.2): the session's own availability. */
-  private async broadcastPresence(stanza: Element): Promise<void> {
-    const type = stanza.attrs.type;
-    if (type !== undefined && type !== 'unavailable') return void this.process(stanza); // subscriptions, probes
-    const initial = type === undefined && !this.sentInitialPresence;
-    if (type === 'unavailable') {
-      this.presence = undefined;
-    } else {
-      this.sentInitialPresence = true;
-      this.presence = stanza;
-      const priority = Number.parseInt(stanza.getChildText('priority') ?? '0', 10);
-      this.priority = Number.isFinite(priority) ? Math.max(-128, Math.min(127, priority)) : 0;
-    }
-    void this.core.sessions.publish(this);
-    const host = this.hostEntry!;
-    if (host.hooks.has('stanza/in') && (await host.hooks.fire('stanza/in', { session: this, stanza }))) return;
-    await host.hooks.fire('presence/broadcast', { session: this, stanza, initial });
-  }
-
   // --- timers and the end -------------------------------------------------------------------
 
   /** One timer per session: the authentication deadline first, then idle detection. */
@@ -382,21 +374,15 @@ export class ClientSession implements ClientStream {
   }
 
   private onTimer(): void {
-    const c2s = this.core.config.c2s;
+    const interval = this.core.config.c2s.idle_ping_interval * 1000;
     if (this.phase === 'connected') return this.close(new StreamError('connection-timeout', 'authentication took too long'));
     const idleFor = Date.now() - this.stream.lastReceived;
-    if (this.pingSentAt && this.stream.lastReceived < this.pingSentAt) {
-      return this.close(new StreamError('connection-timeout', 'no answer to a ping'));
-    }
-    this.pingSentAt = 0;
-    if (idleFor >= c2s.idle_ping_interval * 1000) {
-      this.pingSentAt = Date.now();
-      const ping = xml('iq', { type: 'get', id: `ping-${streamId()}`, from: this.host }, xml('ping', { xmlns: NS.PING }));
-      if (this.jid) ping.attrs.to = this.jid.toString();
-      this.stream.send(ping);
-      return this.armTimer(c2s.idle_ping_timeout * 1000);
-    }
-    this.armTimer(c2s.idle_ping_interval * 1000 - idleFor);
+    if (idleFor < interval) return this.armTimer(interval - idleFor);
+    // Idle: the ping module asks the client (through the router, so the ping is a counted
+    // stanza like any other) and closes the stream when no answer comes.
+    if (!this.jid) return this.close(new StreamError('connection-timeout', 'no resource was bound'));
+    void this.hostEntry!.hooks.fire('session/idle', { session: this });
+    this.armTimer(interval);
   }
 
   private onClosed(error?: StreamError): void {

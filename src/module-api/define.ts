@@ -8,6 +8,7 @@ import type { HookEvents } from './events.js';
 import type { HookHandler } from './hooks.js';
 import { Host, type DiscoIdentity, type DiscoItem, type NonzaHandler, type PreAuthIqHandler, type StreamFeature } from './host.js';
 import type { IqHandler, IqTarget } from './iq.js';
+import type { ServiceKey } from './keys.js';
 
 export interface ModuleDefinition<S extends z.ZodType = z.ZodType> {
   name: string;
@@ -112,22 +113,23 @@ export class ModuleContext<C = unknown> {
     this.undo.push(() => void this.host.preAuthIqs.delete(key));
   }
 
-  provide<T>(service: string, implementation: T): void {
-    const existing = this.host.services.get(service);
-    if (existing) throw new Error(`service "${service}" is provided by "${existing.owner}" already`);
-    this.host.services.set(service, { service: implementation, owner: this.name });
-    this.undo.push(() => void this.host.services.delete(service));
+  /** Offers a service to the other modules of the host, under its typed key (serviceKey()). */
+  provide<T>(key: ServiceKey<T>, implementation: T): void {
+    const existing = this.host.services.get(key.name);
+    if (existing) throw new Error(`service "${key.name}" is provided by "${existing.owner}" already`);
+    this.host.services.set(key.name, { service: implementation, owner: this.name });
+    this.undo.push(() => void this.host.services.delete(key.name));
   }
 
-  use<T>(service: string): T {
-    const entry = this.host.services.get(service);
-    if (!entry) throw new Error(`module "${this.name}" uses service "${service}", which no loaded module provides`);
+  use<T>(key: ServiceKey<T>): T {
+    const entry = this.host.services.get(key.name);
+    if (!entry) throw new Error(`module "${this.name}" uses service "${key.name}", which no loaded module provides`);
     return entry.service as T;
   }
 
   /** Optional use: undefined when no module provides it. */
-  tryUse<T>(service: string): T | undefined {
-    return this.host.services.get(service)?.service as T | undefined;
+  tryUse<T>(key: ServiceKey<T>): T | undefined {
+    return this.host.services.get(key.name)?.service as T | undefined;
   }
 
   every(ms: number, fn: () => void): void {

@@ -1,35 +1,45 @@
 // The hooks of the server, with the shape of each event.
+//
+// The routing grid (as Prosody's stanza router has it): for a stanza from a local client,
+// `pre-<kind>/<target>` fires on the client's host first (blocking, privacy, rate limits, the
+// copies of what a client sends), whatever domain it is for; then, for every stanza to a local
+// address, `<kind>/<target>` fires on the addressed host. The target is the shape of the 'to'
+// address: a domain (host), an account's bare JID (bare) or a full JID (full). Handlers return
+// true to stop the chain (the stanza is taken, or dropped).
 import type { Element } from '@xmpp/xml';
 import type { Jid } from '../jid.js';
 import type { Session } from '../sessions/session.js';
 import type { StreamError } from '../stream/errors.js';
 
-/** A stanza on its way to a local address (a user's bare or full JID, or the host itself). */
+export type StanzaKind = 'message' | 'presence' | 'iq';
+export type RouteTarget = 'host' | 'bare' | 'full';
+
+/** A stanza on its way, with its addresses parsed once by the router. */
 export interface RouteEvent {
   stanza: Element;
   from: Jid;
+  /** The addressed entity; a client's stanza without 'to' is addressed to its own account. */
   to: Jid;
-  /** The local session it came from, if it came from one. */
+  /** The local client session it came from, if it came from one. */
   origin?: Session;
 }
 
-export interface HookEvents {
-  /** Every stanza from a bound client session, `from` stamped, before routing. Stop = drop. */
-  'stanza/in': { session: Session; stanza: Element };
+/** A stanza from a local client session, before it is routed. */
+export interface PreRouteEvent extends RouteEvent {
+  origin: Session;
+}
+
+type RoutingEvents = { [E in `${StanzaKind}/${RouteTarget}`]: RouteEvent } & {
+  [E in `pre-${StanzaKind}/${RouteTarget}`]: PreRouteEvent;
+};
+
+export interface HookEvents extends RoutingEvents {
   /**
-   * Every stanza about to be written to a client session, run synchronously (fireSync) so order
-   * is kept. Stop = the hook took it (held by CSI, queued while the connection is gone).
+   * Every stanza about to be written to a client session (the outbound pipeline), run
+   * synchronously (fireSync) so order is kept. Stop = the hook took it (held by CSI, queued
+   * while the connection is gone). `from` is the parsed sender when the router knew it.
    */
-  'stanza/out': { session: Session; stanza: Element };
-  /** Stanzas to a local account's bare JID; stop = handled. The default comes after the chain. */
-  'message/bare': RouteEvent;
-  /** An IQ to a local account's bare JID (or to none, from its own client), before the IQ handlers. */
-  'iq/bare': RouteEvent;
-  'message/full': RouteEvent;
-  'message/host': RouteEvent;
-  'presence/bare': RouteEvent;
-  'presence/full': RouteEvent;
-  'presence/host': RouteEvent;
+  'stanza/out': { session: Session; stanza: Element; from?: Jid };
   /** A message for an account with no session to take it (offline storage hooks in here). */
   'message/offline': RouteEvent;
   /**
@@ -42,12 +52,15 @@ export interface HookEvents {
   /** A stanza for another domain (federation hooks in here). Stop = taken. */
   'route/remote': RouteEvent;
   /**
-   * A client's broadcast presence changed (available, unavailable, priority). `initial` is
-   * true for the session's first available presence (RFC 6121 §4.2: probes, offline messages).
+   * A client's broadcast presence (no 'to', available or unavailable) changed its availability
+   * (RFC 6121 §4.2, §4.5), after 'pre-presence/bare' let it through. `initial` is true for the
+   * session's first available presence (probes, offline messages).
    */
   'presence/broadcast': { session: Session; stanza: Element; initial: boolean };
   'session/authenticated': { session: Session };
   'session/bound': { session: Session };
+  /** A bound session received nothing for the configured idle interval (the ping module asks). */
+  'session/idle': { session: Session };
   /**
    * A bound session's connection dropped without a closing handshake. Stop (return true) to
    * keep the session for a resumption (XEP-0198); the keeper later calls end() or resumeOn().
@@ -57,4 +70,11 @@ export interface HookEvents {
   'account/deleted': { jid: Jid };
   /** The server is stopping: the last moment to save state while storage and modules are up. */
   'server/stopping': Record<string, never>;
+}
+
+const TARGETS = ['host', 'bare', 'full'] as const;
+
+/** The three 'pre-<kind>/<target>' events: a module that sees every client stanza of a kind hooks all of them. */
+export function preEvents<K extends StanzaKind>(kind: K): `pre-${K}/${RouteTarget}`[] {
+  return TARGETS.map((target) => `pre-${kind}/${target}` as const);
 }

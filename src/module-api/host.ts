@@ -8,6 +8,7 @@ import type { ClientStream } from '../sessions/session.js';
 import { HookBus } from './hooks.js';
 import type { HookEvents } from './events.js';
 import { IqRegistry } from './iq.js';
+import type { ServiceKey } from './keys.js';
 
 export interface StreamFeature {
   owner: string;
@@ -78,6 +79,11 @@ export class Host {
   ) {
     this.hooks = new HookBus<HookEvents>(log);
     this.jid = parseJid(domain);
+  }
+
+  /** A service a module of this host provides (ctx.provide), for code outside its modules. */
+  service<T>(key: ServiceKey<T>): T | undefined {
+    return this.services.get(key.name)?.service as T | undefined;
   }
 
   static nonzaKey(ns: string, name: string): string {

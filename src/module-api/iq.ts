@@ -1,10 +1,12 @@
-// IQ handlers, keyed by (type, namespace, element, addressed to host | bare | full).
+// IQ handlers, keyed by (type, namespace, element, addressed to host | bare | full | self).
 // Exactly one handler per key: a second registration is a boot error, not a silent override.
+// 'self' is an account's bare JID asked by the account's own clients (rosters, private data):
+// the router answers anyone else with forbidden, so a handler never checks it again.
 import { xml, type Element } from '@xmpp/xml';
 import type { Jid } from '../jid.js';
 import type { Session } from '../sessions/session.js';
 
-export type IqTarget = 'host' | 'bare' | 'full';
+export type IqTarget = 'host' | 'bare' | 'full' | 'self';
 export type IqType = 'get' | 'set';
 
 export class IqRequest {
@@ -49,7 +51,9 @@ export class IqRegistry {
 
   add(type: IqType, target: IqTarget, ns: string, name: string, handler: IqHandler, owner: string): () => void {
     const key = IqRegistry.key(type, target, ns, name);
-    const existing = this.handlers.get(key);
+    // An account's bare JID has one handler per payload, for its own clients or for everyone.
+    const other = target === 'self' ? 'bare' : target === 'bare' ? 'self' : undefined;
+    const existing = this.handlers.get(key) ?? (other && this.handlers.get(IqRegistry.key(type, other, ns, name)));
     if (existing) throw new Error(`IQ ${type} <${name} xmlns='${ns}'/> to ${target} is handled by "${existing.owner}" already`);
     this.handlers.set(key, { handler, owner });
     return () => {

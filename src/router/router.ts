@@ -1,16 +1,39 @@
 // route(stanza): where a stanza goes, by its `to` (RFC 6120 §10, RFC 6121 §8).
 // Local users' full and bare JIDs, the host itself, services with their own domain, and other
 // domains (federation hooks in). Errors go back to the sender as the RFCs name them.
+//
+// The addresses are parsed once, here, and the hook grid fires with them (see events.ts): a
+// client's stanza meets `pre-<kind>/<target>` on its own host first, then every stanza to a
+// local address meets `<kind>/<target>` on the addressed host, then the default handling.
 import type { Element } from '@xmpp/xml';
 import { Jid, JidError, parseJid, tryParseJid } from '../jid.js';
 import type { Logger } from '../log.js';
 import type { Host } from '../module-api/host.js';
-import type { RouteEvent } from '../module-api/events.js';
-import { IqRequest, type IqTarget, type IqType } from '../module-api/iq.js';
+import type { RouteEvent, RouteTarget, StanzaKind } from '../module-api/events.js';
+import { IqRequest, type IqHandlerEntry, type IqType } from '../module-api/iq.js';
 import type { LocalSessions } from '../sessions/local-sessions.js';
 import type { Session } from '../sessions/session.js';
 import { StanzaError, errorReply } from '../stream/errors.js';
 import { deliverToBare } from './bare-delivery.js';
+import { OwnPresence } from './own-presence.js';
+
+const EVENTS = {
+  message: { host: 'message/host', bare: 'message/bare', full: 'message/full' },
+  presence: { host: 'presence/host', bare: 'presence/bare', full: 'presence/full' },
+  iq: { host: 'iq/host', bare: 'iq/bare', full: 'iq/full' },
+} as const;
+
+const PRE_EVENTS = {
+  message: { host: 'pre-message/host', bare: 'pre-message/bare', full: 'pre-message/full' },
+  presence: { host: 'pre-presence/host', bare: 'pre-presence/bare', full: 'pre-presence/full' },
+  iq: { host: 'pre-iq/host', bare: 'pre-iq/bare', full: 'pre-iq/full' },
+} as const;
+
+/** The shape of an address: a domain, an account's bare JID or a full JID. */
+export function targetOf(to: Jid): RouteTarget {
+  if (to.local === '') return 'host';
+  return to.isBare ? 'bare' : 'full';
+}
 
 /** A service on a domain of its own (MUC, upload, proxy): gets every stanza to that domain. */
 export type DomainHandler = (stanza: Element, from: Jid, to: Jid) => void | Promise<void>;
@@ -26,8 +49,11 @@ export class Router {
   private readonly domains = new Map<string, DomainHandler>();
   /** IQ requests the server sent (request()) and waits on, by id: who was asked, and the waiter. */
   private readonly pendingIqs = new Map<string, { to: string; from: string; settle: (reply: Element | undefined) => void }>();
+  private readonly ownPresence: OwnPresence;
 
-  constructor(private readonly deps: RouterDeps) {}
+  constructor(private readonly deps: RouterDeps) {
+    this.ownPresence = new OwnPresence(deps.sessions);
+  }
 
   /** Registers a service domain; returns the undo. */
   addDomain(domain: string, handler: DomainHandler): () => void {
@@ -97,7 +123,7 @@ export class Router {
     const host = this.deps.hosts.get(to.domain);
     if (!host || to.local === '' || to.isBare || stanza.name === 'iq') return this.route(stanza);
     try {
-      await this.toFull(host, stanza, from, to, undefined, { xml: serialized, children: stanza.children, count: stanza.children.length });
+      await this.toLocal(host, { stanza, from, to }, 'full', { xml: serialized, children: stanza.children, count: stanza.children.length });
     } catch (err) {
       if (err instanceof StanzaError) return this.bounce(stanza, err);
       this.deps.log.error({ err, stanza: stanza.name, id: stanza.attrs.id }, 'routing failed');
@@ -128,6 +154,12 @@ export class Router {
     if (session) session.deliver(stanza);
   }
 
+  /**
+   * Routes a stanza from a local client session: its 'from' is stamped by the session. The
+   * client's own host sees it first ('pre-*' hooks); presence without 'to' is the session's own
+   * availability (RFC 6121 §4.2, §4.5).
+   */
+
   private async dispatch(stanza: Element, origin?: Session): Promise<void> {
     if (stanza.attrs.from === undefined) throw new Error(`route() needs a 'from' on <${stanza.name}/>`);
     const from = parseJid(stanza.attrs.from);
@@ -143,68 +175,73 @@ export class Router {
         throw err;
       }
     }
+    const kind = stanza.name as StanzaKind;
+    const target = targetOf(to);
+    const event: RouteEvent = { stanza, from, to, origin };
+
+    if (origin) {
+      const own = this.deps.hosts.get(origin.host);
+      if (own && (await own.hooks.fire(PRE_EVENTS[kind][target], { ...event, origin }))) return;
+      if (kind === 'presence' && stanza.attrs.to === undefined && OwnPresence.isBroadcast(stanza)) {
+        return this.ownPresence.change(origin, stanza, own);
+      }
+    }
 
     const host = this.deps.hosts.get(to.domain);
     if (!host) {
       const service = this.domains.get(to.domain);
       if (service) return service(stanza, from, to);
-      const taken = await this.anyHost(from)?.hooks.fire('route/remote', { stanza, from, to, origin });
+      const taken = await this.anyHost(from)?.hooks.fire('route/remote', event);
       if (!taken) throw new StanzaError('remote-server-not-found', `${to.domain} cannot be reached`);
       return;
     }
-    if (to.local === '') return this.toHost(host, stanza, from, to, origin);
-    if (to.isBare) return this.toBare(host, stanza, from, to, origin, stanza.attrs.to === undefined);
-    return this.toFull(host, stanza, from, to, origin);
+    return this.toLocal(host, event, target);
+  }
+
+  /** A stanza to an address of a served host: its '<kind>/<target>' hooks, then the default handling. */
+  private async toLocal(host: Host, event: RouteEvent, target: RouteTarget, serialized?: Serialized): Promise<void> {
+    if (await host.hooks.fire(EVENTS[event.stanza.name as StanzaKind][target], event)) return;
+    if (target === 'host') return this.toHost(host, event);
+    if (target === 'bare') return this.toBare(host, event, event.stanza.attrs.to === undefined);
+    return this.toFull(host, event, serialized);
   }
 
   private anyHost(from: Jid): Host | undefined {
     return this.deps.hosts.get(from.domain) ?? this.deps.hosts.values().next().value;
   }
 
-  private async toHost(host: Host, stanza: Element, from: Jid, to: Jid, origin?: Session) {
-    const event: RouteEvent = { stanza, from, to, origin };
-    switch (stanza.name) {
-      case 'iq':
-        return this.handleIq(host, stanza, from, to, 'host', origin);
-      case 'message':
-        if (await host.hooks.fire('message/host', event)) return;
-        // RFC 6121 §8.5.1 / §10.3: a message to the server that nothing handles.
-        if (stanza.attrs.type !== 'error' && stanza.attrs.type !== 'headline' && stanza.attrs.type !== 'groupchat') {
-          throw new StanzaError('service-unavailable');
-        }
-        return;
-      case 'presence':
-        await host.hooks.fire('presence/host', event);
-        return;
+  // The default handling, once the '<kind>/<target>' hooks let the stanza through.
+
+  private async toHost(host: Host, event: RouteEvent) {
+    const { stanza } = event;
+    if (stanza.name === 'iq') return this.handleIq(host, event, 'host');
+    // RFC 6121 §8.5.1 / §10.3: a message to the server that nothing handles.
+    if (stanza.name === 'message' && stanza.attrs.type !== 'error' && stanza.attrs.type !== 'headline' && stanza.attrs.type !== 'groupchat') {
+      throw new StanzaError('service-unavailable');
     }
   }
 
-  private async toBare(host: Host, stanza: Element, from: Jid, to: Jid, origin: Session | undefined, toSelf: boolean) {
-    const event: RouteEvent = { stanza, from, to, origin };
+  private async toBare(host: Host, event: RouteEvent, toSelf: boolean) {
+    const { stanza, to } = event;
     if (stanza.name === 'iq') {
-      if (await host.hooks.fire('iq/bare', event)) return;
       if (!(await this.deps.accountExists(to.domain, to.local))) {
         if (stanza.attrs.type === 'get' || stanza.attrs.type === 'set') throw new StanzaError('service-unavailable');
         return;
       }
       // A client's IQ without 'to' that no account-level handler takes goes to the server.
-      if (toSelf && !this.findIqHandler(host, stanza, 'bare')) return this.handleIq(host, stanza, from, host.jid, 'host', origin);
-      return this.handleIq(host, stanza, from, to, 'bare', origin);
+      if (toSelf && !this.findIqHandler(host, stanza, 'bare')) return this.handleIq(host, { ...event, to: host.jid }, 'host');
+      return this.handleIq(host, event, 'bare');
     }
-    if (stanza.name === 'message') {
-      if (await host.hooks.fire('message/bare', event)) return;
-      return this.messageToBare(host, event);
-    }
-    if (await host.hooks.fire('presence/bare', event)) return;
+    if (stanza.name === 'message') return this.messageToBare(host, event);
     // Without a presence module: directed presence to each available resource.
     if (stanza.attrs.type === undefined || stanza.attrs.type === 'unavailable') {
-      for (const session of this.deps.sessions.resourcesOf(to)) if (session.presence) session.deliver(stanza);
+      for (const session of this.deps.sessions.resourcesOf(to)) if (session.presence) session.deliver(stanza, event.from);
     }
   }
 
   private async messageToBare(host: Host, event: RouteEvent) {
     const { stanza, to } = event;
-    const receivers = deliverToBare(this.deps.sessions.resourcesOf(to), stanza);
+    const receivers = deliverToBare(this.deps.sessions.resourcesOf(to), stanza, event.from);
     if (receivers.length > 0) return this.delivered(host, event, receivers);
     const type = stanza.attrs.type ?? 'normal';
     if (type === 'error' || type === 'headline') return;
@@ -214,20 +251,21 @@ export class Router {
     throw new StanzaError('service-unavailable', 'the recipient is not online and offline storage is off');
   }
 
-  private async toFull(host: Host, stanza: Element, from: Jid, to: Jid, origin?: Session, serialized?: Serialized) {
-    const event: RouteEvent = { stanza, from, to, origin };
+  private async toFull(host: Host, event: RouteEvent, serialized?: Serialized) {
+    const { stanza, from, to } = event;
     const found = this.deps.sessions.get(to);
     const session = found && !found.closed ? found : undefined;
     switch (stanza.name) {
       case 'iq':
-        if (session) return session.deliver(stanza);
+        // A handler the server registered for full JIDs answers for the resource.
+        if (this.findIqHandler(host, stanza, 'full')) return this.handleIq(host, event, 'full');
+        if (session) return session.deliver(stanza, from);
         // RFC 6121 §8.5.3.2.3: an IQ to a resource that is not there.
         if (stanza.attrs.type === 'get' || stanza.attrs.type === 'set') throw new StanzaError('service-unavailable');
         return;
       case 'message':
-        if (await host.hooks.fire('message/full', event)) return;
         if (session) {
-          deliverTo(session, stanza, serialized);
+          deliverTo(session, event, serialized);
           return this.delivered(host, event, [session]);
         }
         // §8.5.3.2.1: chat, normal and headline go to the bare JID; groupchat bounces; error is dropped.
@@ -235,8 +273,7 @@ export class Router {
         if (stanza.attrs.type === 'error') return;
         return this.messageToBare(host, { ...event, to: to.bare });
       case 'presence':
-        if (await host.hooks.fire('presence/full', event)) return;
-        if (session) deliverTo(session, stanza, serialized);
+        if (session) deliverTo(session, event, serialized);
         return;
     }
   }
@@ -250,13 +287,28 @@ export class Router {
     if (host.hooks.has('message/delivered')) await host.hooks.fire('message/delivered', { ...event, sessions });
   }
 
-  private findIqHandler(host: Host, stanza: Element, target: IqTarget) {
+  /**
+   * The IQ handler for a get or set: by type, payload and target. A handler for the account
+   * itself ('self') serves an account's bare JID only for its own requests: another entity
+   * gets forbidden.
+   */
+  private findIqHandler(host: Host, stanza: Element, target: RouteTarget, from?: Jid, to?: Jid): IqHandlerEntry | undefined {
     const payload = iqPayload(stanza);
-    if (!payload) return undefined;
-    return host.iq.find(stanza.attrs.type as IqType, target, payload.attrs.xmlns ?? '', payload.name);
+    const type = stanza.attrs.type;
+    if (!payload || (type !== 'get' && type !== 'set')) return undefined;
+    const ns = payload.attrs.xmlns ?? '';
+    if (target === 'bare') {
+      const own = host.iq.find(type, 'self', ns, payload.name);
+      if (own) {
+        if (from && to && !from.bare.equals(to.bare)) throw new StanzaError('forbidden', "only the account's own clients may do this");
+        return own;
+      }
+    }
+    return host.iq.find(type, target, ns, payload.name);
   }
 
-  private async handleIq(host: Host, stanza: Element, from: Jid, to: Jid, target: IqTarget, origin?: Session) {
+  private async handleIq(host: Host, event: RouteEvent, target: RouteTarget) {
+    const { stanza, from, to, origin } = event;
     const type = stanza.attrs.type;
     if (type === 'result' || type === 'error') {
       // Replies to the server's own requests: request() waits on some; the rest (pings) are dropped.
@@ -267,7 +319,7 @@ export class Router {
     if (type !== 'get' && type !== 'set') throw new StanzaError('bad-request', 'an IQ needs type get, set, result or error');
     const payload = iqPayload(stanza);
     if (!payload || countElements(stanza) !== 1) throw new StanzaError('bad-request', 'an IQ get or set carries exactly one child element');
-    const entry = host.iq.find(type, target, payload.attrs.xmlns ?? '', payload.name);
+    const entry = this.findIqHandler(host, stanza, target, from, to);
     if (!entry) throw new StanzaError('service-unavailable');
     let reply: Element | void;
     try {
@@ -289,9 +341,9 @@ interface Serialized {
 }
 
 /** Hands a stanza to a session, with its serialisation when the caller made it and no hook changed the children since. */
-function deliverTo(session: Session, stanza: Element, serialized: Serialized | undefined): void {
-  if (serialized && sameChildren(stanza.children, serialized)) session.deliverSerialized(stanza, serialized.xml);
-  else session.deliver(stanza);
+function deliverTo(session: Session, { stanza, from }: RouteEvent, serialized: Serialized | undefined): void {
+  if (serialized && sameChildren(stanza.children, serialized)) session.deliverSerialized(stanza, serialized.xml, from);
+  else session.deliver(stanza, from);
 }
 
 /** The same children as when serialised: none added or removed (a hook that filters out nothing may still copy the list). */

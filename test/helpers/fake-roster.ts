@@ -3,7 +3,7 @@
 import { defineModule, type ModuleDefinition } from '../../src/module-api/define.js';
 import { parseJid, type Jid } from '../../src/jid.js';
 import { builtinModules } from '../../modules/index.js';
-import type { RosterItem, RosterService, Subscription } from '../../modules/roster/service.js';
+import { RosterKey, type RosterItem, type Subscription } from '../../modules/roster/service.js';
 
 /** 'user contact' (bare JIDs) -> subscription. */
 const subscriptions = new Map<string, Subscription>();
@@ -21,7 +21,7 @@ const testRoster = defineModule({
       const subscription = subscriptions.get(subKey(user, contact));
       return subscription && { jid: contact.bare.toString(), subscription, ask: false, approved: false, groups: [] };
     };
-    ctx.provide<RosterService>('roster', {
+    ctx.provide(RosterKey, {
       async items(user) {
         return [...subscriptions.keys()].filter((k) => k.startsWith(`${user.bare} `)).map((k) => itemOf(user, parseJid(k.split(' ')[1]!))!);
       },

@@ -7,7 +7,7 @@ import type { Element } from '@xmpp/xml';
 import { startTestServer, DOMAIN } from '../helpers/harness.js';
 import { connect, RawStream, xml, type TestClient } from '../helpers/clients.js';
 import { capsVer, readDiscoInfo } from '../../modules/caps/verification.js';
-import type { CapsService } from '../../modules/caps/service.js';
+import { CapsKey } from '../../modules/caps/service.js';
 
 const INFO = 'http://jabber.org/protocol/disco#info';
 const ITEMS = 'http://jabber.org/protocol/disco#items';
@@ -91,7 +91,7 @@ t.test('discovery and caps', async (t) => {
   const alice = await connect(ts, 'alice', { resource: 'a' });
   const bob = await connect(ts, 'bob', { resource: 'b' });
   clients.push(alice, bob);
-  const caps = () => ts.server.core.hosts.get(DOMAIN)!.services.get('caps')!.service as CapsService;
+  const caps = () => ts.server.core.hosts.get(DOMAIN)!.service(CapsKey)!;
 
   t.test('disco#info of the server has the contact addresses (XEP-0157)', async (t) => {
     const info = await get(alice, DOMAIN, xml('query', { xmlns: INFO }));

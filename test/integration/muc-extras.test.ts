@@ -4,7 +4,8 @@
 import t from 'tap';
 import type { Element } from '@xmpp/xml';
 import { connect } from '../helpers/clients.js';
-import type { MucApi, RoomMessageEvent } from '../../modules/muc/index.js';
+import type { RoomMessageEvent } from '../../modules/muc/index.js';
+import { MucKey } from '../../modules/muc/api.js';
 import {
   DISCO_INFO,
   OCCUPANT_ID,
@@ -132,7 +133,7 @@ t.test('XEP-0425 moderated retraction', async (t) => {
 t.test('the archive hook point: room-message event, stanza ids, status 170, room features', async (t) => {
   const ts = await startMucServer(t);
   const [alice, bob] = await users(t, ts, 'alice', 'bob');
-  const api = ts.server.core.hosts.get('localhost')!.services.get('muc')!.service as MucApi;
+  const api = ts.server.core.hosts.get('localhost')!.service(MucKey)!;
   t.equal(api.domain, SERVICE);
   const events: RoomMessageEvent[] = [];
   const archived: RoomMessageEvent[] = [];

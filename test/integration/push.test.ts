@@ -4,7 +4,6 @@
 import t, { type Test } from 'tap';
 import type { Element } from '@xmpp/xml';
 import { makeJid } from '../../src/jid.js';
-import type { ClientStream } from '../../src/sessions/session.js';
 import type { Storage } from '../../src/storage/database.js';
 import { AccountStore } from '../../src/storage/accounts.js';
 import { PushStore } from '../../modules/push/store.js';
@@ -184,7 +183,7 @@ t.test('push notifications', async (t) => {
     s.elements.length = 0;
     s.close(); // cut: no closing handshake
     const alice = makeJid('alice', DOMAIN);
-    await waitFor(() => ts.server.core.sessions.resourcesOf(alice).some((x) => (x as ClientStream).hibernating), 'the session to hibernate');
+    await waitFor(() => ts.server.core.sessions.resourcesOf(alice).some((x) => x.hibernating), 'the session to hibernate');
 
     await bob.send(chat('alice@localhost', 'meet me at the secret place'));
     const iq = await app.next();
@@ -227,11 +226,11 @@ t.test('push notifications', async (t) => {
     r.write(`<a xmlns='${SM}' h='${stanzas}'/>`);
     await sleep(100);
     r.close();
-    await waitFor(() => ts.server.core.sessions.resourcesOf(alice).some((x) => (x as ClientStream).hibernating), 'the session to hibernate again');
+    await waitFor(() => ts.server.core.sessions.resourcesOf(alice).some((x) => x.hibernating), 'the session to hibernate again');
     await bob.send(chat('alice@localhost', 'after the second cut'));
     t.equal(parsePublish(await app.next()).fields['message-count'], '1', 'counted from one again');
     // End the kept session for good (its queue goes to offline storage, already notified).
-    ts.server.core.sessions.resourcesOf(alice).forEach((x) => (x as ClientStream).end());
+    ts.server.core.sessions.resourcesOf(alice).forEach((x) => x.end());
     t.ok(await app.none(), 'a message re-routed to offline storage is not notified twice');
   });
 

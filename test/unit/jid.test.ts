@@ -1,5 +1,5 @@
 import t from 'tap';
-import { Jid, JidError, makeJid, parseJid, tryParseJid } from '../../src/jid.js';
+import { Jid, JidError, makeJid, namesBareJid, parseJid, tryParseJid } from '../../src/jid.js';
 
 type Parts = [local: string, domain: string, resource: string];
 
@@ -182,5 +182,24 @@ t.test('round trip: parse(toString()) is stable', async (t) => {
     const again = parseJid(j.toString());
     t.ok(j.equals(again), `stable: ${s}`);
     t.equal(again.toString(), j.toString());
+  }
+});
+
+t.test('namesBareJid: the same answer as parsing and comparing', async (t) => {
+  const alice = parseJid('alice@example.org');
+  const cases: [string, boolean][] = [
+    ['alice@example.org', true],
+    ['Alice@EXAMPLE.org', true],
+    ['alice@example.org.', true],
+    ['alice@example.org/phone', false],
+    ['bob@example.org', false],
+    ['example.org', false],
+    ['ａlice@example.org', true], // fullwidth a: PRECIS width mapping
+    ['alice@éxample.org', false],
+    ['a b@example.org', false],
+  ];
+  for (const [text, expected] of cases) {
+    t.equal(namesBareJid(text, alice), expected, text);
+    t.equal(namesBareJid(text, alice), tryParseJid(text)?.equals(alice) ?? false, `${text}: as parsed`);
   }
 });

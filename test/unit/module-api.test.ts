@@ -9,12 +9,14 @@ import { ModuleRegistry, loadHostModules, unloadModules } from '../../src/module
 import type { ServerCore } from '../../src/module-api/core.js';
 import { HostOptions } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
+import { serviceKey } from '../../src/module-api/keys.js';
 
 const core = {} as ServerCore;
 const host = (enabled: string[], modules: Record<string, Record<string, unknown>> = {}) =>
   new Host('example.org', HostOptions.parse({ modules_enabled: enabled, modules }), silentLogger);
 
-const a = defineModule({ name: 'a', setup: (ctx) => ctx.provide('a.service', { hello: () => 'from a' }) });
+const AService = serviceKey<{ hello(): string }>('a.service');
+const a = defineModule({ name: 'a', setup: (ctx) => ctx.provide(AService, { hello: () => 'from a' }) });
 const b = defineModule({
   name: 'b',
   depends: ['a'],
@@ -23,7 +25,7 @@ const b = defineModule({
     ctx.feature('urn:example:b');
     ctx.iq.get('urn:example:b', 'query', (iq) => iq.reply());
     ctx.hook('session/bound', () => {});
-    ctx.use<{ hello(): string }>('a.service');
+    ctx.use(AService);
   },
 });
 const registry = new ModuleRegistry([b, a] as ModuleDefinition[]);
@@ -65,7 +67,7 @@ t.test('one handler per IQ key; a failed boot undoes what it set up', async (t) 
 });
 
 t.test('use() of a service nobody provides says which', async (t) => {
-  const lonely = defineModule({ name: 'lonely', setup: (ctx) => void ctx.use('nothing') });
+  const lonely = defineModule({ name: 'lonely', setup: (ctx) => void ctx.use(serviceKey<unknown>('nothing')) });
   await t.rejects(loadHostModules(host(['lonely']), new ModuleRegistry([lonely] as ModuleDefinition[]), core), /uses service "nothing", which no loaded module provides/);
 });
 
