@@ -23,7 +23,7 @@ export const MucConfig = z.strictObject({
   admins: z.array(z.string()).default([]),
   /** Most occupants a room may have (a room's own limit is at most this). */
   max_occupants: z.number().int().min(1).default(1000),
-  /** Most messages of discussion history a room keeps and sends on entering. */
+  /** Most messages of discussion history a room keeps (persistent rooms in the database too) and sends on entering. */
   max_history: z.number().int().min(0).default(100),
   /** History length of a new room (muc#maxhistoryfetch), at most max_history. */
   default_history: z.number().int().min(0).default(20),

@@ -48,7 +48,7 @@ async function groupchat(room: Room, stanza: Element, from: Jid): Promise<void> 
   const prepared = new Prepared(base);
   const broadcast = room.fanOut(prepared, occ.jid);
   // The fan-out serialised it: its size is known without serialising again.
-  room.history.push({ stanza: base, at, chars: prepared.size });
+  const kept = room.history.push({ stanza: base, at, chars: prepared.size, stanzaId });
   room.service.broadcasted({
     room: room.jid,
     stanza: base,
@@ -59,7 +59,8 @@ async function groupchat(room: Room, stanza: Element, from: Jid): Promise<void> 
     at,
     logging: room.config.logging,
   });
-  await broadcast;
+  // A persistent room's history is written while the fan-out goes on.
+  await Promise.all([broadcast, kept && room.config.persistent ? room.service.saveMessage(room, kept, prepared.xml) : undefined]);
 }
 
 /** §8.1: moderators, and participants where the configuration allows it. */

@@ -13,7 +13,7 @@ import type { Logger } from '../../src/log.js';
 import type { RoomMessageEvent } from './api.js';
 import { Prepared, type Recipient, type Sender } from './fanout.js';
 import { occupantIq } from './forwarding.js';
-import { History } from './history.js';
+import { History, type HistoryEntry } from './history.js';
 import { message } from './messages.js';
 import { MUC, STATUS } from './ns.js';
 import type { Occupant } from './occupants.js';
@@ -43,6 +43,10 @@ export interface RoomService {
   /** Writes the configuration and subject of a persistent room. */
   saveState(room: Room): Promise<void>;
   saveAffiliation(room: Room, jid: string, entry: AffiliationEntry | undefined): Promise<void>;
+  /** Writes a new history message of a persistent room (`xml`: its serialisation); failures are logged, not thrown. */
+  saveMessage(room: Room, entry: HistoryEntry, xml: string): Promise<void>;
+  /** Removes a retracted message from a persistent room's stored history. */
+  removeMessage(room: Room, stanzaId: string): Promise<void>;
   /** The room is no longer persistent, or destroyed: its rows go. */
   forget(room: Room): Promise<void>;
   /** The room is gone from memory (destroyed, or temporary and empty). */

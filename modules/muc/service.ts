@@ -9,17 +9,19 @@ import { parseJid } from '../../src/jid.js';
 import type { Logger } from '../../src/log.js';
 import type { Router } from '../../src/router/router.js';
 import { StanzaError } from '../../src/stream/errors.js';
+import { parseElement } from '../../src/xml/parse.js';
 import { adminGet, adminSet } from './admin.js';
 import type { ArchivedRoom, MucApi, RoomArchive, RoomMessageEvent } from './api.js';
 import { roomInfo, roomItems, serviceInfo, serviceItems } from './disco.js';
 import { Recipient, Sender } from './fanout.js';
+import type { HistoryEntry } from './history.js';
 import { moderate } from './moderation.js';
 import { MUC } from './ns.js';
 import { ownerGet, ownerSet } from './owner.js';
 import { isAffiliation } from './permissions.js';
 import { restoreConfig, type ConfigLimits } from './room-config.js';
 import { Room, type AffiliationEntry, type RoomService } from './room.js';
-import type { MucStore, StoredRoom } from './store.js';
+import type { MucStore, StoredMessage, StoredRoom } from './store.js';
 
 export type RoomCreation = 'anyone' | 'local' | 'admins';
 
@@ -232,6 +234,9 @@ export class MucService implements RoomService, MucApi {
   }
 
   private stored(room: Room): StoredRoom {
+    // The history as the room's configuration keeps it (a new, shorter length trims it here).
+    const entries = room.history.all();
+    const kept = entries.slice(entries.length - Math.min(entries.length, room.config.historyLength));
     return {
       room: room.jid.local,
       config: JSON.stringify(room.config),
@@ -240,6 +245,7 @@ export class MucService implements RoomService, MucApi {
       salt: room.salt,
       createdAt: room.createdAt,
       affiliations: [...room.affiliations].map(([jid, e]) => ({ jid, affiliation: e.affiliation, nick: e.nick, reason: e.reason })),
+      history: kept.map((e) => ({ seq: e.seq, stanzaId: e.stanzaId, at: e.at, chars: e.chars, stanza: e.stanza.toString() })),
     };
   }
 
@@ -253,6 +259,20 @@ export class MucService implements RoomService, MucApi {
 
   async saveAffiliation(room: Room, jid: string, entry: AffiliationEntry | undefined): Promise<void> {
     await this.options.store.setAffiliation(this.domain, room.jid.local, jid, entry);
+  }
+
+  async saveMessage(room: Room, entry: HistoryEntry, xml: string): Promise<void> {
+    const message = { seq: entry.seq, stanzaId: entry.stanzaId, at: entry.at, chars: entry.chars, stanza: xml };
+    try {
+      await this.options.store.addMessage(this.domain, room.jid.local, message, room.history.length);
+    } catch (err) {
+      // Broadcast already: the occupants have it; only a later joiner after a restart misses it.
+      this.log.error({ err, room: room.str }, 'storing a history message failed');
+    }
+  }
+
+  async removeMessage(room: Room, stanzaId: string): Promise<void> {
+    await this.options.store.removeMessage(this.domain, room.jid.local, stanzaId);
   }
 
   async forget(room: Room): Promise<void> {
@@ -318,12 +338,28 @@ export class MucService implements RoomService, MucApi {
         createdAt: s.createdAt,
       });
       room.subject = { text: s.subject, by: s.subjectBy };
+      room.history.restore(this.restoredHistory(room, s.history));
       for (const a of s.affiliations) {
         if (isAffiliation(a.affiliation)) room.affiliations.set(a.jid, { affiliation: a.affiliation, nick: a.nick, reason: a.reason });
       }
       this.rooms.set(room.jid.local, room);
     }
     return stored.length;
+  }
+
+  /** Stored history messages as entries; one that does not parse is left out (and logged). */
+  private restoredHistory(room: Room, stored: StoredMessage[]): HistoryEntry[] {
+    const entries: HistoryEntry[] = [];
+    for (const m of stored) {
+      try {
+        const stanza = parseElement(m.stanza);
+        delete stanza.attrs.xmlns;
+        entries.push({ stanza, at: m.at, chars: m.chars, stanzaId: m.stanzaId, seq: m.seq });
+      } catch (err) {
+        this.log.error({ err, room: room.str, seq: m.seq }, 'a stored history message does not parse; left out');
+      }
+    }
+    return entries;
   }
 
   /** A client session ended: it leaves every room it was in (when no unavailable presence said so). */
