@@ -27,6 +27,10 @@ export const MucConfig = z.strictObject({
   max_history: z.number().int().min(0).default(100),
   /** History length of a new room (muc#maxhistoryfetch), at most max_history. */
   default_history: z.number().int().min(0).default(20),
+  /** Groupchat messages per second an occupant may send to a room, on average (0: no limit; moderators never are). */
+  message_rate: z.number().min(0).default(1),
+  /** Groupchat messages an occupant may send at once before message_rate applies. */
+  message_burst: z.number().int().min(1).default(10),
 });
 
 export default defineModule({
@@ -46,6 +50,7 @@ export default defineModule({
       domain,
       name: config.name,
       limits: { maxOccupants: config.max_occupants, maxHistory: config.max_history, defaultHistory: config.default_history },
+      flood: config.message_rate > 0 ? { rate: config.message_rate, burst: config.message_burst } : undefined,
       creation: config.room_creation,
       admins: config.admins,
       router: ctx.server.router,

@@ -12,6 +12,7 @@ import type { Jid } from '../../src/jid.js';
 import type { Logger } from '../../src/log.js';
 import type { RoomMessageEvent } from './api.js';
 import { Prepared, type Recipient, type Sender } from './fanout.js';
+import type { FloodLimit } from './flood.js';
 import { occupantIq } from './forwarding.js';
 import { History, type HistoryEntry } from './history.js';
 import { message } from './messages.js';
@@ -33,6 +34,8 @@ export interface AffiliationEntry {
 export interface RoomService {
   readonly sender: Sender;
   readonly limits: ConfigLimits;
+  /** How many groupchat messages an occupant may send (undefined: no limit). */
+  readonly flood: FloodLimit | undefined;
   readonly log: Logger;
   /** The recipient for a real JID (whether its delivery may be awaited). */
   recipient(jid: Jid): Recipient;

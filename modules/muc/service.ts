@@ -14,6 +14,7 @@ import { adminGet, adminSet } from './admin.js';
 import type { ArchivedRoom, MucApi, RoomArchive, RoomMessageEvent } from './api.js';
 import { roomInfo, roomItems, serviceInfo, serviceItems } from './disco.js';
 import { Recipient, Sender } from './fanout.js';
+import type { FloodLimit } from './flood.js';
 import type { HistoryEntry } from './history.js';
 import { moderate } from './moderation.js';
 import { MUC } from './ns.js';
@@ -30,6 +31,8 @@ export interface MucServiceOptions {
   /** The service's name in disco. */
   name: string;
   limits: ConfigLimits;
+  /** How many groupchat messages an occupant may send (undefined: no limit). */
+  flood?: FloodLimit;
   creation: RoomCreation;
   /** Bare JIDs that own every room. */
   admins: string[];
@@ -55,6 +58,7 @@ export class MucService implements RoomService, MucApi {
   readonly sender: Sender;
   readonly domain: string;
   readonly limits: ConfigLimits;
+  readonly flood: FloodLimit | undefined;
   readonly log: Logger;
   private readonly admins: Set<string>;
   private readonly listeners = new Set<(event: RoomMessageEvent) => void | Promise<void>>();
@@ -65,6 +69,7 @@ export class MucService implements RoomService, MucApi {
   constructor(private readonly options: MucServiceOptions) {
     this.domain = options.domain;
     this.limits = options.limits;
+    this.flood = options.flood;
     this.log = options.log;
     this.sender = new Sender(options.router);
     this.admins = new Set(options.admins.map((a) => parseJid(a).bare.toString()));
