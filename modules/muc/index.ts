@@ -27,6 +27,16 @@ export const MucConfig = z.strictObject({
   max_history: z.number().int().min(0).default(100),
   /** History length of a new room (muc#maxhistoryfetch), at most max_history. */
   default_history: z.number().int().min(0).default(20),
+  /**
+   * Whether a room created with the MUC join element is locked until its owner configures it
+   * (XEP-0045 §10.1); false: new rooms are open at once, as instant rooms.
+   */
+  room_locking: z.boolean().default(true),
+  /**
+   * Seconds after which a locked room nobody configured opens with the default configuration;
+   * its owner's first groupchat message opens it sooner. 0: neither (strict §10.1).
+   */
+  room_lock_timeout: z.number().min(0).default(30),
   /** Groupchat messages per second an occupant may send to a room, on average (0: no limit; moderators never are). */
   message_rate: z.number().min(0).default(1),
   /** Groupchat messages an occupant may send at once before message_rate applies. */
@@ -52,6 +62,7 @@ export default defineModule({
       limits: { maxOccupants: config.max_occupants, maxHistory: config.max_history, defaultHistory: config.default_history },
       flood: config.message_rate > 0 ? { rate: config.message_rate, burst: config.message_burst } : undefined,
       creation: config.room_creation,
+      locking: { enabled: config.room_locking, autoUnlockMs: config.room_lock_timeout * 1000 },
       admins: config.admins,
       router: ctx.server.router,
       isHost: (d) => hosts.has(d),

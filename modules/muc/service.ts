@@ -21,7 +21,7 @@ import { MUC } from './ns.js';
 import { ownerGet, ownerSet } from './owner.js';
 import { isAffiliation } from './permissions.js';
 import { restoreConfig, type ConfigLimits } from './room-config.js';
-import { Room, type AffiliationEntry, type RoomService } from './room.js';
+import { Room, type AffiliationEntry, type RoomService, type UnlockReason } from './room.js';
 import type { MucStore, StoredMessage, StoredRoom } from './store.js';
 
 export type RoomCreation = 'anyone' | 'local' | 'admins';
@@ -34,6 +34,12 @@ export interface MucServiceOptions {
   /** How many groupchat messages an occupant may send (undefined: no limit). */
   flood?: FloodLimit;
   creation: RoomCreation;
+  /**
+   * New rooms (joined with the MUC element) are locked until configured (§10.1); with
+   * `autoUnlockMs` > 0 such a room also opens on its owner's first groupchat message, or that
+   * long after it was created, whichever is first.
+   */
+  locking: { enabled: boolean; autoUnlockMs: number };
   /** Bare JIDs that own every room. */
   admins: string[];
   router: Router;
@@ -62,6 +68,7 @@ export class MucService implements RoomService, MucApi {
   readonly log: Logger;
   private readonly admins: Set<string>;
   private readonly listeners = new Set<(event: RoomMessageEvent) => void | Promise<void>>();
+  private readonly unlockListeners = new Set<(room: Jid, why: UnlockReason) => void>();
   /** Room features other modules added, each with the rooms it is for (undefined: every room). */
   private readonly features = new Map<string, ((room: ArchivedRoom) => boolean) | undefined>();
   private archive: RoomArchive | undefined;
@@ -136,7 +143,9 @@ export class MucService implements RoomService, MucApi {
   /**
    * §10.1: the first presence to a room that does not exist creates it, with the sender as its
    * owner. With the MUC join element the room stays locked until configured (an instant room
-   * takes the defaults, a reserved room gets the form); without it (groupchat 1.0) it opens at once.
+   * takes the defaults, a reserved room gets the form), unless room locking is off; without it
+   * (groupchat 1.0) it opens at once. A client that never configures the room (Dino 0.4
+   * ignores 201) would leave it locked for good: it opens by itself (options.locking).
    */
   private async create(stanza: Element, from: Jid, to: Jid): Promise<void> {
     if (!this.mayCreate(from) || from.local === '') {
@@ -152,7 +161,7 @@ export class MucService implements RoomService, MucApi {
     }
     const room = new Room(to.bare, this);
     room.affiliations.set(from.bare.toString(), { affiliation: 'owner' });
-    room.locked = stanza.getChild('x', MUC.BASE) !== undefined;
+    if (this.options.locking.enabled && stanza.getChild('x', MUC.BASE) !== undefined) room.lock(this.options.locking.autoUnlockMs);
     this.rooms.set(to.local, room);
     this.log.info({ room: room.str, owner: from.bare.toString() }, 'room created');
     return room.run(() => room.presence(stanza, from, to, true));
@@ -178,7 +187,11 @@ export class MucService implements RoomService, MucApi {
         }
         return room.presence(stanza, from, to);
       case 'message':
-        if (room.locked && room.affiliationOf(from.bare) !== 'owner') throw new StanzaError('item-not-found', 'the room is being created');
+        if (room.locked) {
+          if (room.affiliationOf(from.bare) !== 'owner') throw new StanzaError('item-not-found', 'the room is being created');
+          // The owner talks in a room it never configured: it opens with the configuration it has.
+          if (stanza.attrs.type === 'groupchat' && to.resource === '' && room.occupantOf(from) && room.unlocksBySelf) room.unlock('message');
+        }
         return room.message(stanza, from, to);
       case 'iq':
         if (to.resource !== '') return room.occupantIq(stanza, from, to);
@@ -296,6 +309,23 @@ export class MucService implements RoomService, MucApi {
         this.log.error({ err, room: room.str }, 'removing a room archive failed');
       }
     }
+  }
+
+  unlocked(room: Room, why: UnlockReason): void {
+    this.log.info({ room: room.str, why }, 'room unlocked');
+    for (const listener of this.unlockListeners) {
+      try {
+        listener(room.jid, why);
+      } catch (err) {
+        this.log.error({ err }, 'a room-unlocked listener failed');
+      }
+    }
+  }
+
+  /** Subscribes to locked rooms opening (configured, or by themselves); returns the undo. */
+  onRoomUnlocked(listener: (room: Jid, why: UnlockReason) => void): () => void {
+    this.unlockListeners.add(listener);
+    return () => void this.unlockListeners.delete(listener);
   }
 
   broadcasted(event: RoomMessageEvent): void {
