@@ -58,6 +58,18 @@ export interface MucTables {
   muc_history: MucHistoryTable;
 }
 
+/**
+ * CREATE TABLE for rows a persistent room owns: its service and room columns, and the foreign
+ * key that deletes the rows with the room. Add the table's own columns and keys to the builder.
+ */
+function createRoomTable(db: Kysely<any>, name: string) {
+  return db.schema
+    .createTable(name)
+    .addColumn('service', 'varchar(1023)', (c) => c.notNull())
+    .addColumn('room', 'varchar(1023)', (c) => c.notNull())
+    .addForeignKeyConstraint(`${name}_room_fk`, ['service', 'room'], 'muc_room', ['service', 'room'], (fk) => fk.onDelete('cascade'));
+}
+
 export const mucMigrations: Migration[] = [
   {
     version: 1,
@@ -74,16 +86,12 @@ export const mucMigrations: Migration[] = [
         .addColumn('created_at', millis, (c) => c.notNull())
         .addPrimaryKeyConstraint('muc_room_pk', ['service', 'room'])
         .execute();
-      await db.schema
-        .createTable('muc_affiliation')
-        .addColumn('service', 'varchar(1023)', (c) => c.notNull())
-        .addColumn('room', 'varchar(1023)', (c) => c.notNull())
+      await createRoomTable(db, 'muc_affiliation')
         .addColumn('jid', 'varchar(3071)', (c) => c.notNull())
         .addColumn('affiliation', 'varchar(16)', (c) => c.notNull())
         .addColumn('nick', 'varchar(1023)')
         .addColumn('reason', 'text')
         .addPrimaryKeyConstraint('muc_affiliation_pk', ['service', 'room', 'jid'])
-        .addForeignKeyConstraint('muc_affiliation_room_fk', ['service', 'room'], 'muc_room', ['service', 'room'], (fk) => fk.onDelete('cascade'))
         .execute();
     },
   },
@@ -91,17 +99,13 @@ export const mucMigrations: Migration[] = [
     version: 2,
     name: 'muc_history',
     async up(db: Kysely<any>) {
-      await db.schema
-        .createTable('muc_history')
-        .addColumn('service', 'varchar(1023)', (c) => c.notNull())
-        .addColumn('room', 'varchar(1023)', (c) => c.notNull())
+      await createRoomTable(db, 'muc_history')
         .addColumn('seq', 'bigint', (c) => c.notNull())
         .addColumn('stanza_id', 'varchar(255)', (c) => c.notNull())
         .addColumn('at', millis, (c) => c.notNull())
         .addColumn('chars', 'integer', (c) => c.notNull())
         .addColumn('stanza', 'text', (c) => c.notNull())
         .addPrimaryKeyConstraint('muc_history_pk', ['service', 'room', 'seq'])
-        .addForeignKeyConstraint('muc_history_room_fk', ['service', 'room'], 'muc_room', ['service', 'room'], (fk) => fk.onDelete('cascade'))
         .execute();
     },
   },
