@@ -1,7 +1,8 @@
 // XEP-0045 Multi-User Chat as a service on a domain of its own (conference.<host> by default):
-// rooms (instant and reserved, configuration, destruction, locking), occupants (history,
-// nicknames, private messages, invitations, voice requests, passwords, members-only),
-// affiliations and roles with the spec's permission rules, persistent rooms in the database,
+// rooms (instant and reserved, configuration, destruction, locking: a room nobody configures
+// opens by itself), occupants (history, nicknames, private messages, invitations, voice
+// requests, passwords, members-only, flood control), affiliations and roles with the spec's
+// permission rules, persistent rooms in the database (their discussion history too),
 // disco of the service and its rooms, XEP-0421 occupant ids, XEP-0410 self-ping, XEP-0425
 // moderation, and a fan-out that serialises each message once for all occupants.
 import { z } from 'zod';
