@@ -28,6 +28,12 @@ export class Prepared {
 
   constructor(readonly base: Element) {}
 
+  /** The stanza serialised without 'to' (serialises once if not yet). */
+  get xml(): string {
+    this.rest ??= this.base.toString().slice(this.base.name.length + 1);
+    return `<${this.base.name}${this.rest}`;
+  }
+
   /** Characters of the stanza as each recipient gets it, less its 'to' (serialises once if not yet). */
   get size(): number {
     this.rest ??= this.base.toString().slice(this.base.name.length + 1);

@@ -1,5 +1,7 @@
-// Discussion history (XEP-0045 §7.2.14-7.2.15): the last messages of a room, kept in memory,
-// and the part of them a joining occupant asked for with <history/>.
+// Discussion history (XEP-0045 §7.2.14-7.2.15): the last messages of a room, kept in memory
+// (and, for a persistent room, in the database: the service writes each entry as it is pushed
+// and trims the stored rows by sequence number), and the part of them a joining occupant asked
+// for with <history/>.
 import type { Element } from '@xmpp/xml';
 
 export interface HistoryEntry {
@@ -9,6 +11,10 @@ export interface HistoryEntry {
   at: number;
   /** Characters of the complete stanza as sent (maxchars counts these). */
   chars: number;
+  /** The XEP-0359 id the room gave it (a moderator retracts by it). */
+  stanzaId: string;
+  /** Its place in the room's history, counting up from 1 (stored rows are trimmed by it). */
+  seq: number;
 }
 
 /** What a joining occupant asked for: any combination of the four limits. */
@@ -37,6 +43,7 @@ export function parseHistoryRequest(history: Element | undefined): HistoryReques
 
 export class History {
   private entries: HistoryEntry[] = [];
+  private nextSeq = 1;
 
   constructor(private capacity: number) {}
 
@@ -44,21 +51,40 @@ export class History {
     return this.entries.length;
   }
 
+  /** Most entries kept. */
+  get length(): number {
+    return this.capacity;
+  }
+
+  /** Every entry kept, oldest first. */
+  all(): readonly HistoryEntry[] {
+    return this.entries;
+  }
+
   resize(capacity: number): void {
     this.capacity = capacity;
     if (this.entries.length > capacity) this.entries = this.entries.slice(this.entries.length - capacity);
   }
 
-  push(entry: HistoryEntry): void {
-    if (this.capacity <= 0) return;
-    this.entries.push(entry);
-    if (this.entries.length > this.capacity) this.entries.shift();
+  /** Entries read back from storage (at start), oldest first; numbering goes on after them. */
+  restore(entries: HistoryEntry[]): void {
+    for (const e of entries) this.nextSeq = Math.max(this.nextSeq, e.seq + 1);
+    this.entries = entries.slice(Math.max(0, entries.length - this.capacity));
   }
 
-  /** Drops the messages `match` selects (a moderated retraction); returns how many. */
-  remove(match: (stanza: Element) => boolean): number {
+  /** Keeps a new message; returns it with its sequence number, or undefined when the room keeps no history. */
+  push(entry: Omit<HistoryEntry, 'seq'>): HistoryEntry | undefined {
+    if (this.capacity <= 0) return undefined;
+    const kept = { ...entry, seq: this.nextSeq++ };
+    this.entries.push(kept);
+    if (this.entries.length > this.capacity) this.entries.shift();
+    return kept;
+  }
+
+  /** Drops the message with this stanza id (a moderated retraction); returns how many went. */
+  remove(stanzaId: string): number {
     const before = this.entries.length;
-    this.entries = this.entries.filter((e) => !match(e.stanza));
+    this.entries = this.entries.filter((e) => e.stanzaId !== stanzaId);
     return before - this.entries.length;
   }
 

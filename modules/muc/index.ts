@@ -1,7 +1,8 @@
 // XEP-0045 Multi-User Chat as a service on a domain of its own (conference.<host> by default):
-// rooms (instant and reserved, configuration, destruction, locking), occupants (history,
-// nicknames, private messages, invitations, voice requests, passwords, members-only),
-// affiliations and roles with the spec's permission rules, persistent rooms in the database,
+// rooms (instant and reserved, configuration, destruction, locking: a room nobody configures
+// opens by itself), occupants (history, nicknames, private messages, invitations, voice
+// requests, passwords, members-only, flood control), affiliations and roles with the spec's
+// permission rules, persistent rooms in the database (their discussion history too),
 // disco of the service and its rooms, XEP-0421 occupant ids, XEP-0410 self-ping, XEP-0425
 // moderation, and a fan-out that serialises each message once for all occupants.
 import { z } from 'zod';
@@ -24,10 +25,24 @@ export const MucConfig = z.strictObject({
   admins: z.array(z.string()).default([]),
   /** Most occupants a room may have (a room's own limit is at most this). */
   max_occupants: z.number().int().min(1).default(1000),
-  /** Most messages of discussion history a room keeps and sends on entering. */
+  /** Most messages of discussion history a room keeps (persistent rooms in the database too) and sends on entering. */
   max_history: z.number().int().min(0).default(100),
   /** History length of a new room (muc#maxhistoryfetch), at most max_history. */
   default_history: z.number().int().min(0).default(20),
+  /**
+   * Whether a room created with the MUC join element is locked until its owner configures it
+   * (XEP-0045 §10.1); false: new rooms are open at once, as instant rooms.
+   */
+  room_locking: z.boolean().default(true),
+  /**
+   * Seconds after which a locked room nobody configured opens with the default configuration;
+   * its owner's first groupchat message opens it sooner. 0: neither (strict §10.1).
+   */
+  room_lock_timeout: z.number().min(0).default(30),
+  /** Groupchat messages per second an occupant may send to a room, on average (0: no limit; moderators never are). */
+  message_rate: z.number().min(0).default(1),
+  /** Groupchat messages an occupant may send at once before message_rate applies. */
+  message_burst: z.number().int().min(1).default(10),
 });
 
 export default defineModule({
@@ -47,7 +62,9 @@ export default defineModule({
       domain,
       name: config.name,
       limits: { maxOccupants: config.max_occupants, maxHistory: config.max_history, defaultHistory: config.default_history },
+      flood: config.message_rate > 0 ? { rate: config.message_rate, burst: config.message_burst } : undefined,
       creation: config.room_creation,
+      locking: { enabled: config.room_locking, autoUnlockMs: config.room_lock_timeout * 1000 },
       admins: config.admins,
       router: ctx.server.router,
       isHost: (d) => hosts.has(d),

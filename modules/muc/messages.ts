@@ -5,6 +5,7 @@ import { xml, type Element } from '@xmpp/xml';
 import type { Jid } from '../../src/jid.js';
 import { StanzaError } from '../../src/stream/errors.js';
 import { Prepared } from './fanout.js';
+import { checkFlood } from './flood.js';
 import { handleRoomMessage } from './invites.js';
 import { MUC } from './ns.js';
 import { cleanChildren, type Occupant } from './occupants.js';
@@ -33,6 +34,7 @@ export async function message(room: Room, stanza: Element, from: Jid, to: Jid): 
 async function groupchat(room: Room, stanza: Element, from: Jid): Promise<void> {
   const occ = room.occupantOf(from);
   if (!occ) throw new StanzaError('not-acceptable', 'only occupants may send messages to the room');
+  checkFlood(occ, room.service.flood);
   const subject = stanza.getChild('subject');
   if (subject && !stanza.getChild('body') && !stanza.getChild('thread')) return changeSubject(room, occ, stanza, subject.getText());
   if (!hasVoice(occ.role)) throw new StanzaError('forbidden', 'visitors may not speak in a moderated room');
@@ -48,7 +50,7 @@ async function groupchat(room: Room, stanza: Element, from: Jid): Promise<void> 
   const prepared = new Prepared(base);
   const broadcast = room.fanOut(prepared, occ.jid);
   // The fan-out serialised it: its size is known without serialising again.
-  room.history.push({ stanza: base, at, chars: prepared.size });
+  const kept = room.history.push({ stanza: base, at, chars: prepared.size, stanzaId });
   room.service.broadcasted({
     room: room.jid,
     stanza: base,
@@ -59,7 +61,8 @@ async function groupchat(room: Room, stanza: Element, from: Jid): Promise<void> 
     at,
     logging: room.config.logging,
   });
-  await broadcast;
+  // A persistent room's history is written while the fan-out goes on.
+  await Promise.all([broadcast, kept && room.config.persistent ? room.service.saveMessage(room, kept, prepared.xml) : undefined]);
 }
 
 /** §8.1: moderators, and participants where the configuration allows it. */

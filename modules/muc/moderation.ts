@@ -20,9 +20,9 @@ export async function moderate(room: Room, from: Jid, moderateEl: Element, archi
   if (!moderateEl.getChild('retract', MUC.RETRACT)) throw new StanzaError('feature-not-implemented', 'only retraction is supported');
   const id = moderateEl.attrs.id;
   if (!id) throw new StanzaError('bad-request', 'which message? (the id attribute: its stanza id)');
-  const isIt = (stanza: Element) => stanza.getChildren('stanza-id', MUC.SID).some((s) => s.attrs.id === id && s.attrs.by === room.str);
-  const removed = room.history.remove(isIt);
+  const removed = room.history.remove(id);
   if (removed === 0 && !archive?.retract) throw new StanzaError('item-not-found', 'no such message in this room');
+  if (removed > 0 && room.config.persistent) await room.service.removeMessage(room, id);
   const reason = moderateEl.getChildText('reason') ?? undefined;
   await archive?.retract?.(room.jid, id, occ.jid.toString(), reason);
   const retraction = xml(

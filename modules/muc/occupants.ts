@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { xml, type Element } from '@xmpp/xml';
 import type { Jid } from '../../src/jid.js';
 import { Recipient } from './fanout.js';
+import type { TokenBucket } from './flood.js';
 import { MUC } from './ns.js';
 import type { Affiliation, Role } from './permissions.js';
 
@@ -14,6 +15,8 @@ export class Occupant {
   presence: Element[] = [];
   /** The 'type' of that presence (undefined = available). */
   show: string | undefined;
+  /** Its groupchat message allowance (flood.ts), from its first message on. */
+  bucket: TokenBucket | undefined;
 
   constructor(
     /** room@service/nick */

@@ -12,8 +12,9 @@ import type { Jid } from '../../src/jid.js';
 import type { Logger } from '../../src/log.js';
 import type { RoomMessageEvent } from './api.js';
 import { Prepared, type Recipient, type Sender } from './fanout.js';
+import type { FloodLimit } from './flood.js';
 import { occupantIq } from './forwarding.js';
-import { History } from './history.js';
+import { History, type HistoryEntry } from './history.js';
 import { message } from './messages.js';
 import { MUC, STATUS } from './ns.js';
 import type { Occupant } from './occupants.js';
@@ -33,6 +34,8 @@ export interface AffiliationEntry {
 export interface RoomService {
   readonly sender: Sender;
   readonly limits: ConfigLimits;
+  /** How many groupchat messages an occupant may send (undefined: no limit). */
+  readonly flood: FloodLimit | undefined;
   readonly log: Logger;
   /** The recipient for a real JID (whether its delivery may be awaited). */
   recipient(jid: Jid): Recipient;
@@ -43,10 +46,16 @@ export interface RoomService {
   /** Writes the configuration and subject of a persistent room. */
   saveState(room: Room): Promise<void>;
   saveAffiliation(room: Room, jid: string, entry: AffiliationEntry | undefined): Promise<void>;
+  /** Writes a new history message of a persistent room (`xml`: its serialisation); failures are logged, not thrown. */
+  saveMessage(room: Room, entry: HistoryEntry, xml: string): Promise<void>;
+  /** Removes a retracted message from a persistent room's stored history. */
+  removeMessage(room: Room, stanzaId: string): Promise<void>;
   /** The room is no longer persistent, or destroyed: its rows go. */
   forget(room: Room): Promise<void>;
   /** The room is gone from memory (destroyed, or temporary and empty). */
   gone(room: Room): void;
+  /** A locked room opened (configured, or by itself: the owner's first message, the lock timeout). */
+  unlocked(room: Room, why: UnlockReason): void;
   /** A groupchat message was broadcast: listeners and the archive. */
   broadcasted(event: RoomMessageEvent): void;
   /** Extra disco#info features of this room (from other modules). */
@@ -56,6 +65,9 @@ export interface RoomService {
   /** Whether an archive is installed (status 170 means something only then). */
   readonly archiving: boolean;
 }
+
+/** What opened a locked room. */
+export type UnlockReason = 'configured' | 'message' | 'timeout';
 
 export interface SubjectState {
   text: string;
@@ -93,8 +105,9 @@ export class Room {
   readonly bySession = new Map<string, Occupant>();
   subject: SubjectState = { text: '' };
   readonly history: History;
-  /** A new room stays locked until its owner configures it (§10.1: status 201). */
+  /** A new room stays locked until its owner configures it (§10.1: status 201); see lock(). */
   locked = false;
+  private lockTimer: NodeJS.Timeout | undefined;
   destroyed = false;
   salt: string;
   createdAt: number;
@@ -112,6 +125,32 @@ export class Room {
     this.history = new History(this.config.historyLength);
     this.salt = options.salt ?? randomBytes(16).toString('base64url');
     this.createdAt = options.createdAt ?? Date.now();
+  }
+
+  /**
+   * Locks a new room (§10.1.1): only its owner may enter or see it until it is configured.
+   * With `autoUnlockMs` > 0 it opens by itself, with the configuration it has (the default),
+   * that long after, for clients that never configure a room they create.
+   */
+  lock(autoUnlockMs: number): void {
+    this.locked = true;
+    if (autoUnlockMs <= 0) return;
+    this.lockTimer = setTimeout(() => void this.run(async () => this.unlock('timeout')).catch(() => {}), autoUnlockMs);
+    this.lockTimer.unref();
+  }
+
+  /** Whether the room, locked now, opens by itself (on its owner's first message too). */
+  get unlocksBySelf(): boolean {
+    return this.lockTimer !== undefined;
+  }
+
+  /** Opens a locked room (nothing when it is not locked, or gone). */
+  unlock(why: UnlockReason): void {
+    clearTimeout(this.lockTimer);
+    this.lockTimer = undefined;
+    if (!this.locked || this.destroyed) return;
+    this.locked = false;
+    this.service.unlocked(this, why);
   }
 
   /** Runs `fn` after everything queued before it; the room's stanzas are handled one at a time. */
@@ -258,6 +297,7 @@ export class Room {
   vanishIfEmpty(): void {
     if (this.occupants.size === 0 && !this.config.persistent && !this.destroyed) {
       this.destroyed = true;
+      clearTimeout(this.lockTimer);
       this.service.gone(this);
     }
   }
@@ -310,7 +350,7 @@ export class Room {
       this.config = previous;
       throw err;
     }
-    this.locked = false;
+    this.unlock('configured');
     this.history.resize(next.historyLength);
     this.log.debug({ room: this.str, by: actor.toString() }, 'room configured');
     if (!wasLocked) {
@@ -330,6 +370,7 @@ export class Room {
   /** §10.9: the room goes; occupants are told, with the alternate venue when given. */
   async destroy(alternate: string | undefined, reason: string | undefined, password: string | undefined): Promise<void> {
     this.destroyed = true;
+    clearTimeout(this.lockTimer);
     if (this.config.persistent) await this.service.forget(this);
     const destroy = xml('destroy', { jid: alternate }, reason !== undefined ? xml('reason', {}, reason) : null, password !== undefined ? xml('password', {}, password) : null);
     for (const occ of [...this.occupants.values()]) {
@@ -340,6 +381,7 @@ export class Room {
 
   /** The server is stopping: everyone leaves with 332. */
   async shutdown(): Promise<void> {
+    clearTimeout(this.lockTimer);
     for (const occ of [...this.occupants.values()]) {
       this.occupants.delete(occ.nick);
       for (const key of occ.sessions.keys()) this.bySession.delete(key);

@@ -9,17 +9,20 @@ import { parseJid } from '../../src/jid.js';
 import type { Logger } from '../../src/log.js';
 import type { Router } from '../../src/router/router.js';
 import { StanzaError } from '../../src/stream/errors.js';
+import { parseElement } from '../../src/xml/parse.js';
 import { adminGet, adminSet } from './admin.js';
 import type { ArchivedRoom, MucApi, RoomArchive, RoomMessageEvent } from './api.js';
 import { roomInfo, roomItems, serviceInfo, serviceItems } from './disco.js';
 import { Recipient, Sender } from './fanout.js';
+import type { FloodLimit } from './flood.js';
+import type { HistoryEntry } from './history.js';
 import { moderate } from './moderation.js';
 import { MUC } from './ns.js';
 import { ownerGet, ownerSet } from './owner.js';
 import { isAffiliation } from './permissions.js';
 import { restoreConfig, type ConfigLimits } from './room-config.js';
-import { Room, type AffiliationEntry, type RoomService } from './room.js';
-import type { MucStore, StoredRoom } from './store.js';
+import { Room, type AffiliationEntry, type RoomService, type UnlockReason } from './room.js';
+import type { MucStore, StoredMessage, StoredRoom } from './store.js';
 
 export type RoomCreation = 'anyone' | 'local' | 'admins';
 
@@ -28,7 +31,15 @@ export interface MucServiceOptions {
   /** The service's name in disco. */
   name: string;
   limits: ConfigLimits;
+  /** How many groupchat messages an occupant may send (undefined: no limit). */
+  flood?: FloodLimit;
   creation: RoomCreation;
+  /**
+   * New rooms (joined with the MUC element) are locked until configured (§10.1); with
+   * `autoUnlockMs` > 0 such a room also opens on its owner's first groupchat message, or that
+   * long after it was created, whichever is first.
+   */
+  locking: { enabled: boolean; autoUnlockMs: number };
   /** Bare JIDs that own every room. */
   admins: string[];
   router: Router;
@@ -53,9 +64,11 @@ export class MucService implements RoomService, MucApi {
   readonly sender: Sender;
   readonly domain: string;
   readonly limits: ConfigLimits;
+  readonly flood: FloodLimit | undefined;
   readonly log: Logger;
   private readonly admins: Set<string>;
   private readonly listeners = new Set<(event: RoomMessageEvent) => void | Promise<void>>();
+  private readonly unlockListeners = new Set<(room: Jid, why: UnlockReason) => void>();
   /** Room features other modules added, each with the rooms it is for (undefined: every room). */
   private readonly features = new Map<string, ((room: ArchivedRoom) => boolean) | undefined>();
   private archive: RoomArchive | undefined;
@@ -63,6 +76,7 @@ export class MucService implements RoomService, MucApi {
   constructor(private readonly options: MucServiceOptions) {
     this.domain = options.domain;
     this.limits = options.limits;
+    this.flood = options.flood;
     this.log = options.log;
     this.sender = new Sender(options.router);
     this.admins = new Set(options.admins.map((a) => parseJid(a).bare.toString()));
@@ -129,7 +143,9 @@ export class MucService implements RoomService, MucApi {
   /**
    * §10.1: the first presence to a room that does not exist creates it, with the sender as its
    * owner. With the MUC join element the room stays locked until configured (an instant room
-   * takes the defaults, a reserved room gets the form); without it (groupchat 1.0) it opens at once.
+   * takes the defaults, a reserved room gets the form), unless room locking is off; without it
+   * (groupchat 1.0) it opens at once. A client that never configures the room (Dino 0.4
+   * ignores 201) would leave it locked for good: it opens by itself (options.locking).
    */
   private async create(stanza: Element, from: Jid, to: Jid): Promise<void> {
     if (!this.mayCreate(from) || from.local === '') {
@@ -145,7 +161,7 @@ export class MucService implements RoomService, MucApi {
     }
     const room = new Room(to.bare, this);
     room.affiliations.set(from.bare.toString(), { affiliation: 'owner' });
-    room.locked = stanza.getChild('x', MUC.BASE) !== undefined;
+    if (this.options.locking.enabled && stanza.getChild('x', MUC.BASE) !== undefined) room.lock(this.options.locking.autoUnlockMs);
     this.rooms.set(to.local, room);
     this.log.info({ room: room.str, owner: from.bare.toString() }, 'room created');
     return room.run(() => room.presence(stanza, from, to, true));
@@ -171,7 +187,11 @@ export class MucService implements RoomService, MucApi {
         }
         return room.presence(stanza, from, to);
       case 'message':
-        if (room.locked && room.affiliationOf(from.bare) !== 'owner') throw new StanzaError('item-not-found', 'the room is being created');
+        if (room.locked) {
+          if (room.affiliationOf(from.bare) !== 'owner') throw new StanzaError('item-not-found', 'the room is being created');
+          // The owner talks in a room it never configured: it opens with the configuration it has.
+          if (stanza.attrs.type === 'groupchat' && to.resource === '' && room.occupantOf(from) && room.unlocksBySelf) room.unlock('message');
+        }
         return room.message(stanza, from, to);
       case 'iq':
         if (to.resource !== '') return room.occupantIq(stanza, from, to);
@@ -232,6 +252,9 @@ export class MucService implements RoomService, MucApi {
   }
 
   private stored(room: Room): StoredRoom {
+    // The history as the room's configuration keeps it (a new, shorter length trims it here).
+    const entries = room.history.all();
+    const kept = entries.slice(entries.length - Math.min(entries.length, room.config.historyLength));
     return {
       room: room.jid.local,
       config: JSON.stringify(room.config),
@@ -240,6 +263,7 @@ export class MucService implements RoomService, MucApi {
       salt: room.salt,
       createdAt: room.createdAt,
       affiliations: [...room.affiliations].map(([jid, e]) => ({ jid, affiliation: e.affiliation, nick: e.nick, reason: e.reason })),
+      history: kept.map((e) => ({ seq: e.seq, stanzaId: e.stanzaId, at: e.at, chars: e.chars, stanza: e.stanza.toString() })),
     };
   }
 
@@ -253,6 +277,20 @@ export class MucService implements RoomService, MucApi {
 
   async saveAffiliation(room: Room, jid: string, entry: AffiliationEntry | undefined): Promise<void> {
     await this.options.store.setAffiliation(this.domain, room.jid.local, jid, entry);
+  }
+
+  async saveMessage(room: Room, entry: HistoryEntry, xml: string): Promise<void> {
+    const message = { seq: entry.seq, stanzaId: entry.stanzaId, at: entry.at, chars: entry.chars, stanza: xml };
+    try {
+      await this.options.store.addMessage(this.domain, room.jid.local, message, room.history.length);
+    } catch (err) {
+      // Broadcast already: the occupants have it; only a later joiner after a restart misses it.
+      this.log.error({ err, room: room.str }, 'storing a history message failed');
+    }
+  }
+
+  async removeMessage(room: Room, stanzaId: string): Promise<void> {
+    await this.options.store.removeMessage(this.domain, room.jid.local, stanzaId);
   }
 
   async forget(room: Room): Promise<void> {
@@ -271,6 +309,23 @@ export class MucService implements RoomService, MucApi {
         this.log.error({ err, room: room.str }, 'removing a room archive failed');
       }
     }
+  }
+
+  unlocked(room: Room, why: UnlockReason): void {
+    this.log.info({ room: room.str, why }, 'room unlocked');
+    for (const listener of this.unlockListeners) {
+      try {
+        listener(room.jid, why);
+      } catch (err) {
+        this.log.error({ err }, 'a room-unlocked listener failed');
+      }
+    }
+  }
+
+  /** Subscribes to locked rooms opening (configured, or by themselves); returns the undo. */
+  onRoomUnlocked(listener: (room: Jid, why: UnlockReason) => void): () => void {
+    this.unlockListeners.add(listener);
+    return () => void this.unlockListeners.delete(listener);
   }
 
   broadcasted(event: RoomMessageEvent): void {
@@ -318,12 +373,28 @@ export class MucService implements RoomService, MucApi {
         createdAt: s.createdAt,
       });
       room.subject = { text: s.subject, by: s.subjectBy };
+      room.history.restore(this.restoredHistory(room, s.history));
       for (const a of s.affiliations) {
         if (isAffiliation(a.affiliation)) room.affiliations.set(a.jid, { affiliation: a.affiliation, nick: a.nick, reason: a.reason });
       }
       this.rooms.set(room.jid.local, room);
     }
     return stored.length;
+  }
+
+  /** Stored history messages as entries; one that does not parse is left out (and logged). */
+  private restoredHistory(room: Room, stored: StoredMessage[]): HistoryEntry[] {
+    const entries: HistoryEntry[] = [];
+    for (const m of stored) {
+      try {
+        const stanza = parseElement(m.stanza);
+        delete stanza.attrs.xmlns;
+        entries.push({ stanza, at: m.at, chars: m.chars, stanzaId: m.stanzaId, seq: m.seq });
+      } catch (err) {
+        this.log.error({ err, room: room.str, seq: m.seq }, 'a stored history message does not parse; left out');
+      }
+    }
+    return entries;
   }
 
   /** A client session ended: it leaves every room it was in (when no unavailable presence said so). */

@@ -1,5 +1,7 @@
 // Persistent rooms (XEP-0045 §10.1.2 muc#roomconfig_persistentroom) in the database: the
-// configuration, subject and occupant-id salt of each, and its affiliations. Rooms belong to the
+// configuration, subject and occupant-id salt of each, its affiliations, and its discussion
+// history (the last messages, at most the room's history length: each new row trims the oldest
+// by sequence number, so a room's rows never grow past it). Rooms belong to the
 // service, not to an account: no foreign key to account (an owner's account going does not take
 // the room with it). Affiliation rows go with their room (ON DELETE CASCADE). Temporary rooms
 // are never written.
@@ -35,9 +37,37 @@ export interface MucAffiliationTable {
   reason: string | null;
 }
 
+export interface MucHistoryTable {
+  service: string;
+  room: string;
+  /** The message's place in the room's history (counting up; trimming drops the lowest). */
+  seq: number;
+  /** The XEP-0359 id the room gave it (a moderated retraction removes by it). */
+  stanza_id: string;
+  /** When the room received it (the <delay/> stamp). */
+  at: number;
+  /** Characters of the stanza as sent (maxchars counts these). */
+  chars: number;
+  /** The message as the room broadcast it, without 'to'. */
+  stanza: string;
+}
+
 export interface MucTables {
   muc_room: MucRoomTable;
   muc_affiliation: MucAffiliationTable;
+  muc_history: MucHistoryTable;
+}
+
+/**
+ * CREATE TABLE for rows a persistent room owns: its service and room columns, and the foreign
+ * key that deletes the rows with the room. Add the table's own columns and keys to the builder.
+ */
+function createRoomTable(db: Kysely<any>, name: string) {
+  return db.schema
+    .createTable(name)
+    .addColumn('service', 'varchar(1023)', (c) => c.notNull())
+    .addColumn('room', 'varchar(1023)', (c) => c.notNull())
+    .addForeignKeyConstraint(`${name}_room_fk`, ['service', 'room'], 'muc_room', ['service', 'room'], (fk) => fk.onDelete('cascade'));
 }
 
 export const mucMigrations: Migration[] = [
@@ -56,16 +86,26 @@ export const mucMigrations: Migration[] = [
         .addColumn('created_at', millis, (c) => c.notNull())
         .addPrimaryKeyConstraint('muc_room_pk', ['service', 'room'])
         .execute();
-      await db.schema
-        .createTable('muc_affiliation')
-        .addColumn('service', 'varchar(1023)', (c) => c.notNull())
-        .addColumn('room', 'varchar(1023)', (c) => c.notNull())
+      await createRoomTable(db, 'muc_affiliation')
         .addColumn('jid', 'varchar(3071)', (c) => c.notNull())
         .addColumn('affiliation', 'varchar(16)', (c) => c.notNull())
         .addColumn('nick', 'varchar(1023)')
         .addColumn('reason', 'text')
         .addPrimaryKeyConstraint('muc_affiliation_pk', ['service', 'room', 'jid'])
-        .addForeignKeyConstraint('muc_affiliation_room_fk', ['service', 'room'], 'muc_room', ['service', 'room'], (fk) => fk.onDelete('cascade'))
+        .execute();
+    },
+  },
+  {
+    version: 2,
+    name: 'muc_history',
+    async up(db: Kysely<any>) {
+      await createRoomTable(db, 'muc_history')
+        .addColumn('seq', 'bigint', (c) => c.notNull())
+        .addColumn('stanza_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('at', millis, (c) => c.notNull())
+        .addColumn('chars', 'integer', (c) => c.notNull())
+        .addColumn('stanza', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('muc_history_pk', ['service', 'room', 'seq'])
         .execute();
     },
   },
@@ -78,6 +118,16 @@ export interface StoredAffiliation {
   reason?: string;
 }
 
+/** A message of a room's discussion history. */
+export interface StoredMessage {
+  seq: number;
+  stanzaId: string;
+  at: number;
+  chars: number;
+  /** The serialised message, without 'to'. */
+  stanza: string;
+}
+
 export interface StoredRoom {
   room: string;
   config: string;
@@ -86,6 +136,8 @@ export interface StoredRoom {
   salt: string;
   createdAt: number;
   affiliations: StoredAffiliation[];
+  /** Its discussion history, oldest first. */
+  history: StoredMessage[];
 }
 
 export class MucStore {
@@ -99,7 +151,7 @@ export class MucStore {
     return this.storage.migrate('muc', mucMigrations);
   }
 
-  /** Every persistent room of a service, with its affiliations. */
+  /** Every persistent room of a service, with its affiliations and history. */
   async rooms(service: string): Promise<StoredRoom[]> {
     const rows = await this.db.selectFrom('muc_room').selectAll().where('service', '=', service).execute();
     const affiliations = await this.db.selectFrom('muc_affiliation').selectAll().where('service', '=', service).execute();
@@ -109,6 +161,13 @@ export class MucStore {
       list.push({ jid: a.jid, affiliation: a.affiliation as StoredAffiliation['affiliation'], nick: a.nick ?? undefined, reason: a.reason ?? undefined });
       byRoom.set(a.room, list);
     }
+    const messages = await this.db.selectFrom('muc_history').selectAll().where('service', '=', service).orderBy('room').orderBy('seq').execute();
+    const historyOf = new Map<string, StoredMessage[]>();
+    for (const m of messages) {
+      const list = historyOf.get(m.room) ?? [];
+      list.push({ seq: Number(m.seq), stanzaId: m.stanza_id, at: Number(m.at), chars: Number(m.chars), stanza: m.stanza });
+      historyOf.set(m.room, list);
+    }
     return rows.map((r) => ({
       room: r.room,
       config: r.config,
@@ -117,10 +176,11 @@ export class MucStore {
       salt: r.salt,
       createdAt: Number(r.created_at),
       affiliations: byRoom.get(r.room) ?? [],
+      history: historyOf.get(r.room) ?? [],
     }));
   }
 
-  /** Writes a whole room (it became persistent, or was created so): row and affiliations, in one transaction. */
+  /** Writes a whole room (it became persistent, or was configured): row, affiliations and history, in one transaction. */
   async save(service: string, room: StoredRoom): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       const values = {
@@ -144,7 +204,27 @@ export class MucStore {
           .values(room.affiliations.map((a) => ({ service, room: room.room, jid: a.jid, affiliation: a.affiliation, nick: a.nick ?? null, reason: a.reason ?? null })))
           .execute();
       }
+      await trx.deleteFrom('muc_history').where('service', '=', service).where('room', '=', room.room).execute();
+      if (room.history.length > 0) {
+        await trx
+          .insertInto('muc_history')
+          .values(room.history.map((m) => historyRow(service, room.room, m)))
+          .execute();
+      }
     });
+  }
+
+  /** Adds a message to a persistent room's history and drops what is older than its last `keep`. */
+  async addMessage(service: string, room: string, message: StoredMessage, keep: number): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('muc_history').values(historyRow(service, room, message)).execute();
+      await trx.deleteFrom('muc_history').where('service', '=', service).where('room', '=', room).where('seq', '<=', message.seq - keep).execute();
+    });
+  }
+
+  /** Removes a message from a persistent room's history (a moderated retraction). */
+  async removeMessage(service: string, room: string, stanzaId: string): Promise<void> {
+    await this.db.deleteFrom('muc_history').where('service', '=', service).where('room', '=', room).where('stanza_id', '=', stanzaId).execute();
   }
 
   /** The configuration and subject of a persistent room. */
@@ -171,9 +251,14 @@ export class MucStore {
       .execute();
   }
 
-  /** Removes a room and (cascade) its affiliations. */
+  /** Removes a room and (cascade) its affiliations and history. */
   async remove(service: string, room: string): Promise<void> {
+    await this.db.deleteFrom('muc_history').where('service', '=', service).where('room', '=', room).execute();
     await this.db.deleteFrom('muc_affiliation').where('service', '=', service).where('room', '=', room).execute();
     await this.db.deleteFrom('muc_room').where('service', '=', service).where('room', '=', room).execute();
   }
+}
+
+function historyRow(service: string, room: string, m: StoredMessage): MucHistoryTable {
+  return { service, room, seq: m.seq, stanza_id: m.stanzaId, at: m.at, chars: m.chars, stanza: m.stanza };
 }
