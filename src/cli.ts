@@ -69,10 +69,12 @@ const commands: Record<string, Command> = {
     summary: 'List the accounts of a host, one per line.',
     options: configOption,
     run: (args, values) =>
-      withAccounts(values, async (accounts, config) => {
+      withAccounts(values, async (accounts, config, storage) => {
         const host = requireArg(args, 'HOST').toLowerCase();
         if (!config.hostOptions.has(host)) throw new AccountError('host-unknown', `${host} is not a host of this server`);
-        for (const user of await accounts.list(host)) console.log(user);
+        const users = await accounts.list(host);
+        for (const user of users) console.log(user);
+        if (users.length === 0) console.error(`no accounts on ${host} in ${storage.location}`);
       }),
   },
   invite: {
