@@ -10,6 +10,7 @@ import { openAccounts, startServer } from './server.js';
 import { InviteStore } from '../modules/register/store.js';
 import { runCheck } from './check.js';
 import { readPassword } from './password-input.js';
+import { OperatorError } from './operator-error.js';
 import { VERSION } from './version.js';
 import type { Storage } from './storage/database.js';
 
@@ -218,7 +219,7 @@ async function main(argv: string[]): Promise<number> {
     return await command.run(positionals, values);
   } catch (err) {
     if (err instanceof ConfigError) console.error(err.message);
-    else if (err instanceof AccountError || err instanceof UsageError) console.error(`starling ${name}: ${err.message}`);
+    else if (err instanceof AccountError || err instanceof UsageError || err instanceof OperatorError) console.error(`starling ${name}: ${err.message}`);
     else if ((err as NodeJS.ErrnoException).code?.startsWith?.('ERR_PARSE_ARGS')) console.error(`starling ${name}: ${(err as Error).message}\nusage: ${command.usage}`);
     else console.error(`starling ${name}: ${(err as Error).stack ?? err}`);
     return 1;
