@@ -6,6 +6,7 @@ import { Certificates } from './net/certificates.js';
 import { openLiveState } from './sessions/open-live-state.js';
 import { certificateSources, storageOptions } from './server.js';
 import { openStorage } from './storage/database.js';
+import { reasonOf } from './operator-error.js';
 
 export async function runCheck(configPath: string | undefined, registry: ModuleRegistry): Promise<number> {
   let config;
@@ -36,7 +37,7 @@ export async function runCheck(configPath: string | undefined, registry: ModuleR
     notes.push(`storage: ${storage.location} reachable`);
     await storage.close();
   } catch (err) {
-    problems.push(`storage (${config.storage.driver}): ${(err as Error).message}`);
+    problems.push(`storage (${config.storage.driver}): ${reasonOf(err)}`);
   }
 
   if (config.live_state.backend === 'redis') {
@@ -45,7 +46,7 @@ export async function runCheck(configPath: string | undefined, registry: ModuleR
       await live.close();
       notes.push(`live state: redis reachable`);
     } catch (err) {
-      problems.push(`live state (redis ${config.live_state.redis_url}): ${(err as Error).message}`);
+      problems.push(`live state (redis ${config.live_state.redis_url}): ${reasonOf(err)}`);
     }
   }
 

@@ -10,6 +10,7 @@ import { openAccounts, startServer } from './server.js';
 import { InviteStore } from '../modules/register/store.js';
 import { runCheck } from './check.js';
 import { readPassword } from './password-input.js';
+import { OperatorError } from './operator-error.js';
 import { VERSION } from './version.js';
 import type { Storage } from './storage/database.js';
 
@@ -69,10 +70,12 @@ const commands: Record<string, Command> = {
     summary: 'List the accounts of a host, one per line.',
     options: configOption,
     run: (args, values) =>
-      withAccounts(values, async (accounts, config) => {
+      withAccounts(values, async (accounts, config, storage) => {
         const host = requireArg(args, 'HOST').toLowerCase();
         if (!config.hostOptions.has(host)) throw new AccountError('host-unknown', `${host} is not a host of this server`);
-        for (const user of await accounts.list(host)) console.log(user);
+        const users = await accounts.list(host);
+        for (const user of users) console.log(user);
+        if (users.length === 0) console.error(`no accounts on ${host} in ${storage.location}`);
       }),
   },
   invite: {
@@ -216,7 +219,7 @@ async function main(argv: string[]): Promise<number> {
     return await command.run(positionals, values);
   } catch (err) {
     if (err instanceof ConfigError) console.error(err.message);
-    else if (err instanceof AccountError || err instanceof UsageError) console.error(`starling ${name}: ${err.message}`);
+    else if (err instanceof AccountError || err instanceof UsageError || err instanceof OperatorError) console.error(`starling ${name}: ${err.message}`);
     else if ((err as NodeJS.ErrnoException).code?.startsWith?.('ERR_PARSE_ARGS')) console.error(`starling ${name}: ${(err as Error).message}\nusage: ${command.usage}`);
     else console.error(`starling ${name}: ${(err as Error).stack ?? err}`);
     return 1;

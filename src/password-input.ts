@@ -1,8 +1,18 @@
 // Reading a password for the CLI: from a file, from a terminal without echo, or from stdin.
 import { readFileSync } from 'node:fs';
+import { OperatorError } from './operator-error.js';
 
 export async function readPassword(file: string | undefined, prompt: string): Promise<string> {
-  if (file) return firstLine(readFileSync(file === '-' ? 0 : file, 'utf8'));
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file === '-' ? 0 : file, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new OperatorError(`--password-file ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+    }
+    return firstLine(text);
+  }
   if (process.stdin.isTTY) return promptHidden(prompt);
   return firstLine(await readAll(process.stdin));
 }

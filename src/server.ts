@@ -1,5 +1,4 @@
 // The composition root: config -> storage -> hosts -> modules -> listeners, and the way back.
-import { mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { LoadedConfig } from './config/load.js';
@@ -18,6 +17,7 @@ import { openLiveState } from './sessions/open-live-state.js';
 import { LocalSessions } from './sessions/local-sessions.js';
 import { AccountStore } from './storage/accounts.js';
 import { openStorage, type Storage } from './storage/database.js';
+import { OperatorError, ensureWritableDir, listenError, reasonOf } from './operator-error.js';
 
 export function storageOptions(config: LoadedConfig) {
   return {
@@ -28,6 +28,18 @@ export function storageOptions(config: LoadedConfig) {
     postgresSchema: config.storage.postgres_schema,
     poolSize: config.storage.pool_size,
   };
+}
+
+/** Where the storage is, for one-line errors (never a password). */
+function describeStorage(config: LoadedConfig): string {
+  if (config.storage.driver === 'sqlite') return `sqlite ${storageOptions(config).sqlitePath}`;
+  try {
+    const u = new URL(config.storage.postgres_url);
+    if (u.password) u.password = '***';
+    return `postgres ${u.toString()}`;
+  } catch {
+    return 'postgres';
+  }
 }
 
 export function certificateSources(config: LoadedConfig) {
@@ -52,11 +64,15 @@ export interface RunningServer {
 }
 
 export async function startServer(config: LoadedConfig, registry: ModuleRegistry, log: Logger): Promise<RunningServer> {
-  mkdirSync(config.dataDir, { recursive: true });
-  const { storage, accounts } = await openAccounts(config);
+  ensureWritableDir(config.dataDir);
+  const { storage, accounts } = await openAccounts(config).catch((err: unknown) => {
+    throw new OperatorError(`storage (${describeStorage(config)}): ${reasonOf(err)}`);
+  });
   const cleanup: (() => Promise<void>)[] = [() => storage.close()];
   try {
-    const live = await openLiveState(config.live_state);
+    const live = await openLiveState(config.live_state, log.child({ component: 'live-state' })).catch((err: unknown) => {
+      throw new OperatorError(`live state (redis ${config.live_state.redis_url}): ${reasonOf(err)}`);
+    });
     cleanup.unshift(() => live.close());
     const certificates = new Certificates(
       certificateSources(config),
@@ -68,7 +84,7 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
     const hosts = new Map<string, Host>();
     for (const [domain, options] of config.hostOptions) hosts.set(domain, new Host(domain, options, log.child({ host: domain })));
     const node = `${os.hostname()}:${process.pid}`;
-    const sessions = new LocalSessions(live.sessions, node);
+    const sessions = new LocalSessions(live.sessions, node, (err) => log.warn({ err: reasonOf(err) }, 'live state: updating the session directory failed'));
     const router = new Router({ hosts, sessions, accountExists: (h, u) => accounts.store.exists(h, u), log: log.child({ component: 'router' }) });
     const core: ServerCore = { config, log, storage, accounts, live, sessions, router, certificates, hosts, node, startedAt: new Date() };
     accounts.onDeleted(async (jid) => {
@@ -93,8 +109,12 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
       await c2s.closeAll();
       await listenersClosed;
     });
-    const addresses = await c2s.listen();
-    const s2sAddresses = await s2s.listen();
+    const addresses = await c2s.listen().catch((err: unknown) => {
+      throw listenError('c2s', err);
+    });
+    const s2sAddresses = await s2s.listen().catch((err: unknown) => {
+      throw listenError('s2s', err);
+    });
 
     let stopping: Promise<void> | undefined;
     const stop = () =>

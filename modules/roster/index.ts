@@ -37,9 +37,13 @@ export default defineModule({
     const sessions = ctx.server.sessions;
     const router = ctx.server.router;
 
-    const stateOf = async (user: Jid, contact: string): Promise<{ item?: StoredItem; state: SubState }> => {
-      const item = await store.item(user.domain, user.local, contact);
-      const pendingIn = (await store.request(user.domain, user.local, contact)) !== undefined;
+    // Every read-modify-write of a roster runs in store.locked() (one account at a time) with the
+    // `tx` store it gives: concurrent stanzas of one account would otherwise lose updates.
+    const locked = <T>(user: Jid, fn: (tx: RosterStore) => Promise<T>) => store.locked(user.domain, user.local, fn);
+
+    const stateOf = async (user: Jid, contact: string, tx: RosterStore): Promise<{ item?: StoredItem; state: SubState }> => {
+      const item = await tx.item(user.domain, user.local, contact);
+      const pendingIn = (await tx.request(user.domain, user.local, contact)) !== undefined;
       if (!item) return { state: { ...NONE, pendingIn } };
       return { item, state: { subscription: item.subscription, pendingOut: item.ask, pendingIn, approved: item.approved } };
     };
@@ -54,16 +58,16 @@ export default defineModule({
       }
     };
 
-    /** Saves an item (undefined: removes it) and pushes the change. */
-    const save = async (user: Jid, contact: string, item: RosterItem | undefined) => {
-      const version = await store.put(user.domain, user.local, contact, item);
-      push(user, contact, item, version);
+    /** Saves an item (undefined: removes it) and pushes the change once committed. */
+    const save = async (user: Jid, contact: string, item: RosterItem | undefined, tx: RosterStore) => {
+      const version = await tx.put(user.domain, user.local, contact, item);
+      tx.afterCommit(() => push(user, contact, item, version));
     };
 
     /** Writes a new subscription state: the item (created when it must exist) and the pending-in request. */
-    const applyState = async (user: Jid, contact: string, before: { item?: StoredItem; state: SubState }, next: SubState, request?: Element) => {
+    const applyState = async (tx: RosterStore, user: Jid, contact: string, before: { item?: StoredItem; state: SubState }, next: SubState, request?: Element) => {
       if (next.pendingIn !== before.state.pendingIn) {
-        await store.setRequest(user.domain, user.local, contact, next.pendingIn ? (request?.toString() ?? '<presence type="subscribe"/>') : undefined);
+        await tx.setRequest(user.domain, user.local, contact, next.pendingIn ? (request?.toString() ?? '<presence type="subscribe"/>') : undefined);
       }
       const changed =
         next.subscription !== before.state.subscription || next.pendingOut !== before.state.pendingOut || next.approved !== before.state.approved;
@@ -71,7 +75,7 @@ export default defineModule({
       // subscription, a request of ours or a pre-approval (§3.4) does.
       const needsItem = before.item !== undefined || next.subscription !== 'none' || next.pendingOut || next.approved;
       if (changed && needsItem) {
-        await save(user, contact, { ...(before.item ?? { jid: contact, groups: [] }), subscription: next.subscription, ask: next.pendingOut, approved: next.approved });
+        await save(user, contact, { ...(before.item ?? { jid: contact, groups: [] }), subscription: next.subscription, ask: next.pendingOut, approved: next.approved }, tx);
       }
     };
 
@@ -148,25 +152,32 @@ export default defineModule({
       if (new Set(groups).size !== groups.length) throw new StanzaError('bad-request', 'a group is listed twice');
       const limit = ctx.config.max_name_length;
       if ([el.attrs.name ?? '', ...groups].some((s) => [...s].length > limit)) throw new StanzaError('not-acceptable', `names are limited to ${limit} characters`);
-      const existing = await store.item(user.domain, user.local, key);
-      if (!existing && (await store.count(user.domain, user.local)) >= ctx.config.max_items) {
-        throw new StanzaError('not-allowed', `a roster holds at most ${ctx.config.max_items} items`);
-      }
-      await save(user, key, {
-        jid: key,
-        name: el.attrs.name || undefined,
-        groups,
-        subscription: existing?.subscription ?? 'none',
-        ask: existing?.ask ?? false,
-        approved: existing?.approved ?? false,
+      await locked(user, async (tx) => {
+        const existing = await tx.item(user.domain, user.local, key);
+        if (!existing && (await tx.count(user.domain, user.local)) >= ctx.config.max_items) {
+          throw new StanzaError('not-allowed', `a roster holds at most ${ctx.config.max_items} items`);
+        }
+        await save(user, key, {
+          jid: key,
+          name: el.attrs.name || undefined,
+          groups,
+          subscription: existing?.subscription ?? 'none',
+          ask: existing?.ask ?? false,
+          approved: existing?.approved ?? false,
+        }, tx);
       });
       return iq.reply();
     }, { to: 'self' });
 
     /** RFC 6121 §2.5.2: removing an item also ends the subscriptions both ways. */
     const removeItem = async (user: Jid, contact: string) => {
-      const { item, state } = await stateOf(user, contact);
-      if (!item && !state.pendingIn) throw new StanzaError('item-not-found');
+      const { item, state } = await locked(user, async (tx) => {
+        const before = await stateOf(user, contact, tx);
+        if (!before.item && !before.state.pendingIn) throw new StanzaError('item-not-found');
+        await tx.setRequest(user.domain, user.local, contact, undefined);
+        if (before.item) await save(user, contact, undefined, tx);
+        return before;
+      });
       const from = user.toString();
       if (item && (item.subscription === 'to' || item.subscription === 'both' || item.ask)) {
         void router.route(xml('presence', { type: 'unsubscribe', from, to: contact }));
@@ -174,8 +185,6 @@ export default defineModule({
       if ((item && (item.subscription === 'from' || item.subscription === 'both')) || state.pendingIn) {
         void router.route(xml('presence', { type: 'unsubscribed', from, to: contact }));
       }
-      await store.setRequest(user.domain, user.local, contact, undefined);
-      if (item) await save(user, contact, undefined);
     };
 
     // --- subscriptions ------------------------------------------------------------------------
@@ -188,15 +197,19 @@ export default defineModule({
       // Subscription stanzas travel between bare JIDs (RFC 6121 §3.1.2).
       stanza.attrs.from = user.toString();
       stanza.attrs.to = key;
-      const before = await stateOf(user, key);
-      const result = outbound(stanza.attrs.type as SubscriptionType, before.state);
-      if (result.state.subscription !== before.state.subscription || result.state.pendingOut !== before.state.pendingOut) {
-        if (!before.item && (await store.count(user.domain, user.local)) >= ctx.config.max_items) {
-          await router.send(errorReply(stanza, new StanzaError('not-allowed', 'the roster is full')));
-          return true;
+      const result = await locked(user, async (tx) => {
+        const before = await stateOf(user, key, tx);
+        const result = outbound(stanza.attrs.type as SubscriptionType, before.state);
+        if (result.state.subscription !== before.state.subscription || result.state.pendingOut !== before.state.pendingOut) {
+          if (!before.item && (await tx.count(user.domain, user.local)) >= ctx.config.max_items) return undefined;
         }
+        await applyState(tx, user, key, before, result.state);
+        return result;
+      });
+      if (!result) {
+        await router.send(errorReply(stanza, new StanzaError('not-allowed', 'the roster is full')));
+        return true;
       }
-      await applyState(user, key, before, result.state);
       if (!result.pass) return true;
       await router.route(stanza);
       // Approving a subscription sends our current presence to the new subscriber (§3.1.5).
@@ -217,9 +230,12 @@ export default defineModule({
       const key = from.bare.toString();
       stanza.attrs.from = key;
       stanza.attrs.to = user.toString();
-      const before = await stateOf(user, key);
-      const result = inbound(type as SubscriptionType, before.state);
-      await applyState(user, key, before, result.state, stanza);
+      const result = await locked(user, async (tx) => {
+        const before = await stateOf(user, key, tx);
+        const result = inbound(type as SubscriptionType, before.state);
+        await applyState(tx, user, key, before, result.state, stanza);
+        return result;
+      });
       if (result.autoReply) {
         void router.route(xml('presence', { type: 'subscribed', from: user.toString(), to: key }));
         sendPresenceOf(user, key);

@@ -91,8 +91,48 @@ function toItem(row: RosterItemTable): StoredItem {
 export class RosterStore {
   private readonly db: Kysely<RosterTables>;
 
-  constructor(storage: Storage) {
-    this.db = storage.tables<RosterTables>() as unknown as Kysely<RosterTables>;
+  /**
+   * `transaction`: this store works inside it (see locked()), and `afterCommit` collects what
+   * to do once it is committed.
+   */
+  constructor(
+    private readonly storage: Storage,
+    transaction?: Kysely<RosterTables>,
+    private readonly afterCommitted?: (() => void)[],
+  ) {
+    this.db = transaction ?? (storage.tables<RosterTables>() as unknown as Kysely<RosterTables>);
+  }
+
+  /**
+   * Runs a read-modify-write of one account's roster (items, requests, version) in a
+   * transaction that holds that account's roster lock, so concurrent subscription stanzas and
+   * roster sets of the same account (on any node) apply one after the other instead of
+   * overwriting each other. The lock is the account's roster_version row: SELECT ... FOR UPDATE
+   * on PostgreSQL; SQLite runs one write transaction at a time. `fn` must use only `tx`.
+   * The callbacks given to tx.afterCommit (roster pushes) run once the transaction committed.
+   */
+  async locked<T>(host: string, username: string, fn: (tx: RosterStore) => Promise<T>): Promise<T> {
+    if (this.afterCommitted) return fn(this); // already inside
+    const after: (() => void)[] = [];
+    const result = await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('roster_version')
+        .values({ host, username, version: 0 })
+        .onConflict((oc) => oc.columns(['host', 'username']).doNothing())
+        .execute();
+      if (this.storage.driver === 'postgres') {
+        await trx.selectFrom('roster_version').select('version').where('host', '=', host).where('username', '=', username).forUpdate().execute();
+      }
+      return fn(new RosterStore(this.storage, trx, after));
+    });
+    for (const f of after) f();
+    return result;
+  }
+
+  /** Runs `fn` once the current locked() transaction is committed (at once outside one). */
+  afterCommit(fn: () => void): void {
+    if (this.afterCommitted) this.afterCommitted.push(fn);
+    else fn();
   }
 
   async version(host: string, username: string): Promise<number> {
@@ -130,7 +170,9 @@ export class RosterStore {
 
   /** Writes an item (or its tombstone when `item` is undefined) under a new roster version. */
   async put(host: string, username: string, contact: string, item: RosterItem | undefined): Promise<number> {
-    return this.db.transaction().execute(async (trx) => {
+    const inTransaction = <T>(fn: (trx: Kysely<RosterTables>) => Promise<T>) =>
+      this.afterCommitted ? fn(this.db) : this.db.transaction().execute(fn);
+    return inTransaction(async (trx) => {
       const current = await trx.selectFrom('roster_version').select('version').where('host', '=', host).where('username', '=', username).executeTakeFirst();
       const version = (current ? Number(current.version) : 0) + 1;
       if (current) await trx.updateTable('roster_version').set({ version }).where('host', '=', host).where('username', '=', username).execute();

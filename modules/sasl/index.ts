@@ -31,7 +31,9 @@ export default defineModule({
   config: SaslConfig,
   setup(ctx) {
     const c2s = ctx.server.config.c2s;
-    const backend = new InternalAuthBackend(ctx.server.accounts.store);
+    const backend = new InternalAuthBackend(ctx.server.accounts.store, {
+      iterationsFor: (host) => ctx.server.config.hostOptions.get(host)?.accounts.scram_iterations ?? 4096,
+    });
     const plusOffered = (stream: Parameters<MechanismFactory['available']>[0]) =>
       ctx.config.mechanisms.some((m) => m.endsWith('-PLUS')) && supportedChannelBindings(stream.tlsSocket).length > 0;
     const all: Record<(typeof MECHANISMS)[number], MechanismFactory> = {

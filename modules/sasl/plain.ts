@@ -15,8 +15,10 @@ export function plainFactory(backend: AuthBackend, allowWithoutTls: boolean): Me
         try {
           jid = makeJid(authcid, stream.host);
         } catch (err) {
-          if (err instanceof JidError) return { kind: 'failure', condition: 'not-authorized', user: authcid };
-          throw err;
+          if (!(err instanceof JidError)) throw err;
+          // Not even a valid username: the same password check as for any unknown user.
+          await backend.verifyPassword(stream.host, authcid, password);
+          return { kind: 'failure', condition: 'not-authorized', user: authcid };
         }
         if (authzid && authzid !== jid.toString()) throw new SaslFailure('invalid-authzid', 'authorization identity must be your own account');
         if (!(await backend.verifyPassword(jid.domain, jid.local, password))) return { kind: 'failure', condition: 'not-authorized', user: jid.local };

@@ -49,10 +49,11 @@ export function loadConfig(explicitPath?: string, modules?: ModuleSchemas): Load
   } catch (err) {
     throw new ConfigError(file, [`cannot read: ${(err as Error).message}`]);
   }
-  return parseConfigText(text, file, modules);
+  return parseConfigText(text, file, modules, path.dirname(path.resolve(file)));
 }
 
-export function parseConfigText(text: string, file: string, modules?: ModuleSchemas): LoadedConfig {
+/** `baseDir`: what relative paths in the file are relative to (the file's directory). */
+export function parseConfigText(text: string, file: string, modules?: ModuleSchemas, baseDir?: string): LoadedConfig {
   let raw: Record<string, unknown>;
   try {
     raw = parseToml(text) as Record<string, unknown>;
@@ -62,10 +63,15 @@ export function parseConfigText(text: string, file: string, modules?: ModuleSche
     }
     throw err;
   }
-  return validateConfig(raw, file, modules);
+  return validateConfig(raw, file, modules, baseDir);
 }
 
-export function validateConfig(raw: Record<string, unknown>, file: string, modules?: ModuleSchemas): LoadedConfig {
+/**
+ * `baseDir`: the directory relative paths (data_dir, storage.sqlite_path, tls.certificates_dir,
+ * s2s.ca_files, certificate and key) are resolved against: the configuration file's, so a
+ * command run from another directory uses the same files; the current directory without a file.
+ */
+export function validateConfig(raw: Record<string, unknown>, file: string, modules?: ModuleSchemas, baseDir = process.cwd()): LoadedConfig {
   const problems: string[] = [];
   const resolved = resolveEnv(raw, [], problems) as Record<string, unknown>;
   const parsed = ConfigSchema.safeParse(resolved);
@@ -96,7 +102,23 @@ export function validateConfig(raw: Record<string, unknown>, file: string, modul
     problems.push('storage.postgres_url: required when storage.driver = "postgres" (a URL, or "env:NAME")');
   }
   if (problems.length) throw new ConfigError(file, problems);
-  return { ...config, file, dataDir: path.resolve(config.data_dir), hostOptions };
+  resolvePaths(config, hostOptions, baseDir);
+  return { ...config, file, dataDir: config.data_dir, hostOptions };
+}
+
+/** Makes the configured paths absolute, relative to `baseDir`; empty means unset and stays. */
+function resolvePaths(config: Config, hostOptions: Map<string, HostOptions>, baseDir: string): void {
+  const resolve = (p: string) => (p === '' || p === ':memory:' ? p : path.resolve(baseDir, p));
+  config.data_dir = resolve(config.data_dir);
+  config.storage.sqlite_path = resolve(config.storage.sqlite_path);
+  config.tls.certificates_dir = resolve(config.tls.certificates_dir);
+  config.s2s.ca_files = config.s2s.ca_files.map(resolve);
+  config.certificate = resolve(config.certificate);
+  config.key = resolve(config.key);
+  for (const options of hostOptions.values()) {
+    options.certificate = resolve(options.certificate);
+    options.key = resolve(options.key);
+  }
 }
 
 /** Checks modules_enabled names and validates each module's options, replacing them by the parsed values. */

@@ -10,6 +10,8 @@ export class LocalSessions {
   constructor(
     private readonly directory: SessionDirectory,
     private readonly node: string,
+    /** A directory update failed (Redis lost): reported, never an unhandled rejection. */
+    private readonly onError: (err: unknown) => void = () => {},
   ) {}
 
   /** Registers a bound session; returns the session it replaces (same full JID), if any. */
@@ -30,18 +32,20 @@ export class LocalSessions {
     if (resources?.get(session.jid.resource) !== session) return;
     resources.delete(session.jid.resource);
     if (resources.size === 0) this.byBare.delete(bare);
-    void this.directory.remove(session.jid.toString(), this.node);
+    this.directory.remove(session.jid.toString(), this.node).catch(this.onError);
   }
 
-  /** Mirrors presence and priority changes to the directory. */
+  /** Mirrors presence and priority changes to the directory; a failure goes to onError. */
   publish(session: Session): Promise<void> {
     if (!session.jid) return Promise.resolve();
-    return this.directory.put({
-      jid: session.jid.toString(),
-      node: this.node,
-      priority: session.priority,
-      available: session.presence !== undefined,
-    });
+    return this.directory
+      .put({
+        jid: session.jid.toString(),
+        node: this.node,
+        priority: session.priority,
+        available: session.presence !== undefined,
+      })
+      .catch(this.onError);
   }
 
   get(full: Jid): Session | undefined {

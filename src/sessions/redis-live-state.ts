@@ -2,6 +2,7 @@
 // bare JID, counters as expiring keys.
 import { Redis } from 'ioredis';
 import type { Counters, LiveState, SessionDirectory, SessionRecord } from './live-state.js';
+import type { Logger } from '../log.js';
 
 const PREFIX = 'starling:';
 
@@ -48,9 +49,51 @@ class RedisCounters implements Counters {
   }
 }
 
-export async function openRedisLiveState(url: string): Promise<LiveState> {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true });
-  await redis.connect();
+/**
+ * Connects once, without retrying: an unreachable Redis is an error ("unreachable (...)")
+ * within `connectTimeoutMs`, not endless retries. Once connected, a lost connection is
+ * retried with backoff and commands meanwhile fail (after maxRetriesPerRequest) with an
+ * error their caller handles; the loss and the recovery are logged once each.
+ */
+export async function openRedisLiveState(url: string, { connectTimeoutMs = 5000, log }: { connectTimeoutMs?: number; log?: Logger } = {}): Promise<LiveState> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 2,
+    enableOfflineQueue: true,
+    connectTimeout: connectTimeoutMs,
+    retryStrategy: () => null,
+  });
+  let lastError: Error | undefined;
+  let connected = false;
+  let lost = false;
+  redis.on('error', (err: Error) => {
+    lastError = err;
+    if (connected && !lost) {
+      lost = true;
+      log?.error({ err: err.message }, 'live state: lost the connection to Redis; retrying');
+    }
+  });
+  redis.on('ready', () => {
+    if (lost) log?.info('live state: reconnected to Redis');
+    lost = false;
+  });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      redis.connect(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${connectTimeoutMs / 1000} s`)), connectTimeoutMs);
+      }),
+    ]);
+  } catch (err) {
+    redis.disconnect();
+    const reason = lastError ?? (err as Error);
+    throw new Error(`unreachable (${reason.message || (reason as NodeJS.ErrnoException).code || reason})`);
+  } finally {
+    clearTimeout(timer);
+  }
+  connected = true;
+  redis.options.retryStrategy = (times: number) => Math.min(100 * times, 2000);
   return {
     sessions: new RedisSessionDirectory(redis),
     counters: new RedisCounters(redis),

@@ -24,7 +24,7 @@
 import { TextDecoder } from 'node:util';
 import { Element } from '@xmpp/xml';
 
-export type XmlErrorCondition = 'not-well-formed' | 'restricted-xml' | 'policy-violation' | 'invalid-xml';
+export type XmlErrorCondition = 'not-well-formed' | 'bad-namespace-prefix' | 'restricted-xml' | 'policy-violation' | 'invalid-xml';
 
 /** A fatal stream-level XML error; `condition` is the RFC 6120 stream error condition. */
 export class XmlStreamError extends Error {
@@ -270,6 +270,16 @@ function charRefValue(ref: string): number {
 
 type Attrs = Record<string, string>;
 
+const XML_NS = 'http://www.w3.org/XML/1998/namespace';
+const XMLNS_NS = 'http://www.w3.org/2000/xmlns/';
+
+/** A namespace prefix declared (`xmlns:prefix`) on an open element at `depth`. */
+interface Binding {
+  prefix: string;
+  uri: string;
+  depth: number;
+}
+
 export class XmlStreamParser {
   private decoder!: TextDecoder;
   private state: State = State.Prolog;
@@ -283,6 +293,8 @@ export class XmlStreamParser {
   private stack: Element[] = [];
   /** Scratch list of the attribute names of the tag being parsed. */
   private readonly attrNames: string[] = [];
+  /** Prefixes declared on the open elements (stream header included), innermost last. */
+  private bindings: Binding[] = [];
   private depth = 0;
   /** Character data of the innermost open element not yet appended as a child. */
   private text = '';
@@ -326,6 +338,7 @@ export class XmlStreamParser {
     this.state = State.Prolog;
     this.declSeen = false;
     this.rootName = '';
+    this.bindings = [];
     this.release();
     this.counting = true;
     this.countLimit = MAX_STREAM_HEADER_BYTES;
@@ -484,6 +497,8 @@ export class XmlStreamParser {
     if (nameEnd >= len) return this.holdPending(buf, pos, len, false);
     const name = nameAt(buf, i, nameEnd);
     if (nameHasColon && !isQName(name)) return this.fail('not-well-formed', `invalid element name ${name}`);
+    // Any prefix on the element or an attribute (declarations included) needs a namespace check.
+    let prefixed = nameHasColon;
     i = nameEnd;
 
     const attrs: Attrs = {};
@@ -576,7 +591,10 @@ export class XmlStreamParser {
         xmlnsSeen = true;
         if (stripXmlns && (value === 'jabber:client' || value === 'jabber:server')) continue;
       } else {
-        if (attrHasColon && !isQName(attr)) return this.fail('not-well-formed', `invalid attribute name ${attr}`);
+        if (attrHasColon) {
+          if (!isQName(attr)) return this.fail('not-well-formed', `invalid attribute name ${attr}`);
+          prefixed = true;
+        }
         if (attr === '__proto__') {
           Object.defineProperty(attrs, attr, { value, enumerable: true, writable: true, configurable: true });
           continue;
@@ -585,6 +603,7 @@ export class XmlStreamParser {
       attrs[attr] = value;
     }
 
+    if (prefixed && !this.checkNamespaces(name, attrs, depth)) return STOP;
     const el = new Element(name);
     el.attrs = attrs;
 
@@ -603,7 +622,10 @@ export class XmlStreamParser {
     }
 
     if (depth === 1) {
-      if (selfClosing) return this.stanzaDone(el, buf, i);
+      if (selfClosing) {
+        this.unbind(depth);
+        return this.stanzaDone(el, buf, i);
+      }
     } else {
       const parent = this.stack[this.depth - 1]!;
       if (this.text !== '') {
@@ -612,7 +634,10 @@ export class XmlStreamParser {
       }
       parent.children.push(el);
       el.parent = parent;
-      if (selfClosing) return i;
+      if (selfClosing) {
+        this.unbind(depth);
+        return i;
+      }
     }
     this.stack.push(el);
     this.depth = depth;
@@ -650,8 +675,64 @@ export class XmlStreamParser {
       this.text = '';
     }
     this.depth = depth - 1;
+    this.unbind(depth);
     if (depth === 1) return this.stanzaDone(el, buf, i);
     return i;
+  }
+
+  /**
+   * Namespaces in XML 1.0 on a start tag with a prefix somewhere: declares its prefixes (an
+   * empty `xmlns:p=''` is an XML 1.1 undeclaration, not allowed here), checks that every prefix
+   * used is bound (else bad-namespace-prefix, RFC 6120 §4.9.3.2) and that no two attributes
+   * have the same expanded name. False when it reported an error.
+   */
+  private checkNamespaces(name: string, attrs: Attrs, depth: number): boolean {
+    const keys = Object.keys(attrs);
+    for (const attr of keys) {
+      if (!attr.startsWith('xmlns:')) continue;
+      const prefix = attr.slice(6);
+      const uri = attrs[attr]!;
+      if (uri === '') return this.failNs('not-well-formed', `prefix ${prefix} undeclared (xmlns:${prefix}='') on <${name}>`);
+      if (prefix === 'xmlns' || uri === XMLNS_NS) return this.failNs('not-well-formed', `the xmlns prefix and namespace are reserved (<${name}>)`);
+      if ((prefix === 'xml') !== (uri === XML_NS)) return this.failNs('not-well-formed', `the xml prefix and namespace belong together (<${name}>)`);
+      this.bindings.push({ prefix, uri, depth });
+    }
+    const colon = name.indexOf(':');
+    if (colon >= 0) {
+      const prefix = name.slice(0, colon);
+      if (prefix === 'xmlns') return this.failNs('not-well-formed', `element <${name}> with the reserved xmlns prefix`);
+      if (this.lookup(prefix) === undefined) return this.failNs('bad-namespace-prefix', `prefix ${prefix} of <${name}> is not bound`);
+    }
+    let expanded: Set<string> | undefined;
+    for (const attr of keys) {
+      const at = attr.indexOf(':');
+      if (at < 0 || attr.startsWith('xmlns:')) continue;
+      const prefix = attr.slice(0, at);
+      const uri = this.lookup(prefix);
+      if (uri === undefined) return this.failNs('bad-namespace-prefix', `prefix ${prefix} of attribute ${attr} on <${name}> is not bound`);
+      const key = `${uri} ${attr.slice(at + 1)}`;
+      expanded ??= new Set();
+      if (expanded.has(key)) return this.failNs('not-well-formed', `two attributes named {${uri}}${attr.slice(at + 1)} on <${name}>`);
+      expanded.add(key);
+    }
+    return true;
+  }
+
+  private lookup(prefix: string): string | undefined {
+    if (prefix === 'xml') return XML_NS;
+    for (let k = this.bindings.length - 1; k >= 0; k--) if (this.bindings[k]!.prefix === prefix) return this.bindings[k]!.uri;
+    return undefined;
+  }
+
+  /** Forgets the prefixes declared on the element at `depth` that just closed. */
+  private unbind(depth: number): void {
+    const b = this.bindings;
+    while (b.length !== 0 && b[b.length - 1]!.depth >= depth) b.pop();
+  }
+
+  private failNs(condition: XmlErrorCondition, message: string): false {
+    this.fail(condition, message);
+    return false;
   }
 
   private stanzaDone(el: Element, buf: string, end: number): number {

@@ -31,15 +31,22 @@ export interface CliResult {
   err: string;
 }
 
-/** Runs `starling <args>` to its end, `input` on its stdin; STARLING_CONFIG is unset (only --config counts). */
-export function runStarling(args: string[], options: { cwd?: string; input?: string } = {}): CliResult {
+/**
+ * Runs `starling <args>` to its end, `input` on its stdin; STARLING_CONFIG is unset (only
+ * --config counts). With `timeoutMs`, a command still running then is killed (code null) and
+ * `ms` says how long it ran.
+ */
+export function runStarling(args: string[], options: { cwd?: string; input?: string; timeoutMs?: number } = {}): CliResult & { ms: number } {
+  const started = Date.now();
   const r = spawnSync(process.execPath, ['--import', tsx, CLI, ...args], {
     cwd: options.cwd,
     input: options.input,
+    timeout: options.timeoutMs,
+    killSignal: 'SIGKILL',
     encoding: 'utf8',
     env: { ...process.env, STARLING_CONFIG: '' },
   });
-  return { code: r.status, out: r.stdout, err: r.stderr };
+  return { code: r.status, out: r.stdout, err: r.stderr, ms: Date.now() - started };
 }
 
 export interface RunningStarling {

@@ -140,3 +140,41 @@ t.test('a stream restart may not switch host', async (t) => {
   s.header('other.localhost');
   t.equal(await s.streamError(), 'host-unknown');
 });
+
+t.test('namespace errors close the stream and nothing malformed is relayed', async (t) => {
+  const ts = await startTestServer(t);
+  await ts.addUser('alice');
+  await ts.addUser('bob');
+
+  t.test('an unbound prefix before authentication gets bad-namespace-prefix', async (t) => {
+    const { s } = await RawStream.started(ts.port);
+    s.write('<p:foo/>');
+    t.equal(await s.streamError(), 'bad-namespace-prefix');
+  });
+
+  const { s: bob } = await rawLogin(ts.port, 'bob', 'b');
+  bob.write('<presence/>');
+  const cases: [string, string, string][] = [
+    ['an unbound prefix in a payload', '<p:x/>', 'bad-namespace-prefix'],
+    ["an undeclared prefix (xmlns:p='')", "<x xmlns:p=''/>", 'not-well-formed'],
+    ['two attributes with one expanded name', "<x xmlns='urn:x' xmlns:a='urn:n' xmlns:b='urn:n' a:x='1' b:x='2'/>", 'not-well-formed'],
+  ];
+  for (const [name, payload, condition] of cases) {
+    t.test(name, async (t) => {
+      const { s } = await rawLogin(ts.port, 'alice', 'a');
+      s.write(`<message to='bob@localhost/b' type='chat' id='bad'>${payload}<body>bad</body></message>`);
+      t.equal(await s.streamError(), condition);
+    });
+  }
+  t.test('bob got none of them', async (t) => {
+    const { s } = await rawLogin(ts.port, 'alice', 'a');
+    s.write("<message to='bob@localhost/b' type='chat' id='good'><body>good</body></message>");
+    const got = await bob.until(() => bob.elements.find((e) => e.name === 'message' && e.attrs.id === 'good'));
+    t.ok(got, 'a good message arrives');
+    t.same(
+      bob.elements.filter((e) => e.name === 'message').map((e) => e.attrs.id),
+      ['good'],
+      'the malformed ones were never relayed',
+    );
+  });
+});
