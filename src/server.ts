@@ -7,7 +7,7 @@ import { C2sListeners, type BoundAddress } from './c2s/listener.js';
 import type { Logger } from './log.js';
 import type { ServerCore } from './module-api/core.js';
 import { Host } from './module-api/host.js';
-import { loadHostModules, unloadModules, type ModuleRegistry } from './module-api/loader.js';
+import { loadHostModules, migrateModules, unloadModules, type ModuleRegistry } from './module-api/loader.js';
 import type { ModuleContext } from './module-api/define.js';
 import { Certificates } from './net/certificates.js';
 import { Router } from './router/router.js';
@@ -92,6 +92,8 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
       await hosts.get(jid.domain)?.hooks.fire('account/deleted', { jid });
     });
 
+    const migrated = await migrateModules(registry, hosts.values(), storage);
+    if (migrated.length > 0) log.info({ migrations: migrated }, 'module storage migrated');
     const contexts: ModuleContext[] = [];
     cleanup.unshift(() => unloadModules(contexts));
     for (const host of hosts.values()) contexts.push(...(await loadHostModules(host, registry, core)));

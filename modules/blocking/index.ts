@@ -39,7 +39,7 @@ import { cloneElement } from '../../src/xml/clone.js';
 import { RosterKey, type RosterService } from '../roster/service.js';
 import { isBlockedBy, itemMatches } from './match.js';
 import { BlockingKey, type BlockingService } from './service.js';
-import { BlocklistStore, blockingMigrations } from './store.js';
+import { blockingMigrations } from './migrations.js';
 
 export const NS_BLOCKING = 'urn:xmpp:blocking';
 export const NS_BLOCKING_ERRORS = 'urn:xmpp:blocking:errors';
@@ -54,9 +54,10 @@ export const BlockingConfig = z.strictObject({
 export default defineModule({
   name: 'blocking',
   config: BlockingConfig,
-  async setup(ctx) {
-    await ctx.server.storage.migrate('blocking', blockingMigrations);
-    const store = new BlocklistStore(ctx.server.storage);
+  migrations: blockingMigrations,
+  setup(ctx) {
+    // The blocklist of an account: its blocked JIDs (prepared) are the keys of a map store.
+    const store = ctx.store.map<true>('blocking');
     const { router, sessions } = ctx.server;
 
     // The lists of users with a session on this node, in memory while they have one: loaded
@@ -64,7 +65,7 @@ export default defineModule({
     // synchronously and can only look at what is in memory.
     const lists = new Map<string, Set<string>>();
     const pending = new Map<string, Promise<Set<string>>>();
-    const load = (user: Jid): Promise<Set<string>> => store.list(user.domain, user.local).then((items) => new Set(items));
+    const load = (user: Jid): Promise<Set<string>> => store.all(user.domain, user.local).then((items) => new Set(items.keys()));
     const ensureLoaded = (user: Jid): Promise<Set<string>> => {
       const key = user.toString();
       const have = lists.get(key);
@@ -203,7 +204,12 @@ export default defineModule({
       if (items.length === 0) throw new StanzaError('bad-request', '<block/> needs at least one <item/>');
       const jids = [...new Set(items.map((j) => j.toString()))];
       const added = await exclusive(user, async () => {
-        const added = await store.add(user.domain, user.local, jids, ctx.config.max_items);
+        const added = await store.update(user.domain, user.local, (list) => {
+          const fresh = jids.filter((j) => !list.has(j));
+          if (fresh.length > 0 && list.size + fresh.length > ctx.config.max_items) return undefined;
+          for (const j of fresh) list.set(j, true);
+          return fresh;
+        });
         // <not-allowed/>, the answer RFC 6121 gives a roster set past the roster size limit.
         if (!added) throw new StanzaError('not-allowed', `a blocklist holds at most ${ctx.config.max_items} items`);
         updateCache(user, (set) => added.forEach((j) => set.add(j)));
@@ -220,7 +226,11 @@ export default defineModule({
       const all = items.length === 0;
       const jids = [...new Set(items.map((j) => j.toString()))];
       const removed = await exclusive(user, async () => {
-        const removed = all ? await store.clear(user.domain, user.local) : await store.remove(user.domain, user.local, jids);
+        const removed = await store.update(user.domain, user.local, (list) => {
+          const present = all ? [...list.keys()] : jids.filter((j) => list.has(j));
+          for (const j of present) list.delete(j);
+          return present;
+        });
         updateCache(user, (set) => (all ? set.clear() : removed.forEach((j) => set.delete(j))));
         return removed;
       });

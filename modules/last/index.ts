@@ -12,16 +12,34 @@ import type { Session } from '../../src/sessions/session.js';
 import { StanzaError } from '../../src/stream/errors.js';
 import { BlockingKey } from '../blocking/service.js';
 import { RosterKey } from '../roster/service.js';
-import { LastActivityStore } from './store.js';
+import type { Migration } from '../../src/storage/migrations.js';
 
 export const NS_LAST = 'jabber:iq:last';
 /** session.data key: the <status/> of the session's last unavailable presence. */
 const STATUS = sessionKey<string>('last.status');
 
+/** The time of a user's last logout (a keyval store, 'last'). */
+export interface LastLogout {
+  /** When the user's last session closed, in milliseconds since the epoch. */
+  at: number;
+  /** The <status/> of the last unavailable presence the user sent, '' when none. */
+  status: string;
+}
+
+/** The logout was a user_data row of key 'logout'; keyval stores use the key ''. */
+const lastMigrations: Migration[] = [
+  {
+    version: 1,
+    name: 'keyval',
+    up: (db) => db.updateTable('user_data').set({ key: '' }).where('store', '=', 'last').where('key', '=', 'logout').execute().then(() => {}),
+  },
+];
+
 export default defineModule({
   name: 'last',
+  migrations: lastMigrations,
   setup(ctx) {
-    const store = new LastActivityStore(ctx.server.storage);
+    const store = ctx.store.keyval<LastLogout>('last');
     const seconds = (since: number) => String(Math.max(0, Math.floor((Date.now() - since) / 1000)));
     ctx.feature(NS_LAST);
 

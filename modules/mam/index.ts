@@ -33,12 +33,12 @@ import { Priority } from '../../src/module-api/priorities.js';
 import type { IqRequest } from '../../src/module-api/iq.js';
 import { StanzaError } from '../../src/stream/errors.js';
 import { RosterKey } from '../roster/service.js';
-import { IdGenerator, idTime } from './ids.js';
-import { NS_MAM, NS_MAM_EXTENDED, NS_SID, isArchivable, prefsDecision, stanzaIdBy, stripStanzaIds } from './policy.js';
-import { fin, metadata, parseQuery, queryForm, resultMessages } from './query.js';
-import { purgeHourly } from './retention.js';
+import { idTime } from '../../src/storage/archive/ids.js';
+import { NS_MAM, NS_MAM_EXTENDED, NS_SID, isArchivable, prefsDecision, stanzaIdBy, stripStanzaIds, type ArchivePrefs } from './policy.js';
+import { fin, metadata, parseQuery, queryForm, resultMessages } from '../../src/storage/archive/query.js';
 import { Serial } from './serial.js';
-import { ArchiveItemNotFound, ArchiveStore, type ArchivedMessage, type ArchivePrefs, type Direction } from './store.js';
+import { ArchiveItemNotFound, type ArchivedMessage, type Direction } from '../../src/storage/archive/store.js';
+import { mamMigrations } from './migrations.js';
 
 export const MamConfig = z.strictObject({
   /** Most messages in one page of results, whatever the client asks (RSM <max/>, or none). */
@@ -78,14 +78,13 @@ export default defineModule({
   name: 'mam',
   depends: ['roster'],
   config: MamConfig,
+  migrations: mamMigrations,
   async setup(ctx) {
     const { max_page, default_mode, retention_days, count_limit } = ctx.config;
-    const store = new ArchiveStore(ctx.server.storage);
-    const applied = await store.migrate();
-    if (applied.length > 0) ctx.log.info({ migrations: applied }, 'archive storage migrated');
+    const store = ctx.store.archive('mam', { retention: { days: retention_days, host: ctx.domain } });
+    const prefsStore = ctx.store.keyval<ArchivePrefs>('mam_prefs');
     const roster = ctx.use(RosterKey);
     const router = ctx.server.router;
-    const ids = new IdGenerator();
     const serial = new Serial();
     /** The last id written to each archive by this process. */
     const lastIds = new Map<string, string>();
@@ -105,7 +104,7 @@ export default defineModule({
       const key = user.toString();
       const cached = prefsCache.get(key);
       if (cached && Date.now() - cached.at < PREFS_TTL_MS) return cached.prefs;
-      const prefs = (await store.getPrefs(user.domain, user.local)) ?? defaults();
+      const prefs = (await prefsStore.get(user.domain, user.local)) ?? defaults();
       remember(prefsCache, key, { prefs, at: Date.now() });
       return prefs;
     };
@@ -128,7 +127,7 @@ export default defineModule({
       const key = user.toString();
       const last = lastIds.get(key);
       let id = shared;
-      if (id === undefined || (last !== undefined && id <= last) || (idTime(id) ?? 0) < Date.now() - SHARED_ID_MAX_AGE_MS) id = ids.next();
+      if (id === undefined || (last !== undefined && id <= last) || (idTime(id) ?? 0) < Date.now() - SHARED_ID_MAX_AGE_MS) id = store.newId();
       try {
         await store.append(user.domain, user.local, {
           id,
@@ -322,18 +321,12 @@ export default defineModule({
           always: jidList(iq.payload.getChild('always')),
           never: jidList(iq.payload.getChild('never')),
         };
-        await store.setPrefs(user.domain, user.local, prefs);
+        await prefsStore.set(user.domain, user.local, prefs);
         remember(prefsCache, user.toString(), { prefs, at: Date.now() });
         return iq.reply(prefsElement(prefs));
       },
       { to: 'self' },
     );
-
-    // --- retention ----------------------------------------------------------------------------
-
-    if (retention_days > 0) {
-      purgeHourly(ctx, 'archived messages', { retention_days }, () => store.purgeBefore(ctx.domain, Date.now() - retention_days * 86_400_000));
-    }
   },
 });
 

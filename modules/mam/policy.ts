@@ -2,12 +2,17 @@
 // stanza-ids are to be removed, and the XEP-0441 preferences.
 import type { Element } from '@xmpp/xml';
 import { namesBareJid, tryParseJid, type Jid } from '../../src/jid.js';
-import type { ArchivePrefs } from './store.js';
 
-export const NS_MAM = 'urn:xmpp:mam:2';
-export const NS_MAM_EXTENDED = 'urn:xmpp:mam:2#extended';
+export { NS_MAM, NS_MAM_EXTENDED } from '../../src/storage/archive/query.js';
 export const NS_SID = 'urn:xmpp:sid:0';
 export const NS_HINTS = 'urn:xmpp:hints';
+
+/** XEP-0441 preferences of an account (a keyval store, 'mam_prefs'). */
+export interface ArchivePrefs {
+  default: 'always' | 'roster' | 'never';
+  always: string[];
+  never: string[];
+}
 
 /**
  * Payloads that make a message worth archiving besides a <body>: what every device of the

@@ -2,10 +2,14 @@
 // the room's bare JID, and holds the groupchat messages of the rooms whose logging is on
 // (muc#roomconfig_enablelogging). The muc module calls this one through its archive hook
 // (MucApi.setArchive): each message of a logged room gets its stanza-id from here (time-ordered
-// archive ids, modules/mam/ids.ts: the stanza-id an occupant sees is the archive id it pages
+// archive ids, src/storage/archive/ids.ts: the stanza-id an occupant sees is the archive id it pages
 // from), is stored in the room's order, and the room hands over the MAM IQs sent to its JID.
-// Storage, paging and the query protocol are the user archives' (modules/mam/store.ts and
-// query.ts) on a table of its own (store.ts here).
+// Storage, paging and the query protocol are those of the archive store kind
+// (src/storage/archive/): the service archive 'muc_mam', one archive per room, owned by the
+// room (service_archive: service = the MUC domain, node = the room's localpart), not by an
+// account. What its columns hold: with_bare the sender's real bare JID (shown only to those who
+// may see real JIDs), with_resource the sender's nickname then, direction always 'in', stanza
+// the message as the room broadcast it (no 'to', no muc#user <x/>).
 //
 // Who may read a room's archive (XEP-0313 §6.1.2 "MUC Archives"): whoever has the right to enter
 // the room at the time of the query. Never outcasts; in members-only rooms owners, admins and
@@ -29,15 +33,13 @@ import { z } from 'zod';
 import { parseJid, type Jid } from '../../src/jid.js';
 import { defineModule } from '../../src/module-api/define.js';
 import { StanzaError, errorReply } from '../../src/stream/errors.js';
-import { IdGenerator, idTime } from '../mam/ids.js';
-import { NS_MAM, NS_MAM_EXTENDED, NS_SID } from '../mam/policy.js';
-import { archivedStanza, fin, metadata, parseQuery, queryForm, resultMessages } from '../mam/query.js';
-import { purgeHourly } from '../mam/retention.js';
-import { Serial } from '../mam/serial.js';
-import { ArchiveItemNotFound, ArchiveStore, type ArchivedMessage } from '../mam/store.js';
+import { idTime } from '../../src/storage/archive/ids.js';
+import { NS_MAM, NS_MAM_EXTENDED, archivedStanza, fin, metadata, parseQuery, queryForm, resultMessages } from '../../src/storage/archive/query.js';
+import { ArchiveItemNotFound, type NewItem, type ArchivedMessage } from '../../src/storage/archive/store.js';
 import { MucKey, type ArchivedRoom, type RoomMessageEvent } from '../muc/api.js';
-import { ROOM_ARCHIVE, migrateRoomArchive } from './store.js';
+import { mucMamMigrations } from './migrations.js';
 
+const NS_SID = 'urn:xmpp:sid:0';
 const NS_MUC_USER = 'http://jabber.org/protocol/muc#user';
 const NS_RETRACT = 'urn:xmpp:message-retract:1';
 const NS_MODERATE = 'urn:xmpp:message-moderate:1';
@@ -74,25 +76,18 @@ export default defineModule({
   name: 'muc_mam',
   depends: ['muc'],
   config: MucMamConfig,
+  migrations: mucMamMigrations,
   async setup(ctx) {
     const { max_page, retention_days, count_limit, query_access } = ctx.config;
     const muc = ctx.use(MucKey);
     const service = muc.domain;
     const router = ctx.server.router;
-    const applied = await migrateRoomArchive(ctx.server.storage);
-    if (applied.length > 0) ctx.log.info({ migrations: applied }, 'room archive storage migrated');
-    const store = new ArchiveStore(ctx.server.storage, ROOM_ARCHIVE);
-    const ids = new IdGenerator();
-
-    // Writes to one room's archive (and its removal) run one after the other, in the room's
-    // order: ids are issued in that order, so the archive order is the room's order, and a
-    // client that syncs "after the last id I have" never misses a message committed later.
-    const serial = new Serial();
-    /** Per room, the messages waiting for the next write (see storeMessage). */
-    const batches = new Map<string, { messages: Omit<ArchivedMessage, 'ts'>[]; done: Promise<void> }>();
-    // Unloading (the server stopping): the writes already queued are committed first. Registered
-    // before the archive is installed, so it runs after the archive is taken out (no new writes).
-    ctx.onUnload(() => serial.idle());
+    // Writes to the archives (messages, retractions, a room's removal) commit in the order they
+    // are made (group commit: a busy room's messages go in together): ids are issued in the
+    // room's order, so the archive order is the room's order, and a client that syncs "after the
+    // last id I have" never misses a message committed later. Unloading (the server stopping)
+    // commits the writes already queued, after the archive is taken out (no new writes).
+    const store = ctx.store.archive('muc_mam', { owner: 'service', retention: { days: retention_days, host: service } });
 
     // Archives of rooms that no longer exist (temporary rooms the last stop ended).
     const live = new Set(muc.roomJids().map((j) => parseJid(j).local));
@@ -117,33 +112,16 @@ export default defineModule({
       let id = event.stanzaId;
       if (idTime(id) === undefined) {
         // Not one of ours (the room was logged before this module gave it ids): a fresh one.
-        id = ids.next();
+        id = store.newId();
         ctx.log.warn({ room: room.toString() }, 'a room message without an archive id; archived under a new one');
       }
-      const message: Omit<ArchivedMessage, 'ts'> = { id, withBare: event.sender.bare.toString(), withResource: event.nick, direction: 'in', stanza: archivable(event.stanza) };
-      // Messages that arrive while the room's previous write runs go in together, in one
-      // statement: a busy room is not limited to one round trip per message.
-      const key = room.toString();
-      let batch = batches.get(key);
-      if (!batch) {
-        const messages: Omit<ArchivedMessage, 'ts'>[] = [];
-        const done = serial.run(key, async () => {
-          if (batches.get(key)?.messages === messages) batches.delete(key);
-          if (messages.length === 1) await store.append(service, room.local, messages[0]!);
-          else await store.appendMany(service, room.local, messages);
-        });
-        batch = { messages, done };
-        batches.set(key, batch);
-      }
-      batch.messages.push(message);
-      return batch.done;
+      const message: NewItem = { id, withBare: event.sender.bare.toString(), withResource: event.nick, direction: 'in', stanza: archivable(event.stanza) };
+      return store.append(service, room.local, message).then(() => {});
     };
 
     /** XEP-0425: the archived message becomes a tombstone saying who retracted it. */
-    const retract = (room: Jid, stanzaId: string, by: string, reason: string | undefined): Promise<void> =>
-      serial.run(room.toString(), async () => {
-        const row = await store.get(service, room.local, stanzaId);
-        if (!row) return;
+    const retract = async (room: Jid, stanzaId: string, by: string, reason: string | undefined): Promise<void> => {
+      await store.update(service, room.local, stanzaId, (row) => {
         const original = archivedStanza(row);
         const kept = original.children.filter(
           (c): c is Element => typeof c !== 'string' && ((c.name === 'occupant-id' && c.attrs.xmlns === NS_OCCUPANT_ID) || (c.name === 'stanza-id' && c.attrs.xmlns === NS_SID)),
@@ -159,16 +137,13 @@ export default defineModule({
             reason !== undefined ? xml('reason', {}, reason) : null,
           ),
         );
-        await store.replace(service, room.local, stanzaId, tombstone.toString());
+        return tombstone.toString();
       });
+    };
 
-    const removed = (room: Jid): Promise<void> => {
-      // What comes for this address from now on (a new room of the same name) is written after.
-      batches.delete(room.toString());
-      return serial.run(room.toString(), async () => {
-        const deleted = await store.removeArchive(service, room.local);
-        if (deleted > 0) ctx.log.info({ room: room.toString(), messages: deleted }, 'room archive deleted with its room');
-      });
+    const removed = async (room: Jid): Promise<void> => {
+      const deleted = await store.removeArchive(service, room.local);
+      if (deleted > 0) ctx.log.info({ room: room.toString(), messages: deleted }, 'room archive deleted with its room');
     };
 
     // --- queries ----------------------------------------------------------------------------
@@ -230,7 +205,7 @@ export default defineModule({
       if (type === 'get' && payload.name === 'metadata') {
         // XEP-0313 §5 (required with #extended): the first and last messages of the archive.
         void answer(iq, async () => {
-          await serial.drained(key);
+          await store.idle();
           return metadata(await store.ends(service, local));
         });
         return;
@@ -251,7 +226,7 @@ export default defineModule({
       const to = from.toString();
       void answer(iq, async () => {
         // After the writes already queued for this room: a client sees what it just sent.
-        await serial.drained(key);
+        await store.idle();
         const page = await store.page(service, local, { ...request, countLimit: count_limit });
         const leftOut = (err: unknown, message: ArchivedMessage) =>
           ctx.log.error({ err, room: key, id: message.id }, 'an archived room message does not parse; left out of the results');
@@ -261,20 +236,9 @@ export default defineModule({
       });
     };
 
-    ctx.onUnload(muc.setArchive({ store: storeMessage, retract, removed, query, newId: () => ids.next() }));
+    ctx.onUnload(muc.setArchive({ store: storeMessage, retract, removed, query, newId: () => store.newId() }));
     const logged = (room: ArchivedRoom) => room.config.logging;
     ctx.onUnload(muc.addRoomFeature(NS_MAM, logged));
     ctx.onUnload(muc.addRoomFeature(NS_MAM_EXTENDED, logged));
-
-    // --- retention --------------------------------------------------------------------------
-
-    if (retention_days > 0) {
-      purgeHourly(ctx, 'room messages', { retention_days, service }, async () => {
-        const cutoff = Date.now() - retention_days * 86_400_000;
-        let deleted = 0;
-        for (const room of await store.archives(service)) deleted += await store.purgeArchive(service, room, cutoff);
-        return deleted;
-      });
-    }
   },
 });

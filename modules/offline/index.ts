@@ -12,7 +12,8 @@ import { StanzaError } from '../../src/stream/errors.js';
 import { NS } from '../../src/xml/namespaces.js';
 import { parseElement } from '../../src/xml/parse.js';
 import { decide } from './policy.js';
-import { OfflineStore, type StoredMessage } from './store.js';
+import type { ArchivedMessage } from '../../src/storage/archive/store.js';
+import { offlineMigrations } from './migrations.js';
 
 /** XEP-0160 §4: the service discovery feature of offline message storage. */
 export const FEATURE = 'msgoffline';
@@ -36,28 +37,29 @@ function canReceive(session: Session): boolean {
 export default defineModule({
   name: 'offline',
   config: OfflineConfig,
-  async setup(ctx) {
-    const store = new OfflineStore(ctx.server.storage);
-    const applied = await store.migrate();
-    if (applied.length > 0) ctx.log.info({ migrations: applied }, 'offline storage migrated');
+  migrations: offlineMigrations,
+  setup(ctx) {
+    // Each account's queue is an archive ('offline'), in arrival order; an item's time is when
+    // it was stored.
+    const store = ctx.store.archive('offline');
     const router = ctx.server.router;
     ctx.feature(FEATURE);
 
     /** The message as delivered: a copy with our XEP-0203 delay (the time it was stored). */
-    const withDelay = (message: StoredMessage): Element => {
+    const withDelay = (message: ArchivedMessage): Element => {
       const stanza = parseElement(message.stanza);
       // A delay claiming to come from this server was not added by it: keep only ours.
       stanza.children = stanza.children.filter(
         (c) => typeof c === 'string' || !(c.name === 'delay' && c.attrs.xmlns === NS.DELAY && c.attrs.from === ctx.domain),
       );
       // XEP-0160 §2 recommends the delay; the text is the one of the specs' examples.
-      stanza.append(xml('delay', { xmlns: NS.DELAY, from: ctx.domain, stamp: new Date(message.createdAt).toISOString() }, 'Offline Storage'));
+      stanza.append(xml('delay', { xmlns: NS.DELAY, from: ctx.domain, stamp: new Date(message.ts).toISOString() }, 'Offline Storage'));
       return stanza;
     };
 
     /**
      * Hands the stored messages to `session`, oldest first, then deletes them (one transaction,
-     * see OfflineStore.drain). "Handed" means session.deliver() took it: the bytes may still
+     * see ArchiveStore.consume). "Handed" means session.deliver() took it: the bytes may still
      * be in the socket's buffer when the rows go. Stream management (XEP-0198) will own that
      * gap: it is to keep unacknowledged stanzas and put them back here when a session ends
      * without acking them; until then a connection that dies in that instant loses them.
@@ -65,7 +67,7 @@ export default defineModule({
     const deliverStored = async (session: Session): Promise<number> => {
       const user = session.user;
       if (!user) return 0;
-      return store.drain(user.domain, user.local, (messages) => {
+      return store.consume(user.domain, user.local, (messages) => {
         let handed = 0;
         for (const message of messages) {
           if (!canReceive(session)) break;
@@ -74,7 +76,7 @@ export default defineModule({
             stanza = withDelay(message);
           } catch (err) {
             // Written by us, so this is corruption: drop the row rather than block the queue.
-            ctx.log.error({ err, seq: message.seq }, 'a stored offline message does not parse; dropped');
+            ctx.log.error({ err, id: message.id }, 'a stored offline message does not parse; dropped');
             handed++;
             continue;
           }
@@ -104,7 +106,7 @@ export default defineModule({
       return best;
     };
 
-    ctx.hook('message/offline', async ({ stanza, to }) => {
+    ctx.hook('message/offline', async ({ stanza, from, to }) => {
       const decision = decide(stanza);
       if (decision === 'pass') return false;
       if (decision === 'drop') return true;
@@ -115,7 +117,8 @@ export default defineModule({
       let result;
       try {
         // Durability: resolves only once the row is committed; only then is the stanza handled.
-        result = await store.push(to.domain, to.local, stanza.toString(), ctx.config.max_messages);
+        const item = { withBare: from.bare.toString(), withResource: from.resource, direction: 'in' as const, stanza: stanza.toString() };
+        result = await store.appendWithin(to.domain, to.local, item, ctx.config.max_messages);
       } catch (err) {
         ctx.log.error({ err, to: to.toString() }, 'storing an offline message failed');
         router.bounce(stanza, new StanzaError('internal-server-error', 'the message could not be stored for the offline recipient'));

@@ -15,10 +15,11 @@ import type { IqRequest } from '../../src/module-api/iq.js';
 import { StanzaError } from '../../src/stream/errors.js';
 import { parseElement } from '../../src/xml/parse.js';
 import { detach } from './fragment.js';
-import { PrivateXmlStore, privateMigrations } from './store.js';
+import { text } from '../../src/storage/stores.js';
+import { privateMigrations, privateKey } from './migrations.js';
 
 export const NS_PRIVATE = 'jabber:iq:private';
-/** Longest namespace and element name stored (the columns' size). */
+/** Longest namespace and element name stored. */
 const MAX_KEY_LENGTH = 1023;
 
 export const PrivateConfig = z.strictObject({
@@ -32,7 +33,7 @@ export function isReserved(ns: string): boolean {
 }
 
 /** The (namespace, local name) a child element is stored under; throws when it may not be. */
-function keyOf(child: Element): { namespace: string; name: string } {
+function keyOf(child: Element): { namespace: string; name: string; key: string } {
   const namespace = child.getNS() ?? '';
   const name = child.getName();
   if (namespace === '' || namespace === NS_PRIVATE) {
@@ -42,15 +43,16 @@ function keyOf(child: Element): { namespace: string; name: string } {
   if (namespace.length > MAX_KEY_LENGTH || name.length > MAX_KEY_LENGTH) {
     throw new StanzaError('not-acceptable', `namespaces and element names are limited to ${MAX_KEY_LENGTH} characters`);
   }
-  return { namespace, name };
+  return { namespace, name, key: privateKey(namespace, name) };
 }
 
 export default defineModule({
   name: 'private',
   config: PrivateConfig,
-  async setup(ctx) {
-    await ctx.server.storage.migrate('private', privateMigrations);
-    const store = new PrivateXmlStore(ctx.server.storage);
+  migrations: privateMigrations,
+  setup(ctx) {
+    // One entry per stored element, keyed by its namespace and name, as XML text.
+    const store = ctx.store.map('private', text);
     ctx.feature(NS_PRIVATE);
 
     const ownAccount = (iq: IqRequest) => {
@@ -65,8 +67,8 @@ export default defineModule({
         const user = ownAccount(iq);
         const children = iq.payload.getChildElements();
         if (children.length !== 1) throw new StanzaError('bad-request', 'a get names exactly one element and namespace');
-        const { namespace, name } = keyOf(children[0]!);
-        const stored = await store.get(user.domain, user.local, namespace, name);
+        const { namespace, name, key } = keyOf(children[0]!);
+        const stored = await store.get(user.domain, user.local, key);
         return iq.reply(xml('query', { xmlns: NS_PRIVATE }, stored === undefined ? xml(name, { xmlns: namespace }) : parseElement(stored)));
       },
       { to: 'self' },
@@ -79,10 +81,14 @@ export default defineModule({
         const user = ownAccount(iq);
         const children = iq.payload.getChildElements();
         if (children.length === 0) throw new StanzaError('not-acceptable', 'a set carries at least one element to store');
-        const entries = children.map((child) => ({ ...keyOf(child), xml: detach(child).toString() }));
-        if (!(await store.put(user.domain, user.local, entries, ctx.config.max_size))) {
-          throw new StanzaError('not-acceptable', `an account may store at most ${ctx.config.max_size} bytes of private XML`);
-        }
+        const entries = children.map((child) => [keyOf(child).key, detach(child).toString()] as const);
+        // Stored only if the account's total stays within max_size (else nothing changes).
+        await store.update(user.domain, user.local, (stored) => {
+          for (const [key, value] of entries) stored.set(key, value);
+          let total = 0;
+          for (const value of stored.values()) total += Buffer.byteLength(value, 'utf8');
+          if (total > ctx.config.max_size) throw new StanzaError('not-acceptable', `an account may store at most ${ctx.config.max_size} bytes of private XML`);
+        });
         return iq.reply();
       },
       { to: 'self' },

@@ -47,7 +47,7 @@ import {
   publishRequest,
   type Summary,
 } from './notification.js';
-import { PushStore, type Registration } from './store.js';
+import { PushStore, pushMigrations, type Registration } from './store.js';
 
 export { NS_PUSH };
 
@@ -82,10 +82,9 @@ interface SessionState {
 export default defineModule({
   name: 'push',
   config: PushConfig,
+  migrations: pushMigrations,
   async setup(ctx) {
-    const store = new PushStore(ctx.server.storage);
-    const applied = await store.migrate();
-    if (applied.length > 0) ctx.log.info({ migrations: applied }, 'push storage migrated');
+    const store = new PushStore(ctx.store.map('push'));
     const { router, sessions } = ctx.server;
     const cfg = ctx.config;
     ctx.accountFeature(NS_PUSH);

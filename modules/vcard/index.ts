@@ -16,7 +16,8 @@ import { defineModule } from '../../src/module-api/define.js';
 import { StanzaError } from '../../src/stream/errors.js';
 import { parseElement } from '../../src/xml/parse.js';
 import { detach } from '../private/fragment.js';
-import { VcardStore, vcardMigrations } from './store.js';
+import { text } from '../../src/storage/stores.js';
+import { vcardMigrations } from './migrations.js';
 
 export const NS_VCARD = 'vcard-temp';
 
@@ -28,9 +29,10 @@ export const VcardConfig = z.strictObject({
 export default defineModule({
   name: 'vcard',
   config: VcardConfig,
-  async setup(ctx) {
-    await ctx.server.storage.migrate('vcard', vcardMigrations);
-    const store = new VcardStore(ctx.server.storage);
+  migrations: vcardMigrations,
+  setup(ctx) {
+    // One vCard per account, as XML text.
+    const store = ctx.store.keyval('vcard', text);
     ctx.feature(NS_VCARD);
 
     ctx.iq.get(
@@ -58,12 +60,12 @@ export default defineModule({
           await store.delete(user.domain, user.local);
           return iq.reply();
         }
-        const text = vcard.toString();
-        const size = Buffer.byteLength(text, 'utf8');
+        const xmlText = vcard.toString();
+        const size = Buffer.byteLength(xmlText, 'utf8');
         if (size > ctx.config.max_size) {
           throw new StanzaError('not-acceptable', `the vCard is ${size} bytes; this server accepts at most ${ctx.config.max_size}`);
         }
-        await store.put(user.domain, user.local, text);
+        await store.set(user.domain, user.local, xmlText);
         return iq.reply();
       },
       { to: 'bare' },

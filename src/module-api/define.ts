@@ -3,6 +3,8 @@
 import type { Element } from '@xmpp/xml';
 import type { z } from 'zod';
 import type { Logger } from '../log.js';
+import type { Migration } from '../storage/migrations.js';
+import { Stores } from '../storage/stores.js';
 import type { ServerCore } from './core.js';
 import type { HookEvents } from './events.js';
 import type { HookHandler } from './hooks.js';
@@ -16,6 +18,8 @@ export interface ModuleDefinition<S extends z.ZodType = z.ZodType> {
   depends?: string[];
   /** Option schema with defaults, validated at boot under `[modules.<name>]`. */
   config?: S;
+  /** The module's own schema migrations (component = its name), run once at boot before any host loads it. */
+  migrations?: readonly Migration[];
   setup(ctx: ModuleContext<z.infer<S>>): void | Promise<void>;
 }
 
@@ -44,6 +48,13 @@ export class ModuleContext<C = unknown> {
       this.undo.push(host.iq.add(type, options?.to ?? 'host', ns, el, handler, name));
     };
     this.iq = { get: register('get'), set: register('set') };
+  }
+
+  private stores?: Stores;
+
+  /** The store kinds (keyval, map, archive) on the server's database. */
+  get store(): Stores {
+    return (this.stores ??= new Stores(this.server.storage, this));
   }
 
   get domain(): string {

@@ -3,6 +3,7 @@ import type { ModuleSchemas } from '../config/load.js';
 import type { ServerCore } from './core.js';
 import { ModuleContext, type ModuleDefinition } from './define.js';
 import type { Host } from './host.js';
+import type { Storage } from '../storage/database.js';
 
 export class ModuleRegistry implements ModuleSchemas {
   private readonly definitions = new Map<string, ModuleDefinition>();
@@ -50,6 +51,23 @@ export class ModuleRegistry implements ModuleSchemas {
     for (const name of enabled) visit(name, []);
     return order;
   }
+}
+
+/**
+ * Runs the migrations of the modules that any host enables, once, before any host loads them;
+ * returns the names of those applied.
+ */
+export async function migrateModules(registry: ModuleRegistry, hosts: Iterable<Host>, storage: Storage): Promise<string[]> {
+  const applied: string[] = [];
+  const seen = new Set<string>();
+  for (const host of hosts) {
+    for (const definition of registry.loadOrder(host.options.modules_enabled)) {
+      if (seen.has(definition.name) || !definition.migrations) continue;
+      seen.add(definition.name);
+      applied.push(...(await storage.migrate(definition.name, definition.migrations)));
+    }
+  }
+  return applied;
 }
 
 /** Sets up a host's modules; on failure, undoes what was set up and rethrows. */

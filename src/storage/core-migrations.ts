@@ -1,6 +1,7 @@
 // The core schema. Rows a user owns reference account(host, username) with ON DELETE CASCADE,
 // so deleting an account removes everything it owns in one statement, on both databases.
 import type { Kysely } from 'kysely';
+import { createArchiveTables } from './archive/store.js';
 import { createUserTable, millis, type Migration } from './migrations.js';
 
 export const coreMigrations: Migration[] = [
@@ -36,6 +37,17 @@ export const coreMigrations: Migration[] = [
         .addColumn('expires_at', millis)
         .addPrimaryKeyConstraint('user_data_pk', ['host', 'username', 'store', 'key'])
         .execute();
+    },
+  },
+  {
+    version: 3,
+    name: 'store_kinds',
+    // The tables of the store kinds (stores.ts): keyval and map live in user_data, whose keys
+    // now hold any JID (three parts of 1023 octets and two separators); the archives in
+    // archive and service_archive. SQLite does not enforce varchar lengths.
+    async up(db: Kysely<any>, driver) {
+      if (driver === 'postgres') await db.schema.alterTable('user_data').alterColumn('key', (c) => c.setDataType('varchar(3071)')).execute();
+      await createArchiveTables(db, driver);
     },
   },
 ];

@@ -4,11 +4,11 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import type { Database } from './schema.js';
-import { migrate, type Migration } from './migrations.js';
+import { migrate, type Driver, type Migration } from './migrations.js';
 import { coreMigrations } from './core-migrations.js';
 
 export interface StorageOptions {
-  driver: 'sqlite' | 'postgres';
+  driver: Driver;
   /** SQLite file; ':memory:' for a throwaway database. */
   sqlitePath: string;
   sqliteSynchronous: 'full' | 'normal';
@@ -27,7 +27,7 @@ export interface Storage {
    * them and creates them with its migrations).
    */
   tables<T>(): Kysely<Database & T>;
-  /** Runs a component's migrations (modules call it from their store). */
+  /** Runs a component's migrations (a module's, at boot: ModuleDefinition.migrations). */
   migrate(component: string, migrations: readonly Migration[]): Promise<string[]>;
   /** Cheap round trip, for `starling check` and health. */
   ping(): Promise<void>;
@@ -42,7 +42,7 @@ export async function openStorage(options: StorageOptions, { migrate: runMigrati
     driver: options.driver,
     location,
     tables: <T>() => db as unknown as Kysely<Database & T>,
-    migrate: (component, migrations) => migrate(db, component, migrations),
+    migrate: (component, migrations) => migrate(db, options.driver, component, migrations),
     ping: async () => {
       await sql`select 1`.execute(db);
     },

@@ -1,13 +1,16 @@
-// Numbered migrations, per component ('core' here; a module's store.ts brings its own list).
+// Numbered migrations, per component ('core' here; a module declares its own in defineModule,
+// and they run once at boot).
 // Each runs in a transaction and is recorded; a database that has run a migration this code
 // does not know is newer than the code, and the start stops with a clear message.
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database } from './schema.js';
+
+export type Driver = 'sqlite' | 'postgres';
 
 export interface Migration {
   version: number;
   name: string;
-  up(db: Kysely<any>): Promise<void>;
+  up(db: Kysely<any>, driver: Driver): Promise<void>;
 }
 
 export class SchemaTooNewError extends Error {
@@ -33,7 +36,7 @@ async function ensureMigrationTable(db: Kysely<Database>): Promise<void> {
 }
 
 /** Runs the migrations of one component not yet applied; returns the names it applied. */
-export async function migrate(db: Kysely<Database>, component: string, migrations: readonly Migration[]): Promise<string[]> {
+export async function migrate(db: Kysely<Database>, driver: Driver, component: string, migrations: readonly Migration[]): Promise<string[]> {
   await ensureMigrationTable(db);
   const codeVersion = migrations.reduce((max, m) => Math.max(max, m.version), 0);
   const done = await db.selectFrom('schema_migration').select('version').where('component', '=', component).execute();
@@ -45,7 +48,7 @@ export async function migrate(db: Kysely<Database>, component: string, migration
   for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
     if (doneVersions.has(m.version)) continue;
     await db.transaction().execute(async (trx) => {
-      await m.up(trx);
+      await m.up(trx, driver);
       await trx
         .insertInto('schema_migration')
         .values({ component, version: m.version, name: m.name, applied_at: Date.now() })
@@ -70,4 +73,33 @@ export function createUserTable(db: Kysely<any>, name: string) {
     .addColumn('host', 'varchar(1023)', (c) => c.notNull())
     .addColumn('username', 'varchar(1023)', (c) => c.notNull())
     .addForeignKeyConstraint(`${name}_account_fk`, ['host', 'username'], 'account', ['host', 'username'], (fk) => fk.onDelete('cascade'));
+}
+
+/** Whether the current schema has a table of that name. */
+export async function tableExists(db: Kysely<any>, driver: Driver, name: string): Promise<boolean> {
+  const query =
+    driver === 'postgres'
+      ? sql`select 1 from information_schema.tables where table_schema = current_schema() and table_name = ${name}`
+      : sql`select 1 from sqlite_master where type = 'table' and name = ${name}`;
+  return (await query.execute(db)).rows.length > 0;
+}
+
+/**
+ * The migrations of a module whose data moved from tables of its own (`tables`, created by its
+ * version 1) into the store kinds' tables: version 1 creates nothing any more, version 2 copies
+ * the rows of a database that has the old tables (`copy`), then drops them.
+ */
+export function movedToStores(tables: readonly string[], copy: (db: Kysely<any>, driver: Driver) => Promise<void>): Migration[] {
+  return [
+    { version: 1, name: tables[0]!, up: async () => {} },
+    {
+      version: 2,
+      name: 'to_store_kinds',
+      async up(db, driver) {
+        if (!(await tableExists(db, driver, tables[0]!))) return;
+        await copy(db, driver);
+        for (const table of tables) await db.schema.dropTable(table).execute();
+      },
+    },
+  ];
 }

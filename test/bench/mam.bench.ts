@@ -29,9 +29,9 @@ import { sql } from 'kysely';
 import { openStorage, type StorageOptions } from '../../src/storage/database.js';
 import { AccountStore } from '../../src/storage/accounts.js';
 import { MamConfig } from '../../modules/mam/index.js';
-import { IdGenerator } from '../../modules/mam/ids.js';
-import { resultMessage } from '../../modules/mam/query.js';
-import { ArchiveStore, type ArchivedMessage, type PageRequest } from '../../modules/mam/store.js';
+import { IdGenerator } from '../../src/storage/archive/ids.js';
+import { resultMessage } from '../../src/storage/archive/query.js';
+import { ArchiveStore, type ArchivedMessage, type PageRequest } from '../../src/storage/archive/store.js';
 import { POSTGRES_URL } from '../helpers/services.js';
 
 function arg(name: string, fallback: string): string {
@@ -148,10 +148,9 @@ async function main() {
     }
   };
   try {
-    const store = new ArchiveStore(storage);
+    const store = new ArchiveStore(storage, 'mam');
     let loadLine = `existing archive ${EXISTING}`;
     if (!EXISTING) {
-      await store.migrate();
       await new AccountStore(storage.db).create(HOST, USER, []);
       loadLine = await load(store);
       const analyzeStart = Date.now();
@@ -161,17 +160,17 @@ async function main() {
     const size =
       DB === 'sqlite'
         ? `${(statSync(options.sqlitePath).size / 1e6).toFixed(0)} MB file`
-        : `${(Number((await sql<{ s: string }>`select pg_total_relation_size('archive_message') as s`.execute(storage.db)).rows[0]!.s) / 1e6).toFixed(0)} MB table+indexes`;
+        : `${(Number((await sql<{ s: string }>`select pg_total_relation_size('archive') as s`.execute(storage.db)).rows[0]!.s) / 1e6).toFixed(0)} MB table+indexes`;
 
     // Random ids (over the whole archive, and per conversation) for the queries; not measured.
     const rows = (
-      await sql<{ id: string; with_bare: string }>`select id, with_bare from archive_message where host = ${HOST} and username = ${USER} order by random() limit 4000`.execute(storage.db)
+      await sql<{ id: string; with_bare: string }>`select id, with_bare from archive where store = 'mam' and host = ${HOST} and username = ${USER} order by random() limit 4000`.execute(storage.db)
     ).rows;
     const sample = rows.map((r) => r.id);
     const byContact = new Map<string, string[]>();
     for (const r of rows) byContact.set(r.with_bare, [...(byContact.get(r.with_bare) ?? []), r.id]);
     const ends = (await store.ends(HOST, USER))!;
-    const archived = Number((await sql<{ n: string }>`select count(*) as n from archive_message where host = ${HOST} and username = ${USER}`.execute(storage.db)).rows[0]!.n);
+    const archived = Number((await sql<{ n: string }>`select count(*) as n from archive where store = 'mam' and host = ${HOST} and username = ${USER}`.execute(storage.db)).rows[0]!.n);
 
     // --- queries ------------------------------------------------------------------------------
     const qrand = prng(7);

@@ -1,16 +1,13 @@
 // XEP-0191 Blocking Command over real sockets: the list and its pushes, what a blocked entity
 // can no longer do (and what it sees), what the user can no longer send, presence on block and
 // unblock, JID matching, limits, persistence, and the list going with the account.
-import t, { type Test } from 'tap';
+import t from 'tap';
 import type { Element } from '@xmpp/xml';
-import { BlocklistStore, blockingMigrations } from '../../modules/blocking/store.js';
-import { AccountStore } from '../../src/storage/accounts.js';
-import type { Storage } from '../../src/storage/database.js';
+import { MapStore } from '../../src/storage/stores.js';
 import { parseJid } from '../../src/jid.js';
 import { connect, xml, type TestClient } from '../helpers/clients.js';
 import { DOMAIN, startTestServer } from '../helpers/harness.js';
 import { rowsOwnedBy } from '../helpers/owned-rows.js';
-import { storeOnBothDatabases } from '../helpers/databases.js';
 import { subscribe } from '../helpers/fake-roster.js';
 
 const NS = 'urn:xmpp:blocking';
@@ -235,7 +232,7 @@ t.test('blocking', async (t) => {
     const a = await connect(ts, 'alice', { resource: 'del' });
     clients.push(a);
     await block(a, 'bob@localhost', 'example.com');
-    t.equal((await rowsOwnedBy(ts.server.core.storage, DOMAIN, 'alice')).blocklist_item, 2);
+    t.equal((await new MapStore(ts.server.core.storage, 'blocking').all(DOMAIN, 'alice')).size, 2);
     await ts.server.core.accounts.delete(parseJid('alice@localhost'));
     await new Promise((r) => setTimeout(r, 200));
     const after = await rowsOwnedBy(ts.server.core.storage, DOMAIN, 'alice');
@@ -307,23 +304,3 @@ t.test('JID matching rules (XEP-0191 §4, in the order of XEP-0016)', async (t) 
     t.equal(itemMatches(j(item), j(jid)), expected, `itemMatches(${item}, ${jid})`);
   }
 });
-
-async function storeContract(t: Test, storage: Storage) {
-  await storage.migrate('blocking', blockingMigrations);
-  const accounts = new AccountStore(storage.db);
-  await accounts.create('x.example', 'eve', []);
-  const store = new BlocklistStore(storage);
-  t.same(await store.add('x.example', 'eve', ['b@x.example', 'a@x.example', 'b@x.example'], 3), ['b@x.example', 'a@x.example'], 'new items, once each');
-  t.same(await store.add('x.example', 'eve', ['a@x.example', 'c.example'], 3), ['c.example'], 'known items are not added again');
-  t.equal(await store.add('x.example', 'eve', ['d.example'], 3), undefined, 'past the limit: nothing added');
-  t.same(await store.list('x.example', 'eve'), ['a@x.example', 'b@x.example', 'c.example']);
-  t.same(await store.remove('x.example', 'eve', ['a@x.example', 'zzz@x.example']), ['a@x.example'], 'remove returns what was there');
-  t.same(await store.clear('x.example', 'eve'), ['b@x.example', 'c.example']);
-  t.same(await store.list('x.example', 'eve'), []);
-  await t.rejects(store.add('x.example', 'nobody', ['a@x.example'], 3), 'no account, no row');
-  await store.add('x.example', 'eve', ['a@x.example'], 3);
-  t.ok(await accounts.delete('x.example', 'eve'));
-  t.equal((await rowsOwnedBy(storage, 'x.example', 'eve')).blocklist_item, 0, 'the list goes with the account');
-}
-
-t.test('blocklist store on both databases', async (t) => storeOnBothDatabases(t, 'blocking', storeContract));

@@ -14,8 +14,8 @@ import { connect, rawLogin, xml, type RawStream, type TestClient } from '../help
 import { rowsOwnedBy } from '../helpers/owned-rows.js';
 import { onPostgres } from '../helpers/databases.js';
 import { FORWARD, MAM, field, forwarded, mamQuery, type MamQueryOptions, type MamQueryResult } from '../helpers/mam.js';
-import { IdGenerator } from '../../modules/mam/ids.js';
-import { ArchiveStore } from '../../modules/mam/store.js';
+import { IdGenerator } from '../../src/storage/archive/ids.js';
+import { ArchiveStore } from '../../src/storage/archive/store.js';
 
 const MODULES = ['sasl', 'ping', 'disco', 'roster', 'presence', 'offline', 'sm', 'mam'];
 const SID = 'urn:xmpp:sid:0';
@@ -273,14 +273,14 @@ t.test('archiving and stanza-ids', async (t) => {
 
   t.test('deleting the account deletes its archive', async (t) => {
     const before = await rowsOwnedBy(ts.server.core.storage, 'localhost', 'carol');
-    t.ok(before.archive_message! > 0);
+    t.ok(before.archive! > 0);
     const prefs = await iq(clients.find((c) => c.jid.startsWith('carol'))!, 'set', xml('prefs', { xmlns: MAM, default: 'always' }, xml('always'), xml('never')));
     t.equal(prefs.attrs.type, 'result');
-    t.equal((await rowsOwnedBy(ts.server.core.storage, 'localhost', 'carol')).archive_prefs, 1);
+    t.ok((await rowsOwnedBy(ts.server.core.storage, 'localhost', 'carol')).user_data! > 0);
     await ts.server.core.accounts.delete(makeJid('carol', 'localhost'));
     const after = await rowsOwnedBy(ts.server.core.storage, 'localhost', 'carol');
-    t.equal(after.archive_message, 0);
-    t.equal(after.archive_prefs, 0);
+    t.equal(after.archive, 0);
+    t.equal(after.user_data, 0, 'and its preferences');
   });
 });
 
@@ -366,7 +366,7 @@ t.test('retention: expired messages are purged', async (t) => {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const first = await startTestServer(t, { data_dir: dir, modules_enabled: MODULES });
   await first.addUser('alice');
-  const store = new ArchiveStore(first.server.core.storage);
+  const store = new ArchiveStore(first.server.core.storage, 'mam');
   let clock = Date.now() - 3 * 86_400_000;
   const gen = new IdGenerator(() => clock);
   const append = (text: string) =>

@@ -12,9 +12,8 @@ import type { TestServer } from '../helpers/harness.js';
 import type { TestClient } from '../helpers/clients.js';
 import { onPostgres } from '../helpers/databases.js';
 import { MAM, forwarded, mamQuery, type MamQueryOptions, type MamQueryResult } from '../helpers/mam.js';
-import { IdGenerator } from '../../modules/mam/ids.js';
-import { ArchiveStore } from '../../modules/mam/store.js';
-import { ROOM_ARCHIVE } from '../../modules/muc-mam/store.js';
+import { IdGenerator } from '../../src/storage/archive/ids.js';
+import { ArchiveStore } from '../../src/storage/archive/store.js';
 import {
   DATA,
   DISCO_INFO,
@@ -64,8 +63,8 @@ async function say(c: TestClient, room: string, body: string, echo: TestClient =
 
 /** Rows of one room in the archive table. */
 async function archivedRows(ts: TestServer, room: string): Promise<number> {
-  const db = ts.server.core.storage.db as unknown as Kysely<Record<string, { service: string; room: string }>>;
-  const rows = await db.selectFrom('muc_archive').selectAll().where('service', '=', SERVICE).where('room', '=', room.split('@')[0]!).execute();
+  const db = ts.server.core.storage.db as unknown as Kysely<Record<string, { service: string; node: string; store: string }>>;
+  const rows = await db.selectFrom('service_archive').selectAll().where('service', '=', SERVICE).where('node', '=', room.split('@')[0]!).where('store', '=', 'muc_mam').execute();
   return rows.length;
 }
 
@@ -311,7 +310,7 @@ t.test('retention', async (t) => {
   await createRoom(alice!, room, 'Alice', LOGGING);
   // A message from three days ago, written as the module writes them.
   const oldId = new IdGenerator(() => Date.now() - 3 * 86_400_000).next();
-  const store = new ArchiveStore(ts.server.core.storage, ROOM_ARCHIVE);
+  const store = new ArchiveStore(ts.server.core.storage, 'muc_mam', 'service');
   await store.append(SERVICE, 'old', { id: oldId, withBare: 'alice@localhost', withResource: 'Alice', direction: 'in', stanza: `<message from="${room}/Alice" type="groupchat"><body>ancient</body></message>` });
   const recent = await say(alice!, room, 'recent');
   // The first purge runs a second after the start.
@@ -325,15 +324,15 @@ t.test("the room archive's queries use its indexes (SQLite plans)", async (t) =>
     const rows = await sql.raw<{ detail: string }>(`explain query plan ${q}`).execute(ts.server.core.storage.db);
     return rows.rows.map((r) => r.detail).join(' | ');
   };
-  const where = `service = 'conference.localhost' and room = 'r'`;
-  const main = await plan(`select * from muc_archive where ${where} and (ts, id) > (1, 'x') order by ts, id limit 51`);
-  t.match(main, /USING INDEX sqlite_autoindex_muc_archive_1 \(service=\? AND room=\? AND \(ts,id\)>\(\?,\?\)\)/, main);
+  const where = `service = 'conference.localhost' and node = 'r' and store = 'muc_mam'`;
+  const main = await plan(`select * from service_archive where ${where} and (ts, id) > (1, 'x') order by ts, id limit 51`);
+  t.match(main, /USING INDEX sqlite_autoindex_service_archive_1 \(service=\? AND node=\? AND store=\? AND \(ts,id\)>\(\?,\?\)\)/, main);
   t.notMatch(main, /TEMP B-TREE/, 'the archive in order, no sort');
-  const nick = await plan(`select * from muc_archive where ${where} and with_resource = 'Bob' and (ts, id) < (1, 'x') order by ts desc, id desc limit 51`);
-  t.match(nick, /USING INDEX muc_archive_nick_idx \(service=\? AND room=\? AND with_resource=\? AND \(ts,id\)<\(\?,\?\)\)/, nick);
+  const nick = await plan(`select * from service_archive where ${where} and with_resource = 'Bob' and (ts, id) < (1, 'x') order by ts desc, id desc limit 51`);
+  t.match(nick, /USING INDEX service_archive_nick_idx \(service=\? AND node=\? AND store=\? AND with_resource=\? AND \(ts,id\)<\(\?,\?\)\)/, nick);
   t.notMatch(nick, /TEMP B-TREE/, "one nick's messages in order, no sort");
-  const real = await plan(`select * from muc_archive where ${where} and with_bare = 'bob@localhost' order by ts, id limit 51`);
-  t.match(real, /USING INDEX muc_archive_with_idx/, real);
+  const real = await plan(`select * from service_archive where ${where} and with_bare = 'bob@localhost' order by ts, id limit 51`);
+  t.match(real, /USING INDEX service_archive_with_idx/, real);
 });
 
 async function restartScenario(t: Tap, storage: Record<string, unknown>): Promise<void> {

@@ -1,7 +1,8 @@
-// The message archive store (modules/mam/store.ts): the same cases on SQLite and PostgreSQL.
+// The archive store kind (src/storage/archive/store.ts): the same cases on SQLite and PostgreSQL.
 // Keyset paging both ways over 1,000 messages (with ties on the millisecond), the filters of
 // XEP-0313 (with, start, end, after-id, before-id, ids), unknown ids, bounded counts, metadata,
-// preferences, retention purge, and the cascade on account deletion.
+// retention purge, and the cascade on account deletion. More of the kind (group commit, queues,
+// service archives) in store-kinds.test.ts.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,8 +11,8 @@ import t, { type Test } from 'tap';
 import { sql } from 'kysely';
 import { openStorage, type StorageOptions } from '../../src/storage/database.js';
 import { AccountStore } from '../../src/storage/accounts.js';
-import { IdGenerator, idTime } from '../../modules/mam/ids.js';
-import { ArchiveItemNotFound, ArchiveStore, type ArchivedMessage, type PageRequest } from '../../modules/mam/store.js';
+import { IdGenerator, idTime } from '../../src/storage/archive/ids.js';
+import { ArchiveItemNotFound, ArchiveStore, type ArchivedMessage, type PageRequest } from '../../src/storage/archive/store.js';
 import { POSTGRES_URL, postgresReachable, useService } from '../helpers/services.js';
 
 const HOST = 'a.example';
@@ -57,9 +58,7 @@ async function contract(t: Test, backend: Backend) {
     await storage.close();
     await backend.cleanup();
   });
-  const store = new ArchiveStore(storage);
-  t.ok((await store.migrate()).length > 0, 'migrated');
-  t.same(await store.migrate(), [], 'nothing the second time');
+  const store = new ArchiveStore(storage, 'mam');
   const accounts = new AccountStore(storage.db);
   await accounts.create(HOST, 'alice', []);
   await accounts.create(HOST, 'bob', []);
@@ -227,28 +226,20 @@ async function contract(t: Test, backend: Backend) {
     t.equal(await store.ends(HOST, 'empty'), undefined);
   });
 
-  t.test('preferences', async (t) => {
-    t.equal(await store.getPrefs(HOST, 'alice'), undefined);
-    await store.setPrefs(HOST, 'alice', { default: 'roster', always: ['bob@b.example'], never: ['eve@e.example/x'] });
-    t.same(await store.getPrefs(HOST, 'alice'), { default: 'roster', always: ['bob@b.example'], never: ['eve@e.example/x'] });
-    await store.setPrefs(HOST, 'alice', { default: 'never', always: [], never: [] });
-    t.same(await store.getPrefs(HOST, 'alice'), { default: 'never', always: [], never: [] }, 'replaced');
-  });
-
   t.test('the query plans use the indexes', { skip: backend.name !== 'sqlite' && 'SQLite plans only' }, async (t) => {
     // The shapes of the store's queries, literals in place of parameters.
     const plan = async (q: string) => {
       const rows = await sql.raw<{ detail: string }>(`explain query plan ${q}`).execute(storage.db);
       return rows.rows.map((r) => r.detail).join(' | ');
     };
-    const main = await plan(`select * from archive_message where host = 'a' and username = 'b' and (ts, id) > (1, 'x') order by ts, id limit 51`);
-    t.match(main, /USING INDEX sqlite_autoindex_archive_message_1 \(host=\? AND username=\? AND \(ts,id\)>\(\?,\?\)\)/, main);
+    const main = await plan(`select * from archive where host = 'a' and username = 'b' and store = 'm' and (ts, id) > (1, 'x') order by ts, id limit 51`);
+    t.match(main, /USING INDEX sqlite_autoindex_archive_1 \(host=\? AND username=\? AND store=\? AND \(ts,id\)>\(\?,\?\)\)/, main);
     t.notMatch(main, /TEMP B-TREE/, 'no sort');
-    const back = await plan(`select * from archive_message where host = 'a' and username = 'b' and (ts, id) < (1, 'x') order by ts desc, id desc limit 51`);
-    t.match(back, /USING INDEX sqlite_autoindex_archive_message_1/, back);
+    const back = await plan(`select * from archive where host = 'a' and username = 'b' and store = 'm' and (ts, id) < (1, 'x') order by ts desc, id desc limit 51`);
+    t.match(back, /USING INDEX sqlite_autoindex_archive_1/, back);
     t.notMatch(back, /TEMP B-TREE/);
-    const conv = await plan(`select * from archive_message where host = 'a' and username = 'b' and with_bare = 'c' and (ts, id) > (1, 'x') order by ts, id limit 51`);
-    t.match(conv, /USING INDEX archive_message_with_idx \(host=\? AND username=\? AND with_bare=\? AND \(ts,id\)>\(\?,\?\)\)/, conv);
+    const conv = await plan(`select * from archive where host = 'a' and username = 'b' and store = 'm' and with_bare = 'c' and (ts, id) > (1, 'x') order by ts, id limit 51`);
+    t.match(conv, /USING INDEX archive_with_idx \(host=\? AND username=\? AND store=\? AND with_bare=\? AND \(ts,id\)>\(\?,\?\)\)/, conv);
     t.notMatch(conv, /TEMP B-TREE/);
   });
 
@@ -265,16 +256,15 @@ async function contract(t: Test, backend: Backend) {
     t.equal(await store.purgeBefore(HOST, cutoff), 0, 'nothing left to purge');
   });
 
-  t.test('deleting the account deletes its archive and preferences', async (t) => {
+  t.test('deleting the account deletes its archive', async (t) => {
     t.ok(await accounts.delete(HOST, 'alice'));
-    const left = await storage.tables<{ archive_message: { host: string; username: string } }>()
-      .selectFrom('archive_message')
+    const left = await storage.tables<{ archive: { host: string; username: string } }>()
+      .selectFrom('archive')
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('host', '=', HOST)
       .where('username', '=', 'alice')
       .executeTakeFirstOrThrow();
     t.equal(Number(left.n), 0);
-    t.equal(await store.getPrefs(HOST, 'alice'), undefined);
     t.equal((await store.page('other.example', 'alice', { max: 10, countLimit: 100 })).count, 1, 'the other host’s alice keeps hers');
     await t.rejects(store.append(HOST, 'alice', { id: gen.next(), withBare: 'x@y', withResource: '', direction: 'in', stanza: '<message/>' }), 'rows need an account');
   });

@@ -1,14 +1,17 @@
-// The query protocol of XEP-0313 §4: the XEP-0004 form (with, start, end, before-id, after-id,
-// ids), XEP-0059 result set management, <flip-page/>, the result messages and <fin/>.
+// The query protocol of XEP-0313 §4 over an archive store (store.ts), shared by every archive a
+// client queries (the user archives, the room archives): the XEP-0004 form (with, start, end,
+// before-id, after-id, ids), XEP-0059 result set management, <flip-page/>, the result messages
+// and <fin/>.
 import { randomBytes } from 'node:crypto';
 import { xml, type Element } from '@xmpp/xml';
-import { JidError, parseJid } from '../../src/jid.js';
-import { StanzaError } from '../../src/stream/errors.js';
-import { NS } from '../../src/xml/namespaces.js';
-import { parseElement } from '../../src/xml/parse.js';
-import { NS_MAM } from './policy.js';
+import { JidError, parseJid } from '../../jid.js';
+import { StanzaError } from '../../stream/errors.js';
+import { NS } from '../../xml/namespaces.js';
+import { parseElement } from '../../xml/parse.js';
 import type { ArchiveKey, ArchivedMessage, Page, PageRequest } from './store.js';
 
+export const NS_MAM = 'urn:xmpp:mam:2';
+export const NS_MAM_EXTENDED = 'urn:xmpp:mam:2#extended';
 export const NS_DATA = 'jabber:x:data';
 export const NS_RSM = 'http://jabber.org/protocol/rsm';
 export const NS_FORWARD = 'urn:xmpp:forward:0';

@@ -1,0 +1,86 @@
+// Group commit for the archive writes of one database. Writes queue up; one transaction runs at
+// a time, and every write queued while it runs is committed together in the next one, so a
+// busy server makes one commit (one fsync, one round trip per statement) for many messages.
+// Consecutive inserts into one table become one multi-row INSERT. A write's promise resolves
+// only once its transaction has committed. When a shared transaction fails, each of its writes
+// is retried in a transaction of its own, so a bad one (say, for an account deleted meanwhile)
+// fails alone. Writes commit in the order they were queued.
+import type { Kysely } from 'kysely';
+
+/** Rows per INSERT statement. */
+const INSERT_ROWS = 500;
+
+interface Job {
+  insert?: { table: string; row: object };
+  run?: (trx: Kysely<any>) => Promise<unknown>;
+  resolve(value: unknown): void;
+  reject(err: unknown): void;
+}
+
+export class WriteQueue {
+  private pending: Job[] = [];
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly db: Kysely<any>) {}
+
+  /** Inserts `row` into `table` in the next transaction; resolves once committed. */
+  insert(table: string, row: object): Promise<void> {
+    return this.queue({ insert: { table, row } }) as Promise<void>;
+  }
+
+  /** Runs `run` in the next transaction, after the writes queued before it; resolves with its result once committed. */
+  write<T>(run: (trx: Kysely<any>) => Promise<T>): Promise<T> {
+    return this.queue({ run }) as Promise<T>;
+  }
+
+  /** Resolves once every write queued so far has committed (or failed). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private queue(job: Omit<Job, 'resolve' | 'reject'>): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ ...job, resolve, reject });
+      this.running ??= this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    // The writes of this tick join the first transaction.
+    await Promise.resolve();
+    while (this.pending.length > 0) await this.commit(this.pending.splice(0));
+    this.running = undefined;
+  }
+
+  private async commit(jobs: Job[]): Promise<void> {
+    let results: unknown[];
+    try {
+      results = await this.db.transaction().execute((trx) => execute(trx, jobs));
+    } catch (err) {
+      if (jobs.length === 1) return jobs[0]!.reject(err);
+      for (const job of jobs) await this.commit([job]);
+      return;
+    }
+    jobs.forEach((job, i) => job.resolve(results[i]));
+  }
+}
+
+async function execute(trx: Kysely<any>, jobs: Job[]): Promise<unknown[]> {
+  const results: unknown[] = [];
+  for (let i = 0; i < jobs.length; ) {
+    const table = jobs[i]!.insert?.table;
+    if (table === undefined) {
+      results.push(await jobs[i]!.run!(trx));
+      i++;
+      continue;
+    }
+    let end = i;
+    while (end < jobs.length && end - i < INSERT_ROWS && jobs[end]!.insert?.table === table) end++;
+    await trx
+      .insertInto(table)
+      .values(jobs.slice(i, end).map((j) => j.insert!.row))
+      .execute();
+    for (; i < end; i++) results.push(undefined);
+  }
+  return results;
+}
