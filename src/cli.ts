@@ -7,20 +7,13 @@ import { createLogger } from './log.js';
 import { ModuleRegistry } from './module-api/loader.js';
 import { builtinModules } from '../modules/index.js';
 import { openAccounts, startServer } from './server.js';
-import { InviteStore } from '../modules/register/store.js';
 import { runCheck } from './check.js';
+import { configOption, moduleCommands, type Command } from './cli/command.js';
+import { CommandError } from './module-api/commands.js';
 import { readPassword } from './password-input.js';
 import { VERSION } from './version.js';
 import type { Storage } from './storage/database.js';
 
-interface Command {
-  usage: string;
-  summary: string;
-  options?: Record<string, { type: 'string' | 'boolean'; short?: string }>;
-  run(args: string[], values: Record<string, string | boolean | undefined>): Promise<number>;
-}
-
-const configOption = { config: { type: 'string' as const, short: 'c' } };
 const passwordOptions = { ...configOption, 'password-file': { type: 'string' as const } };
 
 const commands: Record<string, Command> = {
@@ -75,29 +68,6 @@ const commands: Record<string, Command> = {
         for (const user of await accounts.list(host)) console.log(user);
       }),
   },
-  invite: {
-    usage: 'starling invite HOST [--uses N] [--expires-in SECONDS] [--config FILE]',
-    summary:
-      'Create an invitation token for in-band registration (modules.register with require_invitation): valid for N registrations ' +
-      '(default 1) for SECONDS (default 604800, a week; 0: no expiry). Prints the token, then its XEP-0401 registration URI.',
-    options: { ...configOption, uses: { type: 'string' }, 'expires-in': { type: 'string' } },
-    run: (args, values) =>
-      withAccounts(values, async (_accounts, config, storage) => {
-        const host = requireArg(args, 'HOST').toLowerCase();
-        const options = config.hostOptions.get(host);
-        if (!options) throw new AccountError('host-unknown', `${host} is not a host of this server`);
-        const uses = countOption(values.uses, '--uses', 1, 1);
-        const expiresInSeconds = countOption(values['expires-in'], '--expires-in', 7 * 24 * 3600, 0);
-        const { token, expiresAt } = await (await InviteStore.open(storage)).create(host, { uses, expiresInSeconds });
-        console.log(token);
-        console.log(`xmpp:${host}?register;preauth=${token}`);
-        console.log(`valid for ${uses} registration${uses === 1 ? '' : 's'}, ${expiresAt === null ? 'without expiry' : `until ${new Date(expiresAt).toISOString()}`}`);
-        const register = options.modules.register as { allow_registration?: boolean; require_invitation?: boolean } | undefined;
-        if (!options.modules_enabled.includes('register')) console.error(`note: the register module is not enabled for ${host}; the token waits until it is`);
-        else if (!register?.allow_registration) console.error(`note: modules.register.allow_registration is off for ${host}; the token waits until it is on`);
-        else if (!register.require_invitation) console.error(`note: modules.register.require_invitation is off for ${host}: registering needs no token`);
-      }),
-  },
   check: {
     usage: 'starling check [--config FILE]',
     summary: 'Validate the configuration, certificates and storage without serving. Prints OK or the problems; exit 1 on problems.',
@@ -118,6 +88,9 @@ function registry(): ModuleRegistry {
   return new ModuleRegistry(builtinModules);
 }
 
+/** What the modules add (`starling invite` from the register module, ...). */
+const fromModules = moduleCommands(builtinModules, Object.keys(commands), registry);
+
 function requireArg(args: string[], name: string): string {
   const value = args[0];
   if (!value) throw new UsageError(`missing ${name}`);
@@ -125,14 +98,6 @@ function requireArg(args: string[], name: string): string {
 }
 
 class UsageError extends Error {}
-
-/** A whole-number option: its default when absent, a usage error when not a number >= min. */
-function countOption(value: string | boolean | undefined, name: string, fallback: number, min: number): number {
-  if (value === undefined) return fallback;
-  const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${name} must be a whole number of at least ${min}`);
-  return n;
-}
 
 async function withAccounts(
   values: Record<string, string | boolean | undefined>,
@@ -184,13 +149,15 @@ async function start(configPath: string | undefined): Promise<number> {
 }
 
 function help(name?: string): void {
-  if (name && commands[name]) {
-    const c = commands[name];
-    console.log(`usage: ${c.usage}\n\n${c.summary}`);
+  const named = name ? (commands[name] ?? fromModules[name]) : undefined;
+  if (named) {
+    console.log(`usage: ${named.usage}\n\n${named.summary}${named.module ? `\n\n(from the ${named.module} module)` : ''}`);
     return;
   }
   console.log('usage: starling <command> [options]\n\ncommands:');
   for (const [n, c] of Object.entries(commands)) console.log(`  ${n.padEnd(10)} ${c.summary}`);
+  if (Object.keys(fromModules).length > 0) console.log('\ncommands of modules:');
+  for (const [n, c] of Object.entries(fromModules)) console.log(`  ${n.padEnd(10)} ${c.summary} (${c.module})`);
   console.log('\n`starling <command> --help` tells more.');
 }
 
@@ -201,7 +168,7 @@ async function main(argv: string[]): Promise<number> {
     return name ? 0 : 1;
   }
   if (name === '--version') return commands.version!.run([], {});
-  const command = commands[name];
+  const command = commands[name] ?? fromModules[name];
   if (!command) {
     console.error(`starling: unknown command "${name}"`);
     help();
@@ -216,7 +183,7 @@ async function main(argv: string[]): Promise<number> {
     return await command.run(positionals, values);
   } catch (err) {
     if (err instanceof ConfigError) console.error(err.message);
-    else if (err instanceof AccountError || err instanceof UsageError) console.error(`starling ${name}: ${err.message}`);
+    else if (err instanceof AccountError || err instanceof UsageError || err instanceof CommandError) console.error(`starling ${name}: ${err.message}`);
     else if ((err as NodeJS.ErrnoException).code?.startsWith?.('ERR_PARSE_ARGS')) console.error(`starling ${name}: ${(err as Error).message}\nusage: ${command.usage}`);
     else console.error(`starling ${name}: ${(err as Error).stack ?? err}`);
     return 1;

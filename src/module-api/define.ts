@@ -3,6 +3,7 @@
 import type { Element } from '@xmpp/xml';
 import type { z } from 'zod';
 import type { Logger } from '../log.js';
+import type { ModuleCommand } from './commands.js';
 import type { ServerCore } from './core.js';
 import type { HookEvents } from './events.js';
 import type { HookHandler } from './hooks.js';
@@ -16,6 +17,8 @@ export interface ModuleDefinition<S extends z.ZodType = z.ZodType> {
   /** Option schema with defaults, validated at boot under `[modules.<name>]`. */
   config?: S;
   setup(ctx: ModuleContext<z.infer<S>>): void | Promise<void>;
+  /** Commands this module adds to `starling` (see commands.ts); available whether or not a host enables it. */
+  commands?: ModuleCommand[];
 }
 
 export function defineModule<S extends z.ZodType>(definition: ModuleDefinition<S>): ModuleDefinition<S> {
