@@ -9,6 +9,7 @@ import { builtinModules } from '../modules/index.js';
 import { openAccounts, startServer } from './server.js';
 import { runCheck } from './check.js';
 import { configOption, moduleCommands, type Command } from './cli/command.js';
+import { deleteOnServer, onRunningServer, passwdOnServer, serverCommands } from './cli/server-commands.js';
 import { CommandError } from './module-api/commands.js';
 import { readPassword } from './password-input.js';
 import { VERSION } from './version.js';
@@ -35,10 +36,13 @@ const commands: Record<string, Command> = {
       }),
   },
   passwd: {
-    usage: 'starling passwd USER@HOST [--password-file FILE] [--config FILE]',
-    summary: "Change an account's password.",
-    options: passwordOptions,
-    run: (args, values) =>
+    usage: 'starling passwd USER@HOST [--keep-sessions] [--password-file FILE] [--config FILE]',
+    summary:
+      "Change an account's password. On a running server the account's sessions end (<reset/>, they log in again " +
+      'with the new password); --keep-sessions leaves them.',
+    options: { ...passwordOptions, 'keep-sessions': { type: 'boolean' } },
+    run: async (args, values) =>
+      (await onRunningServer(values, registry, (server) => passwdOnServer(server, requireArg(args, 'USER@HOST'), values))) ??
       withAccounts(values, async (accounts) => {
         const jid = accounts.userJid(requireArg(args, 'USER@HOST'));
         if (!(await accounts.exists(jid))) throw new AccountError('item-not-found', `there is no account ${jid}`);
@@ -48,9 +52,10 @@ const commands: Record<string, Command> = {
   },
   deluser: {
     usage: 'starling deluser USER@HOST [--config FILE]',
-    summary: 'Delete an account and everything it owns (roster, offline messages, archive, ...).',
+    summary: "Delete an account and everything it owns (roster, offline messages, archive, ...). On a running server the account's sessions end (<not-authorized/>).",
     options: configOption,
-    run: (args, values) =>
+    run: async (args, values) =>
+      (await onRunningServer(values, registry, (server) => deleteOnServer(server, requireArg(args, 'USER@HOST')))) ??
       withAccounts(values, async (accounts) => {
         const jid = accounts.userJid(requireArg(args, 'USER@HOST'));
         await accounts.delete(jid);
@@ -68,6 +73,7 @@ const commands: Record<string, Command> = {
         for (const user of await accounts.list(host)) console.log(user);
       }),
   },
+  ...serverCommands(registry),
   check: {
     usage: 'starling check [--config FILE]',
     summary: 'Validate the configuration, certificates and storage without serving. Prints OK or the problems; exit 1 on problems.',

@@ -1,10 +1,11 @@
 // The CLI's side of the control channel: finds the running server by its socket in the data
 // directory and sends it requests, one JSON line each way.
 import net from 'node:net';
+import { CommandError } from '../module-api/commands.js';
 import { controlSocketPath, type ControlErrorKind, type ControlRequest, type ControlResponse } from './protocol.js';
 
 /** The server answered with an error (an account problem, a bad request, a fault of its own). */
-export class ControlError extends Error {
+export class ControlError extends CommandError {
   constructor(
     readonly kind: ControlErrorKind,
     message: string,

@@ -62,6 +62,8 @@ export interface KickResult {
 }
 
 export interface AccountResult {
+  /** The account, prepared. */
+  jid: string;
   /** The sessions the change closed. */
   closed: number;
 }

@@ -5,6 +5,7 @@ import net from 'node:net';
 import { AccountError } from '../auth/accounts.js';
 import { JidError, parseJid, type Jid } from '../jid.js';
 import type { Logger } from '../log.js';
+import { CommandError } from '../module-api/commands.js';
 import type { ServerCore } from '../module-api/core.js';
 import type { Session } from '../sessions/session.js';
 import { StreamError } from '../stream/errors.js';
@@ -58,11 +59,12 @@ export class ControlServer {
 
   /**
    * Listens on `socketPath`, owner-only. A socket left by a process that is gone is replaced;
-   * one that still answers means another server uses this data directory: an error.
+   * one that still answers means another server uses this data directory: a CommandError (one
+   * line from `starling start`).
    */
   static async open(socketPath: string, log: Logger): Promise<ControlServer> {
     if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
-      throw new Error(`the control socket path ${socketPath} is longer than ${MAX_SOCKET_PATH_BYTES} bytes: choose a shorter data_dir`);
+      throw new CommandError(`the control socket path ${socketPath} is longer than ${MAX_SOCKET_PATH_BYTES} bytes: choose a shorter data_dir`);
     }
     await claimPath(socketPath);
     const server = net.createServer();
@@ -205,7 +207,7 @@ export class ControlServer {
     // The deletion closes the account's sessions (<not-authorized/>, see server.ts).
     await accounts.delete(jid);
     this.log.info({ jid: jid.toString(), closed }, 'account deleted by the administrator');
-    return { closed };
+    return { jid: jid.toString(), closed };
   }
 
   /** Sets a password; the account's sessions end (<reset/>, as Prosody does) unless kept. */
@@ -222,7 +224,7 @@ export class ControlServer {
       }
     }
     this.log.info({ jid: jid.toString(), closed }, 'password changed by the administrator');
-    return { closed };
+    return { jid: jid.toString(), closed };
   }
 
   /** A JID of a user of one of our hosts (bare or full). */
@@ -279,9 +281,9 @@ async function claimPath(socketPath: string): Promise<void> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
   }
-  if (!stat.isSocket()) throw new Error(`${socketPath} exists and is not a socket: move it away`);
+  if (!stat.isSocket()) throw new CommandError(`${socketPath} exists and is not a socket: move it away`);
   if (await answers(socketPath)) {
-    throw new Error(`another Starling process is running with this data directory (its control socket ${socketPath} answers)`);
+    throw new CommandError(`another Starling process is running with this data directory (its control socket ${socketPath} answers)`);
   }
   unlinkSync(socketPath);
 }
@@ -298,7 +300,7 @@ function answers(socketPath: string): Promise<boolean> {
     socket.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       if (err.code === 'ECONNREFUSED' || err.code === 'ENOENT') resolve(false);
-      else reject(new Error(`cannot tell whether the control socket ${socketPath} is in use: ${err.message}`));
+      else reject(new CommandError(`cannot tell whether the control socket ${socketPath} is in use: ${err.message}`));
     });
   });
 }

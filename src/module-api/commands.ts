@@ -33,7 +33,7 @@ export interface ModuleCommand {
   run(args: string[], ctx: CommandContext): Promise<number | void>;
 }
 
-/** A failure the CLI prints as one line, `starling <command>: <message>`, with exit status 1. */
+/** A failure the CLI prints as one line, `starling <command>: <message>`, with exit status 1 (no stack trace). */
 export class CommandError extends Error {
   constructor(message: string) {
     super(message);
