@@ -36,7 +36,9 @@ async function client(t: Tap, port: number, user: string, resource: string): Pro
   t.teardown(() => c.stop());
   return { c, error };
 }
-type Tap = Parameters<Parameters<typeof t.test>[1]>[0];
+interface Tap {
+  teardown(fn: () => unknown): void;
+}
 
 /** The sessions as the control channel lists them, asked in-process (no CLI run). */
 async function sessions(): Promise<SessionInfo[]> {
