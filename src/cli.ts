@@ -7,21 +7,15 @@ import { createLogger } from './log.js';
 import { ModuleRegistry } from './module-api/loader.js';
 import { builtinModules } from '../modules/index.js';
 import { openAccounts, startServer } from './server.js';
-import { InviteStore } from '../modules/register/store.js';
 import { runCheck } from './check.js';
+import { configOption, moduleCommands, type Command } from './cli/command.js';
+import { deleteOnServer, onRunningServer, passwdOnServer, serverCommands } from './cli/server-commands.js';
+import { CommandError } from './module-api/commands.js';
 import { readPassword } from './password-input.js';
 import { OperatorError } from './operator-error.js';
 import { VERSION } from './version.js';
 import type { Storage } from './storage/database.js';
 
-interface Command {
-  usage: string;
-  summary: string;
-  options?: Record<string, { type: 'string' | 'boolean'; short?: string }>;
-  run(args: string[], values: Record<string, string | boolean | undefined>): Promise<number>;
-}
-
-const configOption = { config: { type: 'string' as const, short: 'c' } };
 const passwordOptions = { ...configOption, 'password-file': { type: 'string' as const } };
 
 const commands: Record<string, Command> = {
@@ -43,10 +37,13 @@ const commands: Record<string, Command> = {
       }),
   },
   passwd: {
-    usage: 'starling passwd USER@HOST [--password-file FILE] [--config FILE]',
-    summary: "Change an account's password.",
-    options: passwordOptions,
-    run: (args, values) =>
+    usage: 'starling passwd USER@HOST [--keep-sessions] [--password-file FILE] [--config FILE]',
+    summary:
+      "Change an account's password. On a running server the account's sessions end (<reset/>, they log in again " +
+      'with the new password); --keep-sessions leaves them.',
+    options: { ...passwordOptions, 'keep-sessions': { type: 'boolean' } },
+    run: async (args, values) =>
+      (await onRunningServer(values, registry, (server) => passwdOnServer(server, requireArg(args, 'USER@HOST'), values))) ??
       withAccounts(values, async (accounts) => {
         const jid = accounts.userJid(requireArg(args, 'USER@HOST'));
         if (!(await accounts.exists(jid))) throw new AccountError('item-not-found', `there is no account ${jid}`);
@@ -56,9 +53,10 @@ const commands: Record<string, Command> = {
   },
   deluser: {
     usage: 'starling deluser USER@HOST [--config FILE]',
-    summary: 'Delete an account and everything it owns (roster, offline messages, archive, ...).',
+    summary: "Delete an account and everything it owns (roster, offline messages, archive, ...). On a running server the account's sessions end (<not-authorized/>).",
     options: configOption,
-    run: (args, values) =>
+    run: async (args, values) =>
+      (await onRunningServer(values, registry, (server) => deleteOnServer(server, requireArg(args, 'USER@HOST')))) ??
       withAccounts(values, async (accounts) => {
         const jid = accounts.userJid(requireArg(args, 'USER@HOST'));
         await accounts.delete(jid);
@@ -78,29 +76,7 @@ const commands: Record<string, Command> = {
         if (users.length === 0) console.error(`no accounts on ${host} in ${storage.location}`);
       }),
   },
-  invite: {
-    usage: 'starling invite HOST [--uses N] [--expires-in SECONDS] [--config FILE]',
-    summary:
-      'Create an invitation token for in-band registration (modules.register with require_invitation): valid for N registrations ' +
-      '(default 1) for SECONDS (default 604800, a week; 0: no expiry). Prints the token, then its XEP-0401 registration URI.',
-    options: { ...configOption, uses: { type: 'string' }, 'expires-in': { type: 'string' } },
-    run: (args, values) =>
-      withAccounts(values, async (_accounts, config, storage) => {
-        const host = requireArg(args, 'HOST').toLowerCase();
-        const options = config.hostOptions.get(host);
-        if (!options) throw new AccountError('host-unknown', `${host} is not a host of this server`);
-        const uses = countOption(values.uses, '--uses', 1, 1);
-        const expiresInSeconds = countOption(values['expires-in'], '--expires-in', 7 * 24 * 3600, 0);
-        const { token, expiresAt } = await (await InviteStore.open(storage)).create(host, { uses, expiresInSeconds });
-        console.log(token);
-        console.log(`xmpp:${host}?register;preauth=${token}`);
-        console.log(`valid for ${uses} registration${uses === 1 ? '' : 's'}, ${expiresAt === null ? 'without expiry' : `until ${new Date(expiresAt).toISOString()}`}`);
-        const register = options.modules.register as { allow_registration?: boolean; require_invitation?: boolean } | undefined;
-        if (!options.modules_enabled.includes('register')) console.error(`note: the register module is not enabled for ${host}; the token waits until it is`);
-        else if (!register?.allow_registration) console.error(`note: modules.register.allow_registration is off for ${host}; the token waits until it is on`);
-        else if (!register.require_invitation) console.error(`note: modules.register.require_invitation is off for ${host}: registering needs no token`);
-      }),
-  },
+  ...serverCommands(registry),
   check: {
     usage: 'starling check [--config FILE]',
     summary: 'Validate the configuration, certificates and storage without serving. Prints OK or the problems; exit 1 on problems.',
@@ -121,6 +97,9 @@ function registry(): ModuleRegistry {
   return new ModuleRegistry(builtinModules);
 }
 
+/** What the modules add (`starling invite` from the register module, ...). */
+const fromModules = moduleCommands(builtinModules, Object.keys(commands), registry);
+
 function requireArg(args: string[], name: string): string {
   const value = args[0];
   if (!value) throw new UsageError(`missing ${name}`);
@@ -128,14 +107,6 @@ function requireArg(args: string[], name: string): string {
 }
 
 class UsageError extends Error {}
-
-/** A whole-number option: its default when absent, a usage error when not a number >= min. */
-function countOption(value: string | boolean | undefined, name: string, fallback: number, min: number): number {
-  if (value === undefined) return fallback;
-  const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${name} must be a whole number of at least ${min}`);
-  return n;
-}
 
 async function withAccounts(
   values: Record<string, string | boolean | undefined>,
@@ -187,13 +158,15 @@ async function start(configPath: string | undefined): Promise<number> {
 }
 
 function help(name?: string): void {
-  if (name && commands[name]) {
-    const c = commands[name];
-    console.log(`usage: ${c.usage}\n\n${c.summary}`);
+  const named = name ? (commands[name] ?? fromModules[name]) : undefined;
+  if (named) {
+    console.log(`usage: ${named.usage}\n\n${named.summary}${named.module ? `\n\n(from the ${named.module} module)` : ''}`);
     return;
   }
   console.log('usage: starling <command> [options]\n\ncommands:');
   for (const [n, c] of Object.entries(commands)) console.log(`  ${n.padEnd(10)} ${c.summary}`);
+  if (Object.keys(fromModules).length > 0) console.log('\ncommands of modules:');
+  for (const [n, c] of Object.entries(fromModules)) console.log(`  ${n.padEnd(10)} ${c.summary} (${c.module})`);
   console.log('\n`starling <command> --help` tells more.');
 }
 
@@ -204,7 +177,7 @@ async function main(argv: string[]): Promise<number> {
     return name ? 0 : 1;
   }
   if (name === '--version') return commands.version!.run([], {});
-  const command = commands[name];
+  const command = commands[name] ?? fromModules[name];
   if (!command) {
     console.error(`starling: unknown command "${name}"`);
     help();
@@ -219,7 +192,7 @@ async function main(argv: string[]): Promise<number> {
     return await command.run(positionals, values);
   } catch (err) {
     if (err instanceof ConfigError) console.error(err.message);
-    else if (err instanceof AccountError || err instanceof UsageError || err instanceof OperatorError) console.error(`starling ${name}: ${err.message}`);
+    else if (err instanceof AccountError || err instanceof UsageError || err instanceof OperatorError || err instanceof CommandError) console.error(`starling ${name}: ${err.message}`);
     else if ((err as NodeJS.ErrnoException).code?.startsWith?.('ERR_PARSE_ARGS')) console.error(`starling ${name}: ${(err as Error).message}\nusage: ${command.usage}`);
     else console.error(`starling ${name}: ${(err as Error).stack ?? err}`);
     return 1;

@@ -4,6 +4,8 @@ import path from 'node:path';
 import type { LoadedConfig } from './config/load.js';
 import { Accounts } from './auth/accounts.js';
 import { C2sListeners, type BoundAddress } from './c2s/listener.js';
+import { ControlServer } from './control/server.js';
+import { controlSocketPath } from './control/protocol.js';
 import type { Logger } from './log.js';
 import type { ServerCore } from './module-api/core.js';
 import { Host } from './module-api/host.js';
@@ -18,6 +20,7 @@ import { LocalSessions } from './sessions/local-sessions.js';
 import { AccountStore } from './storage/accounts.js';
 import { openStorage, type Storage } from './storage/database.js';
 import { OperatorError, ensureWritableDir, listenError, reasonOf } from './operator-error.js';
+import { StreamError } from './stream/errors.js';
 
 export function storageOptions(config: LoadedConfig) {
   return {
@@ -59,16 +62,25 @@ export interface RunningServer {
   /** Federation: the s2s listeners' addresses, connections, static routes. */
   readonly s2s: S2sManager;
   readonly s2sAddresses: S2sBoundAddress[];
+  /** The control socket's path (in the data directory). */
+  readonly controlSocket: string;
   /** Graceful stop: stop accepting, close streams with system-shutdown, unload, close storage. */
   stop(): Promise<void>;
 }
 
 export async function startServer(config: LoadedConfig, registry: ModuleRegistry, log: Logger): Promise<RunningServer> {
   ensureWritableDir(config.dataDir);
-  const { storage, accounts } = await openAccounts(config).catch((err: unknown) => {
+  // The CLI's way in (`starling status`, `kick`, ...), claimed first: a second server on the
+  // same data directory stops here, before it touches storage.
+  const control = await ControlServer.open(controlSocketPath(config.dataDir), log.child({ component: 'control' }));
+  let storage: Storage, accounts: Accounts;
+  try {
+    ({ storage, accounts } = await openAccounts(config));
+  } catch (err) {
+    await control.close();
     throw new OperatorError(`storage (${describeStorage(config)}): ${reasonOf(err)}`);
-  });
-  const cleanup: (() => Promise<void>)[] = [() => storage.close()];
+  }
+  const cleanup: (() => Promise<void>)[] = [() => storage.close(), () => control.close()];
   try {
     const live = await openLiveState(config.live_state, log.child({ component: 'live-state' })).catch((err: unknown) => {
       throw new OperatorError(`live state (redis ${config.live_state.redis_url}): ${reasonOf(err)}`);
@@ -88,7 +100,9 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
     const router = new Router({ hosts, sessions, accountExists: (h, u) => accounts.store.exists(h, u), log: log.child({ component: 'router' }) });
     const core: ServerCore = { config, log, storage, accounts, live, sessions, router, certificates, hosts, node, startedAt: new Date() };
     accounts.onDeleted(async (jid) => {
-      for (const session of sessions.resourcesOf(jid)) session.close();
+      // As Prosody does: the deleted account's streams end with <not-authorized/>.
+      const deleted = new StreamError('not-authorized', 'the account has been deleted');
+      for (const session of sessions.resourcesOf(jid)) session.close(deleted);
       await hosts.get(jid.domain)?.hooks.fire('account/deleted', { jid });
     });
 
@@ -117,6 +131,9 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
     const s2sAddresses = await s2s.listen().catch((err: unknown) => {
       throw listenError('s2s', err);
     });
+    control.serve({ core, c2sConnections: () => c2s.sessions.size, s2sConnections: () => s2s.connections() });
+    // Closed first on the way out (again: closing twice is nothing).
+    cleanup.unshift(() => control.close());
 
     let stopping: Promise<void> | undefined;
     const stop = () =>
@@ -129,7 +146,7 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
           }
         }
       })());
-    return { core, addresses, s2s, s2sAddresses, stop };
+    return { core, addresses, s2s, s2sAddresses, controlSocket: control.path, stop };
   } catch (err) {
     for (const step of cleanup) await step().catch(() => {});
     throw err;

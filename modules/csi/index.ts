@@ -103,6 +103,10 @@ export default defineModule({
       );
     }
 
+    ctx.hook('session/describe', ({ session, info }) => {
+      if (stateOf(session)?.inactive) info.csi = 'inactive';
+    });
+
     ctx.hook(
       'stanza/out',
       ({ session, stanza }) => {

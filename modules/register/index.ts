@@ -13,6 +13,7 @@ import type { IqRequest } from '../../src/module-api/iq.js';
 import type { ClientStream, Session } from '../../src/sessions/session.js';
 import { StanzaError, StreamError } from '../../src/stream/errors.js';
 import { InviteStore } from './store.js';
+import { inviteCommand } from './commands.js';
 
 const NS_REGISTER = 'jabber:iq:register';
 const NS_FEATURE = 'http://jabber.org/features/iq-register';
@@ -73,6 +74,7 @@ function toStanzaError(err: unknown): unknown {
 
 export default defineModule({
   name: 'register',
+  commands: [inviteCommand],
   config: RegisterConfig,
   async setup(ctx) {
     const { allow_registration: open, require_invitation: invitation, registrations_per_ip_per_hour: perHour } = ctx.config;

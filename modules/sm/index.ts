@@ -113,6 +113,11 @@ export default defineModule({
       }
     });
 
+    ctx.hook('session/describe', ({ session, info }) => {
+      const state = stateOf(session);
+      if (state) info.sm = state.id ? 'resumable' : 'on';
+    });
+
     // The connection dropped: keep a resumable session for resume_timeout seconds.
     ctx.hook('session/interrupted', ({ session }) => {
       const state = stateOf(session);

@@ -33,6 +33,7 @@ const STANZAS = new Set(['message', 'presence', 'iq']);
 export class ClientSession implements ClientStream {
   readonly id = streamId();
   readonly data = new SessionData();
+  readonly connectedAt = Date.now();
   remoteAddress: string;
   log: Logger;
   presence: Element | undefined;

@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import type { Logger } from '../log.js';
 import type { Migration } from '../storage/migrations.js';
 import { Stores } from '../storage/stores.js';
+import type { ModuleCommand } from './commands.js';
 import type { ServerCore } from './core.js';
 import type { HookEvents } from './events.js';
 import type { HookHandler } from './hooks.js';
@@ -21,6 +22,8 @@ export interface ModuleDefinition<S extends z.ZodType = z.ZodType> {
   /** The module's own schema migrations (component = its name), run once at boot before any host loads it. */
   migrations?: readonly Migration[];
   setup(ctx: ModuleContext<z.infer<S>>): void | Promise<void>;
+  /** Commands this module adds to `starling` (see commands.ts); available whether or not a host enables it. */
+  commands?: ModuleCommand[];
 }
 
 export function defineModule<S extends z.ZodType>(definition: ModuleDefinition<S>): ModuleDefinition<S> {

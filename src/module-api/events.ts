@@ -24,6 +24,14 @@ export interface RouteEvent {
   origin?: Session;
 }
 
+/** What the session listing shows of the state modules keep on a session. */
+export interface SessionDescription {
+  /** Stream management (XEP-0198): off, on, or resumable. */
+  sm?: 'off' | 'on' | 'resumable';
+  /** Client state indication (XEP-0352). */
+  csi?: 'active' | 'inactive';
+}
+
 /** A stanza from a local client session, before it is routed. */
 export interface PreRouteEvent extends RouteEvent {
   origin: Session;
@@ -59,6 +67,8 @@ export interface HookEvents extends RoutingEvents {
   'presence/broadcast': { session: Session; stanza: Element; initial: boolean };
   'session/authenticated': { session: Session };
   'session/bound': { session: Session };
+  /** What modules know of a session, for `starling sessions` (run synchronously). */
+  'session/describe': { session: Session; info: SessionDescription };
   /** A bound session received nothing for the configured idle interval (the ping module asks). */
   'session/idle': { session: Session };
   /**

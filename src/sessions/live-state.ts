@@ -30,5 +30,7 @@ export interface Counters {
 export interface LiveState {
   sessions: SessionDirectory;
   counters: Counters;
+  /** How the backend is doing, for `starling status` (Redis: connected or not); absent in memory. */
+  state?(): Promise<string>;
   close(): Promise<void>;
 }

@@ -97,6 +97,19 @@ export async function openRedisLiveState(url: string, { connectTimeoutMs = 5000,
   return {
     sessions: new RedisSessionDirectory(redis),
     counters: new RedisCounters(redis),
+    state: async () => {
+      if (redis.status !== 'ready') return redis.status;
+      const started = Date.now();
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([redis.ping(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('no answer within 1 s')), 1000)))]);
+        return `ready (PING ${Date.now() - started} ms)`;
+      } catch (err) {
+        return `ready, but PING failed: ${(err as Error).message}`;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
     close: async () => {
       await redis.quit().catch(() => redis.disconnect());
     },

@@ -17,6 +17,8 @@ export interface Session {
   /** The served domain this stream is for. */
   readonly host: string;
   readonly remoteAddress: string;
+  /** When the connection began (ms since the epoch). */
+  readonly connectedAt: number;
   readonly log: Logger;
   /** True once TLS is on (STARTTLS done or direct TLS). */
   readonly secure: boolean;

@@ -1,0 +1,143 @@
+// The commands that talk to the running server over its control channel: status, sessions,
+// kick; and deluser / passwd when a server is running (so that its live sessions follow).
+import { AccountError } from '../auth/accounts.js';
+import type { ControlClient } from '../control/client.js';
+import { controlSocketPath, type AccountResult, type KickResult, type SessionInfo, type StatusResult } from '../control/protocol.js';
+import { CommandError, requireArg } from '../module-api/commands.js';
+import type { ModuleRegistry } from '../module-api/loader.js';
+import { readPassword } from '../password-input.js';
+import { CliCommandContext, configOption, type Command, type OptionValues } from './command.js';
+
+/** Exit status of `starling status` when no server runs (as LSB init scripts' "not running"). */
+export const NOT_RUNNING = 3;
+
+/**
+ * Runs `fn` against the server running with the configuration's data directory and returns 0;
+ * undefined (nothing done) when no server is running.
+ */
+export async function onRunningServer(
+  values: OptionValues,
+  registry: () => ModuleRegistry,
+  fn: (server: ControlClient) => Promise<void>,
+): Promise<number | undefined> {
+  const ctx = new CliCommandContext(values, registry);
+  try {
+    const server = await ctx.runningServer();
+    if (!server) return undefined;
+    await fn(server);
+    return 0;
+  } finally {
+    await ctx.dispose();
+  }
+}
+
+/** Like onRunningServer, but no running server is an error. */
+async function withRunningServer(values: OptionValues, registry: () => ModuleRegistry, fn: (server: ControlClient) => Promise<void>): Promise<number> {
+  const ctx = new CliCommandContext(values, registry);
+  try {
+    const server = await ctx.runningServer();
+    if (!server) throw new CommandError(`no server is running with the data directory ${ctx.config().dataDir}`);
+    await fn(server);
+    return 0;
+  } finally {
+    await ctx.dispose();
+  }
+}
+
+export async function deleteOnServer(server: ControlClient, address: string): Promise<void> {
+  const { jid, closed } = await server.request<AccountResult>({ command: 'deluser', jid: address });
+  console.log(`deleted ${jid}${ended(closed)}`);
+}
+
+export async function passwdOnServer(server: ControlClient, address: string, values: OptionValues): Promise<void> {
+  const { jid, exists } = await server.request<{ jid: string; exists: boolean }>({ command: 'exists', jid: address });
+  if (!exists) throw new AccountError('item-not-found', `there is no account ${jid}`);
+  const password = await readPassword(values['password-file'] as string | undefined, `New password for ${jid}: `);
+  const keepSessions = values['keep-sessions'] === true;
+  const { closed } = await server.request<AccountResult>({ command: 'passwd', jid, password, keepSessions });
+  console.log(`password of ${jid} changed${ended(closed)}`);
+}
+
+function ended(closed: number): string {
+  return closed === 0 ? '' : `; ${closed} session${closed === 1 ? '' : 's'} ended`;
+}
+
+export function serverCommands(registry: () => ModuleRegistry): Record<string, Command> {
+  return {
+    status: {
+      usage: 'starling status [--config FILE]',
+      summary: `Report on the running server: version, uptime, hosts, connections, storage, Redis. Exit ${NOT_RUNNING} when none is running.`,
+      options: configOption,
+      run: async (_args, values) => {
+        const ctx = new CliCommandContext(values, registry);
+        try {
+          const server = await ctx.runningServer();
+          if (!server) {
+            console.error(`starling status: not running (no server with the data directory ${ctx.config().dataDir})`);
+            return NOT_RUNNING;
+          }
+          printStatus(await server.request<StatusResult>({ command: 'status' }), controlSocketPath(ctx.config().dataDir));
+          return 0;
+        } finally {
+          await ctx.dispose();
+        }
+      },
+    },
+    sessions: {
+      usage: 'starling sessions [HOST] [--config FILE]',
+      summary: 'List the client sessions of the running server (of HOST only, when given): full JID, IP address, since when, TLS, stream management, CSI.',
+      options: configOption,
+      run: (args, values) =>
+        withRunningServer(values, registry, async (server) => {
+          const sessions = await server.request<SessionInfo[]>({ command: 'sessions', host: args[0] });
+          printTable(
+            sessions.map((s) => [
+              s.jid,
+              s.ip,
+              s.since,
+              [s.secure ? 'tls' : 'plain', s.available ? 'available' : 'unavailable', `sm:${s.sm}`, `csi:${s.csi}`].join(' '),
+            ]),
+          );
+        }),
+    },
+    kick: {
+      usage: 'starling kick USER@HOST[/RESOURCE] [REASON...] [--config FILE]',
+      summary:
+        'End a session of the running server (a full JID), or every session of an account (a bare JID), with a ' +
+        '<policy-violation/> stream error carrying REASON. Prints each JID ended.',
+      options: configOption,
+      run: (args, values) =>
+        withRunningServer(values, registry, async (server) => {
+          const jid = requireArg(args, 'USER@HOST[/RESOURCE]');
+          const reason = args.slice(1).join(' ') || undefined;
+          const { closed } = await server.request<KickResult>({ command: 'kick', jid, reason });
+          for (const full of closed) console.log(`ended ${full}`);
+        }),
+    },
+  };
+}
+
+function printStatus(s: StatusResult, socket: string): void {
+  console.log(`starling ${s.version}: running for ${duration(s.uptimeSeconds)} (since ${s.startedAt}; pid ${s.pid}; node ${s.node})`);
+  console.log(`hosts: ${s.hosts.join(', ')}`);
+  console.log(`c2s: ${s.c2s.connections} connection${s.c2s.connections === 1 ? '' : 's'}, ${s.c2s.sessions} session${s.c2s.sessions === 1 ? '' : 's'} bound`);
+  console.log(`s2s: ${s.s2s.incoming} incoming, ${s.s2s.outgoing} outgoing`);
+  console.log(`storage: ${s.storage.driver} (${s.storage.location})`);
+  console.log(s.liveState.backend === 'redis' ? `redis: ${s.liveState.state ?? 'unknown'}` : 'redis: not used (live state in memory)');
+  console.log(`control: ${socket}`);
+}
+
+function duration(seconds: number): string {
+  const d = Math.floor(seconds / 86400);
+  const h = Math.floor((seconds % 86400) / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const parts = [d && `${d}d`, (d || h) && `${h}h`, (d || h || m) && `${m}m`, `${seconds % 60}s`].filter(Boolean);
+  return parts.join(' ');
+}
+
+/** Columns aligned with two spaces between them; the last one as it is. */
+function printTable(rows: string[][]): void {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  for (const row of rows) console.log(row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '));
+}
