@@ -10,7 +10,7 @@ import { parseJid } from '../../src/jid.js';
 import { defineModule } from '../../src/module-api/define.js';
 import { MucKey } from './api.js';
 import { MucService } from './service.js';
-import { MucStore } from './store.js';
+import { MucStore, mucMigrations } from './store.js';
 
 export type { ArchivedRoom, MucApi, RoomArchive, RoomMessageEvent } from './api.js';
 
@@ -48,14 +48,13 @@ export const MucConfig = z.strictObject({
 export default defineModule({
   name: 'muc',
   config: MucConfig,
+  migrations: mucMigrations,
   async setup(ctx) {
     const config = ctx.config;
     const domain = parseJid(config.domain.replaceAll('{host}', ctx.domain)).toString();
     if (domain.includes('@') || domain.includes('/')) throw new Error(`muc.domain: "${domain}" is not a domain`);
     for (const admin of config.admins) parseJid(admin);
     const store = new MucStore(ctx.server.storage);
-    const applied = await store.migrate();
-    if (applied.length > 0) ctx.log.info({ migrations: applied }, 'muc storage migrated');
 
     const hosts = ctx.server.hosts;
     const service = new MucService({

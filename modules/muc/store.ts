@@ -143,12 +143,8 @@ export interface StoredRoom {
 export class MucStore {
   private readonly db: Kysely<Database & MucTables>;
 
-  constructor(private readonly storage: Storage) {
+  constructor(storage: Storage) {
     this.db = storage.tables<MucTables>();
-  }
-
-  async migrate(): Promise<string[]> {
-    return this.storage.migrate('muc', mucMigrations);
   }
 
   /** Every persistent room of a service, with its affiliations and history. */

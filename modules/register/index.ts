@@ -12,7 +12,7 @@ import { defineModule } from '../../src/module-api/define.js';
 import type { IqRequest } from '../../src/module-api/iq.js';
 import type { ClientStream, Session } from '../../src/sessions/session.js';
 import { StanzaError, StreamError } from '../../src/stream/errors.js';
-import { InviteStore } from './store.js';
+import { InviteStore, registerMigrations } from './store.js';
 import { inviteCommand } from './commands.js';
 
 const NS_REGISTER = 'jabber:iq:register';
@@ -76,6 +76,7 @@ export default defineModule({
   name: 'register',
   commands: [inviteCommand],
   config: RegisterConfig,
+  migrations: registerMigrations,
   async setup(ctx) {
     const { allow_registration: open, require_invitation: invitation, registrations_per_ip_per_hour: perHour } = ctx.config;
     const accounts = ctx.server.accounts;

@@ -31,8 +31,8 @@ export const RosterConfig = z.strictObject({
 export default defineModule({
   name: 'roster',
   config: RosterConfig,
+  migrations: rosterMigrations,
   async setup(ctx) {
-    await ctx.server.storage.migrate('roster', rosterMigrations);
     const store = new RosterStore(ctx.server.storage);
     const sessions = ctx.server.sessions;
     const router = ctx.server.router;
