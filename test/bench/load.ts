@@ -482,7 +482,9 @@ async function runWorker(): Promise<void> {
     return { ok, failed, errors, loginHist: hist.toJSON(), droppedAfterLogin };
   };
 
-  process.on('message', async (m: ToWorker) => {
+  // Errors are caught inside and reported to the parent.
+  process.on('message', (m: ToWorker) => void onMessage(m));
+  async function onMessage(m: ToWorker): Promise<void> {
     try {
       if (m.kind === 'init') {
         init = m.init;
@@ -507,7 +509,7 @@ async function runWorker(): Promise<void> {
     } catch (err) {
       send({ kind: 'fatal', message: (err as Error).stack ?? String(err) });
     }
-  });
+  }
   process.on('disconnect', () => process.exit(0));
   send({ kind: 'ready' });
 }

@@ -97,12 +97,19 @@ async function serverMain(): Promise<void> {
     const u = process.cpuUsage();
     return (u.user + u.system) / 1000;
   };
-  process.on('message', async (m: ToServer) => {
+  process.on('message', (m: ToServer) => {
     if (m.kind === 'stats') process.send!({ kind: 'stats', cpuMs: cpu(), rssMb: process.memoryUsage().rss / 2 ** 20 } satisfies FromServer);
     if (m.kind === 'stop') {
-      await server.stop();
-      rmSync(dataDir, { recursive: true, force: true });
-      process.exit(0);
+      server.stop().then(
+        () => {
+          rmSync(dataDir, { recursive: true, force: true });
+          process.exit(0);
+        },
+        (err: unknown) => {
+          console.error(err);
+          process.exit(1);
+        },
+      );
     }
   });
   process.send!({ kind: 'ready', port, pid: process.pid } satisfies FromServer);
@@ -210,7 +217,9 @@ async function workerMain(): Promise<void> {
   const sessions: Session[] = [];
   const send = (m: FromWorker) => process.send!(m);
   const bodyBytes = Number(opts['body-bytes']);
-  process.on('message', async (m: ToWorker) => {
+  // Errors are caught inside and reported to the parent.
+  process.on('message', (m: ToWorker) => void onMessage(m));
+  async function onMessage(m: ToWorker): Promise<void> {
     try {
       switch (m.kind) {
         case 'login': {
@@ -288,7 +297,7 @@ async function workerMain(): Promise<void> {
     } catch (err) {
       send({ kind: 'error', message: (err as Error).message });
     }
-  });
+  }
 }
 
 // --- the main process ----------------------------------------------------------------------------

@@ -1,13 +1,29 @@
-// The `starling` command (src/cli.ts under tsx) run as a real process, and configuration files
-// for it in temporary directories.
+// The `starling` command (the built dist/src/cli.js, as installed) run as a real process, and
+// configuration files for it in temporary directories. The npm test scripts build first.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-const CLI = path.join(new URL('../..', import.meta.url).pathname, 'src/cli.ts');
-// Resolved here, since the commands may run in another directory.
-const tsx = import.meta.resolve('tsx');
+const CLI = path.join(new URL('../..', import.meta.url).pathname, 'dist/src/cli.js');
+
+/** The built CLI, or a clear failure when there is none. */
+function cli(): string {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` (npm test and the test:* scripts build first)`);
+  return CLI;
+}
+
+/**
+ * The environment of a spawned CLI: STARLING_CONFIG unset (only --config counts), and without
+ * the process-tracking hook tap puts into NODE_OPTIONS (coverage is off; it triples a start-up).
+ */
+function cliEnv(): NodeJS.ProcessEnv {
+  const nodeOptions = (process.env.NODE_OPTIONS ?? '')
+    .split(/\s+/)
+    .filter((o) => o && !o.includes('@tapjs/processinfo'))
+    .join(' ');
+  return { ...process.env, NODE_OPTIONS: nodeOptions, STARLING_CONFIG: '' };
+}
 
 interface Teardown {
   teardown(fn: () => unknown): void;
@@ -38,13 +54,13 @@ export interface CliResult {
  */
 export function runStarling(args: string[], options: { cwd?: string; input?: string; timeoutMs?: number } = {}): CliResult & { ms: number } {
   const started = Date.now();
-  const r = spawnSync(process.execPath, ['--import', tsx, CLI, ...args], {
+  const r = spawnSync(process.execPath, [cli(), ...args], {
     cwd: options.cwd,
     input: options.input,
     timeout: options.timeoutMs,
     killSignal: 'SIGKILL',
     encoding: 'utf8',
-    env: { ...process.env, STARLING_CONFIG: '' },
+    env: cliEnv(),
   });
   return { code: r.status, out: r.stdout, err: r.stderr, ms: Date.now() - started };
 }
@@ -63,7 +79,7 @@ export interface RunningStarling {
  */
 export function startStarling(config: string, options: { cwd?: string; timeoutMs?: number } = {}): Promise<RunningStarling> {
   const timeoutMs = options.timeoutMs ?? 15_000;
-  const child = spawn(process.execPath, ['--import', tsx, CLI, 'start', '--config', config], { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cli(), 'start', '--config', config], { cwd: options.cwd, env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no start within ${timeoutMs / 1000} s:\n${out}`)), timeoutMs);

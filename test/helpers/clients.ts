@@ -35,15 +35,15 @@ type ClientOptions = Parameters<typeof client>[0];
  * and then, mostly after STARTTLS or on direct TLS). Here the listener comes first.
  */
 export function xmppClient(options: ClientOptions): Client {
-  const xmpp = client(options) as Client & Record<string, any>;
-  xmpp.open = async function open(this: any, { domain, lang }: { domain: string; lang?: string }) {
+  const xmpp = client(options);
+  xmpp.open = async function open(this: Client, { domain, lang }: { domain: string; lang?: string }) {
     this._status('opening');
     const header = this.headerElement();
     header.attrs.to = domain;
     header.attrs['xml:lang'] = lang;
     this.root = header;
     this._attachParser(new this.Parser());
-    const opened = eventPromise(this, 'open', 'error', this.timeout);
+    const opened = eventPromise<Element>(this, 'open', 'error', this.timeout);
     await this.write(this.header(header));
     return opened;
   };

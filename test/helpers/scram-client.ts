@@ -16,7 +16,7 @@ export interface ScramOptions {
 }
 
 function cbData(socket: tls.TLSSocket, type: string): Buffer {
-  if (type === 'tls-exporter') return socket.exportKeyingMaterial(32, 'EXPORTER-Channel-Binding');
+  if (type === 'tls-exporter') return socket.exportKeyingMaterial(32, 'EXPORTER-Channel-Binding', Buffer.alloc(0));
   const cert = socket.getPeerCertificate(true) as { raw: Buffer };
   return createHash('sha256').update(cert.raw).digest();
 }

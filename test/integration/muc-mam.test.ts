@@ -5,7 +5,7 @@
 // retraction leaves a tombstone; the archive goes with its room (destroyed, emptied, or a
 // temporary room the restart ended) and survives a restart with its persistent room (SQLite,
 // and PostgreSQL when reachable); retention.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { sql, type Kysely } from 'kysely';
 import type { Element } from '@xmpp/xml';
 import type { TestServer } from '../helpers/harness.js';
@@ -39,8 +39,6 @@ import {
   users,
   xml,
 } from './muc-helpers.js';
-
-type Tap = Parameters<Parameters<typeof t.test>[1]>[0];
 
 const WITH_ARCHIVE = [...MODULES, 'muc_mam'];
 const SID = 'urn:xmpp:sid:0';
@@ -335,7 +333,7 @@ t.test("the room archive's queries use its indexes (SQLite plans)", async (t) =>
   t.match(real, /USING INDEX service_archive_with_idx/, real);
 });
 
-async function restartScenario(t: Tap, storage: Record<string, unknown>): Promise<void> {
+async function restartScenario(t: Test, storage: Record<string, unknown>): Promise<void> {
   const start = restartableMucServer(t, storage, WITH_ARCHIVE);
   const room = `kept@${SERVICE}`;
   const temp = `passing@${SERVICE}`;

@@ -2,7 +2,7 @@
 // affiliations, subject and occupant ids across a restart (SQLite, and PostgreSQL when
 // reachable); temporary rooms do not survive; occupants are told of the shutdown (332); rooms
 // are not owned by an account.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { makeJid } from '../../src/jid.js';
 import { onPostgres } from '../helpers/databases.js';
 import type { TestServer } from '../helpers/harness.js';
@@ -27,9 +27,7 @@ import {
   xml,
 } from './muc-helpers.js';
 
-type Tap = Parameters<Parameters<typeof t.test>[1]>[0];
-
-async function scenario(t: Tap, storage: Record<string, unknown>): Promise<void> {
+async function scenario(t: Test, storage: Record<string, unknown>): Promise<void> {
   const start = restartableMucServer(t, storage);
 
   const room = `keep@${SERVICE}`;

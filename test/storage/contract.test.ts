@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { sql } from 'kysely';
 import { openStorage, type Storage, type StorageOptions } from '../../src/storage/database.js';
 import { AccountStore, AccountExistsError, type StoredCredential } from '../../src/storage/accounts.js';
@@ -60,7 +60,7 @@ async function rowsOwnedBy(storage: Storage, host: string, username: string): Pr
   return total;
 }
 
-async function contract(t: Tap.Test, backend: Backend) {
+async function contract(t: Test, backend: Backend) {
   const storage = await openStorage(backend.options());
   t.teardown(async () => {
     await storage.close();

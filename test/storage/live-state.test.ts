@@ -1,12 +1,12 @@
 // Live-state contract: the same cases on the in-memory implementation and on Redis.
 import { randomBytes } from 'node:crypto';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { LiveState } from '../../src/sessions/live-state.js';
 import { createMemoryLiveState } from '../../src/sessions/memory-live-state.js';
 import { openRedisLiveState } from '../../src/sessions/redis-live-state.js';
 import { REDIS_URL, redisReachable, useService } from '../helpers/services.js';
 
-async function contract(t: Tap.Test, live: LiveState) {
+async function contract(t: Test, live: LiveState) {
   t.teardown(() => live.close());
   // Unique names, so runs against a shared Redis never meet.
   const bare = `user-${randomBytes(4).toString('hex')}@example.org`;
