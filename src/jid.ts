@@ -239,7 +239,6 @@ export function makeJid(local: string, domain: string, resource?: string): Jid {
   return Jid.of(local, domain, resource ?? '');
 }
 
-// eslint-disable-next-line no-control-regex
 const ASCII = /^[\x00-\x7f]*$/;
 
 /**

@@ -2,7 +2,7 @@
 // then messages at the configured rate ([modules.muc] message_burst, message_rate); what goes over
 // is bounced with a 'wait' policy-violation and never broadcast. Moderators are not limited;
 // message_rate = 0 turns the limit off.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { Element } from '@xmpp/xml';
 import type { TestClient } from '../helpers/clients.js';
 import { SERVICE, condition, createInstant, fromRoom, groupchat, join, startMucServer, users, xml } from './muc-helpers.js';
@@ -17,7 +17,7 @@ async function bodies(c: TestClient, room: string, n: number): Promise<string[]>
   return got;
 }
 
-async function floodRoom(t: Parameters<Parameters<typeof t.test>[1]>[0], muc: Record<string, unknown>) {
+async function floodRoom(t: Test, muc: Record<string, unknown>) {
   const ts = await startMucServer(t, { modules: { muc } });
   const [alice, bob, carol] = await users(t, ts, 'alice', 'bob', 'carol');
   const room = `busy@${SERVICE}`;

@@ -2,7 +2,7 @@
 // last messages in the database (SQLite, and PostgreSQL when reachable), bounded by its history
 // length; a joiner after the restart gets them with their original XEP-0203 <delay/> stamps and
 // the <history/> limits as before; a retracted message stays gone; a temporary room keeps none.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { Element } from '@xmpp/xml';
 import { onPostgres } from '../helpers/databases.js';
 import {
@@ -24,14 +24,13 @@ import {
 import { connect } from '../helpers/clients.js';
 import type { TestServer } from '../helpers/harness.js';
 
-type Tap = Parameters<Parameters<typeof t.test>[1]>[0];
 const DELAY = 'urn:xmpp:delay';
 
 /**
  * A new session of carol joins with this <history/> request: the history messages it gets,
  * up to the subject (the end of the join sequence).
  */
-async function historyOnJoin(t: Tap, ts: TestServer, room: string, nick: string, history: Record<string, string> = {}): Promise<Element[]> {
+async function historyOnJoin(t: Test, ts: TestServer, room: string, nick: string, history: Record<string, string> = {}): Promise<Element[]> {
   await ts.addUser('carol').catch(() => {});
   const c = await connect(ts, 'carol', { resource: nick });
   t.teardown(() => c.stop());
@@ -47,7 +46,7 @@ async function historyOnJoin(t: Tap, ts: TestServer, room: string, nick: string,
 
 const bodies = (els: Element[]) => els.map((e) => e.getChildText('body'));
 
-async function scenario(t: Tap, storage: Record<string, unknown>): Promise<void> {
+async function scenario(t: Test, storage: Record<string, unknown>): Promise<void> {
   const start = restartableMucServer(t, { ...storage, modules: { muc: { max_history: 4, default_history: 3 } } });
   const room = `kept@${SERVICE}`;
   const temp = `temp@${SERVICE}`;
