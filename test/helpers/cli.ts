@@ -78,11 +78,15 @@ export interface RunningStarling {
  * c2s STARTTLS listener (from its log, which the configuration must have as JSON).
  */
 export function startStarling(config: string, options: { cwd?: string; timeoutMs?: number } = {}): Promise<RunningStarling> {
-  const timeoutMs = options.timeoutMs ?? 15_000;
+  const timeoutMs = options.timeoutMs ?? 60_000;
   const child = spawn(process.execPath, [cli(), 'start', '--config', config], { cwd: options.cwd, env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no start within ${timeoutMs / 1000} s:\n${out}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      // Not left running behind a failed test.
+      child.kill('SIGKILL');
+      reject(new Error(`no start within ${timeoutMs / 1000} s:\n${out}`));
+    }, timeoutMs);
     const onData = (d: Buffer) => {
       out += d;
       const running = /"msg":"Starling is running"/.test(out);
@@ -94,5 +98,9 @@ export function startStarling(config: string, options: { cwd?: string; timeoutMs
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`exited (${code ?? signal}) before it started:\n${out}`));
+    });
   });
 }
