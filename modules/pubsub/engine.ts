@@ -92,6 +92,20 @@ export class PubsubEngine {
     if (outcome === 'full') throw new StanzaError('not-allowed', `a service may have at most ${this.limits.max_nodes} nodes`);
   }
 
+  /** Creates a node for a publish (with its publish-options); when a concurrent publish made it first, that node's. */
+  private async autoCreate(service: Jid, node: string, options: Element | undefined): Promise<NodeConfig> {
+    const config = options ? applyPublishOptions(this.rules.defaults, options, this.limits.max_items) : this.rules.defaults;
+    try {
+      await this.create(service, node, config);
+      return config;
+    } catch (err) {
+      if (!(err instanceof StanzaError && err.condition === 'conflict')) throw err;
+      const existing = await this.config(service, node);
+      if (options) checkPreconditions(existing, options, this.limits.max_items);
+      return existing;
+    }
+  }
+
   /** Creates a node (a name is made up when absent: an instant node); returns its name. */
   async createNode(service: Jid, who: Jid, node: string | undefined, configure: Element | undefined): Promise<string> {
     this.requireOwner(service, who);
@@ -115,8 +129,7 @@ export class PubsubEngine {
     if (config && options) checkPreconditions(config, options, this.limits.max_items);
     if (!config) {
       if (!relation.owner) throw notFound(node);
-      config = options ? applyPublishOptions(this.rules.defaults, options, this.limits.max_items) : this.rules.defaults;
-      await this.create(service, node, config);
+      config = await this.autoCreate(service, node, options);
     }
     const stored: StoredItem = { id: item.attrs.id || randomBytes(12).toString('hex'), publisher: who.bare.toString(), payload };
     const keep = itemLimit(config, this.limits.max_items);
