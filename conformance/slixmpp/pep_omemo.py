@@ -26,7 +26,7 @@ import sys
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Failure, IqError, IqTimeout, base_parser, close, connect, new_client, ping_server, print_result, run  # noqa: E402
+from common import Failure, IqError, IqTimeout, SessionClient, base_parser, print_result, run  # noqa: E402
 
 OMEMO = 'eu.siacs.conversations.axolotl'
 DEVICELIST = f'{OMEMO}.devicelist'
@@ -35,28 +35,9 @@ PUBSUB_ERRORS = 'http://jabber.org/protocol/pubsub#errors'
 AVATAR = b'\x89PNG\r\n\x1a\n-slixmpp-avatar'
 
 
-class Client:
+class Client(SessionClient):
     def __init__(self, args, local):
-        self.label = local
-        self.xmpp = new_client(f'{local}@{args.domain}/slix', args.password,
-                               plugins=['xep_0199', 'xep_0030', 'xep_0004', 'xep_0060', 'xep_0163', 'xep_0084'])
-        self.session = asyncio.get_running_loop().create_future()
-        self.closing = False
-        x = self.xmpp
-        x.add_event_handler('session_start', self._on_session_start)
-        x.add_event_handler('failed_all_auth', lambda _e=None: self._fail('authentication failed'))
-        x.add_event_handler('connection_failed', lambda e: self._fail(f'connection failed: {e}'))
-        x.add_event_handler('stream_error', lambda e: self._fail(f"stream error: {e['condition']}"))
-
-    def _fail(self, reason):
-        if not self.closing and not self.session.done():
-            self.session.set_exception(Failure(f'{self.label}: {reason}'))
-
-    async def _on_session_start(self, _event):
-        self.xmpp.send_presence()
-        await ping_server(self.xmpp, 10)
-        if not self.session.done():
-            self.session.set_result(self.xmpp.boundjid.full)
+        super().__init__(args, local, ['xep_0199', 'xep_0030', 'xep_0004', 'xep_0060', 'xep_0163', 'xep_0084'])
 
     def options(self, access_model):
         """A publish-options form asking for `access_model`."""
@@ -64,10 +45,6 @@ class Client:
         form.add_field('FORM_TYPE', ftype='hidden', value=PUBLISH_OPTIONS)
         form.add_field('pubsub#access_model', value=access_model)
         return form
-
-    async def close(self):
-        self.closing = True
-        await close(self.xmpp, 1, 3)
 
 
 def device_list(*ids):
@@ -82,7 +59,7 @@ async def scenario(args):
     bob = Client(args, args.user2)
     try:
         for c in (alice, bob):
-            connect(c.xmpp, args)
+            c.connect(args)
         await asyncio.wait_for(asyncio.gather(alice.session, bob.session), args.timeout)
         owner = alice.xmpp.boundjid.bare
 
