@@ -27,7 +27,7 @@ except ImportError as err:  # pragma: no cover - reported to the caller
     sys.exit(3)
 
 __all__ = [
-    'ClientXMPP', 'Failure', 'IqError', 'IqTimeout', 'base_parser', 'close', 'connect', 'new_client', 'ping_server',
+    'ClientXMPP', 'Failure', 'IqError', 'IqTimeout', 'SessionClient', 'base_parser', 'close', 'connect', 'new_client', 'ping_server',
     'print_result', 'retrieve', 'run', 'without_channel_binding',
 ]
 
@@ -103,6 +103,40 @@ async def close(xmpp, wait, limit):
             await asyncio.wait_for(xmpp.disconnect(wait=wait), limit)
         except Exception:  # noqa: BLE001 - closing is best effort
             xmpp.abort()
+
+
+class SessionClient:
+    """A client for the test server (new_client with `plugins`) whose `session` future resolves
+    with the bound full JID once initial presence is sent and a ping round trip is done, or fails
+    with the reason the session could not start."""
+
+    def __init__(self, args, local, plugins):
+        self.label = local
+        self.xmpp = new_client(f'{local}@{args.domain}/slix', args.password, plugins=plugins)
+        self.session = asyncio.get_running_loop().create_future()
+        self.closing = False
+        x = self.xmpp
+        x.add_event_handler('session_start', self._on_session_start)
+        x.add_event_handler('failed_all_auth', lambda _e=None: self._fail('authentication failed'))
+        x.add_event_handler('connection_failed', lambda e: self._fail(f'connection failed: {e}'))
+        x.add_event_handler('stream_error', lambda e: self._fail(f"stream error: {e['condition']}"))
+
+    def _fail(self, reason):
+        if not self.closing and not self.session.done():
+            self.session.set_exception(Failure(f'{self.label}: {reason}'))
+
+    async def _on_session_start(self, _event):
+        self.xmpp.send_presence()
+        await ping_server(self.xmpp, 10)
+        if not self.session.done():
+            self.session.set_result(self.xmpp.boundjid.full)
+
+    def connect(self, args):
+        connect(self.xmpp, args)
+
+    async def close(self):
+        self.closing = True
+        await close(self.xmpp, 1, 3)
 
 
 def retrieve(*futures):

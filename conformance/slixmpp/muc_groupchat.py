@@ -24,7 +24,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Failure, IqError, IqTimeout, base_parser, close, connect, new_client, ping_server, print_result, run  # noqa: E402
+from common import Failure, IqError, IqTimeout, SessionClient, base_parser, print_result, run  # noqa: E402
 
 
 def parse_args(argv):
@@ -33,45 +33,20 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-class Client:
+class Client(SessionClient):
     def __init__(self, args, local, nick):
-        self.label = local
+        super().__init__(args, local, ['xep_0199', 'xep_0030', 'xep_0004', 'xep_0045'])
         self.nick = nick
         self.room = args.room
-        self.xmpp = new_client(f'{local}@{args.domain}/slix', args.password, plugins=['xep_0199', 'xep_0030', 'xep_0004', 'xep_0045'])
-        loop = asyncio.get_running_loop()
-        self.session = loop.create_future()
         self.groupchat = asyncio.Queue()
         self.subjects = asyncio.Queue()
         self.offline = asyncio.Queue()
         self.online = asyncio.Queue()
-        self.closing = False
         x = self.xmpp
-        x.add_event_handler('session_start', self._on_session_start)
-        x.add_event_handler('failed_all_auth', lambda _e=None: self._fail('authentication failed'))
-        x.add_event_handler('connection_failed', lambda e: self._fail(f'connection failed: {e}'))
-        x.add_event_handler('stream_error', lambda e: self._fail(f"stream error: {e['condition']}"))
         x.add_event_handler(f'muc::{args.room}::message', lambda m: self.groupchat.put_nowait(m) if m['body'] else None)
         x.add_event_handler(f'muc::{args.room}::groupchat_subject', lambda m: self.subjects.put_nowait(m))
         x.add_event_handler(f'muc::{args.room}::got_offline', lambda p: self.offline.put_nowait(p))
         x.add_event_handler(f'muc::{args.room}::got_online', lambda p: self.online.put_nowait(p))
-
-    def _fail(self, reason):
-        if not self.closing and not self.session.done():
-            self.session.set_exception(Failure(f'{self.label}: {reason}'))
-
-    async def _on_session_start(self, _event):
-        self.xmpp.send_presence()
-        await ping_server(self.xmpp, 10)
-        if not self.session.done():
-            self.session.set_result(self.xmpp.boundjid.full)
-
-    def connect(self, args):
-        connect(self.xmpp, args)
-
-    async def close(self):
-        self.closing = True
-        await close(self.xmpp, 1, 3)
 
 
 async def take(queue, what, timeout):

@@ -118,7 +118,7 @@ export default defineModule({
         const node = iq.payload.attrs.node;
         if (node !== undefined) throw new StanzaError('item-not-found', `no node ${node}`);
         return iq.reply(
-          infoQuery({ identities: [{ category: 'account', type: 'registered' }], features: [...host.accountFeatures].sort(), forms: [] }, undefined),
+          infoQuery({ identities: [{ category: 'account', type: 'registered' }, ...host.accountIdentities], features: [...host.accountFeatures].sort(), forms: [] }, undefined),
         );
       },
       { to: 'bare' },

@@ -15,7 +15,7 @@ import { z } from 'zod';
 import { defineModule } from '../../src/module-api/define.js';
 import { StanzaError } from '../../src/stream/errors.js';
 import { parseElement } from '../../src/xml/parse.js';
-import { detach } from '../private/fragment.js';
+import { detach } from '../../src/xml/clone.js';
 import { text } from '../../src/storage/stores.js';
 import { vcardMigrations } from './migrations.js';
 

@@ -23,7 +23,7 @@ export const HostOptions = z.strictObject({
     .array(z.string())
     .default([
       'sasl', 'ping', 'disco', 'caps', 'roster', 'presence', 'offline', 'sm', 'carbons', 'csi', 'mam', 'push',
-      'version', 'time', 'last', 'vcard', 'private', 'blocking', 'register', 'muc', 'muc_mam',
+      'version', 'time', 'last', 'vcard', 'private', 'blocking', 'register', 'muc', 'muc_mam', 'pubsub',
     ]),
   /** Module options, `[modules.<name>]`, each checked by that module's own schema. */
   modules: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),

@@ -82,6 +82,12 @@ export class ModuleContext<C = unknown> {
     this.undo.push(() => void this.host.accountFeatures.delete(ns));
   }
 
+  /** A disco#info identity of every account (bare JID), besides account/registered. */
+  accountIdentity(identity: DiscoIdentity): void {
+    this.host.accountIdentities.push(identity);
+    this.undo.push(() => void this.host.accountIdentities.splice(this.host.accountIdentities.indexOf(identity), 1));
+  }
+
   /** An item of the host's disco#items, such as a service domain this module serves. */
   discoItem(item: DiscoItem): void {
     this.host.discoItems.push(item);

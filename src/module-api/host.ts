@@ -67,6 +67,8 @@ export class Host {
   readonly discoItems: DiscoItem[] = [];
   /** disco#info features of every account's bare JID, which the server answers on its behalf. */
   readonly accountFeatures = new Set<string>();
+  /** disco#info identities of every account's bare JID besides account/registered (pubsub/pep). */
+  readonly accountIdentities: DiscoIdentity[] = [];
   readonly services = new Map<string, { service: unknown; owner: string }>();
   readonly modules: string[] = [];
   /** The host's own address. */

@@ -1,4 +1,5 @@
-// A deep copy of an element (ltx has no Element#clone): attributes copied, children copied.
+// A deep copy of an element (ltx has no Element#clone): attributes copied, children copied; and a
+// self-contained copy to store (private XML, vCards, pubsub items) and read back on its own.
 import { Element } from '@xmpp/xml';
 
 export function cloneElement(el: Element): Element {
@@ -10,4 +11,15 @@ export function cloneElement(el: Element): Element {
 function withParent(child: Element, parent: Element): Element {
   child.parent = parent;
   return child;
+}
+
+/** A self-contained copy of `el`: the namespace prefixes its ancestors declare are declared on it. */
+export function detach(el: Element): Element {
+  const copy = cloneElement(el);
+  for (let p = el.parent; p; p = p.parent) {
+    for (const [name, value] of Object.entries(p.attrs)) {
+      if (name.startsWith('xmlns:') && value !== undefined && !(name in copy.attrs)) copy.attrs[name] = value;
+    }
+  }
+  return copy;
 }

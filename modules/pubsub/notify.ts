@@ -1,0 +1,80 @@
+// Who gets a PEP node's events (XEP-0163 §4.3): the owner's available resources and the
+// available resources of contacts with a presence subscription (from or both) that the node's
+// access model lets in, each only if its entity capabilities (XEP-0115) announce `<node>+notify`;
+// and the explicit subscriptions (XEP-0060 subscribe). Events are headline messages from the
+// account's bare JID, routed like any stanza (so they pass the outbound pipeline: CSI, SM).
+//
+// Contacts are reached on this server only: a remote contact's resources and capabilities are
+// not known here, so it gets events only through an explicit subscription.
+import { randomBytes } from 'node:crypto';
+import { xml, type Element } from '@xmpp/xml';
+import { tryParseJid, type Jid } from '../../src/jid.js';
+import type { Router } from '../../src/router/router.js';
+import type { LocalSessions } from '../../src/sessions/local-sessions.js';
+import { cloneElement } from '../../src/xml/clone.js';
+import type { CapsService } from '../caps/service.js';
+import type { RosterService } from '../roster/service.js';
+import { accessError } from './access.js';
+import type { Notifier } from './engine.js';
+import type { NodeConfig } from './node-config.js';
+import type { PubsubStore } from './store.js';
+
+export interface PepNotifierDeps {
+  router: Router;
+  sessions: LocalSessions;
+  roster: RosterService;
+  caps: () => CapsService | undefined;
+  store: PubsubStore;
+  /** Whether a domain is served by this server (its accounts' sessions are known here). */
+  isLocal(domain: string): boolean;
+}
+
+/** Whether the client at `full` asked for the node's notifications (XEP-0163 §4.3: `+notify`). */
+export function wantsNotify(caps: CapsService | undefined, full: Jid, node: string): boolean {
+  return caps?.hasFeature(full, `${node}+notify`) ?? false;
+}
+
+export function pepNotifier(deps: PepNotifierDeps): Notifier {
+  const { router, sessions, roster, store } = deps;
+
+  const send = async (service: Jid, to: Jid, event: Element) => {
+    const id = `pep-${randomBytes(8).toString('hex')}`;
+    await router.route(xml('message', { type: 'headline', from: service.toString(), to: to.toString(), id }, cloneElement(event)));
+  };
+
+  /** The full JIDs of `user`'s available sessions that want the node's notifications. */
+  const interested = (user: Jid, node: string): Jid[] =>
+    sessions
+      .resourcesOf(user)
+      .filter((s) => s.presence !== undefined && !s.closed && wantsNotify(deps.caps(), s.jid!, node))
+      .map((s) => s.jid!);
+
+  const recipients = async (owner: Jid, node: string, config: NodeConfig): Promise<Map<string, Jid>> => {
+    const to = new Map<string, Jid>();
+    const add = (jid: Jid) => to.set(jid.toString(), jid);
+    interested(owner, node).forEach(add);
+    const affiliations = new Map((await store.affiliations(owner.toString(), node)).map((a) => [a.jid, a.affiliation]));
+    for (const item of await roster.items(owner)) {
+      if (item.subscription !== 'from' && item.subscription !== 'both') continue;
+      const contact = tryParseJid(item.jid);
+      if (!contact || !deps.isLocal(contact.domain)) continue;
+      if (accessError(config, { owner: false, rosterItem: item, affiliation: affiliations.get(item.jid) })) continue;
+      interested(contact, node).forEach(add);
+    }
+    for (const subscription of await store.subscriptions(owner.toString(), node)) {
+      const jid = tryParseJid(subscription.jid);
+      if (!jid || affiliations.get(jid.bare.toString()) === 'outcast') continue;
+      // A bare JID subscribed gets it once, not besides its resources that have it already.
+      if (jid.isBare && [...to.values()].some((j) => j.bare.equals(jid))) continue;
+      add(jid);
+    }
+    return to;
+  };
+
+  return {
+    send,
+    async broadcast(service, node, config, event) {
+      for (const to of (await recipients(service, node, config)).values()) await send(service, to, event);
+    },
+  };
+}
