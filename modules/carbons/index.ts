@@ -109,7 +109,7 @@ export default defineModule({
     // After the router delivered a message to a local account (or stored it): a <received/>
     // copy to each carbons-enabled resource that did not get the message itself, a bare-JID
     // message reaching several resources of equal priority included.
-    ctx.hook('message/delivered', ({ stanza, from, to, origin, sessions: receivers }) => {
+    ctx.hook('message/delivered', ({ stanza, from, to, origin, sessions: receivers, copiedTo }) => {
       if (privateMessages.has(stanza)) return;
       if (!eligible(stanza, 'received', from)) return;
       const user = to.bare;
@@ -117,6 +117,7 @@ export default defineModule({
         // Nor to the resource that sent a message to its own account.
         if (receivers.includes(other) || other === origin) continue;
         other.deliver(wrap('received', stanza, user, other));
+        copiedTo.push(other);
       }
     });
   },

@@ -14,6 +14,8 @@ import { parseElement } from '../../src/xml/parse.js';
 import { decide } from './policy.js';
 import type { ArchivedMessage } from '../../src/storage/archive/store.js';
 import { offlineMigrations } from './migrations.js';
+import { idAt } from '../../src/storage/archive/ids.js';
+import { OfflineKey, type KeepResult } from './service.js';
 
 /** XEP-0160 §4: the service discovery feature of offline message storage. */
 export const FEATURE = 'msgoffline';
@@ -29,9 +31,13 @@ export const OfflineConfig = z.strictObject({
 /** session.data key: whether this session was, at its last broadcast presence, one that offline messages go to. */
 const ELIGIBLE = sessionKey<boolean>('offline');
 
-/** Available with non-negative priority and still open: RFC 6121 §8.5.2.1's receiving resource. */
+/**
+ * Available with non-negative priority and connected: RFC 6121 §8.5.2.1's receiving resource.
+ * Not a session kept for resumption (XEP-0198): what is handed to it is not yet delivered, and
+ * the stored copy would be deleted.
+ */
 function canReceive(session: Session): boolean {
-  return session.presence !== undefined && session.priority >= 0 && !session.closed;
+  return session.presence !== undefined && session.priority >= 0 && !session.closed && !session.hibernating;
 }
 
 export default defineModule({
@@ -106,35 +112,56 @@ export default defineModule({
       return best;
     };
 
-    ctx.hook('message/offline', async ({ stanza, from, to }) => {
+    /** Stores a message as the policy says; resolves once the row is committed (durability). */
+    const keep = async (stanza: Element, from: Jid, to: Jid, receivedAt?: number): Promise<KeepResult> => {
       const decision = decide(stanza);
-      if (decision === 'pass') return false;
-      if (decision === 'drop') return true;
-      if (decision === 'refuse') {
-        router.bounce(stanza, new StanzaError('service-unavailable', 'the recipient is offline and the message asked not to be stored'));
-        return true;
+      if (decision !== 'store') return { notStored: decision };
+      // An item's time is when the server received the message (its delay stamp): now, or
+      // earlier for a message kept by stream management meanwhile.
+      const id = receivedAt === undefined ? undefined : idAt(receivedAt);
+      const item = { id, withBare: from.bare.toString(), withResource: from.resource, direction: 'in' as const, stanza: stanza.toString() };
+      const result = await store.appendWithin(to.domain, to.local, item, ctx.config.max_messages);
+      return result === 'full' ? { notStored: 'full' } : { stored: result };
+    };
+
+    /** The bounce of a message not stored, by why; undefined when it is dropped silently. */
+    const refusal = (why: KeepResult): StanzaError | undefined => {
+      if ('stored' in why || why.notStored === 'drop') return undefined;
+      if (why.notStored === 'full') {
+        // XEP-0160 §2 names <service-unavailable/> for a full queue. <resource-constraint/>
+        // (type wait) would invite the sender to retry, which cannot help until the recipient
+        // comes online; service-unavailable (cancel) says it will not be delivered.
+        return new StanzaError('service-unavailable', "the recipient's offline message storage is full");
       }
-      let result;
+      return new StanzaError('service-unavailable', 'the recipient is offline and the message asked not to be stored');
+    };
+
+    const handOver = async (user: Jid): Promise<void> => {
+      const online = receivingSession(user);
+      if (online) await deliverSafely(online);
+    };
+
+    ctx.provide(OfflineKey, {
+      keep,
+      takeBack: (user, ids) => store.removeItems(user.domain, user.local, ids),
+      handOver,
+    });
+
+    ctx.hook('message/offline', async ({ stanza, from, to }) => {
+      if (decide(stanza) === 'pass') return false;
+      let result: KeepResult;
       try {
-        // Durability: resolves only once the row is committed; only then is the stanza handled.
-        const item = { withBare: from.bare.toString(), withResource: from.resource, direction: 'in' as const, stanza: stanza.toString() };
-        result = await store.appendWithin(to.domain, to.local, item, ctx.config.max_messages);
+        result = await keep(stanza, from, to);
       } catch (err) {
         ctx.log.error({ err, to: to.toString() }, 'storing an offline message failed');
         router.bounce(stanza, new StanzaError('internal-server-error', 'the message could not be stored for the offline recipient'));
         return true;
       }
-      if (result === 'full') {
-        // XEP-0160 §2 names <service-unavailable/> for a full queue. <resource-constraint/>
-        // (type wait) would invite the sender to retry, which cannot help until the recipient
-        // comes online; service-unavailable (cancel) says it will not be delivered.
-        router.bounce(stanza, new StanzaError('service-unavailable', "the recipient's offline message storage is full"));
-        return true;
-      }
+      const error = refusal(result);
+      if (error) router.bounce(stanza, error);
       // A session may have become available while the row was being written, after the router
       // found none and after its own delivery had read the queue: hand it over now.
-      const online = receivingSession(to);
-      if (online) await deliverSafely(online);
+      else if ('stored' in result) await handOver(to);
       return true;
     });
 

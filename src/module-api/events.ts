@@ -54,9 +54,11 @@ export interface HookEvents extends RoutingEvents {
    * After the router's default handling accepted a message to a local account (bare or full
    * JID): `sessions` are the local sessions it was delivered to, empty when the
    * 'message/offline' chain took it. Not fired when a 'message/*' hook stopped the chain or the
-   * message bounced. Message carbons (XEP-0280) copy it to the other resources from here.
+   * message bounced. Message carbons (XEP-0280) copy it to the other resources from here, and
+   * add each session that got a copy to `copiedTo` (stream management then knows which
+   * resources have the message: those copies are not stored again from a kept session).
    */
-  'message/delivered': RouteEvent & { sessions: readonly Session[] };
+  'message/delivered': RouteEvent & { sessions: readonly Session[]; copiedTo: Session[] };
   /** A stanza for another domain (federation hooks in here). Stop = taken. */
   'route/remote': RouteEvent;
   /**

@@ -20,6 +20,8 @@ export const Priority = {
   FALLBACK: -10,
   /** Copies of a stanza that went through the rest of the chain: archive of sent messages, carbons. */
   COPY: -100,
+  /** Makes durable what was delivered, once the copies are made (stream management stores what a kept session holds). */
+  SETTLE: -200,
 } as const;
 
 export type PriorityBand = (typeof Priority)[keyof typeof Priority];

@@ -284,7 +284,7 @@ export class Router {
    * account's other resources from here, knowing which ones got the original.
    */
   private async delivered(host: Host, event: RouteEvent, sessions: readonly Session[]): Promise<void> {
-    if (host.hooks.has('message/delivered')) await host.hooks.fire('message/delivered', { ...event, sessions });
+    if (host.hooks.has('message/delivered')) await host.hooks.fire('message/delivered', { ...event, sessions, copiedTo: [] });
   }
 
   /**

@@ -60,6 +60,54 @@ t.test('an acknowledged message to an offline user survives kill -9', async (t) 
   bob.close();
 });
 
+t.test("a kept session's queue survives kill -9: delivered at the next login, with the original time", async (t) => {
+  const config = configIn(t);
+  for (const user of ['dave', 'erin']) {
+    const r = adduser(config, user);
+    t.equal(r.status, 0, r.stderr);
+  }
+  const first = await startStarling(config);
+  t.teardown(() => void first.child.kill('SIGKILL'));
+
+  const { s: erin } = await rawLogin(first.port, 'erin', 'phone');
+  erin.write('<presence/>');
+  erin.write(`<enable xmlns='${SM}' resume='true'/>`);
+  await erin.element('enabled');
+  const { s: dave } = await rawLogin(first.port, 'dave', 'desk');
+  dave.write(`<enable xmlns='${SM}'/>`);
+  await dave.element('enabled');
+
+  // One message reaches the live phone and is never acknowledged; the connection drops.
+  const before = Date.now();
+  dave.write("<message to='erin@localhost/phone' type='chat' id='live'><body>seen, not acked</body></message>");
+  await erin.until(() => erin.elements.find((e) => e.name === 'message' && e.attrs.id === 'live'));
+  erin.close();
+  await new Promise((r) => setTimeout(r, 300));
+  // Two more go into the kept session's queue; the server acknowledges them to the sender.
+  dave.write("<message to='erin@localhost/phone' type='chat' id='kept1'><body>queued one</body></message>");
+  dave.write("<message to='erin@localhost' type='chat' id='kept2'><body>queued two</body></message>");
+  dave.write(`<r xmlns='${SM}'/>`);
+  t.equal((await dave.element('a')).attrs.h, '3', 'the server acknowledged all three');
+  const acked = Date.now();
+  first.child.kill('SIGKILL');
+  await new Promise((resolve) => first.child.once('exit', resolve));
+
+  const second = await startStarling(config);
+  t.teardown(() => void second.child.kill('SIGTERM'));
+  const { s: later } = await rawLogin(second.port, 'erin', 'later');
+  later.write('<presence/>');
+  const ids = ['live', 'kept1', 'kept2'];
+  await later.until(() => ids.every((id) => later.elements.some((e) => e.name === 'message' && e.attrs.id === id)));
+  const messages = later.elements.filter((e) => e.name === 'message');
+  t.same(messages.map((m) => m.attrs.id), ids, 'each once, in order');
+  for (const m of messages) {
+    const stamp = Date.parse(m.getChild('delay', 'urn:xmpp:delay')?.attrs.stamp ?? '');
+    t.ok(stamp >= before - 1000 && stamp <= acked + 1000, `${m.attrs.id}: the delay is when the server received it`);
+  }
+  later.close();
+  dave.close();
+});
+
 t.test('after a graceful restart a client that tries to resume learns its h', async (t) => {
   const config = configIn(t);
   const r = adduser(config, 'carol');

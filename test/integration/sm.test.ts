@@ -85,13 +85,77 @@ t.test('stream management', async (t) => {
     const sender = await rawLogin(ts.port, 'alice', 's2');
     sender.s.write(`<message to='bob@localhost/tablet' type='chat'><body>unacked</body></message>`);
     await tablet.s.until(() => bodies(tablet.s).includes('unacked'));
+    const receivedBy = Date.now();
     tablet.s.close(); // never acknowledged
     await new Promise((r) => setTimeout(r, 2600)); // resume_timeout is 2 s
     const later = await rawLogin(ts.port, 'bob', 'later');
     later.s.write('<presence/>');
     const msg = await later.s.until(() => later.s.elements.find((e) => e.name === 'message' && e.getChildText('body') === 'unacked'));
-    t.ok(msg.getChild('delay', 'urn:xmpp:delay'), 'delivered from offline storage, with a delay');
+    const stamp = Date.parse(msg.getChild('delay', 'urn:xmpp:delay')?.attrs.stamp ?? '');
+    t.ok(stamp <= receivedBy, 'delivered from offline storage, with the delay of when the server received it');
     later.s.close();
     sender.s.close();
   });
+});
+
+t.test('a kept session that expires leaves no duplicates and no stale replies', async (t) => {
+  const ts = await startTestServer(t, {
+    modules_enabled: [...MODULES, 'carbons'],
+    modules: { sm: { resume_timeout: 1, request_ack_every: 100 } },
+  });
+  await ts.addUser('alice');
+  await ts.addUser('bob');
+  const carbons = (s: RawStream) => {
+    s.write("<iq type='set' id='carbons'><enable xmlns='urn:xmpp:carbons:2'/></iq>");
+    return s.until(() => s.elements.find((e) => e.name === 'iq' && e.attrs.id === 'carbons'));
+  };
+  const ping = async (s: RawStream, id: string) => {
+    s.write(`<iq type='get' id='${id}'><ping xmlns='urn:xmpp:ping'/></iq>`);
+    await s.until(() => s.elements.find((e) => e.name === 'iq' && e.attrs.id === id));
+  };
+  const alice = (await rawLogin(ts.port, 'alice', 'desk')).s;
+  alice.write('<presence/>');
+  const laptop = (await rawLogin(ts.port, 'bob', 'laptop')).s;
+  laptop.write('<presence/>');
+  await carbons(laptop);
+  const tablet = (await rawLogin(ts.port, 'bob', 'tablet')).s;
+  tablet.write('<presence/>');
+  await carbons(tablet);
+  await enable(tablet);
+
+  // The tablet gets: a message the laptop sees as a carbon, one to the bare JID (both get it),
+  // a <sent/> carbon of what the laptop writes, a private one only it has, and a ping that it
+  // answers; alice's result to its own ping is still on its way when the connection drops.
+  alice.write("<message to='bob@localhost/tablet' type='chat' id='copied'><body>copied</body></message>");
+  alice.write("<message to='bob@localhost' type='chat' id='both'><body>both</body></message>");
+  laptop.write("<message to='alice@localhost' type='chat' id='fromlaptop'><body>from laptop</body></message>");
+  alice.write("<message to='bob@localhost/tablet' type='chat' id='private'><body>only the tablet</body><private xmlns='urn:xmpp:carbons:2'/></message>");
+  const ids = ['copied', 'both', 'fromlaptop', 'private'];
+  const has = (s: RawStream, id: string) => s.elements.some((e) => e.name === 'message' && e.toString().includes(id));
+  await tablet.until(() => ids.every((id) => has(tablet, id)));
+  await ping(laptop, 'l1');
+  const sentAt = Date.now();
+  tablet.write("<iq type='get' id='tablet-ping' to='alice@localhost/desk'><ping xmlns='urn:xmpp:ping'/></iq>");
+  const asked = await alice.until(() => alice.elements.find((e) => e.name === 'iq' && e.attrs.id === 'tablet-ping'));
+  tablet.close(); // cut, nothing acknowledged
+  await new Promise((r) => setTimeout(r, 300));
+  alice.write(`<iq type='result' id='tablet-ping' to='${asked.attrs.from}'/>`);
+  await ping(alice, 'a1');
+  laptop.elements.length = 0;
+
+  // The same resource comes back without resuming: the kept session ends at once. What only
+  // it had goes to the account once, as an offline message (to the laptop, online, or to the
+  // new tablet, whichever takes offline messages first).
+  const again = (await rawLogin(ts.port, 'bob', 'tablet')).s;
+  again.write('<presence/>');
+  const messages = () => [...again.elements, ...laptop.elements].filter((e) => e.name === 'message');
+  const got = await again.until(() => messages().find((e) => e.attrs.id === 'private'));
+  await new Promise((r) => setTimeout(r, 1500)); // past the resumption time too
+  await ping(again, 'g1');
+  await ping(laptop, 'l2');
+  t.same(messages().map((m) => m.attrs.id), ['private'], 'only what no other resource has, once; no carbons');
+  const stamp = Date.parse(got.getChild('delay', 'urn:xmpp:delay')?.attrs.stamp ?? '');
+  t.ok(stamp <= sentAt, 'its delay is when the server received it, not when it was re-routed');
+  t.notOk(again.elements.some((e) => e.name === 'iq' && e.attrs.id === 'tablet-ping'), "the old session's IQ result is not delivered to the new one");
+  for (const s of [alice, laptop, again]) s.close();
 });

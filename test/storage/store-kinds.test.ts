@@ -4,6 +4,7 @@
 // deletion for every kind.
 import t from 'tap';
 import { AccountStore } from '../../src/storage/accounts.js';
+import { idAt } from '../../src/storage/archive/ids.js';
 import { ArchiveStore } from '../../src/storage/archive/store.js';
 import { KeyvalStore, MapStore, text } from '../../src/storage/stores.js';
 import { storeOnBothDatabases } from '../helpers/databases.js';
@@ -95,6 +96,18 @@ storeOnBothDatabases(t, 'kinds', async (t, storage) => {
     const [a, b] = await Promise.all([queue.consume(H, 'cat', take(3)), queue.consume(H, 'cat', take(3))]);
     t.equal(a + b, 4, 'two consumers at once never get the same items');
     t.equal(await queue.consume(H, 'cat', () => t.fail('not called for an empty queue') as never), 0);
+  });
+
+  t.test('archive: items taken back by id, and items at their original time', async (t) => {
+    const queue = new ArchiveStore(storage, 'takeback');
+    const early = Date.now() - 60_000;
+    const late = await queue.append(H, 'cat', item('late'));
+    const old = await queue.append(H, 'cat', { ...item('early'), id: idAt(early) });
+    t.equal((await queue.get(H, 'cat', old))!.ts, early, 'the id carries the original time');
+    t.same((await queue.page(H, 'cat', { max: 10, countLimit: 0 })).items.map((m) => m.id), [old, late], 'in time order');
+    t.same([...(await queue.removeItems(H, 'cat', [old, 'not-an-id', idAt(early)]))], [old], 'only what was there');
+    t.same([...(await queue.removeItems(H, 'cat', [old]))], [], 'once');
+    t.equal(await queue.count(H, 'cat'), 1);
   });
 
   t.test('archive: service archives are nobody’s account', async (t) => {

@@ -75,3 +75,8 @@ export class IdGenerator {
     return encodeTime(Math.min(time, MAX_TIME)) + encode(this.lastRandom, RANDOM_CHARS);
   }
 }
+
+/** An id for an item archived at `ms` (an item appended later with its original time); unique by its 80 random bits. */
+export function idAt(ms: number): string {
+  return new IdGenerator(() => ms).next();
+}

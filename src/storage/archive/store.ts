@@ -482,6 +482,32 @@ export class ArchiveStore {
     });
   }
 
+  /**
+   * Deletes the items of one archive with these ids, after the writes queued before (a queue's
+   * items taken back before a consumer got them); resolves with the ids that were there.
+   */
+  removeItems(host: string, username: string, ids: readonly string[]): Promise<Set<string>> {
+    const keys = ids.flatMap((id) => {
+      const ts = idTime(id);
+      return ts === undefined ? [] : [{ ts, id }];
+    });
+    if (keys.length === 0) return Promise.resolve(new Set());
+    return this.queue.write(async (trx) => {
+      await this.lockOwner(trx, host, username);
+      const removed = new Set<string>();
+      for (let i = 0; i < keys.length; i += 500) {
+        const batch = keys.slice(i, i + 500);
+        const rows = await trx
+          .deleteFrom(this.t)
+          .where((eb) => eb.and([this.owns(eb, host, username), eb.or(batch.map((k) => eb.and([eb('ts', '=', k.ts), eb('id', '=', k.id)])))]))
+          .returning('id')
+          .execute();
+        for (const row of rows) removed.add(row.id);
+      }
+      return removed;
+    });
+  }
+
   /** Serializes the writers of an account's archive on PostgreSQL (a row lock on the account). */
   private async lockOwner(trx: Kysely<Database & ArchiveTables>, host: string, username: string): Promise<void> {
     if (this.storage.driver !== 'postgres' || this.owner !== 'account') return;
