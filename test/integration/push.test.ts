@@ -8,6 +8,7 @@ import type { Storage } from '../../src/storage/database.js';
 import { AccountStore } from '../../src/storage/accounts.js';
 import { PushStore } from '../../modules/push/store.js';
 import { MapStore } from '../../src/storage/stores.js';
+import { ArchiveStore } from '../../src/storage/archive/store.js';
 import { DOMAIN, startTestServer, type TestServer } from '../helpers/harness.js';
 import { connect, rawAuthenticated, rawLogin, xml, type RawStream, type TestClient } from '../helpers/clients.js';
 import { rowsOwnedBy } from '../helpers/owned-rows.js';
@@ -242,7 +243,7 @@ t.test('push notifications', async (t) => {
     await bob.send(chat('carol@localhost', 'are you there?'));
     const iq = await app.next();
     undo();
-    t.equal((await rowsOwnedBy(ts.server.core.storage, DOMAIN, 'carol')).offline_message, 1, 'the message is in offline storage when the notification goes out');
+    t.equal(await new ArchiveStore(ts.server.core.storage, 'offline').count(DOMAIN, 'carol'), 1, 'the message is in offline storage when the notification goes out');
     const p = parsePublish(iq);
     t.equal(p.node, 'carol');
     t.equal(p.fields['message-count'], '1');
