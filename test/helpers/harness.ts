@@ -84,7 +84,8 @@ export async function startTestServer(t: Teardown, overrides: Record<string, unk
 /**
  * Resolves once every session of `user` (a bare JID) that the server has now has ended and its
  * teardown (unavailable presence, the session/closed hooks) is done: after a client's stop(),
- * the server learns of it only when the socket closes.
+ * the server learns of it only when the socket closes. The sessions are taken when it is
+ * called: call it before what ends them when that ends them at once (an account deletion).
  */
 export async function sessionsEnded(ts: TestServer, user: string, domain = DOMAIN): Promise<void> {
   const bare = user.includes('@') ? parseJid(user).bare : makeJid(user, domain);

@@ -228,8 +228,9 @@ t.test('blocking', async (t) => {
     clients.push(a);
     await block(a, 'bob@localhost', 'example.com');
     t.equal((await rowsOwnedBy(ts.server.core.storage, DOMAIN, 'alice')).blocklist_item, 2);
+    const ended = sessionsEnded(ts, 'alice');
     await ts.server.core.accounts.delete(parseJid('alice@localhost'));
-    await sessionsEnded(ts, 'alice');
+    await ended;
     const after = await rowsOwnedBy(ts.server.core.storage, DOMAIN, 'alice');
     for (const [table, n] of Object.entries(after)) t.equal(n, 0, `${table}: no rows left`);
   });

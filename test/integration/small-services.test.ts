@@ -10,7 +10,7 @@ import type { Storage } from '../../src/storage/database.js';
 import { parseJid } from '../../src/jid.js';
 import { VERSION } from '../../src/version.js';
 import { connect, xml, type TestClient } from '../helpers/clients.js';
-import { DOMAIN, startTestServer } from '../helpers/harness.js';
+import { DOMAIN, sessionsEnded, startTestServer } from '../helpers/harness.js';
 import { rowsOwnedBy } from '../helpers/owned-rows.js';
 import { storeOnBothDatabases } from '../helpers/databases.js';
 import { subscribe } from '../helpers/fake-roster.js';
@@ -223,8 +223,10 @@ t.test('small services', async (t) => {
     t.ok(before.vcard! > 0, 'a vCard row');
     t.ok(before.private_xml! > 0, 'private XML rows');
     t.ok(before.user_data! > 0, 'a last-activity row');
+    // The deletion ends alice's sessions; their teardown (last activity) is waited for.
+    const ended = sessionsEnded(ts, 'alice');
     await ts.server.core.accounts.delete(parseJid('alice@localhost'));
-    await new Promise((r) => setTimeout(r, 200));
+    await ended;
     const after = await rowsOwnedBy(ts.server.core.storage, host, 'alice');
     for (const [table, n] of Object.entries(after)) t.equal(n, 0, `${table}: no rows left`);
   });
