@@ -24,7 +24,29 @@ export interface TestClient {
   /** Resolves with the next stanza matching `match` (stanzas seen since connect are kept). */
   next(match: (el: Element) => boolean, timeoutMs?: number): Promise<Element>;
   send(el: Element): Promise<void>;
+  /**
+   * An XEP-0199 ping to the server, and its answer (a result, or an error where no module
+   * answers pings). Once it is in, the server has handled every stanza this client sent before
+   * it (one at a time per session), and this client has everything the server wrote to it
+   * before the answer.
+   */
+  roundTrip(): Promise<void>;
+  /** Takes the kept stanzas matching `match` (received, not taken by `next`). */
+  take(match: (el: Element) => boolean): Element[];
   stop(): Promise<void>;
+}
+
+let roundTrips = 0;
+
+/**
+ * Whether nothing matching `match` has reached `receiver`, checked after a round trip of each
+ * of `senders` (what they sent is handled) and then of `receiver` (what was written to it is
+ * in): no waiting on a clock.
+ */
+export async function nothingArrived(receiver: TestClient, match: (el: Element) => boolean, ...senders: TestClient[]): Promise<boolean> {
+  for (const sender of senders) await sender.roundTrip();
+  await receiver.roundTrip();
+  return receiver.take(match).length === 0;
 }
 
 type ClientOptions = Parameters<typeof client>[0];
@@ -89,7 +111,7 @@ export async function startClient(xmpp: Client, options: WrapOptions = {}): Prom
     throw err;
   }
   if (options.presence !== false) await xmpp.send(xml('presence'));
-  return {
+  const client: TestClient = {
     xmpp,
     jid: address.toString(),
     next(match, timeoutMs = defaultTimeoutMs) {
@@ -105,10 +127,21 @@ export async function startClient(xmpp: Client, options: WrapOptions = {}): Prom
       });
     },
     send: (el) => xmpp.send(el),
+    async roundTrip() {
+      const id = `round-trip-${++roundTrips}`;
+      await xmpp.send(xml('iq', { type: 'get', id, to: address.domain }, xml('ping', { xmlns: 'urn:xmpp:ping' })));
+      await client.next((el) => el.name === 'iq' && el.attrs.id === id && (el.attrs.type === 'result' || el.attrs.type === 'error'));
+    },
+    take(match) {
+      const taken = inbox.filter(match);
+      for (const el of taken) inbox.splice(inbox.indexOf(el), 1);
+      return taken;
+    },
     stop: async () => {
       await xmpp.stop().catch(() => {});
     },
   };
+  return client;
 }
 
 export async function connect(ts: TestServer, local: string, options: ConnectOptions = {}): Promise<TestClient> {

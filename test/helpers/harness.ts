@@ -5,7 +5,7 @@ import path from 'node:path';
 import { deepMerge, validateConfig } from '../../src/config/load.js';
 import { silentLogger, createLogger, type Logger } from '../../src/log.js';
 import { ModuleRegistry } from '../../src/module-api/loader.js';
-import { makeJid } from '../../src/jid.js';
+import { makeJid, parseJid } from '../../src/jid.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { builtinModules } from '../../modules/index.js';
 
@@ -79,4 +79,32 @@ export async function startTestServer(t: Teardown, overrides: Record<string, unk
     },
     stop,
   };
+}
+
+/**
+ * Resolves once every session of `user` (a bare JID) that the server has now has ended and its
+ * teardown (unavailable presence, the session/closed hooks) is done: after a client's stop(),
+ * the server learns of it only when the socket closes. The sessions are taken when it is
+ * called: call it before what ends them when that ends them at once (an account deletion).
+ */
+export async function sessionsEnded(ts: TestServer, user: string, domain = DOMAIN): Promise<void> {
+  const bare = user.includes('@') ? parseJid(user).bare : makeJid(user, domain);
+  const open = new Set(ts.server.core.sessions.resourcesOf(bare));
+  if (open.size === 0) return;
+  const host = ts.server.core.hosts.get(bare.domain)!;
+  await new Promise<void>((resolve) => {
+    // Last in the chain, so the modules' own session/closed handlers have run.
+    const undo = host.hooks.on(
+      'session/closed',
+      ({ session }) => {
+        open.delete(session);
+        if (open.size === 0) {
+          undo();
+          resolve();
+        }
+      },
+      Number.NEGATIVE_INFINITY,
+      'test',
+    );
+  });
 }

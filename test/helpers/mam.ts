@@ -2,6 +2,7 @@
 // muc-mam.test.ts): the form fields and RSM paging (XEP-0059) asked for, and what came back.
 import type { Element } from '@xmpp/xml';
 import { xml, type TestClient } from './clients.js';
+import { purgePasses, type PurgePass } from '../../src/storage/archive/retention.js';
 
 export const MAM = 'urn:xmpp:mam:2';
 export const RSM = 'http://jabber.org/protocol/rsm';
@@ -91,4 +92,19 @@ export async function mamQuery(c: TestClient, o: MamQueryOptions = {}, timeoutMs
     last: rsm?.getChildText('last') ?? undefined,
     count: rsm?.getChildText('count') ?? undefined,
   };
+}
+
+/**
+ * The next retention pass over the archive store `store` ('mam', 'muc_mam'): listen before the
+ * server that runs it starts (its first pass follows the start).
+ */
+export function nextPurgePass(store: string): Promise<PurgePass> {
+  return new Promise((resolve) => {
+    const listener = (pass: PurgePass) => {
+      if (pass.store !== store) return;
+      purgePasses.off('pass', listener);
+      resolve(pass);
+    };
+    purgePasses.on('pass', listener);
+  });
 }

@@ -32,12 +32,12 @@ export async function startMucServer(t: Teardown, overrides: Record<string, unkn
 
 /**
  * Starts MUC servers, one after the other, on one data directory (made here, removed at
- * teardown): for what must survive a restart.
+ * teardown): for what must survive a restart. A start may add to the configuration (`more`).
  */
-export function restartableMucServer(t: Teardown, overrides: Record<string, unknown> = {}, modules = MODULES): () => Promise<TestServer> {
+export function restartableMucServer(t: Teardown, overrides: Record<string, unknown> = {}, modules = MODULES): (more?: Record<string, unknown>) => Promise<TestServer> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'starling-muc-'));
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
-  return () => startMucServer(t, { data_dir: dataDir, ...overrides }, modules);
+  return (more = {}) => startMucServer(t, { data_dir: dataDir, ...overrides, ...more }, modules);
 }
 
 /** Connects users (created first), all stopped at teardown. */

@@ -5,7 +5,7 @@ import type { Element } from '@xmpp/xml';
 import { parseJid } from '../../src/jid.js';
 import { VERSION } from '../../src/version.js';
 import { connect, xml, type TestClient } from '../helpers/clients.js';
-import { DOMAIN, startTestServer } from '../helpers/harness.js';
+import { DOMAIN, sessionsEnded, startTestServer } from '../helpers/harness.js';
 import { rowsOwnedBy } from '../helpers/owned-rows.js';
 import { subscribe } from '../helpers/fake-roster.js';
 
@@ -215,8 +215,10 @@ t.test('small services', async (t) => {
     const host = DOMAIN;
     const before = await rowsOwnedBy(ts.server.core.storage, host, 'alice');
     t.ok(before.user_data! >= 3, 'vCard, private XML and last-activity rows');
+    // The deletion ends alice's sessions; their teardown (last activity) is waited for.
+    const ended = sessionsEnded(ts, 'alice');
     await ts.server.core.accounts.delete(parseJid('alice@localhost'));
-    await new Promise((r) => setTimeout(r, 200));
+    await ended;
     const after = await rowsOwnedBy(ts.server.core.storage, host, 'alice');
     for (const [table, n] of Object.entries(after)) t.equal(n, 0, `${table}: no rows left`);
   });
