@@ -281,7 +281,7 @@ export default defineModule({
       clearTimeout(state.timer);
       if (state.id) resumable.delete(state.id);
       const unacked = state.queue.splice(0);
-      const stored = await Promise.all(unacked.map((e) => e.stored));
+      const stored = await Promise.all(unacked.map((e) => e.stored ?? Promise.resolve(undefined)));
       for (const [i, entry] of unacked.entries()) if (stored[i] === undefined) await reroute(session, entry);
       // What is stored goes to a session of the account that takes offline messages, if any.
       if (session.user && stored.some((id) => id !== undefined)) await offline()?.handOver(session.user);
@@ -328,7 +328,7 @@ export default defineModule({
       const user = old.user;
       const service = offline();
       const entries = [...state.queue];
-      const ids = await Promise.all(entries.map((e) => e.stored));
+      const ids = await Promise.all(entries.map((e) => e.stored ?? Promise.resolve(undefined)));
       const storedAs = new Map<Queued, string>();
       entries.forEach((e, i) => ids[i] !== undefined && storedAs.set(e, ids[i]!));
       const kept = service && storedAs.size > 0 ? await service.takeBack(user, [...storedAs.values()]) : new Set<string>();
