@@ -50,8 +50,8 @@ export function certificateSources(config: LoadedConfig) {
 }
 
 /** Opens storage and builds the accounts service (also what the CLI's account commands use). */
-export async function openAccounts(config: LoadedConfig): Promise<{ storage: Storage; accounts: Accounts }> {
-  const storage = await openStorage(storageOptions(config));
+export async function openAccounts(config: LoadedConfig, log?: Logger): Promise<{ storage: Storage; accounts: Accounts }> {
+  const storage = await openStorage({ ...storageOptions(config), log });
   const accounts = new Accounts(new AccountStore(storage.db), (host) => config.hostOptions.get(host)?.accounts);
   return { storage, accounts };
 }
@@ -75,7 +75,7 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
   const control = await ControlServer.open(controlSocketPath(config.dataDir), log.child({ component: 'control' }));
   let storage: Storage, accounts: Accounts;
   try {
-    ({ storage, accounts } = await openAccounts(config));
+    ({ storage, accounts } = await openAccounts(config, log.child({ component: 'storage' })));
   } catch (err) {
     await control.close();
     throw new OperatorError(`storage (${describeStorage(config)}): ${reasonOf(err)}`);
