@@ -9,6 +9,7 @@ import { defineModule } from '../../src/module-api/define.js';
 import { Priority } from '../../src/module-api/priorities.js';
 import type { Session } from '../../src/sessions/session.js';
 import { StanzaError } from '../../src/stream/errors.js';
+import { loggableStorageError, storageStanzaError } from '../../src/storage/errors.js';
 import { NS } from '../../src/xml/namespaces.js';
 import { parseElement } from '../../src/xml/parse.js';
 import { decide } from './policy.js';
@@ -42,7 +43,6 @@ export default defineModule({
     // Each account's queue is an archive ('offline'), in arrival order; an item's time is when
     // it was stored.
     const store = ctx.store.archive('offline');
-    const router = ctx.server.router;
     ctx.feature(FEATURE);
 
     /** The message as delivered: a copy with our XEP-0203 delay (the time it was stored). */
@@ -106,30 +106,29 @@ export default defineModule({
       return best;
     };
 
+    // What is not stored is refused with a StanzaError (the router bounces it to the sender, and
+    // 'message/delivered' does not fire for it): never taken silently.
     ctx.hook('message/offline', async ({ stanza, from, to }) => {
       const decision = decide(stanza);
       if (decision === 'pass') return false;
       if (decision === 'drop') return true;
-      if (decision === 'refuse') {
-        router.bounce(stanza, new StanzaError('service-unavailable', 'the recipient is offline and the message asked not to be stored'));
-        return true;
-      }
+      if (decision === 'refuse') throw new StanzaError('service-unavailable', 'the recipient is offline and the message asked not to be stored');
       let result;
       try {
         // Durability: resolves only once the row is committed; only then is the stanza handled.
         const item = { withBare: from.bare.toString(), withResource: from.resource, direction: 'in' as const, stanza: stanza.toString() };
         result = await store.appendWithin(to.domain, to.local, item, ctx.config.max_messages);
       } catch (err) {
-        ctx.log.error({ err, to: to.toString() }, 'storing an offline message failed');
-        router.bounce(stanza, new StanzaError('internal-server-error', 'the message could not be stored for the offline recipient'));
-        return true;
+        // Logged here, once; the sender is told (resource-constraint while storage is down).
+        const failures = ctx.server.counters.inc('offline_store_failures_total');
+        ctx.log.error({ err: loggableStorageError(err), to: to.toString(), id: stanza.attrs.id, failures }, 'storing an offline message failed; the sender gets an error');
+        throw storageStanzaError(err, 'the message could not be stored for the offline recipient');
       }
       if (result === 'full') {
         // XEP-0160 §2 names <service-unavailable/> for a full queue. <resource-constraint/>
         // (type wait) would invite the sender to retry, which cannot help until the recipient
         // comes online; service-unavailable (cancel) says it will not be delivered.
-        router.bounce(stanza, new StanzaError('service-unavailable', "the recipient's offline message storage is full"));
-        return true;
+        throw new StanzaError('service-unavailable', "the recipient's offline message storage is full");
       }
       // A session may have become available while the row was being written, after the router
       // found none and after its own delivery had read the queue: hand it over now.
