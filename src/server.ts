@@ -7,6 +7,7 @@ import { C2sListeners, type BoundAddress } from './c2s/listener.js';
 import { ControlServer } from './control/server.js';
 import { controlSocketPath } from './control/protocol.js';
 import type { Logger } from './log.js';
+import { Counters } from './counters.js';
 import type { ServerCore } from './module-api/core.js';
 import { Host } from './module-api/host.js';
 import { loadHostModules, migrateModules, unloadModules, type ModuleRegistry } from './module-api/loader.js';
@@ -50,8 +51,8 @@ export function certificateSources(config: LoadedConfig) {
 }
 
 /** Opens storage and builds the accounts service (also what the CLI's account commands use). */
-export async function openAccounts(config: LoadedConfig): Promise<{ storage: Storage; accounts: Accounts }> {
-  const storage = await openStorage(storageOptions(config));
+export async function openAccounts(config: LoadedConfig, log?: Logger): Promise<{ storage: Storage; accounts: Accounts }> {
+  const storage = await openStorage({ ...storageOptions(config), log });
   const accounts = new Accounts(new AccountStore(storage.db), (host) => config.hostOptions.get(host)?.accounts);
   return { storage, accounts };
 }
@@ -75,7 +76,7 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
   const control = await ControlServer.open(controlSocketPath(config.dataDir), log.child({ component: 'control' }));
   let storage: Storage, accounts: Accounts;
   try {
-    ({ storage, accounts } = await openAccounts(config));
+    ({ storage, accounts } = await openAccounts(config, log.child({ component: 'storage' })));
   } catch (err) {
     await control.close();
     throw new OperatorError(`storage (${describeStorage(config)}): ${reasonOf(err)}`);
@@ -97,8 +98,9 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
     for (const [domain, options] of config.hostOptions) hosts.set(domain, new Host(domain, options, log.child({ host: domain })));
     const node = `${os.hostname()}:${process.pid}`;
     const sessions = new LocalSessions(live.sessions, node, (err) => log.warn({ err: reasonOf(err) }, 'live state: updating the session directory failed'));
-    const router = new Router({ hosts, sessions, accountExists: (h, u) => accounts.store.exists(h, u), log: log.child({ component: 'router' }) });
-    const core: ServerCore = { config, log, storage, accounts, live, sessions, router, certificates, hosts, node, startedAt: new Date() };
+    const counters = new Counters();
+    const router = new Router({ hosts, sessions, accountExists: (h, u) => accounts.store.exists(h, u), log: log.child({ component: 'router' }), counters });
+    const core: ServerCore = { config, log, storage, accounts, live, sessions, router, certificates, hosts, node, startedAt: new Date(), counters };
     accounts.onDeleted(async (jid) => {
       // As Prosody does: the deleted account's streams end with <not-authorized/>.
       const deleted = new StreamError('not-authorized', 'the account has been deleted');

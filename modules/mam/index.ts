@@ -15,7 +15,8 @@
 //                   and stream management's queue all carry it. Runs after blocking (priority
 //                   1000), so refused messages are not archived (XEP-0313 §6.1).
 // Both hooks await the commit: a message counts as handled only once archived (or delivered).
-// When the archive write fails the message goes on without a stanza-id, and the error is logged.
+// When the archive write fails the message goes on without a stanza-id (delivered, or stored
+// offline), and the failure is logged and counted (counters.archive_write_failures_total).
 //
 // One id for both archives: when sender and recipient are both local, the recipient's archive
 // reuses the id of the sender's copy (the stanza-id the recipient sees is the result id both
@@ -31,6 +32,7 @@ import { defineModule } from '../../src/module-api/define.js';
 import { preEvents, type PreRouteEvent, type RouteEvent } from '../../src/module-api/events.js';
 import { Priority } from '../../src/module-api/priorities.js';
 import { StanzaError } from '../../src/stream/errors.js';
+import { loggableStorageError } from '../../src/storage/errors.js';
 import { RosterKey } from '../roster/service.js';
 import { idTime } from '../../src/storage/archive/ids.js';
 import { NS_MAM, NS_MAM_EXTENDED, NS_SID, isArchivable, prefsDecision, stanzaIdBy, stripStanzaIds, type ArchivePrefs } from './policy.js';
@@ -143,6 +145,19 @@ export default defineModule({
       return id;
     };
 
+    /**
+     * A message that could not be archived goes on (delivered, or stored offline) without our
+     * stanza-id: nothing tells a client it is in an archive it is not in. Counted on the server
+     * core (archive_write_failures_total) and logged.
+     */
+    const archiveFailed = (err: unknown, user: string, direction: Direction, stanza: Element): void => {
+      const failures = ctx.server.counters.inc('archive_write_failures_total');
+      ctx.log.error(
+        { err: loggableStorageError(err), user, direction, id: stanza.attrs.id, failures },
+        'archiving a message failed; it goes on without a stanza-id',
+      );
+    };
+
     // --- archiving ------------------------------------------------------------------------
     // Each hook queues its work on the archive's Serial queue at once (before any await), so
     // that the preferences lookup of one message cannot let a later one overtake it. Messages
@@ -160,7 +175,9 @@ export default defineModule({
           const id = await serial.run(key, async () => ((await wanted(user, target)) ? write(user, 'out', target, stanza) : undefined));
           if (id !== undefined) outgoingIds.set(stanza, id);
         } catch (err) {
-          ctx.log.error({ err, user: key }, 'archiving an outgoing message failed');
+          // The message goes on, unarchived in the sender's archive: no id to share with the
+          // recipient's copy (which gets one of its own, if its own write succeeds).
+          archiveFailed(err, key, 'out', stanza);
         }
     };
     for (const event of preEvents('message')) ctx.hook(event, outgoing, Priority.COPY);
@@ -195,7 +212,7 @@ export default defineModule({
       } catch (err) {
         // The message goes on without our stanza-id, and without forged ones.
         stripStanzaIds(stanza, user);
-        ctx.log.error({ err, user: key }, 'archiving an incoming message failed; delivered without a stanza-id');
+        archiveFailed(err, key, 'in', stanza);
         return;
       }
       if (id === undefined) return;

@@ -9,6 +9,7 @@ import { defineModule } from '../../src/module-api/define.js';
 import { Priority } from '../../src/module-api/priorities.js';
 import type { Session } from '../../src/sessions/session.js';
 import { StanzaError } from '../../src/stream/errors.js';
+import { loggableStorageError, storageStanzaError } from '../../src/storage/errors.js';
 import { NS } from '../../src/xml/namespaces.js';
 import { parseElement } from '../../src/xml/parse.js';
 import { decide } from './policy.js';
@@ -48,7 +49,6 @@ export default defineModule({
     // Each account's queue is an archive ('offline'), in arrival order; an item's time is when
     // it was stored.
     const store = ctx.store.archive('offline');
-    const router = ctx.server.router;
     ctx.feature(FEATURE);
 
     /** The message as delivered: a copy with our XEP-0203 delay (the time it was stored). */
@@ -147,21 +147,24 @@ export default defineModule({
       handOver,
     });
 
+    // What is not stored is refused with a StanzaError (the router bounces it to the sender, and
+    // 'message/delivered' does not fire for it): never taken silently.
     ctx.hook('message/offline', async ({ stanza, from, to }) => {
       if (decide(stanza) === 'pass') return false;
       let result: KeepResult;
       try {
         result = await keep(stanza, from, to);
       } catch (err) {
-        ctx.log.error({ err, to: to.toString() }, 'storing an offline message failed');
-        router.bounce(stanza, new StanzaError('internal-server-error', 'the message could not be stored for the offline recipient'));
-        return true;
+        // Logged here, once; the sender is told (resource-constraint while storage is down).
+        const failures = ctx.server.counters.inc('offline_store_failures_total');
+        ctx.log.error({ err: loggableStorageError(err), to: to.toString(), id: stanza.attrs.id, failures }, 'storing an offline message failed; the sender gets an error');
+        throw storageStanzaError(err, 'the message could not be stored for the offline recipient');
       }
       const error = refusal(result);
-      if (error) router.bounce(stanza, error);
+      if (error) throw error;
       // A session may have become available while the row was being written, after the router
       // found none and after its own delivery had read the queue: hand it over now.
-      else if ('stored' in result) await handOver(to);
+      if ('stored' in result) await handOver(to);
       return true;
     });
 

@@ -7,6 +7,7 @@ import type { Router } from '../router/router.js';
 import type { LiveState } from '../sessions/live-state.js';
 import type { LocalSessions } from '../sessions/local-sessions.js';
 import type { Storage } from '../storage/database.js';
+import type { Counters } from '../counters.js';
 import type { Host } from './host.js';
 
 export interface ServerCore {
@@ -22,4 +23,6 @@ export interface ServerCore {
   /** This node's name in the cluster (hostname:pid when alone). */
   readonly node: string;
   readonly startedAt: Date;
+  /** What went wrong so far (storage failures, archive writes lost), for logs and a future /metrics. */
+  readonly counters: Counters;
 }

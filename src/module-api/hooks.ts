@@ -1,6 +1,17 @@
 // Typed, priority-ordered hook chains. A handler returns true to stop the chain; a handler that
 // throws is logged and the chain goes on, so one faulty module cannot take a stanza's path down.
+// On a stanza's path (fireRoute, what the router fires) a handler may also refuse the stanza by
+// throwing a StanzaError: that stops the chain and reaches the router, which answers the sender
+// with it. That is how a module that cannot do what it took on (offline storage that cannot
+// store) says so, instead of the failure being logged and the stanza counted as handled.
+// A storage outage does the same: a handler that could not read what decides the stanza's way
+// (a blocklist, a queue) cannot let it go on as if it had, so an error that says storage is
+// unavailable also stops the chain and reaches the router, which logs it once and answers the
+// sender <resource-constraint/> (wait). A module that can do without its storage for a stanza
+// (the archive: the message is still delivered) catches the failure itself.
 import type { Logger } from '../log.js';
+import { isStorageUnavailable } from '../storage/errors.js';
+import { StanzaError } from '../stream/errors.js';
 
 export type HookHandler<E> = (event: E) => boolean | void | Promise<boolean | void>;
 
@@ -56,14 +67,29 @@ export class HookBus<Events extends object> {
     return false;
   }
 
-  /** Runs the chain; true when a handler stopped it. */
-  async fire<K extends keyof Events>(name: K, event: Events[K]): Promise<boolean> {
+  /** Runs the chain; true when a handler stopped it. Never rejects. */
+  fire<K extends keyof Events>(name: K, event: Events[K]): Promise<boolean> {
+    return this.run(name, event, false);
+  }
+
+  /**
+   * Runs the chain of a stanza's path; true when a handler stopped it. A handler that throws a
+   * StanzaError, or an error saying storage is unavailable, stops it, and the promise rejects
+   * with that error (for the router to answer the sender); any other exception is logged and
+   * the chain goes on, as with fire().
+   */
+  fireRoute<K extends keyof Events>(name: K, event: Events[K]): Promise<boolean> {
+    return this.run(name, event, true);
+  }
+
+  private async run<K extends keyof Events>(name: K, event: Events[K], refusable: boolean): Promise<boolean> {
     const chain = this.chains.get(name);
     if (!chain || chain.length === 0) return false;
     for (const entry of [...chain]) {
       try {
         if ((await entry.handler(event)) === true) return true;
       } catch (err) {
+        if (refusable && (err instanceof StanzaError || isStorageUnavailable(err))) throw err;
         this.log.error({ err, hook: String(name), module: entry.owner }, 'hook handler failed; the chain goes on');
       }
     }

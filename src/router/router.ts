@@ -14,6 +14,8 @@ import { IqRequest, type IqHandlerEntry, type IqType } from '../module-api/iq.js
 import type { LocalSessions } from '../sessions/local-sessions.js';
 import type { Session } from '../sessions/session.js';
 import { StanzaError, errorReply } from '../stream/errors.js';
+import type { Counters } from '../counters.js';
+import { isStorageUnavailable, loggableStorageError, storageStanzaError } from '../storage/errors.js';
 import { deliverToBare } from './bare-delivery.js';
 import { OwnPresence } from './own-presence.js';
 
@@ -43,6 +45,8 @@ export interface RouterDeps {
   sessions: LocalSessions;
   accountExists(host: string, username: string): Promise<boolean>;
   log: Logger;
+  /** Where routing failures are counted (the server core's counters). */
+  counters?: Counters;
 }
 
 export class Router {
@@ -74,10 +78,25 @@ export class Router {
     try {
       await this.dispatch(stanza, origin);
     } catch (err) {
-      if (err instanceof StanzaError) return this.bounce(stanza, err);
-      this.deps.log.error({ err, stanza: stanza.name, id: stanza.attrs.id }, 'routing failed');
-      this.bounce(stanza, new StanzaError('internal-server-error'));
+      this.failed(stanza, err);
     }
+  }
+
+  /**
+   * A stanza the routing of which threw: a StanzaError goes back to the sender as it is; any
+   * other failure is logged here, once, and the sender gets an error too (never a silent drop):
+   * <resource-constraint/> (wait) when storage is unavailable, <internal-server-error/> else.
+   */
+  private failed(stanza: Element, err: unknown): void {
+    if (err instanceof StanzaError) return this.bounce(stanza, err);
+    const where = { stanza: stanza.name, id: stanza.attrs.id, from: stanza.attrs.from, to: stanza.attrs.to };
+    if (isStorageUnavailable(err)) {
+      const failures = this.deps.counters?.inc('routing_storage_failures_total');
+      this.deps.log.error({ err: loggableStorageError(err), ...where, failures }, 'routing failed: storage is unavailable; the sender gets an error');
+    } else {
+      this.deps.log.error({ err, ...where }, 'routing failed; the sender gets an error');
+    }
+    this.bounce(stanza, isStorageUnavailable(err) ? storageStanzaError(err, 'the stanza could not be handled') : new StanzaError('internal-server-error', 'the stanza could not be handled'));
   }
 
   /**
@@ -125,9 +144,7 @@ export class Router {
     try {
       await this.toLocal(host, { stanza, from, to }, 'full', { xml: serialized, children: stanza.children, count: stanza.children.length });
     } catch (err) {
-      if (err instanceof StanzaError) return this.bounce(stanza, err);
-      this.deps.log.error({ err, stanza: stanza.name, id: stanza.attrs.id }, 'routing failed');
-      this.bounce(stanza, new StanzaError('internal-server-error'));
+      this.failed(stanza, err);
     }
   }
 
@@ -181,7 +198,7 @@ export class Router {
 
     if (origin) {
       const own = this.deps.hosts.get(origin.host);
-      if (own && (await own.hooks.fire(PRE_EVENTS[kind][target], { ...event, origin }))) return;
+      if (own && (await own.hooks.fireRoute(PRE_EVENTS[kind][target], { ...event, origin }))) return;
       if (kind === 'presence' && stanza.attrs.to === undefined && OwnPresence.isBroadcast(stanza)) {
         return this.ownPresence.change(origin, stanza, own);
       }
@@ -191,7 +208,7 @@ export class Router {
     if (!host) {
       const service = this.domains.get(to.domain);
       if (service) return service(stanza, from, to);
-      const taken = await this.anyHost(from)?.hooks.fire('route/remote', event);
+      const taken = await this.anyHost(from)?.hooks.fireRoute('route/remote', event);
       if (!taken) throw new StanzaError('remote-server-not-found', `${to.domain} cannot be reached`);
       return;
     }
@@ -200,7 +217,7 @@ export class Router {
 
   /** A stanza to an address of a served host: its '<kind>/<target>' hooks, then the default handling. */
   private async toLocal(host: Host, event: RouteEvent, target: RouteTarget, serialized?: Serialized): Promise<void> {
-    if (await host.hooks.fire(EVENTS[event.stanza.name as StanzaKind][target], event)) return;
+    if (await host.hooks.fireRoute(EVENTS[event.stanza.name as StanzaKind][target], event)) return;
     if (target === 'host') return this.toHost(host, event);
     if (target === 'bare') return this.toBare(host, event, event.stanza.attrs.to === undefined);
     return this.toFull(host, event, serialized);
@@ -247,7 +264,7 @@ export class Router {
     if (type === 'error' || type === 'headline') return;
     if (type === 'groupchat') throw new StanzaError('service-unavailable');
     if (!(await this.deps.accountExists(to.domain, to.local))) throw new StanzaError('service-unavailable');
-    if (await host.hooks.fire('message/offline', event)) return this.delivered(host, event, []);
+    if (await host.hooks.fireRoute('message/offline', event)) return this.delivered(host, event, []);
     throw new StanzaError('service-unavailable', 'the recipient is not online and offline storage is off');
   }
 

@@ -3,6 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import type { Logger } from '../log.js';
 import type { Database } from './schema.js';
 import { migrate, type Driver, type Migration } from './migrations.js';
 import { coreMigrations } from './core-migrations.js';
@@ -15,6 +16,11 @@ export interface StorageOptions {
   postgresUrl: string;
   postgresSchema: string;
   poolSize: number;
+  /**
+   * Where a lost database connection is told (PostgreSQL): once when it is lost, once when it
+   * is back. Without it, nothing is logged (the failing queries still reject).
+   */
+  log?: Logger;
 }
 
 export interface Storage {
@@ -77,7 +83,12 @@ async function openPostgres(options: StorageOptions) {
     connectionString: options.postgresUrl,
     max: options.poolSize,
     options: options.postgresSchema === 'public' ? undefined : `-c search_path=${options.postgresSchema}`,
+    // A database that does not answer (a host down, a firewall dropping packets) fails a query
+    // in seconds instead of holding it, and the stanza waiting on it, forever.
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    keepAlive: true,
   });
+  watchPool(pool, options.log);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   try {
     if (options.postgresSchema !== 'public') await sql`create schema if not exists ${sql.id(options.postgresSchema)}`.execute(db);
@@ -86,6 +97,33 @@ async function openPostgres(options: StorageOptions) {
     throw err;
   }
   return { db, location: `postgres:${redactUrl(options.postgresUrl)} schema ${options.postgresSchema}` };
+}
+
+/** How long a new PostgreSQL connection may take before the query waiting on it fails. */
+const CONNECT_TIMEOUT_MS = 5000;
+
+/**
+ * A lost PostgreSQL connection (the server stopped or restarted, the network cut) makes pg emit
+ * 'error' on the pool (an idle client) or on the client itself (one a transaction holds between
+ * two queries). Unheard, either takes the process down; heard, the broken client leaves the
+ * pool (pg-pool drops a client that is no longer queryable), the queries on it reject, and the
+ * next query opens a new connection: the pool reconnects by itself once the database is back.
+ * The loss is logged once, and the return once.
+ */
+function watchPool(pool: import('pg').Pool, log: Logger | undefined): void {
+  let lost = false;
+  const onError = (err: Error) => {
+    if (lost) return;
+    lost = true;
+    log?.error({ err: err.message }, 'lost the connection to PostgreSQL; queries fail until it is back, then the pool reconnects');
+  };
+  pool.on('error', onError);
+  pool.on('connect', (client) => {
+    client.on('error', onError);
+    if (!lost) return;
+    lost = false;
+    log?.info('PostgreSQL connection is back');
+  });
 }
 
 function redactUrl(url: string): string {

@@ -170,11 +170,14 @@ export class XmlStream {
     this.events.closing?.();
     this.pendingError = error;
     this.socket.end();
-    const timer = setTimeout(() => this.destroy(), CLOSE_GRACE_MS);
-    timer.unref();
+    // Cleared when the socket closes: left running, it held the stream (and its session, parser
+    // and logger) for the whole grace period after the connection was gone.
+    this.graceTimer = setTimeout(() => this.destroy(), CLOSE_GRACE_MS);
+    this.graceTimer.unref();
   }
 
   private pendingError: StreamError | undefined;
+  private graceTimer: NodeJS.Timeout | undefined;
 
   /** Drops the connection at once, without the closing handshake. */
   destroy(): void {
@@ -207,6 +210,8 @@ export class XmlStream {
   private finish(): void {
     if (this.ended) return;
     this.ended = true;
+    clearTimeout(this.graceTimer);
+    this.graceTimer = undefined;
     this.events.closed(this.pendingError);
   }
 

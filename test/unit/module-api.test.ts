@@ -10,6 +10,8 @@ import type { ServerCore } from '../../src/module-api/core.js';
 import { HostOptions } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import { serviceKey } from '../../src/module-api/keys.js';
+import { StanzaError } from '../../src/stream/errors.js';
+import { isStorageUnavailable, storageStanzaError } from '../../src/storage/errors.js';
 
 const core = {} as ServerCore;
 const host = (enabled: string[], modules: Record<string, Record<string, unknown>> = {}) =>
@@ -90,4 +92,40 @@ t.test('hooks: priority order, stop, and a throwing handler does not break the c
   const ev3 = { seen: [] as string[] };
   await bus.fire('e', ev3);
   t.same(ev3.seen, ['high', 'mid', 'low'], 'undo removes the handler');
+});
+
+t.test("hooks on a stanza's path: a StanzaError or a storage outage refuses the stanza, a bug does not", async (t) => {
+  const bus = new HookBus<{ e: { seen: string[] } }>(silentLogger);
+  let throwing: unknown = new Error('a bug');
+  bus.on('e', (ev) => void ev.seen.push('first'), 10);
+  bus.on('e', () => {
+    throw throwing;
+  }, 5);
+  bus.on('e', (ev) => void ev.seen.push('after'), 0);
+  const ev = { seen: [] as string[] };
+  t.equal(await bus.fireRoute('e', ev), false);
+  t.same(ev.seen, ['first', 'after'], 'a bug is logged and the chain goes on');
+
+  throwing = new StanzaError('service-unavailable', 'not stored');
+  const ev2 = { seen: [] as string[] };
+  await t.rejects(bus.fireRoute('e', ev2), throwing as Error, 'the StanzaError reaches the caller');
+  t.same(ev2.seen, ['first'], 'and stops the chain');
+  t.equal(await bus.fire('e', { seen: [] }), false, 'fire() never rejects');
+
+  throwing = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+  await t.rejects(bus.fireRoute('e', { seen: [] }), { code: 'ECONNREFUSED' }, 'storage unavailable reaches the caller');
+  throwing = Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
+  await t.rejects(bus.fireRoute('e', { seen: [] }), { code: '57P01' });
+});
+
+t.test('storage errors: unavailable is resource-constraint (wait), anything else internal-server-error', async (t) => {
+  const down = storageStanzaError(Object.assign(new Error('Connection terminated unexpectedly'), {}), 'not stored');
+  t.equal(down.condition, 'resource-constraint');
+  t.equal(down.type, 'wait');
+  t.match(down.text, /not stored: storage is unavailable/);
+  t.ok(isStorageUnavailable(Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' })));
+  t.ok(isStorageUnavailable(new AggregateError([Object.assign(new Error('x'), { code: 'ECONNREFUSED' })])));
+  const bug = storageStanzaError(Object.assign(new Error('duplicate key'), { code: '23505' }), 'not stored');
+  t.equal(bug.condition, 'internal-server-error');
+  t.notOk(isStorageUnavailable(new TypeError('undefined is not a function')));
 });

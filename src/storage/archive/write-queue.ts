@@ -4,8 +4,10 @@
 // Consecutive inserts into one table become one multi-row INSERT. A write's promise resolves
 // only once its transaction has committed. When a shared transaction fails, each of its writes
 // is retried in a transaction of its own, so a bad one (say, for an account deleted meanwhile)
-// fails alone. Writes commit in the order they were queued.
+// fails alone (unless the database is unreachable: then the whole batch fails at once). Writes
+// commit in the order they were queued.
 import type { Kysely } from 'kysely';
+import { isStorageUnavailable } from '../errors.js';
 
 /** Rows per INSERT statement. */
 const INSERT_ROWS = 500;
@@ -57,7 +59,12 @@ export class WriteQueue {
     try {
       results = await this.db.transaction().execute((trx) => execute(trx, jobs));
     } catch (err) {
-      if (jobs.length === 1) return jobs[0]!.reject(err);
+      // The database is unreachable: every write of the batch fails alike, at once (retrying
+      // each alone would take a connection attempt, up to its time-out, per write).
+      if (jobs.length === 1 || isStorageUnavailable(err)) {
+        for (const job of jobs) job.reject(err);
+        return;
+      }
       for (const job of jobs) await this.commit([job]);
       return;
     }
