@@ -23,4 +23,27 @@ import muc from './muc/index.js';
 import mucMam from './muc-mam/index.js';
 import pubsub from './pubsub/index.js';
 
-export const builtinModules: ModuleDefinition[] = [sasl, ping, disco, roster, presence, offline, version, time, last, vcard, privateStorage, blocking, register, caps, sm, push, carbons, csi, mam, muc, mucMam, pubsub] as ModuleDefinition[];
+export const builtinModules: ModuleDefinition[] = [
+  sasl,
+  ping,
+  disco,
+  roster,
+  presence,
+  offline,
+  version,
+  time,
+  last,
+  vcard,
+  privateStorage,
+  blocking,
+  register,
+  caps,
+  sm,
+  push,
+  carbons,
+  csi,
+  mam,
+  muc,
+  mucMam,
+  pubsub,
+] as ModuleDefinition[];

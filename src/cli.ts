@@ -38,9 +38,7 @@ const commands: Record<string, Command> = {
   },
   passwd: {
     usage: 'starling passwd USER@HOST [--keep-sessions] [--password-file FILE] [--config FILE]',
-    summary:
-      "Change an account's password. On a running server the account's sessions end (<reset/>, they log in again " +
-      'with the new password); --keep-sessions leaves them.',
+    summary: "Change an account's password. On a running server the account's sessions end (<reset/>, they log in again " + 'with the new password); --keep-sessions leaves them.',
     options: { ...passwordOptions, 'keep-sessions': { type: 'boolean' } },
     run: async (args, values) =>
       (await onRunningServer(values, registry, (server) => passwdOnServer(server, requireArg(args, 'USER@HOST'), values))) ??
@@ -192,7 +190,8 @@ async function main(argv: string[]): Promise<number> {
     return await command.run(positionals, values);
   } catch (err) {
     if (err instanceof ConfigError) console.error(err.message);
-    else if (err instanceof AccountError || err instanceof UsageError || err instanceof OperatorError || err instanceof CommandError) console.error(`starling ${name}: ${err.message}`);
+    else if (err instanceof AccountError || err instanceof UsageError || err instanceof OperatorError || err instanceof CommandError)
+      console.error(`starling ${name}: ${err.message}`);
     else if ((err as NodeJS.ErrnoException).code?.startsWith?.('ERR_PARSE_ARGS')) console.error(`starling ${name}: ${(err as Error).message}\nusage: ${command.usage}`);
     else console.error(`starling ${name}: ${(err as Error).stack ?? err}`);
     return 1;
@@ -208,4 +207,3 @@ main(process.argv.slice(2)).then(
     process.exitCode = 1;
   },
 );
-

@@ -12,12 +12,7 @@
  * preparation.
  */
 
-import {
-  PrecisError,
-  prepareDomain,
-  prepareOpaqueString,
-  prepareUsernameCaseMapped,
-} from './precis.js';
+import { PrecisError, prepareDomain, prepareOpaqueString, prepareUsernameCaseMapped } from './precis.js';
 
 export type JidPart = 'localpart' | 'domainpart' | 'resourcepart';
 
@@ -172,11 +167,7 @@ export class Jid {
    * resource means "absent". Throws JidError.
    */
   static of(local: string, domain: string, resource = ''): Jid {
-    return new Jid(
-      local === '' ? '' : prepareLocal(local),
-      prepareDomainPart(domain),
-      resource === '' ? '' : prepareResource(resource),
-    );
+    return new Jid(local === '' ? '' : prepareLocal(local), prepareDomainPart(domain), resource === '' ? '' : prepareResource(resource));
   }
 
   /** The bare JID (no resource); this object itself when already bare. */
@@ -197,12 +188,7 @@ export class Jid {
   }
 
   equals(other: Jid): boolean {
-    return (
-      this === other ||
-      (this.domain === other.domain &&
-        this.local === other.local &&
-        this.resource === other.resource)
-    );
+    return this === other || (this.domain === other.domain && this.local === other.local && this.resource === other.resource);
   }
 
   toString(): string {

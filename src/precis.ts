@@ -73,11 +73,7 @@ const RE_PUNCTUATION = /^\p{P}$/u;
 
 /** OldHangulJamo (§9.9): Hangul_Syllable_Type L, V or T. */
 function isOldHangulJamo(cp: number): boolean {
-  return (
-    (cp >= 0x1100 && cp <= 0x11ff) ||
-    (cp >= 0xa960 && cp <= 0xa97f) ||
-    (cp >= 0xd7b0 && cp <= 0xd7ff)
-  );
+  return (cp >= 0x1100 && cp <= 0x11ff) || (cp >= 0xa960 && cp <= 0xa97f) || (cp >= 0xd7b0 && cp <= 0xd7ff);
 }
 
 /** HasCompat (§9.17): the code point changes under NFKC. */
@@ -143,21 +139,59 @@ function scriptRegex(names: readonly string[]): RegExp {
 
 /** Scripts whose letters have Bidi_Class R or AL. */
 const RE_RTL_SCRIPT = scriptRegex([
-  'Hebrew', 'Arabic', 'Syriac', 'Thaana', 'Nko', 'Samaritan', 'Mandaic',
-  'Cypriot', 'Imperial_Aramaic', 'Phoenician', 'Kharoshthi',
-  'Old_South_Arabian', 'Old_North_Arabian', 'Avestan',
-  'Inscriptional_Parthian', 'Inscriptional_Pahlavi', 'Psalter_Pahlavi',
-  'Old_Turkic', 'Lydian', 'Meroitic_Cursive', 'Meroitic_Hieroglyphs',
-  'Manichaean', 'Nabataean', 'Palmyrene', 'Hatran', 'Mende_Kikakui',
-  'Old_Hungarian', 'Adlam', 'Hanifi_Rohingya', 'Sogdian', 'Old_Sogdian',
-  'Elymaic', 'Chorasmian', 'Yezidi', 'Old_Uyghur', 'Garay',
+  'Hebrew',
+  'Arabic',
+  'Syriac',
+  'Thaana',
+  'Nko',
+  'Samaritan',
+  'Mandaic',
+  'Cypriot',
+  'Imperial_Aramaic',
+  'Phoenician',
+  'Kharoshthi',
+  'Old_South_Arabian',
+  'Old_North_Arabian',
+  'Avestan',
+  'Inscriptional_Parthian',
+  'Inscriptional_Pahlavi',
+  'Psalter_Pahlavi',
+  'Old_Turkic',
+  'Lydian',
+  'Meroitic_Cursive',
+  'Meroitic_Hieroglyphs',
+  'Manichaean',
+  'Nabataean',
+  'Palmyrene',
+  'Hatran',
+  'Mende_Kikakui',
+  'Old_Hungarian',
+  'Adlam',
+  'Hanifi_Rohingya',
+  'Sogdian',
+  'Old_Sogdian',
+  'Elymaic',
+  'Chorasmian',
+  'Yezidi',
+  'Old_Uyghur',
+  'Garay',
 ]);
 
 /** Cursive-joining scripts (letters with Joining_Type D, L or R). */
 const RE_JOINING_SCRIPT = scriptRegex([
-  'Arabic', 'Syriac', 'Nko', 'Mongolian', 'Mandaic', 'Manichaean',
-  'Psalter_Pahlavi', 'Phags_Pa', 'Sogdian', 'Adlam', 'Hanifi_Rohingya',
-  'Chorasmian', 'Old_Uyghur',
+  'Arabic',
+  'Syriac',
+  'Nko',
+  'Mongolian',
+  'Mandaic',
+  'Manichaean',
+  'Psalter_Pahlavi',
+  'Phags_Pa',
+  'Sogdian',
+  'Adlam',
+  'Hanifi_Rohingya',
+  'Chorasmian',
+  'Old_Uyghur',
 ]);
 
 const RE_LETTER = /^\p{L}$/u;
@@ -313,10 +347,8 @@ function checkContextO(chars: readonly string[], i: number, cp: number): void {
  */
 type Bidi = 'L' | 'R' | 'AN' | 'EN' | 'ES' | 'CS' | 'ET' | 'ON' | 'BN' | 'NSM' | 'WS';
 
-const RE_BIDI_EN =
-  /^[0-9\u00b2\u00b3\u00b9\u06f0-\u06f9\u2070\u2074-\u2079\u2080-\u2089\u2488-\u249b\uff10-\uff19\u{1d7ce}-\u{1d7ff}\u{1f100}-\u{1f10a}\u{1fbf0}-\u{1fbf9}]$/u;
-const RE_BIDI_AN =
-  /^[\u0600-\u0605\u0660-\u0669\u066b\u066c\u06dd\u0890\u0891\u08e2\u{10d30}-\u{10d39}\u{10e60}-\u{10e7e}]$/u;
+const RE_BIDI_EN = /^[0-9\u00b2\u00b3\u00b9\u06f0-\u06f9\u2070\u2074-\u2079\u2080-\u2089\u2488-\u249b\uff10-\uff19\u{1d7ce}-\u{1d7ff}\u{1f100}-\u{1f10a}\u{1fbf0}-\u{1fbf9}]$/u;
+const RE_BIDI_AN = /^[\u0600-\u0605\u0660-\u0669\u066b\u066c\u06dd\u0890\u0891\u08e2\u{10d30}-\u{10d39}\u{10e60}-\u{10e7e}]$/u;
 const RE_BIDI_ES = /^[+\-\u207a\u207b\u208a\u208b\u2212\ufb29\ufe62\ufe63\uff0b\uff0d]$/u;
 const RE_BIDI_CS = /^[,./:\u00a0\u060c\u202f\u2044\ufe50\ufe52\ufe55\uff0c\uff0e\uff0f\uff1a]$/u;
 const RE_BIDI_ET =
@@ -468,13 +500,11 @@ export function prepareOpaqueString(input: string): string {
 // ---------------------------------------------------------------------------
 // Domain names
 
-
 const MAX_DOMAIN_OCTETS = 1023;
 const MAX_LABEL_OCTETS = 63;
 const ASCII_HOST = /^[A-Za-z0-9.-]+$/;
 /** Lower-case LDH labels of 1..63 octets, no trailing dot. */
-const CANONICAL_HOST =
-  /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+const CANONICAL_HOST = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;

@@ -164,12 +164,18 @@ EJABBERD_BYPASS_WARNINGS=true
   handOver(dir, USER);
 
   const base = [
-    '--config-dir', dir,
-    '--config', path.join(dir, 'ejabberd.yml'),
-    '--ctl-config', path.join(dir, 'ejabberdctl.cfg'),
-    '--logs', logs,
-    '--spool', path.join(dir, 'spool'),
-    '--node', node,
+    '--config-dir',
+    dir,
+    '--config',
+    path.join(dir, 'ejabberd.yml'),
+    '--ctl-config',
+    path.join(dir, 'ejabberdctl.cfg'),
+    '--logs',
+    logs,
+    '--spool',
+    path.join(dir, 'spool'),
+    '--node',
+    node,
   ];
   const ctl = (...args: string[]) =>
     new Promise<{ code: number | null; output: string }>((resolve) => {

@@ -97,7 +97,25 @@ export function selfSigned(dir: string, domain: string): { cert: string; key: st
   const key = path.join(dir, `${domain}.key`);
   execFileSync(
     'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${domain}`, '-addext', `subjectAltName=DNS:${domain}`],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${domain}`,
+      '-addext',
+      `subjectAltName=DNS:${domain}`,
+    ],
     { stdio: 'ignore' },
   );
   return { cert, key };
@@ -111,11 +129,7 @@ export function selfSigned(dir: string, domain: string): { cert: string; key: st
  * With `group` (a child spawned with `detached: true`, so leading its own process group) the
  * signals for the child go to its whole group: the wrapper and what it started.
  */
-export async function terminate(
-  child: ChildProcess,
-  exited: Promise<void>,
-  options: { pid?: number; graceMs?: number; childToo?: boolean; group?: boolean } = {},
-): Promise<void> {
+export async function terminate(child: ChildProcess, exited: Promise<void>, options: { pid?: number; graceMs?: number; childToo?: boolean; group?: boolean } = {}): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const { pid, graceMs = 5000, childToo = true, group = false } = options;
   const signal = (sig: NodeJS.Signals, toChild: boolean) => {

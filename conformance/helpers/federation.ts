@@ -10,16 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Test } from 'tap';
 import type { Element } from '@xmpp/xml';
-import {
-  PASSWORD,
-  connectClient,
-  errorCondition,
-  makeTestCa,
-  startFederated,
-  xml,
-  type FedClient,
-  type FederatedServer,
-} from '../../test/integration/s2s-helpers.js';
+import { PASSWORD, connectClient, errorCondition, makeTestCa, startFederated, xml, type FedClient, type FederatedServer } from '../../test/integration/s2s-helpers.js';
 import { selfSigned } from './daemon.js';
 
 export { PASSWORD };
@@ -31,7 +22,10 @@ export const WAIT = 15_000;
 
 export const presenceFrom = (from: string, type?: string) => (el: Element) => el.name === 'presence' && el.attrs.from === from && el.attrs.type === type;
 export const pushFor = (jid: string, subscription: string) => (el: Element) =>
-  el.name === 'iq' && el.attrs.type === 'set' && el.getChild('query', ROSTER)?.getChild('item')?.attrs.jid === jid && el.getChild('query', ROSTER)?.getChild('item')?.attrs.subscription === subscription;
+  el.name === 'iq' &&
+  el.attrs.type === 'set' &&
+  el.getChild('query', ROSTER)?.getChild('item')?.attrs.jid === jid &&
+  el.getChild('query', ROSTER)?.getChild('item')?.attrs.subscription === subscription;
 export const chatFrom = (from: string, body: string) => (el: Element) => el.name === 'message' && el.attrs.from === from && el.getChildText('body') === body;
 
 export type Mode = 'dialback' | 'certificates';
@@ -85,12 +79,7 @@ export function certificatesFor(t: Test, mode: Mode, peerDomain: string): RunCer
  * need not listen yet), and the account alice. In "certificates" mode `certificate` (from a CA
  * in `caFile`) is Starling's, and only servers with valid certificates are accepted.
  */
-export async function startStarlingFor(
-  t: Test,
-  peerDomain: string,
-  peerS2sPort: number,
-  tls: StarlingTls,
-): Promise<FederatedServer> {
+export async function startStarlingFor(t: Test, peerDomain: string, peerS2sPort: number, tls: StarlingTls): Promise<FederatedServer> {
   let s2s: Record<string, unknown> = { routes: { [peerDomain]: `127.0.0.1:${peerS2sPort}` }, connect_timeout: 20 };
   let host: Record<string, unknown> = {};
   if (tls.mode === 'certificates') {
@@ -158,7 +147,14 @@ export function bothDirections(t: Test, { starling, peer, alice, bob }: Federati
     t.ok(await alice.next((el) => presenceFrom(bob.jid)(el) && el.getChildText('show') === 'away', WAIT), `and ${Peer} -> Starling`);
 
     const roster = await alice.iq('get', undefined, xml('query', { xmlns: ROSTER }));
-    t.match(roster.getChild('query')!.getChildren('item').map((i) => i.attrs), [{ jid: `bob@${PEER}`, subscription: 'both' }], 'alice’s roster holds the remote contact');
+    t.match(
+      roster
+        .getChild('query')!
+        .getChildren('item')
+        .map((i) => i.attrs),
+      [{ jid: `bob@${PEER}`, subscription: 'both' }],
+      'alice’s roster holds the remote contact',
+    );
 
     t.test('a probe: a new resource learns the remote contact’s presence', async (t) => {
       const alice2 = await connectClient({ service: `xmpp://127.0.0.1:${starling.port}`, domain: STARLING, username: 'alice', resource: 'laptop' });
@@ -204,10 +200,17 @@ export function bothDirections(t: Test, { starling, peer, alice, bob }: Federati
   t.test('how the servers authenticated', async (t) => {
     const connections = starling.server.s2s.connections();
     const expected = mode === 'dialback' ? 'dialback' : 'sasl-external';
-    t.match(connections.filter((c) => c.direction === 'out'), [{ remote: PEER, secure: true, auth: [expected] }], `Starling -> ${Peer}: TLS, ${expected}`);
+    t.match(
+      connections.filter((c) => c.direction === 'out'),
+      [{ remote: PEER, secure: true, auth: [expected] }],
+      `Starling -> ${Peer}: TLS, ${expected}`,
+    );
     const inbound = connections.filter((c) => c.direction === 'in' && c.auth.length > 0);
     t.ok(inbound.length >= 1, `${Peer} -> Starling: an authenticated incoming stream`);
-    t.ok(inbound.every((c) => c.secure && c.auth.every((a) => a === `${PEER}:${expected}`)), `over TLS, ${expected}: ${JSON.stringify(inbound.map((c) => c.auth))}`);
+    t.ok(
+      inbound.every((c) => c.secure && c.auth.every((a) => a === `${PEER}:${expected}`)),
+      `over TLS, ${expected}: ${JSON.stringify(inbound.map((c) => c.auth))}`,
+    );
     peerChecks(t);
   });
 }

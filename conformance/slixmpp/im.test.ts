@@ -19,8 +19,23 @@ if (needPythonModule(t, 'slixmpp', 'python3-slixmpp', 'slixmpp IM interop test (
     for (const user of ['alice', 'bob', 'carol']) await ts.addUser(user);
     const run = await runPython(
       SCRIPT,
-      ['--port', String(ts.port), '--domain', DOMAIN, '--password', PASSWORD, '--user1', 'alice', '--user2', 'bob', '--user3', 'carol',
-        '--timeout', String(SCRIPT_TIMEOUT_S), '--debug'],
+      [
+        '--port',
+        String(ts.port),
+        '--domain',
+        DOMAIN,
+        '--password',
+        PASSWORD,
+        '--user1',
+        'alice',
+        '--user2',
+        'bob',
+        '--user3',
+        'carol',
+        '--timeout',
+        String(SCRIPT_TIMEOUT_S),
+        '--debug',
+      ],
       (SCRIPT_TIMEOUT_S + 20) * 1000,
     );
     const passed = [...run.stdout.matchAll(/^PASS (.*)$/gm)].map((m) => m[1]);

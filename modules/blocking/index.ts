@@ -130,8 +130,7 @@ export default defineModule({
     ctx.provide(BlockingKey, service);
 
     /** The blocking service of the host serving `domain`, if it has one. */
-    const serviceFor = (domain: string): BlockingService | undefined =>
-      domain === ctx.domain ? service : ctx.server.hosts.get(domain)?.service(BlockingKey);
+    const serviceFor = (domain: string): BlockingService | undefined => (domain === ctx.domain ? service : ctx.server.hosts.get(domain)?.service(BlockingKey));
 
     /** Whether a local user `from` blocks `to` (a sender-side check). */
     const senderBlocks = async (from: Jid, to: Jid): Promise<boolean> => {
@@ -147,8 +146,7 @@ export default defineModule({
       session.deliver(stanza);
     };
     /** A blocker's unavailable presence and errors may still reach a blocked entity. */
-    const harmless = (stanza: Element) =>
-      stanza.attrs.type === 'error' || (stanza.name === 'presence' && stanza.attrs.type === 'unavailable');
+    const harmless = (stanza: Element) => stanza.attrs.type === 'error' || (stanza.name === 'presence' && stanza.attrs.type === 'unavailable');
 
     // --- the protocol (§3.2 - §3.5) -----------------------------------------------------------
 
@@ -169,8 +167,7 @@ export default defineModule({
         }
       });
 
-    const itemList = (name: 'block' | 'unblock' | 'blocklist', jids: readonly string[]) =>
-      xml(name, { xmlns: NS_BLOCKING }, ...jids.map((jid) => xml('item', { jid })));
+    const itemList = (name: 'block' | 'unblock' | 'blocklist', jids: readonly string[]) => xml(name, { xmlns: NS_BLOCKING }, ...jids.map((jid) => xml('item', { jid })));
 
     /** Sends the change to every resource of the user that asked for the list. */
     const push = (user: Jid, payload: Element) => {
@@ -217,7 +214,12 @@ export default defineModule({
       });
       await router.send(iq.reply());
       push(user, itemList('block', jids));
-      await afterwards('block', () => presenceOnBlock(user, added.map((j) => parseJid(j))));
+      await afterwards('block', () =>
+        presenceOnBlock(
+          user,
+          added.map((j) => parseJid(j)),
+        ),
+      );
     });
 
     ctx.iq.set(NS_BLOCKING, 'unblock', async (iq) => {
@@ -236,7 +238,12 @@ export default defineModule({
       });
       await router.send(iq.reply());
       push(user, itemList('unblock', jids));
-      await afterwards('unblock', () => presenceOnUnblock(user, removed.map((j) => parseJid(j))));
+      await afterwards('unblock', () =>
+        presenceOnUnblock(
+          user,
+          removed.map((j) => parseJid(j)),
+        ),
+      );
     });
 
     // --- presence on block and unblock ----------------------------------------------------------
@@ -312,24 +319,24 @@ export default defineModule({
 
     // A client's own stanzas: outbound blocks, and inbound IQs to a local account's bare JID.
     const outbound = async ({ stanza, to, origin: session }: PreRouteEvent): Promise<boolean | void> => {
-        if (stanza.attrs.to === undefined || !session.jid) return;
-        const user = session.jid.bare;
-        if (to.bare.equals(user) || (to.local === '' && to.domain === session.host)) return;
-        const type = stanza.attrs.type;
-        if (await service.isBlocked(user, to)) {
-          // Errors and IQ results are not answered with errors (RFC 6120 §8.3.1).
-          if (type === 'error' || (stanza.name === 'iq' && type === 'result')) return true;
-          const blocked = new StanzaError('not-acceptable', 'you have blocked this address', 'cancel', xml('blocked', { xmlns: NS_BLOCKING_ERRORS }));
-          deliverExempt(session, errorReply(stanza, blocked));
+      if (stanza.attrs.to === undefined || !session.jid) return;
+      const user = session.jid.bare;
+      if (to.bare.equals(user) || (to.local === '' && to.domain === session.host)) return;
+      const type = stanza.attrs.type;
+      if (await service.isBlocked(user, to)) {
+        // Errors and IQ results are not answered with errors (RFC 6120 §8.3.1).
+        if (type === 'error' || (stanza.name === 'iq' && type === 'result')) return true;
+        const blocked = new StanzaError('not-acceptable', 'you have blocked this address', 'cancel', xml('blocked', { xmlns: NS_BLOCKING_ERRORS }));
+        deliverExempt(session, errorReply(stanza, blocked));
+        return true;
+      }
+      if (stanza.name === 'iq' && to.local !== '' && to.isBare) {
+        const owner = serviceFor(to.domain);
+        if (owner && (await owner.isBlocked(to, session.jid))) {
+          if (type === 'get' || type === 'set') deliverExempt(session, errorReply(stanza, new StanzaError('service-unavailable')));
           return true;
         }
-        if (stanza.name === 'iq' && to.local !== '' && to.isBare) {
-          const owner = serviceFor(to.domain);
-          if (owner && (await owner.isBlocked(to, session.jid))) {
-            if (type === 'get' || type === 'set') deliverExempt(session, errorReply(stanza, new StanzaError('service-unavailable')));
-            return true;
-          }
-        }
+      }
     };
     for (const kind of ['message', 'presence', 'iq'] as const) for (const event of preEvents(kind)) ctx.hook(event, outbound, Priority.GATE);
 

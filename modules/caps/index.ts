@@ -175,7 +175,6 @@ export default defineModule({
 
     ctx.hook('presence/broadcast', ({ session, stanza }) => onPresence(session, stanza));
 
-
     const sessionOf = (fullJid: Jid | string) => {
       const jid = typeof fullJid === 'string' ? tryParseJid(fullJid) : fullJid;
       return jid ? ctx.server.sessions.get(jid) : undefined;

@@ -49,7 +49,11 @@ export function verificationString(info: DiscoInfo): string {
     const fields = form.getChildren('field').filter((f) => f.attrs.var !== undefined && f.attrs.var !== 'FORM_TYPE');
     for (const field of fields.sort((a, b) => octets(a.attrs.var!, b.attrs.var!))) {
       s += `${field.attrs.var}<`;
-      for (const value of field.getChildren('value').map((v) => v.getText()).sort(octets)) s += `${value}<`;
+      for (const value of field
+        .getChildren('value')
+        .map((v) => v.getText())
+        .sort(octets))
+        s += `${value}<`;
     }
   }
   return s;

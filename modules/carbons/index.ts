@@ -33,8 +33,7 @@ export default defineModule({
     ctx.feature(NS_CARBONS);
     ctx.feature(NS_CARBONS_RULES);
 
-    const enabledResources = (user: Jid): Session[] =>
-      sessions.resourcesOf(user).filter((s) => s.data.get(CARBONS) === true && !s.closed && s.jid !== undefined);
+    const enabledResources = (user: Jid): Session[] => sessions.resourcesOf(user).filter((s) => s.data.get(CARBONS) === true && !s.closed && s.jid !== undefined);
 
     // --- enabling and disabling (§4, §5) ------------------------------------------------------
 
@@ -43,13 +42,16 @@ export default defineModule({
       // §4.1 / §5.1: not-allowed for a request from anywhere but one of the account's own
       // sessions on this server, or about another account.
       if (!session?.jid || !iq.from.equals(session.jid)) throw new StanzaError('not-allowed', 'only a client of this server enables carbons, for itself');
-      if (iq.to.local !== '' && !iq.to.equals(session.jid.bare)) throw new StanzaError('not-allowed', "carbons of another account cannot be changed");
+      if (iq.to.local !== '' && !iq.to.equals(session.jid.bare)) throw new StanzaError('not-allowed', 'carbons of another account cannot be changed');
       // §10.1: enabling twice (or disabling twice) is no error.
       if (on) session.data.set(CARBONS, true);
       else session.data.delete(CARBONS);
       return iq.reply();
     };
-    for (const [name, on] of [['enable', true], ['disable', false]] as const) {
+    for (const [name, on] of [
+      ['enable', true],
+      ['disable', false],
+    ] as const) {
       // No 'to' (the XEP's examples) or the account's bare JID; some clients address the server.
       ctx.iq.set(NS_CARBONS, name, toggle(on), { to: 'bare' });
       ctx.iq.set(NS_CARBONS, name, toggle(on), { to: 'host' });

@@ -15,9 +15,7 @@ import { cloneElement } from '../../src/xml/clone.js';
 const NS_DATA = 'jabber:x:data';
 const SERVERINFO = 'http://jabber.org/network/serverinfo';
 
-const uris = z
-  .array(z.string().regex(/^[A-Za-z][A-Za-z0-9+.-]*:\S+$/, 'expected a URI such as "mailto:abuse@example.org" or "xmpp:admin@example.org"'))
-  .default([]);
+const uris = z.array(z.string().regex(/^[A-Za-z][A-Za-z0-9+.-]*:\S+$/, 'expected a URI such as "mailto:abuse@example.org" or "xmpp:admin@example.org"')).default([]);
 
 /** XEP-0157 address kinds; each becomes the field `<kind>-addresses` of the serverinfo form. */
 const CONTACT_KINDS = ['abuse', 'admin', 'feedback', 'sales', 'security', 'status', 'support'] as const;

@@ -21,11 +21,7 @@ export interface DiscoInfo {
  * Items of an account's bare JID for one request. Undefined: this provider knows nothing of
  * that node (or has no items without one); an array, even empty: these are its items.
  */
-export type AccountItemsProvider = (
-  user: Jid,
-  requester: Jid,
-  node: string | undefined,
-) => DiscoItem[] | undefined | Promise<DiscoItem[] | undefined>;
+export type AccountItemsProvider = (user: Jid, requester: Jid, node: string | undefined) => DiscoItem[] | undefined | Promise<DiscoItem[] | undefined>;
 
 export interface DiscoService {
   /** The host's own disco#info, exactly as it is answered without a node. */

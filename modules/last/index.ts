@@ -31,7 +31,14 @@ const lastMigrations: Migration[] = [
   {
     version: 1,
     name: 'keyval',
-    up: (db) => db.updateTable('user_data').set({ key: '' }).where('store', '=', 'last').where('key', '=', 'logout').execute().then(() => {}),
+    up: (db) =>
+      db
+        .updateTable('user_data')
+        .set({ key: '' })
+        .where('store', '=', 'last')
+        .where('key', '=', 'logout')
+        .execute()
+        .then(() => {}),
   },
 ];
 

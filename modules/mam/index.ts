@@ -152,10 +152,7 @@ export default defineModule({
      */
     const archiveFailed = (err: unknown, user: string, direction: Direction, stanza: Element): void => {
       const failures = ctx.server.counters.inc('archive_write_failures_total');
-      ctx.log.error(
-        { err: loggableStorageError(err), user, direction, id: stanza.attrs.id, failures },
-        'archiving a message failed; it goes on without a stanza-id',
-      );
+      ctx.log.error({ err: loggableStorageError(err), user, direction, id: stanza.attrs.id, failures }, 'archiving a message failed; it goes on without a stanza-id');
     };
 
     // --- archiving ------------------------------------------------------------------------
@@ -164,21 +161,21 @@ export default defineModule({
     // that are not archived wait for the queue too, so they keep their place behind the others.
 
     const outgoing = async ({ stanza, to: target, origin: session }: PreRouteEvent): Promise<void> => {
-        if (!session.jid) return;
-        const user = session.jid.bare;
-        const key = user.toString();
-        // XEP-0359 §4: no stanza-id may claim to be by the sender's archive.
-        stripStanzaIds(stanza, user);
-        // A message to the user's own server is no conversation.
-        if (!isArchivable(stanza) || (target.local === '' && target.domain === user.domain)) return serial.drained(key);
-        try {
-          const id = await serial.run(key, async () => ((await wanted(user, target)) ? write(user, 'out', target, stanza) : undefined));
-          if (id !== undefined) outgoingIds.set(stanza, id);
-        } catch (err) {
-          // The message goes on, unarchived in the sender's archive: no id to share with the
-          // recipient's copy (which gets one of its own, if its own write succeeds).
-          archiveFailed(err, key, 'out', stanza);
-        }
+      if (!session.jid) return;
+      const user = session.jid.bare;
+      const key = user.toString();
+      // XEP-0359 §4: no stanza-id may claim to be by the sender's archive.
+      stripStanzaIds(stanza, user);
+      // A message to the user's own server is no conversation.
+      if (!isArchivable(stanza) || (target.local === '' && target.domain === user.domain)) return serial.drained(key);
+      try {
+        const id = await serial.run(key, async () => ((await wanted(user, target)) ? write(user, 'out', target, stanza) : undefined));
+        if (id !== undefined) outgoingIds.set(stanza, id);
+      } catch (err) {
+        // The message goes on, unarchived in the sender's archive: no id to share with the
+        // recipient's copy (which gets one of its own, if its own write succeeds).
+        archiveFailed(err, key, 'out', stanza);
+      }
     };
     for (const event of preEvents('message')) ctx.hook(event, outgoing, Priority.COPY);
 
@@ -243,9 +240,14 @@ export default defineModule({
 
     // --- queries (the router lets only the account's own clients in: target 'self', XEP-0313 §8.1) --
 
-    ctx.iq.get(NS_MAM, 'query', (iq) => {
-      return iq.reply(xml('query', { xmlns: NS_MAM }, queryForm()));
-    }, { to: 'self' });
+    ctx.iq.get(
+      NS_MAM,
+      'query',
+      (iq) => {
+        return iq.reply(xml('query', { xmlns: NS_MAM }, queryForm()));
+      },
+      { to: 'self' },
+    );
 
     ctx.iq.set(
       NS_MAM,
@@ -260,8 +262,7 @@ export default defineModule({
           if (err instanceof ArchiveItemNotFound) throw new StanzaError('item-not-found', err.message);
           throw err;
         }
-        const leftOut = (err: unknown, message: ArchivedMessage) =>
-          ctx.log.error({ err, id: message.id }, 'an archived message does not parse; left out of the results');
+        const leftOut = (err: unknown, message: ArchivedMessage) => ctx.log.error({ err, id: message.id }, 'an archived message does not parse; left out of the results');
         for (const result of resultMessages(user.toString(), iq.from.toString(), queryid, page, flip, leftOut)) {
           // The results go before the IQ result (XEP-0313 §4): deliver() is synchronous.
           if (iq.session) iq.session.deliver(result);
@@ -338,4 +339,3 @@ export default defineModule({
     );
   },
 });
-

@@ -7,17 +7,7 @@ import { tryParseJid, type Jid } from '../../src/jid.js';
 import { StanzaError } from '../../src/stream/errors.js';
 import { MUC } from './ns.js';
 import type { Occupant } from './occupants.js';
-import {
-  checkAffiliationChange,
-  checkListRead,
-  checkRoleChange,
-  checkRoleListRead,
-  isAffiliation,
-  isRole,
-  type Actor,
-  type Affiliation,
-  type Role,
-} from './permissions.js';
+import { checkAffiliationChange, checkListRead, checkRoleChange, checkRoleListRead, isAffiliation, isRole, type Actor, type Affiliation, type Role } from './permissions.js';
 import type { Room } from './room.js';
 
 function actorOf(room: Room, from: Jid): { actor: Actor; occupant: Occupant | undefined } {
@@ -53,11 +43,7 @@ export function adminGet(room: Room, from: Jid, query: Element): Element {
   if (isAffiliation(affiliation) && affiliation !== 'none') {
     checkListRead(actor, affiliation, room.config.memberListRoles);
     const list = [...room.affiliations].filter(([, e]) => e.affiliation === affiliation);
-    return xml(
-      'query',
-      { xmlns: MUC.ADMIN },
-      ...list.map(([jid, e]) => xml('item', { affiliation, jid, nick: e.nick }, e.reason ? xml('reason', {}, e.reason) : null)),
-    );
+    return xml('query', { xmlns: MUC.ADMIN }, ...list.map(([jid, e]) => xml('item', { affiliation, jid, nick: e.nick }, e.reason ? xml('reason', {}, e.reason) : null)));
   }
   if (isRole(role) && role !== 'none') {
     checkRoleListRead(actor, role);

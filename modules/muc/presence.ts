@@ -125,11 +125,7 @@ async function sendHistory(room: Room, to: Recipient, history: Element | undefin
 
 /** §7.2.16: the subject comes last, even when there is none. */
 async function sendSubject(room: Room, to: Recipient): Promise<void> {
-  const subject = xml(
-    'message',
-    { from: room.subject.by ?? room.str, type: 'groupchat', id: randomBytes(9).toString('base64url') },
-    xml('subject', {}, room.subject.text),
-  );
+  const subject = xml('message', { from: room.subject.by ?? room.str, type: 'groupchat', id: randomBytes(9).toString('base64url') }, xml('subject', {}, room.subject.text));
   const pending: Promise<void>[] = [];
   room.service.sender.one(subject, to, pending);
   await Promise.all(pending);

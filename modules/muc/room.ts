@@ -234,9 +234,7 @@ export class Room {
       let withoutJid: Prepared | undefined;
       for (const other of this.occupants.values()) {
         if (other === occ) continue;
-        const prepared = this.seesRealJids(other)
-          ? (withJid ??= make(occ.realJid, b.codes ?? []))
-          : (withoutJid ??= make(undefined, b.codes ?? []));
+        const prepared = this.seesRealJids(other) ? (withJid ??= make(occ.realJid, b.codes ?? [])) : (withoutJid ??= make(undefined, b.codes ?? []));
         sender.many(prepared, from, other.sessions.values(), pending);
       }
     }

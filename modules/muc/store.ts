@@ -213,8 +213,16 @@ export class MucStore {
   /** Adds a message to a persistent room's history and drops what is older than its last `keep`. */
   async addMessage(service: string, room: string, message: StoredMessage, keep: number): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('muc_history').values(historyRow(service, room, message)).execute();
-      await trx.deleteFrom('muc_history').where('service', '=', service).where('room', '=', room).where('seq', '<=', message.seq - keep).execute();
+      await trx
+        .insertInto('muc_history')
+        .values(historyRow(service, room, message))
+        .execute();
+      await trx
+        .deleteFrom('muc_history')
+        .where('service', '=', service)
+        .where('room', '=', room)
+        .where('seq', '<=', message.seq - keep)
+        .execute();
     });
   }
 

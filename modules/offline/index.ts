@@ -55,9 +55,7 @@ export default defineModule({
     const withDelay = (message: ArchivedMessage): Element => {
       const stanza = parseElement(message.stanza);
       // A delay claiming to come from this server was not added by it: keep only ours.
-      stanza.children = stanza.children.filter(
-        (c) => typeof c === 'string' || !(c.name === 'delay' && c.attrs.xmlns === NS.DELAY && c.attrs.from === ctx.domain),
-      );
+      stanza.children = stanza.children.filter((c) => typeof c === 'string' || !(c.name === 'delay' && c.attrs.xmlns === NS.DELAY && c.attrs.from === ctx.domain));
       // XEP-0160 §2 recommends the delay; the text is the one of the specs' examples.
       stanza.append(xml('delay', { xmlns: NS.DELAY, from: ctx.domain, stamp: new Date(message.ts).toISOString() }, 'Offline Storage'));
       return stanza;

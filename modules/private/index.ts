@@ -54,7 +54,6 @@ export default defineModule({
     const store = ctx.store.map('private', text);
     ctx.feature(NS_PRIVATE);
 
-
     ctx.iq.get(
       NS_PRIVATE,
       'query',

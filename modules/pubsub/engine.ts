@@ -123,7 +123,8 @@ export class PubsubEngine {
     if (payloads.length !== 1) throw pubsubError('bad-request', payloads.length === 0 ? 'payload-required' : 'invalid-payload', 'an item has exactly one payload element');
     const payload = detach(payloads[0]!).toString();
     const size = Buffer.byteLength(payload, 'utf8');
-    if (size > this.limits.max_item_size) throw pubsubError('not-acceptable', 'payload-too-big', `the payload is ${size} bytes; this server accepts at most ${this.limits.max_item_size}`);
+    if (size > this.limits.max_item_size)
+      throw pubsubError('not-acceptable', 'payload-too-big', `the payload is ${size} bytes; this server accepts at most ${this.limits.max_item_size}`);
 
     let config = await this.store.config(service.toString(), node);
     if (config && options) checkPreconditions(config, options, this.limits.max_items);
@@ -193,7 +194,7 @@ export class PubsubEngine {
 
   /** Subscribes `jid` (the requester's own bare or full JID); returns the subscription id. */
   async subscribe(service: Jid, who: Jid, node: string, jid: Jid): Promise<string> {
-    if (!jid.bare.equals(who.bare)) throw pubsubError('bad-request', 'invalid-jid', 'one may subscribe only one\'s own JID');
+    if (!jid.bare.equals(who.bare)) throw pubsubError('bad-request', 'invalid-jid', "one may subscribe only one's own JID");
     const config = await this.config(service, node);
     await this.checkAccess(service, node, config, who);
     const subid = await this.store.subscribe(service.toString(), node, jid.toString(), randomBytes(8).toString('hex'));
@@ -202,7 +203,7 @@ export class PubsubEngine {
   }
 
   async unsubscribe(service: Jid, who: Jid, node: string, jid: Jid): Promise<void> {
-    if (!jid.bare.equals(who.bare)) throw pubsubError('bad-request', 'invalid-jid', 'one may unsubscribe only one\'s own JID');
+    if (!jid.bare.equals(who.bare)) throw pubsubError('bad-request', 'invalid-jid', "one may unsubscribe only one's own JID");
     await this.config(service, node);
     if (!(await this.store.unsubscribe(service.toString(), node, jid.toString()))) {
       throw new StanzaError('unexpected-request', 'there is no such subscription', 'cancel', xml('not-subscribed', { xmlns: NS_ERRORS }));

@@ -85,7 +85,10 @@ export default defineModule({
         if (node !== undefined) return undefined;
         const visible = [];
         for (const [name, config] of await store.nodes(user.toString())) {
-          const allowed = await engine.checkAccess(user, name, config, requester).then(() => true, () => false);
+          const allowed = await engine.checkAccess(user, name, config, requester).then(
+            () => true,
+            () => false,
+          );
           if (allowed) visible.push({ jid: user.toString(), node: name });
         }
         return visible;

@@ -56,11 +56,13 @@ const bool = (values: string[]): boolean => {
   if (v === '0' || v === 'false') return false;
   throw new Error(`expected a boolean, not "${v}"`);
 };
-const choice = <T extends string>(choices: readonly T[]) => (values: string[]): T => {
-  const v = one(values);
-  if (!(choices as readonly string[]).includes(v)) throw new Error(`expected one of ${choices.join(', ')}, not "${v}"`);
-  return v as T;
-};
+const choice =
+  <T extends string>(choices: readonly T[]) =>
+  (values: string[]): T => {
+    const v = one(values);
+    if (!(choices as readonly string[]).includes(v)) throw new Error(`expected one of ${choices.join(', ')}, not "${v}"`);
+    return v as T;
+  };
 const yesNo = (v: boolean) => [v ? '1' : '0'];
 
 const OPTIONS: { [K in Key]: Option<K> } = {

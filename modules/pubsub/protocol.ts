@@ -50,7 +50,10 @@ export class PubsubProtocol {
     const el = action(iq.payload, ['items', 'subscriptions', 'affiliations']);
     if (el.name === 'items') {
       const node = nodeOf(el);
-      const ids = el.getChildren('item').map((i) => i.attrs.id).filter((id): id is string => !!id);
+      const ids = el
+        .getChildren('item')
+        .map((i) => i.attrs.id)
+        .filter((id): id is string => !!id);
       const max = el.attrs.max_items === undefined ? undefined : Number(el.attrs.max_items);
       if (max !== undefined && !(Number.isInteger(max) && max > 0)) throw new StanzaError('bad-request', 'max_items is a positive integer');
       const items = await this.engine.items(service, iq.from, node, ids.length > 0 ? ids : undefined, max);

@@ -152,7 +152,12 @@ export class PubsubStore {
 
   async configure(service: string, node: string, config: NodeConfig, keep: number): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      await trx.updateTable('pubsub_node').set({ config: JSON.stringify(config) }).where('service', '=', service).where('node', '=', node).execute();
+      await trx
+        .updateTable('pubsub_node')
+        .set({ config: JSON.stringify(config) })
+        .where('service', '=', service)
+        .where('node', '=', node)
+        .execute();
       await this.trim(trx, service, node, keep);
     });
   }
@@ -172,7 +177,12 @@ export class PubsubStore {
       if (this.storage.driver === 'postgres') {
         await trx.selectFrom('pubsub_node').select('node').where('service', '=', service).where('node', '=', node).forUpdate().execute();
       }
-      const top = await trx.selectFrom('pubsub_item').select((eb) => eb.fn.max('seq').as('seq')).where('service', '=', service).where('node', '=', node).executeTakeFirst();
+      const top = await trx
+        .selectFrom('pubsub_item')
+        .select((eb) => eb.fn.max('seq').as('seq'))
+        .where('service', '=', service)
+        .where('node', '=', node)
+        .executeTakeFirst();
       const seq = Number(top?.seq ?? 0) + 1;
       await trx
         .insertInto('pubsub_item')
@@ -194,7 +204,16 @@ export class PubsubStore {
       .limit(1_000_000)
       .execute();
     if (old.length === 0) return;
-    await db.deleteFrom('pubsub_item').where('service', '=', service).where('node', '=', node).where('id', 'in', old.map((r) => r.id)).execute();
+    await db
+      .deleteFrom('pubsub_item')
+      .where('service', '=', service)
+      .where('node', '=', node)
+      .where(
+        'id',
+        'in',
+        old.map((r) => r.id),
+      )
+      .execute();
   }
 
   /** Items, oldest first: those with `ids`, or the newest `max`, or all. */
@@ -204,7 +223,10 @@ export class PubsubStore {
       if (options.ids.length === 0) return [];
       query = query.where('id', 'in', options.ids);
     }
-    const rows = await query.orderBy('seq', 'desc').limit(options.max ?? 1_000_000).execute();
+    const rows = await query
+      .orderBy('seq', 'desc')
+      .limit(options.max ?? 1_000_000)
+      .execute();
     return rows.reverse().map(({ id, publisher, payload }) => ({ id, publisher, payload }));
   }
 

@@ -132,7 +132,6 @@ export default defineModule({
       for (const map of [failures, lastSent]) for (const key of map.keys()) if (key.startsWith(prefix) && matches(key)) map.delete(key);
     };
 
-
     const serviceOf = (payload: Element): string => {
       const jid = payload.attrs.jid;
       if (!jid) throw new StanzaError('bad-request', "the 'jid' of the push service is missing");

@@ -17,13 +17,7 @@ const NS_FORWARD = 'urn:xmpp:forward:0';
  * the legacy and the current namespace), OpenPGP for XMPP (XEP-0373), legacy OpenPGP
  * (XEP-0027), and Jingle Message Initiation proposals (XEP-0353: an incoming call).
  */
-const WAKING_NAMESPACES = new Set([
-  'eu.siacs.conversations.axolotl',
-  'urn:xmpp:omemo:2',
-  'urn:xmpp:openpgp:0',
-  'jabber:x:encrypted',
-  'urn:xmpp:jingle-message:0',
-]);
+const WAKING_NAMESPACES = new Set(['eu.siacs.conversations.axolotl', 'urn:xmpp:omemo:2', 'urn:xmpp:openpgp:0', 'jabber:x:encrypted', 'urn:xmpp:jingle-message:0']);
 
 /**
  * The message a push notification is about, or undefined when the stanza is not worth one:

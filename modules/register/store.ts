@@ -83,12 +83,7 @@ export class InviteStore {
   }
 
   async info(host: string, token: string): Promise<InviteInfo | undefined> {
-    const row = await this.db
-      .selectFrom('register_invite')
-      .selectAll()
-      .where('host', '=', host)
-      .where('token_hash', '=', InviteStore.digest(token))
-      .executeTakeFirst();
+    const row = await this.db.selectFrom('register_invite').selectAll().where('host', '=', host).where('token_hash', '=', InviteStore.digest(token)).executeTakeFirst();
     if (!row) return undefined;
     return { maxUses: Number(row.max_uses), uses: Number(row.uses), createdAt: Number(row.created_at), expiresAt: row.expires_at === null ? null : Number(row.expires_at) };
   }

@@ -69,8 +69,7 @@ export default defineModule({
       if (next.pendingIn !== before.state.pendingIn) {
         await tx.setRequest(user.domain, user.local, contact, next.pendingIn ? (request?.toString() ?? '<presence type="subscribe"/>') : undefined);
       }
-      const changed =
-        next.subscription !== before.state.subscription || next.pendingOut !== before.state.pendingOut || next.approved !== before.state.approved;
+      const changed = next.subscription !== before.state.subscription || next.pendingOut !== before.state.pendingOut || next.approved !== before.state.approved;
       // An inbound request alone does not put the contact on the roster (RFC 6121 §3.1.3); a
       // subscription, a request of ours or a pre-approval (§3.4) does.
       const needsItem = before.item !== undefined || next.subscription !== 'none' || next.pendingOut || next.approved;
@@ -113,61 +112,76 @@ export default defineModule({
 
     // --- the roster IQs -----------------------------------------------------------------------
 
-    ctx.iq.get(NS_ROSTER, 'query', async (iq) => {
-      iq.session?.data.set(INTERESTED, true);
-      const user = iq.from.bare;
-      const current = await store.version(user.domain, user.local);
-      const asked = iq.payload.attrs.ver;
-      const known = asked !== undefined && /^\d+$/.test(asked) ? Number(asked) : undefined;
-      if (known !== undefined && known <= current) {
-        // XEP-0237: an empty result, then the changes as pushes.
-        const changes = await store.changedSince(user.domain, user.local, known);
-        setImmediate(() => {
-          for (const item of changes) push(user, item.jid, item.removed ? undefined : item, item.version);
+    ctx.iq.get(
+      NS_ROSTER,
+      'query',
+      async (iq) => {
+        iq.session?.data.set(INTERESTED, true);
+        const user = iq.from.bare;
+        const current = await store.version(user.domain, user.local);
+        const asked = iq.payload.attrs.ver;
+        const known = asked !== undefined && /^\d+$/.test(asked) ? Number(asked) : undefined;
+        if (known !== undefined && known <= current) {
+          // XEP-0237: an empty result, then the changes as pushes.
+          const changes = await store.changedSince(user.domain, user.local, known);
+          setImmediate(() => {
+            for (const item of changes) push(user, item.jid, item.removed ? undefined : item, item.version);
+          });
+          return iq.reply();
+        }
+        const items = await store.items(user.domain, user.local);
+        return iq.reply(xml('query', { xmlns: NS_ROSTER, ver: String(current) }, ...items.map((i) => itemElement(i.jid, i))));
+      },
+      { to: 'self' },
+    );
+
+    ctx.iq.set(
+      NS_ROSTER,
+      'query',
+      async (iq) => {
+        if (iq.stanza.attrs.from && !iq.session) throw new StanzaError('forbidden');
+        const items = iq.payload.getChildren('item');
+        if (items.length !== 1) throw new StanzaError('bad-request', 'a roster set carries exactly one item');
+        const el = items[0]!;
+        const contact = el.attrs.jid ? tryParseJid(el.attrs.jid) : null;
+        if (!contact) throw new StanzaError('bad-request', 'the item needs a valid jid');
+        const user = iq.from.bare;
+        const key = contact.bare.toString();
+        if (el.attrs.subscription === 'remove') {
+          await removeItem(user, key);
+          return iq.reply();
+        }
+        if (el.attrs.subscription !== undefined && el.attrs.subscription !== 'none') {
+          throw new StanzaError('bad-request', 'subscription can only be set through presence');
+        }
+        const groups = el.getChildren('group').map((g) => g.getText());
+        if (groups.some((g) => g === '')) throw new StanzaError('not-acceptable', 'empty group names are not allowed');
+        if (new Set(groups).size !== groups.length) throw new StanzaError('bad-request', 'a group is listed twice');
+        const limit = ctx.config.max_name_length;
+        if ([el.attrs.name ?? '', ...groups].some((s) => [...s].length > limit)) throw new StanzaError('not-acceptable', `names are limited to ${limit} characters`);
+        await locked(user, async (tx) => {
+          const existing = await tx.item(user.domain, user.local, key);
+          if (!existing && (await tx.count(user.domain, user.local)) >= ctx.config.max_items) {
+            throw new StanzaError('not-allowed', `a roster holds at most ${ctx.config.max_items} items`);
+          }
+          await save(
+            user,
+            key,
+            {
+              jid: key,
+              name: el.attrs.name || undefined,
+              groups,
+              subscription: existing?.subscription ?? 'none',
+              ask: existing?.ask ?? false,
+              approved: existing?.approved ?? false,
+            },
+            tx,
+          );
         });
         return iq.reply();
-      }
-      const items = await store.items(user.domain, user.local);
-      return iq.reply(xml('query', { xmlns: NS_ROSTER, ver: String(current) }, ...items.map((i) => itemElement(i.jid, i))));
-    }, { to: 'self' });
-
-    ctx.iq.set(NS_ROSTER, 'query', async (iq) => {
-      if (iq.stanza.attrs.from && !iq.session) throw new StanzaError('forbidden');
-      const items = iq.payload.getChildren('item');
-      if (items.length !== 1) throw new StanzaError('bad-request', 'a roster set carries exactly one item');
-      const el = items[0]!;
-      const contact = el.attrs.jid ? tryParseJid(el.attrs.jid) : null;
-      if (!contact) throw new StanzaError('bad-request', 'the item needs a valid jid');
-      const user = iq.from.bare;
-      const key = contact.bare.toString();
-      if (el.attrs.subscription === 'remove') {
-        await removeItem(user, key);
-        return iq.reply();
-      }
-      if (el.attrs.subscription !== undefined && el.attrs.subscription !== 'none') {
-        throw new StanzaError('bad-request', 'subscription can only be set through presence');
-      }
-      const groups = el.getChildren('group').map((g) => g.getText());
-      if (groups.some((g) => g === '')) throw new StanzaError('not-acceptable', 'empty group names are not allowed');
-      if (new Set(groups).size !== groups.length) throw new StanzaError('bad-request', 'a group is listed twice');
-      const limit = ctx.config.max_name_length;
-      if ([el.attrs.name ?? '', ...groups].some((s) => [...s].length > limit)) throw new StanzaError('not-acceptable', `names are limited to ${limit} characters`);
-      await locked(user, async (tx) => {
-        const existing = await tx.item(user.domain, user.local, key);
-        if (!existing && (await tx.count(user.domain, user.local)) >= ctx.config.max_items) {
-          throw new StanzaError('not-allowed', `a roster holds at most ${ctx.config.max_items} items`);
-        }
-        await save(user, key, {
-          jid: key,
-          name: el.attrs.name || undefined,
-          groups,
-          subscription: existing?.subscription ?? 'none',
-          ask: existing?.ask ?? false,
-          approved: existing?.approved ?? false,
-        }, tx);
-      });
-      return iq.reply();
-    }, { to: 'self' });
+      },
+      { to: 'self' },
+    );
 
     /** RFC 6121 §2.5.2: removing an item also ends the subscriptions both ways. */
     const removeItem = async (user: Jid, contact: string) => {

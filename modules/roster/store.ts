@@ -142,18 +142,39 @@ export class RosterStore {
 
   /** Live items (no tombstones). */
   async items(host: string, username: string): Promise<StoredItem[]> {
-    const rows = await this.db.selectFrom('roster_item').selectAll().where('host', '=', host).where('username', '=', username).where('removed', '=', 0).orderBy('contact').execute();
+    const rows = await this.db
+      .selectFrom('roster_item')
+      .selectAll()
+      .where('host', '=', host)
+      .where('username', '=', username)
+      .where('removed', '=', 0)
+      .orderBy('contact')
+      .execute();
     return rows.map(toItem);
   }
 
   /** Items (and tombstones) changed after `version`. */
   async changedSince(host: string, username: string, version: number): Promise<StoredItem[]> {
-    const rows = await this.db.selectFrom('roster_item').selectAll().where('host', '=', host).where('username', '=', username).where('version', '>', version).orderBy('version').execute();
+    const rows = await this.db
+      .selectFrom('roster_item')
+      .selectAll()
+      .where('host', '=', host)
+      .where('username', '=', username)
+      .where('version', '>', version)
+      .orderBy('version')
+      .execute();
     return rows.map(toItem);
   }
 
   async item(host: string, username: string, contact: string): Promise<StoredItem | undefined> {
-    const row = await this.db.selectFrom('roster_item').selectAll().where('host', '=', host).where('username', '=', username).where('contact', '=', contact).where('removed', '=', 0).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('roster_item')
+      .selectAll()
+      .where('host', '=', host)
+      .where('username', '=', username)
+      .where('contact', '=', contact)
+      .where('removed', '=', 0)
+      .executeTakeFirst();
     return row ? toItem(row) : undefined;
   }
 
@@ -170,8 +191,7 @@ export class RosterStore {
 
   /** Writes an item (or its tombstone when `item` is undefined) under a new roster version. */
   async put(host: string, username: string, contact: string, item: RosterItem | undefined): Promise<number> {
-    const inTransaction = <T>(fn: (trx: Kysely<RosterTables>) => Promise<T>) =>
-      this.afterCommitted ? fn(this.db) : this.db.transaction().execute(fn);
+    const inTransaction = <T>(fn: (trx: Kysely<RosterTables>) => Promise<T>) => (this.afterCommitted ? fn(this.db) : this.db.transaction().execute(fn));
     return inTransaction(async (trx) => {
       const current = await trx.selectFrom('roster_version').select('version').where('host', '=', host).where('username', '=', username).executeTakeFirst();
       const version = (current ? Number(current.version) : 0) + 1;
@@ -199,7 +219,13 @@ export class RosterStore {
   }
 
   async request(host: string, username: string, contact: string): Promise<string | undefined> {
-    const row = await this.db.selectFrom('roster_request').select('stanza').where('host', '=', host).where('username', '=', username).where('contact', '=', contact).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('roster_request')
+      .select('stanza')
+      .where('host', '=', host)
+      .where('username', '=', username)
+      .where('contact', '=', contact)
+      .executeTakeFirst();
     return row?.stanza;
   }
 

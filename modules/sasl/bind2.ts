@@ -48,8 +48,7 @@ export function registerBind2(ctx: ModuleContext<unknown>, extensions: Sasl2Exte
   const remove = extensions.add({
     name: 'bind2',
     order: 100,
-    inline: () =>
-      xml('bind', { xmlns: NS.BIND2 }, xml('inline', {}, ...features.vars.map((v) => xml('feature', { var: v })))),
+    inline: () => xml('bind', { xmlns: NS.BIND2 }, xml('inline', {}, ...features.vars.map((v) => xml('feature', { var: v })))),
     succeeded: async (stream, request) => {
       const bind = request.element.getChild('bind', NS.BIND2);
       if (!bind) return undefined;

@@ -69,21 +69,10 @@ export class FastTokenStore {
    * one; undefined when there is no row) and returns what to keep: the same object to leave
    * the row as it is, undefined to delete it. Expired tokens are dropped on writing.
    */
-  async update(
-    host: string,
-    username: string,
-    userAgentId: string,
-    change: (tokens: ClientTokens | undefined) => ClientTokens | undefined,
-  ): Promise<void> {
+  async update(host: string, username: string, userAgentId: string, change: (tokens: ClientTokens | undefined) => ClientTokens | undefined): Promise<void> {
     const key = FastTokenStore.clientKey(userAgentId);
     return this.storage.db.transaction().execute(async (trx) => {
-      let query = trx
-        .selectFrom('user_data')
-        .select('value')
-        .where('host', '=', host)
-        .where('username', '=', username)
-        .where('store', '=', STORE)
-        .where('key', '=', key);
+      let query = trx.selectFrom('user_data').select('value').where('host', '=', host).where('username', '=', username).where('store', '=', STORE).where('key', '=', key);
       if (this.storage.driver === 'postgres') query = query.forUpdate();
       const row = await query.executeTakeFirst();
       const stored = row ? parse(row.value) : undefined;
@@ -92,13 +81,7 @@ export class FastTokenStore {
       const kept = next ? this.live(next) : undefined;
       if (!kept) {
         if (row) {
-          await trx
-            .deleteFrom('user_data')
-            .where('host', '=', host)
-            .where('username', '=', username)
-            .where('store', '=', STORE)
-            .where('key', '=', key)
-            .execute();
+          await trx.deleteFrom('user_data').where('host', '=', host).where('username', '=', username).where('store', '=', STORE).where('key', '=', key).execute();
         }
         return;
       }
@@ -130,12 +113,7 @@ export class FastTokenStore {
 
   /** Deletes a host's rows whose tokens have all expired; returns how many. */
   async purgeExpired(host: string): Promise<number> {
-    const result = await this.storage.db
-      .deleteFrom('user_data')
-      .where('host', '=', host)
-      .where('store', '=', STORE)
-      .where('expires_at', '<=', this.now())
-      .executeTakeFirst();
+    const result = await this.storage.db.deleteFrom('user_data').where('host', '=', host).where('store', '=', STORE).where('expires_at', '<=', this.now()).executeTakeFirst();
     return Number(result.numDeletedRows);
   }
 

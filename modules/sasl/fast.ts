@@ -36,8 +36,7 @@ const HMAC_BLOCK_OCTETS = 64;
 const HASH_OCTETS = 32;
 
 export type VerifyResult =
-  | { ok: true; slot: 'current' | 'new'; key: Buffer; expiresAt: number }
-  | { ok: false; condition: 'not-authorized' | 'credentials-expired'; reason?: string };
+  { ok: true; slot: 'current' | 'new'; key: Buffer; expiresAt: number } | { ok: false; condition: 'not-authorized' | 'credentials-expired'; reason?: string };
 
 /** Token issue, verification and invalidation, on top of the store. */
 export class FastTokens {
@@ -95,9 +94,7 @@ export class FastTokens {
       }
       result = { ok: true, slot, key: Buffer.from(stored.hash, 'base64'), expiresAt: stored.expiresAt };
       const used: StoredToken = { ...stored, count: count ?? stored.count };
-      return slot === 'new'
-        ? { current: used, software: tokens.software, device: tokens.device }
-        : { ...tokens, current: used };
+      return slot === 'new' ? { current: used, software: tokens.software, device: tokens.device } : { ...tokens, current: used };
     });
     return result;
   }
@@ -192,8 +189,7 @@ export function registerFast(ctx: ModuleContext<unknown>, extensions: Sasl2Exten
     name: 'fast',
     // Before Bind 2: the token's database work is done before the session becomes routable.
     order: 50,
-    inline: (stream) =>
-      stream.secure ? xml('fast', { xmlns: NS.FAST }, ...FAST_MECHANISMS.map((m) => xml('mechanism', {}, m))) : undefined,
+    inline: (stream) => (stream.secure ? xml('fast', { xmlns: NS.FAST }, ...FAST_MECHANISMS.map((m) => xml('mechanism', {}, m))) : undefined),
 
     mechanism: (stream, request) => {
       if (!isFastMechanism(request.mechanism)) return undefined;

@@ -23,7 +23,11 @@ export const SaslConfig = z.strictObject({
   /** Mechanisms offered, strongest first. */
   mechanisms: z.array(z.enum(MECHANISMS)).default([...MECHANISMS]),
   /** Lifetime of a FAST token (XEP-0484), seconds; tokens are rotated when half of it is gone. */
-  fast_token_ttl: z.number().int().min(60).default(14 * 24 * 3600),
+  fast_token_ttl: z
+    .number()
+    .int()
+    .min(60)
+    .default(14 * 24 * 3600),
 });
 
 export default defineModule({

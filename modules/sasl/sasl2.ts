@@ -81,12 +81,7 @@ interface Exchange {
   mechanism: ServerMechanism;
 }
 
-export function registerSasl2(
-  ctx: ModuleContext<unknown>,
-  mechanisms: readonly MechanismFactory[],
-  attempts: AuthAttempts,
-  extensions: Sasl2Extensions,
-): void {
+export function registerSasl2(ctx: ModuleContext<unknown>, mechanisms: readonly MechanismFactory[], attempts: AuthAttempts, extensions: Sasl2Extensions): void {
   // XEP-0388 §6: SASL2 only after TLS; and never without a mechanism.
   ctx.streamFeature({
     stage: 'pre-auth',
@@ -95,12 +90,7 @@ export function registerSasl2(
       const offered = mechanisms.filter((m) => m.available(stream));
       if (offered.length === 0) return undefined;
       const inline = extensions.all.map((e) => e.inline?.(stream)).filter((el): el is Element => el !== undefined);
-      return xml(
-        'authentication',
-        { xmlns: NS.SASL2 },
-        ...offered.map((m) => xml('mechanism', {}, m.name)),
-        inline.length ? xml('inline', {}, ...inline) : null,
-      );
+      return xml('authentication', { xmlns: NS.SASL2 }, ...offered.map((m) => xml('mechanism', {}, m.name)), inline.length ? xml('inline', {}, ...inline) : null);
     },
   });
 
@@ -109,9 +99,7 @@ export function registerSasl2(
     // Only a checked credential counts against the address (and waits): protocol refusals such
     // as an unsupported channel binding are answered at once, so clients can fall back.
     if (user !== undefined) await attempts.failed(stream, mechanism, condition, user);
-    stream.sendNonza(
-      xml('failure', { xmlns: NS.SASL2 }, xml(condition, { xmlns: NS.SASL }), text ? xml('text', { 'xml:lang': 'en' }, text) : null),
-    );
+    stream.sendNonza(xml('failure', { xmlns: NS.SASL2 }, xml(condition, { xmlns: NS.SASL }), text ? xml('text', { 'xml:lang': 'en' }, text) : null));
   };
 
   const succeed = async (stream: ClientStream, request: Sasl2Request, user: Jid, additionalData: Buffer | undefined) => {

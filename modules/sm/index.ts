@@ -164,7 +164,7 @@ export default defineModule({
           const i = state.queue.indexOf(entry);
           if (i !== -1) {
             state.queue.splice(i, 1);
-            bounce(entry.stanza, "the recipient is disconnected and its offline message storage is full");
+            bounce(entry.stanza, 'the recipient is disconnected and its offline message storage is full');
           }
         }
         return undefined;
@@ -187,7 +187,12 @@ export default defineModule({
       if (writes.length === 0 || !service || !session.user) return;
       const user = session.user;
       void Promise.all(writes)
-        .then((ids) => service.takeBack(user, ids.filter((id): id is string => id !== undefined)))
+        .then((ids) =>
+          service.takeBack(
+            user,
+            ids.filter((id): id is string => id !== undefined),
+          ),
+        )
         .catch((err) => session.log.error({ err }, 'taking back stored messages failed; they may be delivered twice'));
     };
 

@@ -21,15 +21,7 @@ export default defineModule({
     const osText = `${os.type()} ${os.release()}`;
     ctx.feature(NS_VERSION);
     ctx.iq.get(NS_VERSION, 'query', (iq) =>
-      iq.reply(
-        xml(
-          'query',
-          { xmlns: NS_VERSION },
-          xml('name', {}, 'Starling'),
-          xml('version', {}, VERSION),
-          ctx.config.show_os ? xml('os', {}, osText) : null,
-        ),
-      ),
+      iq.reply(xml('query', { xmlns: NS_VERSION }, xml('name', {}, 'Starling'), xml('version', {}, VERSION), ctx.config.show_os ? xml('os', {}, osText) : null)),
     );
   },
 });

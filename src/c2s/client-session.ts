@@ -224,8 +224,10 @@ export class ClientSession implements ClientStream {
       // stage (in-band registration), once the stream may negotiate at all.
       const preAuth = el.name === 'iq' && (this.secure || !this.core.config.c2s.require_encryption) ? this.preAuthHandler(host, el) : undefined;
       if (preAuth) return void this.preAuthIq(preAuth.handler, el, preAuth.payload);
-      throw new StreamError(this.secure || !this.core.config.c2s.require_encryption ? 'not-authorized' : 'policy-violation',
-        this.secure ? 'authenticate first' : 'TLS is required: negotiate STARTTLS first');
+      throw new StreamError(
+        this.secure || !this.core.config.c2s.require_encryption ? 'not-authorized' : 'policy-violation',
+        this.secure ? 'authenticate first' : 'TLS is required: negotiate STARTTLS first',
+      );
     }
     if (el.name === 'iq' && el.attrs.type === 'set' && el.getChild('session', NS.SESSION)) {
       // RFC 3921 session establishment: optional today (RFC 6121), answered for old clients.

@@ -15,11 +15,7 @@ export const NOT_RUNNING = 3;
  * Runs `fn` against the server running with the configuration's data directory and returns 0;
  * undefined (nothing done) when no server is running.
  */
-export async function onRunningServer(
-  values: OptionValues,
-  registry: () => ModuleRegistry,
-  fn: (server: ControlClient) => Promise<void>,
-): Promise<number | undefined> {
+export async function onRunningServer(values: OptionValues, registry: () => ModuleRegistry, fn: (server: ControlClient) => Promise<void>): Promise<number | undefined> {
   const ctx = new CliCommandContext(values, registry);
   try {
     const server = await ctx.runningServer();
@@ -90,14 +86,7 @@ export function serverCommands(registry: () => ModuleRegistry): Record<string, C
       run: (args, values) =>
         withRunningServer(values, registry, async (server) => {
           const sessions = await server.request<SessionInfo[]>({ command: 'sessions', host: args[0] });
-          printTable(
-            sessions.map((s) => [
-              s.jid,
-              s.ip,
-              s.since,
-              [s.secure ? 'tls' : 'plain', s.available ? 'available' : 'unavailable', `sm:${s.sm}`, `csi:${s.csi}`].join(' '),
-            ]),
-          );
+          printTable(sessions.map((s) => [s.jid, s.ip, s.since, [s.secure ? 'tls' : 'plain', s.available ? 'available' : 'unavailable', `sm:${s.sm}`, `csi:${s.csi}`].join(' ')]));
         }),
     },
     kick: {

@@ -22,8 +22,28 @@ export const HostOptions = z.strictObject({
   modules_enabled: z
     .array(z.string())
     .default([
-      'sasl', 'ping', 'disco', 'caps', 'roster', 'presence', 'offline', 'sm', 'carbons', 'csi', 'mam', 'push',
-      'version', 'time', 'last', 'vcard', 'private', 'blocking', 'register', 'muc', 'muc_mam', 'pubsub',
+      'sasl',
+      'ping',
+      'disco',
+      'caps',
+      'roster',
+      'presence',
+      'offline',
+      'sm',
+      'carbons',
+      'csi',
+      'mam',
+      'push',
+      'version',
+      'time',
+      'last',
+      'vcard',
+      'private',
+      'blocking',
+      'register',
+      'muc',
+      'muc_mam',
+      'pubsub',
     ]),
   /** Module options, `[modules.<name>]`, each checked by that module's own schema. */
   modules: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
@@ -62,7 +82,10 @@ export const ConfigSchema = z.strictObject({
       sqlite_path: z.string().default(''),
       sqlite_synchronous: z.enum(['full', 'normal']).default('full'),
       postgres_url: z.string().default(''),
-      postgres_schema: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('public'),
+      postgres_schema: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_]*$/)
+        .default('public'),
       pool_size: z.number().int().min(1).max(1000).default(10),
     })
     .prefault({}),
@@ -136,8 +159,6 @@ export const ConfigSchema = z.strictObject({
   /** Global defaults of the per-host options; each `[hosts."domain"]` may override them
    *  (checked against HostOptions after merging, see load.ts). */
   ...HostOptions.shape,
-  hosts: z
-    .record(z.string(), z.record(z.string(), z.unknown()))
-    .default({ localhost: {} }),
+  hosts: z.record(z.string(), z.record(z.string(), z.unknown())).default({ localhost: {} }),
 });
 export type Config = z.infer<typeof ConfigSchema>;

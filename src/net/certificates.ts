@@ -158,7 +158,13 @@ async function generateSelfSigned(domain: string, certPath: string, keyPath: str
     notAfterDate: notAfter,
     extensions: [
       { name: 'basicConstraints', cA: false },
-      { name: 'subjectAltName', altNames: [{ type: 2, value: domain }, { type: 2, value: `*.${domain}` }] },
+      {
+        name: 'subjectAltName',
+        altNames: [
+          { type: 2, value: domain },
+          { type: 2, value: `*.${domain}` },
+        ],
+      },
     ],
   } as Parameters<typeof generate>[1]);
   mkdirSync(path.dirname(certPath), { recursive: true });

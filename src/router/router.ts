@@ -96,7 +96,10 @@ export class Router {
     } else {
       this.deps.log.error({ err, ...where }, 'routing failed; the sender gets an error');
     }
-    this.bounce(stanza, isStorageUnavailable(err) ? storageStanzaError(err, 'the stanza could not be handled') : new StanzaError('internal-server-error', 'the stanza could not be handled'));
+    this.bounce(
+      stanza,
+      isStorageUnavailable(err) ? storageStanzaError(err, 'the stanza could not be handled') : new StanzaError('internal-server-error', 'the stanza could not be handled'),
+    );
   }
 
   /**

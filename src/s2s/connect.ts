@@ -44,9 +44,7 @@ export async function connectAny(
 
 function connectOne(target: ConnectTarget, tlsOptions: tls.ConnectionOptions | undefined, timeoutMs: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = tlsOptions
-      ? tls.connect({ ...tlsOptions, host: target.host, port: target.port })
-      : net.connect({ host: target.host, port: target.port });
+    const socket = tlsOptions ? tls.connect({ ...tlsOptions, host: target.host, port: target.port }) : net.connect({ host: target.host, port: target.port });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(Object.assign(new Error(`no answer within ${Math.round(timeoutMs / 100) / 10} s`), { code: 'ETIMEDOUT' }));

@@ -27,9 +27,7 @@ export class S2sListeners {
     for (const listener of this.options.listeners) {
       for (const address of listener.interfaces) {
         const server = listener.direct_tls
-          ? tls.createServer({ ...this.tlsConfig.serverOptions(), handshakeTimeout: this.options.connect_timeout * 1000 || 120_000 }, (s) =>
-              this.accept(s, true),
-            )
+          ? tls.createServer({ ...this.tlsConfig.serverOptions(), handshakeTimeout: this.options.connect_timeout * 1000 || 120_000 }, (s) => this.accept(s, true))
           : net.createServer((s) => this.accept(s, false));
         if (listener.direct_tls) {
           server.on('tlsClientError', (err, socket) => this.log.debug({ err: err.message, ip: socket.remoteAddress }, 'direct TLS handshake failed'));

@@ -104,10 +104,13 @@ export class OutboundStream {
     return new Promise((resolve) => {
       const existing = this.verifies.get(id);
       if (existing) existing.resolve({ type: 'error', condition: 'remote-server-timeout', text: 'superseded by a new request' });
-      const timer = setTimeout(() => {
-        if (this.verifies.get(id) === pending) this.verifies.delete(id);
-        resolve({ type: 'error', condition: 'remote-server-timeout', text: `${this.remote} did not answer the dialback check in time` });
-      }, this.ctx.options.connect_timeout * 1000 || 2 ** 31 - 1);
+      const timer = setTimeout(
+        () => {
+          if (this.verifies.get(id) === pending) this.verifies.delete(id);
+          resolve({ type: 'error', condition: 'remote-server-timeout', text: `${this.remote} did not answer the dialback check in time` });
+        },
+        this.ctx.options.connect_timeout * 1000 || 2 ** 31 - 1,
+      );
       timer.unref();
       const pending: PendingVerify = {
         id,
@@ -191,7 +194,8 @@ export class OutboundStream {
     const version = header.attrs.version;
     if (!version || Number(version.split('.')[0]) < 1) {
       // A pre-XMPP 1.0 server: no stream features, dialback right away, and no TLS.
-      if (this.ctx.options.require_encryption) return this.fail('remote-server-not-found', `${this.remote} cannot do TLS (no XMPP 1.0 stream), which is required`, new StreamError('policy-violation', 'TLS is required'));
+      if (this.ctx.options.require_encryption)
+        return this.fail('remote-server-not-found', `${this.remote} cannot do TLS (no XMPP 1.0 stream), which is required`, new StreamError('policy-violation', 'TLS is required'));
       this.startDialback();
     }
   }
@@ -227,7 +231,11 @@ export class OutboundStream {
         return this.fail('remote-server-not-found', `${this.remote}: ${problem} (secure_auth is on)`, new StreamError('policy-violation', 'a valid certificate is required'));
       }
     }
-    const mechanisms = features.getChild('mechanisms', NS.SASL)?.getChildren('mechanism').map((m) => m.getText().trim()) ?? [];
+    const mechanisms =
+      features
+        .getChild('mechanisms', NS.SASL)
+        ?.getChildren('mechanism')
+        .map((m) => m.getText().trim()) ?? [];
     if (stream.encrypted && !this.triedExternal && mechanisms.includes('EXTERNAL')) {
       this.triedExternal = true;
       this.state = 'sasl';
@@ -350,7 +358,10 @@ export class OutboundStream {
     const condition = el.children.find((c): c is Element => typeof c !== 'string' && c.attrs.xmlns === NS.STREAMS_ERROR)?.name;
     const text = el.getChild('text', NS.STREAMS_ERROR)?.getText();
     this.log.info({ condition, text }, 'stream error from the remote server');
-    this.fail(this.state === 'ready' ? 'remote-server-timeout' : 'remote-server-not-found', `${this.remote} closed the stream: ${condition ?? 'stream error'}${text ? ` (${text})` : ''}`);
+    this.fail(
+      this.state === 'ready' ? 'remote-server-timeout' : 'remote-server-not-found',
+      `${this.remote} closed the stream: ${condition ?? 'stream error'}${text ? ` (${text})` : ''}`,
+    );
   }
 
   private onClosed(error?: StreamError): void {

@@ -29,10 +29,7 @@ export async function resolveTargets(domain: string, resolver: SrvResolver = dns
   const directUsable = !isNoService(direct);
   const starttlsUsable = !isNoService(starttls);
   if (direct.length === 0 && starttls.length === 0) return [{ host: ascii, port: DEFAULT_PORT, directTls: false }];
-  const records = [
-    ...(directUsable ? direct.map((r) => ({ ...r, directTls: true })) : []),
-    ...(starttlsUsable ? starttls.map((r) => ({ ...r, directTls: false })) : []),
-  ];
+  const records = [...(directUsable ? direct.map((r) => ({ ...r, directTls: true })) : []), ...(starttlsUsable ? starttls.map((r) => ({ ...r, directTls: false })) : [])];
   if (records.length === 0) throw new ResolveError(`${domain} publishes no XMPP server service (SRV target ".")`);
   return orderSrv(records).map((r) => ({ host: r.name.replace(/\.$/, ''), port: r.port, directTls: r.directTls }));
 }

@@ -22,12 +22,7 @@ export class AccountStore {
 
   async create(host: string, username: string, credentials: readonly StoredCredential[]): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      const existing = await trx
-        .selectFrom('account')
-        .select('username')
-        .where('host', '=', host)
-        .where('username', '=', username)
-        .executeTakeFirst();
+      const existing = await trx.selectFrom('account').select('username').where('host', '=', host).where('username', '=', username).executeTakeFirst();
       if (existing) throw new AccountExistsError(host, username);
       await trx.insertInto('account').values({ host, username, created_at: Date.now() }).execute();
       await insertCredentials(trx, host, username, credentials);
@@ -35,12 +30,7 @@ export class AccountStore {
   }
 
   async exists(host: string, username: string): Promise<boolean> {
-    const row = await this.db
-      .selectFrom('account')
-      .select('username')
-      .where('host', '=', host)
-      .where('username', '=', username)
-      .executeTakeFirst();
+    const row = await this.db.selectFrom('account').select('username').where('host', '=', host).where('username', '=', username).executeTakeFirst();
     return row !== undefined;
   }
 
@@ -69,20 +59,10 @@ export class AccountStore {
    */
   async setCredentials(host: string, username: string, credentials: readonly StoredCredential[]): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
-      const existing = await trx
-        .selectFrom('account')
-        .select('username')
-        .where('host', '=', host)
-        .where('username', '=', username)
-        .executeTakeFirst();
+      const existing = await trx.selectFrom('account').select('username').where('host', '=', host).where('username', '=', username).executeTakeFirst();
       if (!existing) return false;
       await trx.deleteFrom('account_credential').where('host', '=', host).where('username', '=', username).execute();
-      await trx
-        .deleteFrom('user_data')
-        .where('host', '=', host)
-        .where('username', '=', username)
-        .where('store', 'like', 'credential:%')
-        .execute();
+      await trx.deleteFrom('user_data').where('host', '=', host).where('username', '=', username).where('store', 'like', 'credential:%').execute();
       await insertCredentials(trx, host, username, credentials);
       return true;
     });

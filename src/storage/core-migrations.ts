@@ -46,7 +46,11 @@ export const coreMigrations: Migration[] = [
     // now hold any JID (three parts of 1023 octets and two separators); the archives in
     // archive and service_archive. SQLite does not enforce varchar lengths.
     async up(db: Kysely<any>, driver) {
-      if (driver === 'postgres') await db.schema.alterTable('user_data').alterColumn('key', (c) => c.setDataType('varchar(3071)')).execute();
+      if (driver === 'postgres')
+        await db.schema
+          .alterTable('user_data')
+          .alterColumn('key', (c) => c.setDataType('varchar(3071)'))
+          .execute();
       await createArchiveTables(db, driver);
     },
   },

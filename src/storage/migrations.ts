@@ -49,10 +49,7 @@ export async function migrate(db: Kysely<Database>, driver: Driver, component: s
     if (doneVersions.has(m.version)) continue;
     await db.transaction().execute(async (trx) => {
       await m.up(trx, driver);
-      await trx
-        .insertInto('schema_migration')
-        .values({ component, version: m.version, name: m.name, applied_at: Date.now() })
-        .execute();
+      await trx.insertInto('schema_migration').values({ component, version: m.version, name: m.name, applied_at: Date.now() }).execute();
     });
     applied.push(`${component}/${String(m.version).padStart(3, '0')}_${m.name}`);
   }

@@ -83,7 +83,8 @@ export class MapStore<T> {
       const entries = new Map([...old].map(([k, v]) => [k, this.codec.decode(v)]));
       const result = change(entries);
       const gone = [...old.keys()].filter((k) => !entries.has(k));
-      if (gone.length > 0) await trx.deleteFrom('user_data').where('host', '=', host).where('username', '=', username).where('store', '=', this.store).where('key', 'in', gone).execute();
+      if (gone.length > 0)
+        await trx.deleteFrom('user_data').where('host', '=', host).where('username', '=', username).where('store', '=', this.store).where('key', 'in', gone).execute();
       const changed = [...entries].map(([k, v]): [string, string] => [k, this.codec.encode(v)]).filter(([k, v]) => old.get(k) !== v);
       await this.upsert(trx, host, username, changed);
       return result;

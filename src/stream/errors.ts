@@ -39,12 +39,7 @@ export class StreamError extends Error {
   }
 
   toElement(): Element {
-    return xml(
-      'stream:error',
-      {},
-      xml(this.condition, { xmlns: NS.STREAMS_ERROR }),
-      this.text ? xml('text', { xmlns: NS.STREAMS_ERROR, 'xml:lang': 'en' }, this.text) : null,
-    );
+    return xml('stream:error', {}, xml(this.condition, { xmlns: NS.STREAMS_ERROR }), this.text ? xml('text', { xmlns: NS.STREAMS_ERROR, 'xml:lang': 'en' }, this.text) : null);
   }
 }
 

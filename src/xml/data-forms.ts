@@ -44,7 +44,10 @@ export function readForm(x: Element): Submitted {
   for (const f of x.getChildren('field')) {
     const name = f.attrs.var;
     if (!name) continue;
-    values.set(name, f.getChildren('value').map((v) => v.getText()));
+    values.set(
+      name,
+      f.getChildren('value').map((v) => v.getText()),
+    );
   }
   return values;
 }

@@ -109,8 +109,7 @@ const RBRACKET = 93;
 // ASCII name characters: bit 1 = NameStartChar, bit 2 = NameChar.
 const NAME_TABLE = new Uint8Array(128);
 for (let c = 0; c < 128; c++) {
-  const start =
-    (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f /* _ */ || c === COLON;
+  const start = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f /* _ */ || c === COLON;
   const other = (c >= 0x30 && c <= 0x39) || c === 0x2d /* - */ || c === 0x2e; /* . */
   NAME_TABLE[c] = start ? 3 : other ? 2 : 0;
 }
@@ -135,9 +134,7 @@ function isNameStartCp(cp: number): boolean {
 
 function isNameCharCp(cp: number): boolean {
   if (cp < 128) return (NAME_TABLE[cp]! & 2) !== 0;
-  return (
-    isNameStartCp(cp) || cp === 0xb7 || (cp >= 0x300 && cp <= 0x36f) || (cp >= 0x203f && cp <= 0x2040)
-  );
+  return isNameStartCp(cp) || cp === 0xb7 || (cp >= 0x300 && cp <= 0x36f) || (cp >= 0x203f && cp <= 0x2040);
 }
 
 /** Whether the name found by the last scanName() call has a colon. */
@@ -188,9 +185,7 @@ function internalize(s: string): string {
 function nameAt(buf: string, start: number, end: number): string {
   const n = end - start;
   if (n > NAME_CACHE_MAX_LENGTH) return buf.slice(start, end);
-  const h =
-    (n * 31 + buf.charCodeAt(start) * 7 + buf.charCodeAt(end - 1) * 131 + buf.charCodeAt(start + (n >> 1)) * 17) &
-    (NAME_CACHE_SIZE - 1);
+  const h = (n * 31 + buf.charCodeAt(start) * 7 + buf.charCodeAt(end - 1) * 131 + buf.charCodeAt(start + (n >> 1)) * 17) & (NAME_CACHE_SIZE - 1);
   const cached = nameCache[h];
   if (cached !== undefined && cached.length === n && buf.startsWith(cached, start)) return cached;
   const name = internalize(buf.slice(start, end));
@@ -212,14 +207,7 @@ function isQName(name: string): boolean {
 
 /** XML 1.0 Char production. */
 function isXmlChar(cp: number): boolean {
-  return (
-    cp === TAB ||
-    cp === LF ||
-    cp === CR ||
-    (cp >= 0x20 && cp <= 0xd7ff) ||
-    (cp >= 0xe000 && cp <= 0xfffd) ||
-    (cp >= 0x10000 && cp <= 0x10ffff)
-  );
+  return cp === TAB || cp === LF || cp === CR || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
 }
 
 function isSpace(c: number): boolean {
@@ -418,10 +406,7 @@ export class XmlStreamParser {
     }
     if (this.state === State.Ended) return this.fail('not-well-formed', 'data after the end of the stream');
     if (c !== LT) {
-      return this.fail(
-        'not-well-formed',
-        this.state === State.Prolog ? 'text before the stream header' : 'text at stream level',
-      );
+      return this.fail('not-well-formed', this.state === State.Prolog ? 'text before the stream header' : 'text at stream level');
     }
     if (pos + 1 >= len) return this.holdTail(buf, pos, len);
     const c2 = buf.charCodeAt(pos + 1);
@@ -760,7 +745,8 @@ export class XmlStreamParser {
       end = amp; // a reference still arriving
     } else {
       const last = buf.charCodeAt(len - 1);
-      if (last === CR) end--; // maybe the CR of a CRLF
+      if (last === CR)
+        end--; // maybe the CR of a CRLF
       else if (last === RBRACKET) {
         end--; // maybe the start of `]]>`
         if (end > pos && buf.charCodeAt(end - 1) === RBRACKET) end--;

@@ -64,9 +64,7 @@ if (scenario === 'pg-outage') {
   proxy = await cuttableProxy({ host: u.hostname, port: Number(u.port || 5432) });
 }
 const storage =
-  db === 'sqlite'
-    ? ''
-    : `[storage]\ndriver = "postgres"\npostgres_url = "${proxy ? throughProxy(POSTGRES_URL, proxy) : POSTGRES_URL}"\npostgres_schema = "${schema}"\n`;
+  db === 'sqlite' ? '' : `[storage]\ndriver = "postgres"\npostgres_url = "${proxy ? throughProxy(POSTGRES_URL, proxy) : POSTGRES_URL}"\npostgres_schema = "${schema}"\n`;
 const config = path.join(dir, 'starling.toml');
 writeFileSync(
   config,
@@ -236,7 +234,6 @@ async function quiet(s: RawStream): Promise<void> {
     await sleep(ms);
   }
 }
-
 
 /** `starling adduser` as an operator runs it, on the running server's storage. */
 function adduser(jid: string): Promise<void> {

@@ -339,11 +339,7 @@ class Session {
         if (this.state !== 'auth') return;
         this.state = 'bind';
         this.parser = this.newParser();
-        this.queue(
-          this.header() +
-            `<iq type='set' id='bind'><bind xmlns='${NS_BIND}'><resource>${xmlEscape(this.init.resource)}</resource></bind></iq>` +
-            '<presence/>',
-        );
+        this.queue(this.header() + `<iq type='set' id='bind'><bind xmlns='${NS_BIND}'><resource>${xmlEscape(this.init.resource)}</resource></bind></iq>` + '<presence/>');
         return;
       case 'failure':
         return this.fail(`${el.attrs.xmlns === NS_TLS ? 'starttls' : 'sasl'} failure: ${condition(el)}`);
@@ -561,9 +557,7 @@ class Pumper {
     this.sent++;
     if (now >= this.windowStart && now < this.windowEnd) this.sentInWindow++;
     const stamp = Math.round(now * 1000); // microseconds on this worker's monotonic clock
-    sender.s.queue(
-      `<message to='${sender.to.jid}' type='chat' id='L${stamp}.${seq}'><body>${stamp} ${seq} ${this.padding}</body></message>`,
-    );
+    sender.s.queue(`<message to='${sender.to.jid}' type='chat' id='L${stamp}.${seq}'><body>${stamp} ${seq} ${this.padding}</body></message>`);
   }
 
   received(receiver: Session, el: Element): void {
@@ -718,7 +712,18 @@ interface Results {
   tls: boolean;
   sessions: number;
   workers: number;
-  logins: { ok: number; failed: number; seconds: number; perSecond: number; p50Ms: number; p99Ms: number; errors: Record<string, number>; serverCpuPct: number; clientCpuPct: number; cpuBusyPct: number[] };
+  logins: {
+    ok: number;
+    failed: number;
+    seconds: number;
+    perSecond: number;
+    p50Ms: number;
+    p99Ms: number;
+    errors: Record<string, number>;
+    serverCpuPct: number;
+    clientCpuPct: number;
+    cpuBusyPct: number[];
+  };
   rss?: { beforeKiB: number; idleKiB: number; afterLoadKiB?: number; perIdleSessionKiB: number };
   load?: {
     pairs: number;
@@ -785,7 +790,13 @@ async function runCoordinator(v: Values): Promise<number> {
     for (;;) {
       const done = inbox.every((q) => q.some((m) => m.kind === kind || m.kind === 'fatal'));
       if (done) {
-        const out = inbox.map((q) => q.splice(q.findIndex((m) => m.kind === kind || m.kind === 'fatal'), 1)[0]!);
+        const out = inbox.map(
+          (q) =>
+            q.splice(
+              q.findIndex((m) => m.kind === kind || m.kind === 'fatal'),
+              1,
+            )[0]!,
+        );
         const bad = out.find((m) => m.kind === 'fatal');
         if (bad) throw new Error(`a worker failed: ${(bad as { message: string }).message}`);
         return out as Extract<FromWorker, { kind: K }>[];

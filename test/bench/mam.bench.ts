@@ -68,7 +68,9 @@ function prng(seed: number): () => number {
   };
 }
 
-const WORDS = 'the a meeting build release lunch tomorrow link document parser test ok thanks sure maybe later tonight coffee train late see you soon 👍 ça marche привет'.split(' ');
+const WORDS = 'the a meeting build release lunch tomorrow link document parser test ok thanks sure maybe later tonight coffee train late see you soon 👍 ça marche привет'.split(
+  ' ',
+);
 
 function stanza(rand: () => number, n: number, contact: string, out: boolean, resource: string): string {
   const words = Array.from({ length: 6 + Math.floor(rand() * 20) }, () => WORDS[Math.floor(rand() * WORDS.length)]).join(' ');
@@ -164,13 +166,18 @@ async function main() {
 
     // Random ids (over the whole archive, and per conversation) for the queries; not measured.
     const rows = (
-      await sql<{ id: string; with_bare: string }>`select id, with_bare from archive where store = 'mam' and host = ${HOST} and username = ${USER} order by random() limit 4000`.execute(storage.db)
+      await sql<{
+        id: string;
+        with_bare: string;
+      }>`select id, with_bare from archive where store = 'mam' and host = ${HOST} and username = ${USER} order by random() limit 4000`.execute(storage.db)
     ).rows;
     const sample = rows.map((r) => r.id);
     const byContact = new Map<string, string[]>();
     for (const r of rows) byContact.set(r.with_bare, [...(byContact.get(r.with_bare) ?? []), r.id]);
     const ends = (await store.ends(HOST, USER))!;
-    const archived = Number((await sql<{ n: string }>`select count(*) as n from archive where store = 'mam' and host = ${HOST} and username = ${USER}`.execute(storage.db)).rows[0]!.n);
+    const archived = Number(
+      (await sql<{ n: string }>`select count(*) as n from archive where store = 'mam' and host = ${HOST} and username = ${USER}`.execute(storage.db)).rows[0]!.n,
+    );
 
     // --- queries ------------------------------------------------------------------------------
     const qrand = prng(7);
@@ -183,15 +190,21 @@ async function main() {
       ['last page (before empty)', () => ({ before: '' })],
       ['page after a random id', () => ({ after: any(sample) })],
       ['page before a random id', () => ({ before: any(sample) })],
-      ['with: page after an id', () => {
-        const contact = any(contactOfSample);
-        return { with: { bare: contact }, after: any(byContact.get(contact)!) };
-      }],
+      [
+        'with: page after an id',
+        () => {
+          const contact = any(contactOfSample);
+          return { with: { bare: contact }, after: any(byContact.get(contact)!) };
+        },
+      ],
       ['with: last page', () => ({ with: { bare: any(contactOfSample) }, before: '' })],
-      ['time range (1 day)', () => {
-        const start = start0 + Math.floor(qrand() * (end - start0));
-        return { start, end: start + 86_400_000 };
-      }],
+      [
+        'time range (1 day)',
+        () => {
+          const start = start0 + Math.floor(qrand() * (end - start0));
+          return { start, end: start + 86_400_000 };
+        },
+      ],
     ];
     const results: { name: string; p50: number; p99: number; max: number; cpu50: number; cpu99: number; items: number; counted: number }[] = [];
     for (const [name, make] of cases) {
@@ -215,17 +228,35 @@ async function main() {
       }
       times.sort((a, b) => a - b);
       cpu.sort((a, b) => a - b);
-      results.push({ name, p50: percentile(times, 50), p99: percentile(times, 99), max: times[times.length - 1]!, cpu50: percentile(cpu, 50), cpu99: percentile(cpu, 99), items: items / QUERIES, counted });
+      results.push({
+        name,
+        p50: percentile(times, 50),
+        p99: percentile(times, 99),
+        max: times[times.length - 1]!,
+        cpu50: percentile(cpu, 50),
+        cpu99: percentile(cpu, 99),
+        items: items / QUERIES,
+        counted,
+      });
     }
 
     const fmt = (ms: number) => ms.toFixed(2).padStart(8);
-    console.log(`\nMAM archive bench: ${DB}, ${archived.toLocaleString('en')} messages, ${byContact.size} contacts sampled, ${QUERIES} queries per case, page ${PAGE}, count_limit ${COUNT_LIMIT}`);
-    console.log(`node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+    console.log(
+      `\nMAM archive bench: ${DB}, ${archived.toLocaleString('en')} messages, ${byContact.size} contacts sampled, ${QUERIES} queries per case, page ${PAGE}, count_limit ${COUNT_LIMIT}`,
+    );
+    console.log(
+      `node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}`,
+    );
     console.log(`${loadLine}; ${size}`);
     console.log(`\n| query | p50 ms | p99 ms | max ms | bench CPU p50 / p99 ms | items/page | with count |`);
     console.log(`| --- | ---: | ---: | ---: | ---: | ---: | ---: |`);
     for (const r of results) {
-      console.log(`| ${r.name} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.max)} | ${r.cpu50.toFixed(2)} / ${r.cpu99.toFixed(2)} | ${r.items.toFixed(1)} | ${r.counted}/${QUERIES} |`);
+      console.log(
+        `| ${r.name} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.max)} | ${r.cpu50.toFixed(2)} / ${r.cpu99.toFixed(2)} | ${r.items.toFixed(1)} | ${r.counted}/${QUERIES} |`,
+      );
     }
   } finally {
     await cleanup();

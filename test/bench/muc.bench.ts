@@ -165,7 +165,7 @@ class Session {
     this.socket.write(`<presence to='${ROOM}/n${this.index}'><x xmlns='http://jabber.org/protocol/muc'><history maxchars='0'/></x></presence>`);
     // The room's subject ends the join sequence (a creator gets 201 first and configures).
     if (creator) {
-      await this.waitFor("code=\"201\"");
+      await this.waitFor('code="201"');
       this.socket.write(`<iq type='set' id='cfg' to='${ROOM}'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query></iq>`);
       await this.waitFor('id="cfg"');
     }
@@ -325,7 +325,13 @@ const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, 
 
 async function main(): Promise<void> {
   if (opts.help) {
-    console.log(readFileSync(FILE, 'utf8').split('\n').filter((l) => l.startsWith('//')).slice(0, 24).join('\n'));
+    console.log(
+      readFileSync(FILE, 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('//'))
+        .slice(0, 24)
+        .join('\n'),
+    );
     return;
   }
   const occupants = Number(opts.occupants);
@@ -335,11 +341,14 @@ async function main(): Promise<void> {
   const senders = Math.min(Number(opts.senders), occupants);
   const window = Number(opts.window);
   const children: ChildProcess[] = [];
-  const hardStop = setTimeout(() => {
-    console.error('bench: overall time limit reached');
-    for (const c of children) c.kill('SIGKILL');
-    process.exit(2);
-  }, (300 + duration) * 1000);
+  const hardStop = setTimeout(
+    () => {
+      console.error('bench: overall time limit reached');
+      for (const c of children) c.kill('SIGKILL');
+      process.exit(2);
+    },
+    (300 + duration) * 1000,
+  );
   hardStop.unref();
   try {
     const server = child('server');
@@ -428,7 +437,16 @@ async function main(): Promise<void> {
           {
             occupants,
             modules: opts.modules,
-            latencyMs: { median: pct(sortedLast, 50), p90: pct(sortedLast, 90), max: sortedLast.at(-1), firstMedian: pct(sortedFirst, 50), medianOccupant: pct([...medianTimes].sort((a, b) => a - b), 50) },
+            latencyMs: {
+              median: pct(sortedLast, 50),
+              p90: pct(sortedLast, 90),
+              max: sortedLast.at(-1),
+              firstMedian: pct(sortedFirst, 50),
+              medianOccupant: pct(
+                [...medianTimes].sort((a, b) => a - b),
+                50,
+              ),
+            },
             sustained: { seconds: elapsed, messages: sent, messagesPerSecond: rate, deliveriesPerSecond: rate * occupants, missing, serverCpu: cpu, rssMb: after.rssMb },
           },
           null,

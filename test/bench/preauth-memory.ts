@@ -92,15 +92,18 @@ for (let r = 1; r <= Number(args.rounds); r++) {
   const before = sample();
   await collect();
   const after = sample();
-  const delta = (s: ReturnType<typeof sample>) => `rss +${(s.rss - baseline.rss).toFixed(1)} MB, heapUsed +${(s.heapUsed - baseline.heapUsed).toFixed(1)} MB, heapTotal +${(s.heapTotal - baseline.heapTotal).toFixed(1)} MB, external +${(s.external - baseline.external).toFixed(1)} MB`;
+  const delta = (s: ReturnType<typeof sample>) =>
+    `rss +${(s.rss - baseline.rss).toFixed(1)} MB, heapUsed +${(s.heapUsed - baseline.heapUsed).toFixed(1)} MB, heapTotal +${(s.heapTotal - baseline.heapTotal).toFixed(1)} MB, external +${(s.external - baseline.external).toFixed(1)} MB`;
   console.log(`round ${r}: ${args.connections} connections closed by the pre-auth timeout; peak rss ${peak.rss} MB`);
   console.log(`  before GC: ${delta(before)}`);
   console.log(`  after GC:  ${delta(after)}`);
-  console.log(`  heap spaces: ${v8
-    .getHeapSpaceStatistics()
-    .filter((s) => s.space_used_size > 1048576)
-    .map((s) => `${s.space_name} ${mb(s.space_used_size)}/${mb(s.space_size)}`)
-    .join(', ')}`);
+  console.log(
+    `  heap spaces: ${v8
+      .getHeapSpaceStatistics()
+      .filter((s) => s.space_used_size > 1048576)
+      .map((s) => `${s.space_name} ${mb(s.space_used_size)}/${mb(s.space_size)}`)
+      .join(', ')}`,
+  );
 }
 if (args.snapshot) console.log('snapshot', v8.writeHeapSnapshot(path.join(args.snapshot, 'after.heapsnapshot')));
 

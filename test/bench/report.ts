@@ -56,8 +56,7 @@ const tlsRun = any('tls');
 const n = plain?.sessions ?? tlsRun?.sessions ?? 0;
 const pairs = plain?.load?.pairs ?? rate?.load?.pairs ?? 0;
 
-const loadCells = (r: Results | undefined) =>
-  r?.load ? `${fmt(r.load.deliveredPerSecond)} msgs/s, p50 ${fmt(r.load.p50Ms, 1)} ms, p99 ${fmt(r.load.p99Ms, 1)} ms` : '–';
+const loadCells = (r: Results | undefined) => (r?.load ? `${fmt(r.load.deliveredPerSecond)} msgs/s, p50 ${fmt(r.load.p50Ms, 1)} ms, p99 ${fmt(r.load.p99Ms, 1)} ms` : '–');
 const problems = (r: Results | undefined) => {
   if (!r) return 'not run';
   const out: string[] = [];
@@ -71,16 +70,34 @@ const problems = (r: Results | undefined) => {
 
 const rows: Row[] = [
   [`logins/s, plain TCP (${fmt(n)} sessions)`, (s) => fmt(get(s, 'plain')?.logins.perSecond), ''],
-  ['login time p50 / p99, plain TCP', (s) => { const l = get(s, 'plain')?.logins; return l ? `${fmt(l.p50Ms, 0)} / ${fmt(l.p99Ms, 0)} ms` : '–'; }, ''],
+  [
+    'login time p50 / p99, plain TCP',
+    (s) => {
+      const l = get(s, 'plain')?.logins;
+      return l ? `${fmt(l.p50Ms, 0)} / ${fmt(l.p99Ms, 0)} ms` : '–';
+    },
+    '',
+  ],
   [`logins/s, STARTTLS (${fmt(tlsRun?.sessions)} sessions)`, (s) => fmt(get(s, 'tls')?.logins.perSecond), ''],
   [`RSS per idle session, plain TCP, ${fmt(n)} sessions`, (s) => `${fmt(get(s, 'plain')?.rss?.perIdleSessionKiB, 1)} KiB`, '<= 30 KiB'],
   [`RSS per idle session, STARTTLS, ${fmt(tlsRun?.sessions)} sessions`, (s) => `${fmt(get(s, 'tls')?.rss?.perIdleSessionKiB, 1)} KiB`, ''],
-  ['server RSS: start / idle sessions / after load (plain)', (s) => { const r = get(s, 'plain')?.rss; return r ? `${fmt(r.beforeKiB / 1024, 0)} / ${fmt(r.idleKiB / 1024, 0)} / ${fmt((r.afterLoadKiB ?? NaN) / 1024, 0)} MiB` : '–'; }, ''],
+  [
+    'server RSS: start / idle sessions / after load (plain)',
+    (s) => {
+      const r = get(s, 'plain')?.rss;
+      return r ? `${fmt(r.beforeKiB / 1024, 0)} / ${fmt(r.idleKiB / 1024, 0)} / ${fmt((r.afterLoadKiB ?? NaN) / 1024, 0)} MiB` : '–';
+    },
+    '',
+  ],
   [`${pairs} pairs, ${rate?.load?.mode ?? 'open loop'} (plain)`, (s) => loadCells(get(s, 'rate')), '>= 20,000 msgs/s, p99 < 50 ms'],
   [`${pairs} pairs, ${plain?.load?.mode ?? 'closed loop'}, ${fmt(n)} sessions online (plain)`, (s) => loadCells(get(s, 'plain')), ''],
   [`${pairs} pairs, ${tlsRun?.load?.mode ?? 'closed loop'} (STARTTLS)`, (s) => loadCells(get(s, 'tls')), ''],
   ['server CPU while pumping (plain closed / open / TLS)', (s) => ['plain', 'rate', 'tls'].map((run) => `${fmt(get(s, run)?.load?.serverCpuPct)}%`).join(' / '), ''],
-  ['CPUs busy while pumping, all processes (plain closed / open / TLS)', (s) => ['plain', 'rate', 'tls'].map((run) => (get(s, run)?.load?.cpuBusyPct ?? []).map((x) => `${fmt(x)}%`).join('+') || '–').join(' / '), ''],
+  [
+    'CPUs busy while pumping, all processes (plain closed / open / TLS)',
+    (s) => ['plain', 'rate', 'tls'].map((run) => (get(s, run)?.load?.cpuBusyPct ?? []).map((x) => `${fmt(x)}%`).join('+') || '–').join(' / '),
+    '',
+  ],
   ['failures', (s) => ['plain', 'rate', 'tls'].map((run) => `${run}: ${problems(get(s, run))}`).join('; '), ''],
 ];
 

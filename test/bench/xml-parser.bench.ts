@@ -13,8 +13,7 @@ const TARGET_MB = Number(process.argv[2] ?? 50);
 const CHUNK = 64 * 1024;
 const RUNS = 3;
 
-const HEADER =
-  "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0' xml:lang='en'>";
+const HEADER = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0' xml:lang='en'>";
 
 const BODIES = [
   'Hey, are you coming to the meeting this afternoon? We moved it to room 4.',

@@ -276,9 +276,7 @@ export class RawStream extends XmlSocket {
   }
 
   static async open(port: number, direct = false): Promise<RawStream> {
-    const socket = direct
-      ? tls.connect({ host: '127.0.0.1', port, servername: DOMAIN, rejectUnauthorized: false })
-      : net.connect({ host: '127.0.0.1', port });
+    const socket = direct ? tls.connect({ host: '127.0.0.1', port, servername: DOMAIN, rejectUnauthorized: false }) : net.connect({ host: '127.0.0.1', port });
     await new Promise((resolve, reject) => {
       socket.once(direct ? 'secureConnect' : 'connect', resolve);
       socket.once('error', reject);

@@ -42,7 +42,14 @@ async function withStorage(t: Test, options: StorageOptions, cleanup: () => unkn
 export function storeOnBothDatabases(t: Test, name: string, contract: (t: Test, storage: Storage) => Promise<void>): void {
   t.test('sqlite', async (t) => {
     const dir = mkdtempSync(path.join(os.tmpdir(), `starling-${name}-`));
-    const options: StorageOptions = { driver: 'sqlite', sqlitePath: path.join(dir, 'db.sqlite'), sqliteSynchronous: 'normal', postgresUrl: '', postgresSchema: 'public', poolSize: 1 };
+    const options: StorageOptions = {
+      driver: 'sqlite',
+      sqlitePath: path.join(dir, 'db.sqlite'),
+      sqliteSynchronous: 'normal',
+      postgresUrl: '',
+      postgresSchema: 'public',
+      poolSize: 1,
+    };
     await withStorage(t, options, () => rmSync(dir, { recursive: true, force: true }), contract);
   });
   t.test('postgres', async (t) => {

@@ -49,7 +49,12 @@ export const pubsubCondition = (el: Element): string | undefined =>
 
 /** Matches a PEP event message from `from` about `node`. */
 export const eventFor = (from: string, node: string) => (el: Element) =>
-  el.name === 'message' && el.attrs.from === from && el.getChild('event', EVENT)?.getChildren('items').some((i) => i.attrs.node === node) === true;
+  el.name === 'message' &&
+  el.attrs.from === from &&
+  el
+    .getChild('event', EVENT)
+    ?.getChildren('items')
+    .some((i) => i.attrs.node === node) === true;
 
 /**
  * Connects with entity capabilities announcing `features` (besides disco#info): answers the
@@ -66,8 +71,11 @@ export async function connectWithCaps(ts: TestServer, local: string, features: s
     if (!query) return;
     asked = true;
     void c.send(
-      xml('iq', { type: 'result', id: el.attrs.id, to: el.attrs.from }, xml('query', { xmlns: DISCO_INFO, node: query.attrs.node },
-        ...info.identities.map((i) => xml('identity', i)), ...info.features.map((f) => xml('feature', { var: f })))),
+      xml(
+        'iq',
+        { type: 'result', id: el.attrs.id, to: el.attrs.from },
+        xml('query', { xmlns: DISCO_INFO, node: query.attrs.node }, ...info.identities.map((i) => xml('identity', i)), ...info.features.map((f) => xml('feature', { var: f }))),
+      ),
     );
   });
   await c.send(xml('presence', {}, xml('c', { xmlns: CAPS, hash: 'sha-1', node, ver })));

@@ -25,12 +25,7 @@ export const redisReachable = () => reachable(REDIS_URL, 6379);
  * Whether to run the cases that need a service. Under STARLING_REQUIRE_SERVICES=1 a missing
  * service fails the test; otherwise it is skipped, saying so.
  */
-export async function useService(
-  t: { fail(msg: string): void; comment(msg: string): void },
-  name: string,
-  isReachable: () => Promise<boolean>,
-  where: string,
-): Promise<boolean> {
+export async function useService(t: { fail(msg: string): void; comment(msg: string): void }, name: string, isReachable: () => Promise<boolean>, where: string): Promise<boolean> {
   if (await isReachable()) return true;
   if (servicesRequired) t.fail(`${name} is required (STARLING_REQUIRE_SERVICES=1) but not reachable at ${where}`);
   else t.comment(`SKIPPED: ${name} not reachable at ${where}; set it up (or run .ci/run) to run these cases`);

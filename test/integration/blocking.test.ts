@@ -13,10 +13,8 @@ import { subscribe } from '../helpers/fake-roster.js';
 const NS = 'urn:xmpp:blocking';
 const STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
 
-const errorCondition = (el: Element) =>
-  el.getChild('error')?.children.find((c): c is Element => typeof c !== 'string' && c.attrs.xmlns === STANZAS)?.name;
+const errorCondition = (el: Element) => el.getChild('error')?.children.find((c): c is Element => typeof c !== 'string' && c.attrs.xmlns === STANZAS)?.name;
 const body = (text: string) => (el: Element) => el.name === 'message' && el.getChildText('body') === text;
-
 
 let counter = 0;
 async function iq(client: TestClient, type: 'get' | 'set', payload: Element, to?: string): Promise<Element> {
@@ -28,7 +26,10 @@ const items = (...jids: string[]) => jids.map((jid) => xml('item', { jid }));
 const block = (c: TestClient, ...jids: string[]) => iq(c, 'set', xml('block', { xmlns: NS }, ...items(...jids)));
 const unblock = (c: TestClient, ...jids: string[]) => iq(c, 'set', xml('unblock', { xmlns: NS }, ...items(...jids)));
 const blocklist = async (c: TestClient) =>
-  (await iq(c, 'get', xml('blocklist', { xmlns: NS }))).getChild('blocklist', NS)!.getChildren('item').map((i) => i.attrs.jid);
+  (await iq(c, 'get', xml('blocklist', { xmlns: NS })))
+    .getChild('blocklist', NS)!
+    .getChildren('item')
+    .map((i) => i.attrs.jid);
 const isPush = (name: 'block' | 'unblock') => (el: Element) => el.name === 'iq' && el.attrs.type === 'set' && !!el.getChild(name, NS);
 
 t.test('blocking', async (t) => {
@@ -48,7 +49,13 @@ t.test('blocking', async (t) => {
 
   t.test('disco and an empty list', async (t) => {
     const info = await iq(a1, 'get', xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' }), DOMAIN);
-    t.ok(info.getChild('query')!.getChildren('feature').some((f) => f.attrs.var === NS), 'urn:xmpp:blocking advertised');
+    t.ok(
+      info
+        .getChild('query')!
+        .getChildren('feature')
+        .some((f) => f.attrs.var === NS),
+      'urn:xmpp:blocking advertised',
+    );
     const reply = await iq(a1, 'get', xml('blocklist', { xmlns: NS }));
     t.equal(reply.attrs.type, 'result');
     t.equal(reply.attrs.from, undefined, 'answered by the server, without from');
@@ -66,7 +73,14 @@ t.test('blocking', async (t) => {
     const reply = await block(a1, 'Bob@LocalHost');
     t.equal(reply.attrs.type, 'result');
     const push = await a1.next(isPush('block'));
-    t.same(push.getChild('block', NS)!.getChildren('item').map((i) => i.attrs.jid), ['bob@localhost'], 'the push names the prepared JID');
+    t.same(
+      push
+        .getChild('block', NS)!
+        .getChildren('item')
+        .map((i) => i.attrs.jid),
+      ['bob@localhost'],
+      'the push names the prepared JID',
+    );
     t.ok(await nothing(a2, isPush('block'), a1), 'a2 never asked for the list: no push');
 
     const offline = await bob.next((el) => el.name === 'presence' && el.attrs.type === 'unavailable' && el.attrs.from === a1.jid);
@@ -133,7 +147,9 @@ t.test('blocking', async (t) => {
     await dave2.send(xml('message', { to: 'alice@localhost', type: 'chat', id: 'off3' }, xml('body', {}, 'alice is offline')));
     t.equal(errorCondition(await dave2.next((el) => el.attrs.id === 'off3')), 'service-unavailable', 'refused while alice is offline');
     const rows = await rowsOwnedBy(ts.server.core.storage, DOMAIN, 'alice');
-    const offlineRows = Object.entries(rows).filter(([table]) => table.includes('offline')).reduce((n, [, v]) => n + v, 0);
+    const offlineRows = Object.entries(rows)
+      .filter(([table]) => table.includes('offline'))
+      .reduce((n, [, v]) => n + v, 0);
     t.equal(offlineRows, 0, 'nothing stored offline for alice');
   });
 
@@ -194,7 +210,13 @@ t.test('blocking', async (t) => {
     const reply = await unblock(a, 'bob@localhost');
     t.equal(reply.attrs.type, 'result');
     const push = await a.next(isPush('unblock'));
-    t.same(push.getChild('unblock', NS)!.getChildren('item').map((i) => i.attrs.jid), ['bob@localhost']);
+    t.same(
+      push
+        .getChild('unblock', NS)!
+        .getChildren('item')
+        .map((i) => i.attrs.jid),
+      ['bob@localhost'],
+    );
     const presence = await bob.next((el) => el.name === 'presence' && el.attrs.from === a.jid && el.attrs.type === undefined);
     t.ok(presence, 'bob gets alice’s current presence back');
     await bob.send(xml('message', { to: 'alice@localhost', type: 'chat' }, xml('body', {}, 'hello again')));

@@ -25,11 +25,17 @@ t.test('authentication', async (t) => {
   for (const binding of ['tls-exporter', 'tls-server-end-point'] as const) {
     t.test(`STARTTLS then SCRAM-SHA-256-PLUS with ${binding}`, async (t) => {
       const { s, features } = await securedStream(ts.port);
-      const mechanisms = features.getChild('mechanisms', SASL)!.getChildren('mechanism').map((m) => m.getText());
+      const mechanisms = features
+        .getChild('mechanisms', SASL)!
+        .getChildren('mechanism')
+        .map((m) => m.getText());
       t.ok(mechanisms.includes('SCRAM-SHA-256-PLUS'), 'SCRAM-SHA-256-PLUS offered over TLS');
       t.ok(mechanisms.includes('PLAIN'), 'PLAIN offered over TLS');
       const cb = features.getChild('sasl-channel-binding', 'urn:xmpp:sasl-cb:0')!;
-      t.ok(cb.getChildren('channel-binding').some((c) => c.attrs.type === binding), `${binding} advertised (XEP-0440)`);
+      t.ok(
+        cb.getChildren('channel-binding').some((c) => c.attrs.type === binding),
+        `${binding} advertised (XEP-0440)`,
+      );
       const { result, serverSignatureOk } = await scramLogin(s, { mechanism: 'SCRAM-SHA-256-PLUS', username: 'alice', password: PASSWORD, binding });
       t.equal(result.name, 'success');
       t.ok(serverSignatureOk, 'server signature verifies');
@@ -105,9 +111,15 @@ t.test('PLAIN is refused before TLS', async (t) => {
   const s = await RawStream.open(ts.port);
   s.header();
   const features = await s.element('stream:features');
-  const offered = features.getChild('mechanisms', SASL)!.getChildren('mechanism').map((m) => m.getText());
+  const offered = features
+    .getChild('mechanisms', SASL)!
+    .getChildren('mechanism')
+    .map((m) => m.getText());
   t.notOk(offered.includes('PLAIN'), 'PLAIN not offered without TLS');
-  t.notOk(offered.some((m) => m.endsWith('-PLUS')), 'no -PLUS without TLS');
+  t.notOk(
+    offered.some((m) => m.endsWith('-PLUS')),
+    'no -PLUS without TLS',
+  );
   s.write(`<auth xmlns='${SASL}' mechanism='PLAIN'>${Buffer.from(`\0bob\0${PASSWORD}`).toString('base64')}</auth>`);
   const failure = await s.element('failure');
   t.ok(failure.getChild('encryption-required'), 'encryption-required');

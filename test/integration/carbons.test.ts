@@ -46,8 +46,7 @@ function carried(el: Element, kind: 'sent' | 'received'): Element | undefined {
 const isCarbon = (kind: 'sent' | 'received', body: string) => (el: Element) => carried(el, kind)?.getChildText('body') === body;
 const hasBody = (body: string) => (el: Element) => el.name === 'message' && el.getChildText('body') === body;
 /** Everything in the log that carries `marker`: as the original, or inside a carbon. */
-const seen = (c: Client, marker: string) =>
-  c.log.filter((el) => el.name === 'message' && (el.getChildText('body') === marker || el.toString().includes(marker)));
+const seen = (c: Client, marker: string) => c.log.filter((el) => el.name === 'message' && (el.getChildText('body') === marker || el.toString().includes(marker)));
 
 t.test('message carbons', async (t) => {
   const ts = await startTestServer(t, { modules_enabled: MODULES });
@@ -63,7 +62,10 @@ t.test('message carbons', async (t) => {
 
   t.test('the server advertises carbons and the recommended rules', async (t) => {
     const info = await iq(a1, 'get', xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' }), DOMAIN);
-    const vars = info.getChild('query')!.getChildren('feature').map((f) => f.attrs.var);
+    const vars = info
+      .getChild('query')!
+      .getChildren('feature')
+      .map((f) => f.attrs.var);
     t.ok(vars.includes(CARBONS), CARBONS);
     t.ok(vars.includes('urn:xmpp:carbons:rules:0'), 'urn:xmpp:carbons:rules:0');
   });

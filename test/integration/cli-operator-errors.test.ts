@@ -42,7 +42,8 @@ t.test('the c2s port is in use', async (t) => {
 
 t.test('the data directory is read-only', async (t) => {
   let dataDir: string;
-  if (process.getuid?.() === 0) dataDir = '/sys/starling-data'; // root writes anywhere but on a read-only file system
+  if (process.getuid?.() === 0)
+    dataDir = '/sys/starling-data'; // root writes anywhere but on a read-only file system
   else {
     const { dir } = configDir(t, 'ro', () => '');
     mkdirSync(path.join(dir, 'ro'));

@@ -92,7 +92,11 @@ t.test('sessions lists each session; kick ends one with policy-violation and the
   t.equal(r.out, `ended ${c.jid}\n`);
   const kicked = await error;
   t.same([kicked.condition, kicked.text], ['policy-violation', 'time to go'], 'the client sees why');
-  t.same((await sessions()).map((s) => s.jid), ['alice@localhost/desk'], 'one session left');
+  t.same(
+    (await sessions()).map((s) => s.jid),
+    ['alice@localhost/desk'],
+    'one session left',
+  );
 
   r = starling(['kick', 'alice@localhost']);
   t.equal(r.code, 0, r.err);
@@ -117,7 +121,11 @@ t.test('passwd ends the sessions (<reset/>), unless --keep-sessions', async (t) 
   r = starling(['passwd', 'bob@localhost', '--keep-sessions'], `${PASSWORD}\n`);
   t.equal(r.code, 0, r.err);
   t.equal(r.out, 'password of bob@localhost changed\n');
-  t.same((await sessions()).map((s) => s.jid), ['bob@localhost/three'], 'the session stays');
+  t.same(
+    (await sessions()).map((s) => s.jid),
+    ['bob@localhost/three'],
+    'the session stays',
+  );
   again.close();
 });
 

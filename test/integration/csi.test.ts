@@ -164,15 +164,25 @@ t.test('client state indication', async (t) => {
     await chatState('alice@localhost/counted', 'paused');
     await sleep(300);
     const after = () => s.elements.slice(s.elements.indexOf(enabled) + 1);
-    t.same(after().filter((e) => STANZA.has(e.name)), [], 'nothing sent while held');
-    t.notOk(after().some((e) => e.name === 'r'), 'and no ack requested for it: stream management has not seen it');
+    t.same(
+      after().filter((e) => STANZA.has(e.name)),
+      [],
+      'nothing sent while held',
+    );
+    t.notOk(
+      after().some((e) => e.name === 'r'),
+      'and no ack requested for it: stream management has not seen it',
+    );
 
     s.write(`<active xmlns='${CSI}'/>`);
     await s.until(() => after().filter((e) => STANZA.has(e.name)).length >= 3);
     await sleep(200);
     const received = after().filter((e) => STANZA.has(e.name)).length;
     t.equal(received, 3, 'three stanzas arrived');
-    t.ok(after().some((e) => e.name === 'r'), 'the server asked for acks as they went out (request_ack_every = 1)');
+    t.ok(
+      after().some((e) => e.name === 'r'),
+      'the server asked for acks as they went out (request_ack_every = 1)',
+    );
 
     // The client acknowledges what it got: accepted. One more than it got is refused, so the
     // server counted exactly the stanzas it wrote: none twice, none while held.

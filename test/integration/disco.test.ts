@@ -27,15 +27,37 @@ function testVer(query: Element): string {
     .map((i) => [i.attrs.category ?? '', i.attrs.type ?? '', i.attrs['xml:lang'] ?? '', i.attrs.name ?? ''])
     .sort((a, b) => cmp(a[0]!, b[0]!) || cmp(a[1]!, b[1]!) || cmp(a[2]!, b[2]!) || cmp(a[3]!, b[3]!));
   let s = identities.map((i) => `${i.join('/')}<`).join('');
-  s += query.getChildren('feature').map((f) => f.attrs.var!).sort(cmp).map((f) => `${f}<`).join('');
+  s += query
+    .getChildren('feature')
+    .map((f) => f.attrs.var!)
+    .sort(cmp)
+    .map((f) => `${f}<`)
+    .join('');
   const forms = query
     .getChildren('x', DATA)
-    .map((x) => ({ x, type: x.getChildren('field').find((f) => f.attrs.var === 'FORM_TYPE')!.getChildText('value')! }))
+    .map((x) => ({
+      x,
+      type: x
+        .getChildren('field')
+        .find((f) => f.attrs.var === 'FORM_TYPE')!
+        .getChildText('value')!,
+    }))
     .sort((a, b) => cmp(a.type, b.type));
   for (const { x, type } of forms) {
     s += `${type}<`;
-    const fields = x.getChildren('field').filter((f) => f.attrs.var !== 'FORM_TYPE').sort((a, b) => cmp(a.attrs.var!, b.attrs.var!));
-    for (const f of fields) s += `${f.attrs.var}<` + f.getChildren('value').map((v) => v.getText()).sort(cmp).map((v) => `${v}<`).join('');
+    const fields = x
+      .getChildren('field')
+      .filter((f) => f.attrs.var !== 'FORM_TYPE')
+      .sort((a, b) => cmp(a.attrs.var!, b.attrs.var!));
+    for (const f of fields)
+      s +=
+        `${f.attrs.var}<` +
+        f
+          .getChildren('value')
+          .map((v) => v.getText())
+          .sort(cmp)
+          .map((v) => `${v}<`)
+          .join('');
   }
   return createHash('sha1').update(s, 'utf8').digest('base64');
 }
@@ -119,7 +141,13 @@ t.test('discovery and caps', async (t) => {
     items.push(item);
     t.teardown(() => void items.splice(items.indexOf(item), 1));
     const listed = await get(alice, DOMAIN, xml('query', { xmlns: ITEMS }));
-    t.same(listed.getChild('query', ITEMS)!.getChildren('item').map((i) => i.attrs), [{ jid: `upload.${DOMAIN}`, name: 'File upload' }]);
+    t.same(
+      listed
+        .getChild('query', ITEMS)!
+        .getChildren('item')
+        .map((i) => i.attrs),
+      [{ jid: `upload.${DOMAIN}`, name: 'File upload' }],
+    );
     t.equal(errorCondition(await get(alice, DOMAIN, xml('query', { xmlns: ITEMS, node: 'nope' }))), 'item-not-found');
   });
 
@@ -128,9 +156,15 @@ t.test('discovery and caps', async (t) => {
       const info = await get(alice, to, xml('query', { xmlns: INFO }));
       t.equal(info.attrs.type, 'result', `to ${to ?? 'nobody'}: answered by the server for the account`);
       const query = info.getChild('query', INFO)!;
-      t.same(query.getChildren('identity').map((i) => i.attrs), [{ category: 'account', type: 'registered' }]);
+      t.same(
+        query.getChildren('identity').map((i) => i.attrs),
+        [{ category: 'account', type: 'registered' }],
+      );
       t.ok(query.getChildren('feature').some((f) => f.attrs.var === INFO));
-      t.notOk(query.getChildren('feature').some((f) => f.attrs.var === CAPS), "the server's own features are not the account's");
+      t.notOk(
+        query.getChildren('feature').some((f) => f.attrs.var === CAPS),
+        "the server's own features are not the account's",
+      );
     }
     const items = await get(alice, 'alice@localhost', xml('query', { xmlns: ITEMS }));
     t.same(items.getChild('query', ITEMS)!.getChildren('item'), [], 'disco#items of the account: empty');

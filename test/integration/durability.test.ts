@@ -99,7 +99,11 @@ t.test("a kept session's queue survives kill -9: delivered at the next login, wi
   const ids = ['live', 'kept1', 'kept2'];
   await later.until(() => ids.every((id) => later.elements.some((e) => e.name === 'message' && e.attrs.id === id)));
   const messages = later.elements.filter((e) => e.name === 'message');
-  t.same(messages.map((m) => m.attrs.id), ids, 'each once, in order');
+  t.same(
+    messages.map((m) => m.attrs.id),
+    ids,
+    'each once, in order',
+  );
   for (const m of messages) {
     const stamp = Date.parse(m.getChild('delay', 'urn:xmpp:delay')?.attrs.stamp ?? '');
     t.ok(stamp >= before - 1000 && stamp <= acked + 1000, `${m.attrs.id}: the delay is when the server received it`);

@@ -68,7 +68,10 @@ t.test('archiving and stanza-ids', async (t) => {
 
   t.test('the archive is announced on the account', async (t) => {
     const info = await iq(alice, 'get', xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' }), 'alice@localhost');
-    const features = info.getChild('query')!.getChildren('feature').map((f) => f.attrs.var);
+    const features = info
+      .getChild('query')!
+      .getChildren('feature')
+      .map((f) => f.attrs.var);
     for (const f of [MAM, `${MAM}#extended`, SID]) t.ok(features.includes(f), f);
   });
 
@@ -125,7 +128,12 @@ t.test('archiving and stanza-ids', async (t) => {
     // Not archived (a chat state alone), still no forged id.
     const cs = nextId('cs');
     await alice.send(
-      xml('message', { to: 'bob@localhost', type: 'chat', id: cs }, xml('composing', { xmlns: 'http://jabber.org/protocol/chatstates' }), xml('stanza-id', { xmlns: SID, by: 'bob@localhost', id: 'forged-3' })),
+      xml(
+        'message',
+        { to: 'bob@localhost', type: 'chat', id: cs },
+        xml('composing', { xmlns: 'http://jabber.org/protocol/chatstates' }),
+        xml('stanza-id', { xmlns: SID, by: 'bob@localhost', id: 'forged-3' }),
+      ),
     );
     const [state] = await received(bob, [cs]);
     t.same(stanzaIds(state!), [], 'removed even from what is not archived');
@@ -152,16 +160,27 @@ t.test('archiving and stanza-ids', async (t) => {
       ['store hint on a chat state', m('e-storecs', { type: 'chat' }, xml('gone', { xmlns: 'http://jabber.org/protocol/chatstates' }), xml('store', { xmlns: HINTS })), true],
     ];
     for (const [, stanza] of cases) await alice.send(stanza);
-    const got = await received(bob, cases.map(([, s]) => s.attrs.id!));
+    const got = await received(
+      bob,
+      cases.map(([, s]) => s.attrs.id!),
+    );
     for (const [i, [name, , archived]] of cases.entries()) {
       t.equal(stanzaIdBy(got[i]!, 'bob@localhost') !== undefined, archived, `${name}: ${archived ? 'archived, with a stanza-id' : 'not archived, no stanza-id'}`);
     }
     const expected = cases.filter(([, , a]) => a).map(([, s]) => s.attrs.id);
     const inBob = await query(bob, { afterId: mark });
-    t.same(inBob.results.map((r) => forwarded(r).attrs.id), expected, 'the recipient’s archive');
+    t.same(
+      inBob.results.map((r) => forwarded(r).attrs.id),
+      expected,
+      'the recipient’s archive',
+    );
     // The same id marks the same message in alice's archive.
     const inAlice = await query(alice, { afterId: mark });
-    t.same(inAlice.results.map((r) => forwarded(r).attrs.id), expected, 'the sender’s archive');
+    t.same(
+      inAlice.results.map((r) => forwarded(r).attrs.id),
+      expected,
+      'the sender’s archive',
+    );
     // Errors and groupchat from a client are not archived either.
     const err = nextId('err');
     await alice.send(xml('message', { to, type: 'error', id: err }, body('x')));
@@ -173,7 +192,11 @@ t.test('archiving and stanza-ids', async (t) => {
     await alice.send(chat(to, check, 'check'));
     await received(bob, [check]);
     const latest = await query(alice, { before: '', max: 3 });
-    t.same(latest.results.map((r) => forwarded(r).attrs.id), ['e-normal', 'e-storecs', check], 'neither error nor groupchat archived');
+    t.same(
+      latest.results.map((r) => forwarded(r).attrs.id),
+      ['e-normal', 'e-storecs', check],
+      'neither error nor groupchat archived',
+    );
   });
 
   t.test('messages to oneself are archived once', async (t) => {
@@ -246,7 +269,11 @@ t.test('archiving and stanza-ids', async (t) => {
 
   t.test('queries: form, metadata, errors', async (t) => {
     const form = await iq(alice, 'get', xml('query', { xmlns: MAM }));
-    const fields = form.getChild('query', MAM)!.getChild('x', DATA)!.getChildren('field').map((f) => f.attrs.var);
+    const fields = form
+      .getChild('query', MAM)!
+      .getChild('x', DATA)!
+      .getChildren('field')
+      .map((f) => f.attrs.var);
     t.same(fields, ['FORM_TYPE', 'with', 'start', 'end', 'before-id', 'after-id', 'ids']);
     const meta = await iq(alice, 'get', xml('metadata', { xmlns: MAM }));
     const all = await query(alice, { max: 250 });
@@ -271,7 +298,11 @@ t.test('archiving and stanza-ids', async (t) => {
   t.test('deleting the account deletes its archive', async (t) => {
     const before = await rowsOwnedBy(ts.server.core.storage, 'localhost', 'carol');
     t.ok(before.archive! > 0);
-    const prefs = await iq(clients.find((c) => c.jid.startsWith('carol'))!, 'set', xml('prefs', { xmlns: MAM, default: 'always' }, xml('always'), xml('never')));
+    const prefs = await iq(
+      clients.find((c) => c.jid.startsWith('carol'))!,
+      'set',
+      xml('prefs', { xmlns: MAM, default: 'always' }, xml('always'), xml('never')),
+    );
     t.equal(prefs.attrs.type, 'result');
     t.ok((await rowsOwnedBy(ts.server.core.storage, 'localhost', 'carol')).user_data! > 0);
     await ts.server.core.accounts.delete(makeJid('carol', 'localhost'));
@@ -290,11 +321,7 @@ t.test('preferences', async (t) => {
   t.teardown(() => Promise.all([alice, bob, carol].map((c) => c.stop())));
 
   const setPrefs = (c: TestClient, mode: string, always: string[] = [], never: string[] = []) =>
-    iq(
-      c,
-      'set',
-      xml('prefs', { xmlns: MAM, default: mode }, xml('always', {}, ...always.map((j) => xml('jid', {}, j))), xml('never', {}, ...never.map((j) => xml('jid', {}, j)))),
-    );
+    iq(c, 'set', xml('prefs', { xmlns: MAM, default: mode }, xml('always', {}, ...always.map((j) => xml('jid', {}, j))), xml('never', {}, ...never.map((j) => xml('jid', {}, j)))));
   /** Sends a message and says whether the recipient got it with a stanza-id of its archive. */
   const archivedAt = async (from: TestClient, to: TestClient, toBare: string): Promise<boolean> => {
     const id = nextId('p');
@@ -337,7 +364,11 @@ t.test('preferences', async (t) => {
     t.ok(await archivedAt(alice, carol, 'carol@localhost'), 'alice always');
     t.notOk(await archivedAt(bob, carol, 'carol@localhost'), 'bob by the default');
     const reply = await setPrefs(carol, 'always', [], ['bob@localhost', 'alice@localhost/elsewhere']);
-    const never = reply.getChild('prefs', MAM)!.getChild('never')!.getChildren('jid').map((j) => j.getText());
+    const never = reply
+      .getChild('prefs', MAM)!
+      .getChild('never')!
+      .getChildren('jid')
+      .map((j) => j.getText());
     t.same(never, ['bob@localhost', 'alice@localhost/elsewhere']);
     t.notOk(await archivedAt(bob, carol, 'carol@localhost'), 'bob never');
     t.ok(await archivedAt(alice, carol, 'carol@localhost'), 'a full JID on the list matches only that resource');
@@ -367,7 +398,13 @@ t.test('retention: expired messages are purged', async (t) => {
   let clock = Date.now() - 3 * 86_400_000;
   const gen = new IdGenerator(() => clock);
   const append = (text: string) =>
-    store.append('localhost', 'alice', { id: gen.next(), withBare: 'bob@localhost', withResource: '', direction: 'in', stanza: `<message from='bob@localhost' type='chat'><body>${text}</body></message>` });
+    store.append('localhost', 'alice', {
+      id: gen.next(),
+      withBare: 'bob@localhost',
+      withResource: '',
+      direction: 'in',
+      stanza: `<message from='bob@localhost' type='chat'><body>${text}</body></message>`,
+    });
   await append('three days old');
   clock += 86_400_000;
   await append('two days old');
@@ -403,8 +440,14 @@ async function pagingScenario(t: Test, overrides: Record<string, unknown> = {}) 
     sentIds.push(id);
     await alice.send(chat(i % 2 === 0 ? 'bob@localhost' : 'carol@localhost', id, `message ${i}`));
   }
-  await received(bob, sentIds.filter((_, i) => i % 2 === 0));
-  await received(carol, sentIds.filter((_, i) => i % 2 === 1));
+  await received(
+    bob,
+    sentIds.filter((_, i) => i % 2 === 0),
+  );
+  await received(
+    carol,
+    sentIds.filter((_, i) => i % 2 === 1),
+  );
   t.comment(`1,000 messages sent, delivered and archived twice in ${Date.now() - started} ms`);
   const body = (i: number) => `message ${i}`;
   const range = (from: number, to: number, step = 1) => Array.from({ length: Math.ceil((to - from) / step) }, (_, k) => body(from + k * step));

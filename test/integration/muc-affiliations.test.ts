@@ -25,11 +25,22 @@ import {
   xml,
 } from './muc-helpers.js';
 
-const listJids = (el: Element) => el.getChild('query', MUC_ADMIN)!.getChildren('item').map((i) => i.attrs.jid);
-const listNicks = (el: Element) => el.getChild('query', MUC_ADMIN)!.getChildren('item').map((i) => i.attrs.nick);
+const listJids = (el: Element) =>
+  el
+    .getChild('query', MUC_ADMIN)!
+    .getChildren('item')
+    .map((i) => i.attrs.jid);
+const listNicks = (el: Element) =>
+  el
+    .getChild('query', MUC_ADMIN)!
+    .getChildren('item')
+    .map((i) => i.attrs.nick);
 
 t.test('kicking and banning', async (t) => {
-  const { room, clients: [alice, bob, carol] } = await openRoom(t, 'court', ['alice', 'bob', 'carol']);
+  const {
+    room,
+    clients: [alice, bob, carol],
+  } = await openRoom(t, 'court', ['alice', 'bob', 'carol']);
 
   t.equal(condition(await admin(bob, room, [{ nick: 'Carol', role: 'none' }])), 'forbidden', 'a participant may not kick');
   t.equal(condition(await admin(alice, room, [{ nick: 'Nobody', role: 'none' }])), 'item-not-found', 'kicking a nick nobody has');
@@ -94,7 +105,10 @@ t.test('voice in a moderated room, and the voice and moderator lists', async (t)
 });
 
 t.test('members, admins and owners: who may change what', async (t) => {
-  const { room, clients: [alice, bob, carol, dave] } = await openRoom(t, 'guild', ['alice', 'bob', 'carol'], { others: ['dave'] });
+  const {
+    room,
+    clients: [alice, bob, carol, dave],
+  } = await openRoom(t, 'guild', ['alice', 'bob', 'carol'], { others: ['dave'] });
 
   t.equal(condition(await admin(bob, room, [{ jid: 'carol@localhost', affiliation: 'member' }])), 'forbidden', 'participants may not grant membership');
   t.equal((await admin(alice, room, [{ jid: 'bob@localhost', affiliation: 'admin' }])).attrs.type, 'result', 'the owner makes bob admin');
@@ -147,7 +161,10 @@ t.test('321 and 322: removed by affiliation in members-only rooms', async (t) =>
 });
 
 t.test('semi-anonymous rooms: only moderators see real JIDs', async (t) => {
-  const { room, clients: [alice, bob, carol] } = await openRoom(t, 'masks', ['alice', 'bob'], { others: ['carol'] });
+  const {
+    room,
+    clients: [alice, bob, carol],
+  } = await openRoom(t, 'masks', ['alice', 'bob'], { others: ['carol'] });
   const bobSeenByAlice = await alice.next(presenceFrom(`${room}/Bob`));
   t.equal(itemOf(bobSeenByAlice).jid, bob.jid, 'the moderator sees the real JID');
   await join(carol, room, 'Carol');

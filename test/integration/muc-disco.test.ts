@@ -3,23 +3,18 @@
 // occupant count), its occupants (to occupants only), a user's reserved nick; the domain option.
 import t from 'tap';
 import type { Element } from '@xmpp/xml';
-import {
-  DISCO_INFO,
-  DISCO_ITEMS,
-  SERVICE,
-  admin,
-  condition,
-  createInstant,
-  createRoom,
-  iq,
-  join,
-  startMucServer,
-  users,
-  xml,
-} from './muc-helpers.js';
+import { DISCO_INFO, DISCO_ITEMS, SERVICE, admin, condition, createInstant, createRoom, iq, join, startMucServer, users, xml } from './muc-helpers.js';
 
-const features = (el: Element) => el.getChild('query', DISCO_INFO)!.getChildren('feature').map((f) => f.attrs.var);
-const items = (el: Element) => el.getChild('query', DISCO_ITEMS)!.getChildren('item').map((i) => i.attrs);
+const features = (el: Element) =>
+  el
+    .getChild('query', DISCO_INFO)!
+    .getChildren('feature')
+    .map((f) => f.attrs.var);
+const items = (el: Element) =>
+  el
+    .getChild('query', DISCO_ITEMS)!
+    .getChildren('item')
+    .map((i) => i.attrs);
 const infoField = (el: Element, name: string) =>
   el
     .getChild('query', DISCO_INFO)!
@@ -48,7 +43,17 @@ t.test('the service and its rooms in disco', async (t) => {
   const before = await iq(bob, 'get', room, xml('query', { xmlns: DISCO_INFO }));
   t.match(before.getChild('query', DISCO_INFO)!.getChild('identity')!.attrs, { category: 'conference', type: 'text', name: 'A Public Room' });
   const f = features(before);
-  for (const name of ['http://jabber.org/protocol/muc', 'muc_public', 'muc_temporary', 'muc_open', 'muc_unmoderated', 'muc_unsecured', 'muc_semianonymous', 'urn:xmpp:occupant-id:0', 'http://jabber.org/protocol/muc#self-ping-optimization']) {
+  for (const name of [
+    'http://jabber.org/protocol/muc',
+    'muc_public',
+    'muc_temporary',
+    'muc_open',
+    'muc_unmoderated',
+    'muc_unsecured',
+    'muc_semianonymous',
+    'urn:xmpp:occupant-id:0',
+    'http://jabber.org/protocol/muc#self-ping-optimization',
+  ]) {
     t.ok(f.includes(name), `room feature ${name}`);
   }
   t.equal(infoField(before, 'FORM_TYPE'), 'http://jabber.org/protocol/muc#roominfo', 'the muc#roominfo form');
@@ -71,13 +76,20 @@ t.test('the service and its rooms in disco', async (t) => {
     'muc#roomconfig_lang': 'fr',
   });
   const strict = await iq(bob, 'get', `strict@${SERVICE}`, xml('query', { xmlns: DISCO_INFO }));
-  for (const name of ['muc_persistent', 'muc_membersonly', 'muc_moderated', 'muc_passwordprotected', 'muc_nonanonymous']) t.ok(features(strict).includes(name), `room feature ${name}`);
+  for (const name of ['muc_persistent', 'muc_membersonly', 'muc_moderated', 'muc_passwordprotected', 'muc_nonanonymous'])
+    t.ok(features(strict).includes(name), `room feature ${name}`);
   t.equal(infoField(strict, 'muc#roominfo_description'), 'Strict rules');
   t.equal(infoField(strict, 'muc#roominfo_lang'), 'fr');
 
   // Occupants, to occupants only.
   const inside = await iq(bob, 'get', room, xml('query', { xmlns: DISCO_ITEMS }));
-  t.same(items(inside).map((i) => i.jid).sort(), [`${room}/Alice`, `${room}/Bob`], 'an occupant sees who is there');
+  t.same(
+    items(inside)
+      .map((i) => i.jid)
+      .sort(),
+    [`${room}/Alice`, `${room}/Bob`],
+    'an occupant sees who is there',
+  );
   const [carol] = await users(t, ts, 'carol');
   const outside = await iq(carol!, 'get', room, xml('query', { xmlns: DISCO_ITEMS }));
   t.same(items(outside), [], 'an outsider does not');

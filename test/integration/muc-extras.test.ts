@@ -60,7 +60,10 @@ t.test('XEP-0421 occupant ids', async (t) => {
 });
 
 t.test('XEP-0410 self-ping, and IQs forwarded between occupants', async (t) => {
-  const { room, clients: [alice, bob, carol] } = await openRoom(t, 'pings', ['alice', 'bob'], {
+  const {
+    room,
+    clients: [alice, bob, carol],
+  } = await openRoom(t, 'pings', ['alice', 'bob'], {
     others: ['carol'],
     modules: ['sasl', 'ping', 'disco', 'roster', 'presence', 'vcard', 'muc'],
   });
@@ -71,7 +74,10 @@ t.test('XEP-0410 self-ping, and IQs forwarded between occupants', async (t) => {
   t.equal(self.attrs.from, `${room}/Alice`);
   const outsider = await iq(carol, 'get', `${room}/Alice`, ping());
   t.equal(condition(outsider), 'not-acceptable', 'not joined: not-acceptable');
-  const features = (await iq(alice, 'get', room, xml('query', { xmlns: DISCO_INFO }))).getChild('query', DISCO_INFO)!.getChildren('feature').map((f) => f.attrs.var);
+  const features = (await iq(alice, 'get', room, xml('query', { xmlns: DISCO_INFO })))
+    .getChild('query', DISCO_INFO)!
+    .getChildren('feature')
+    .map((f) => f.attrs.var);
   t.ok(features.includes('http://jabber.org/protocol/muc#self-ping-optimization'), 'advertised');
 
   // To another occupant: forwarded, from the asker's occupant JID; the answer comes back.
@@ -95,7 +101,10 @@ t.test('XEP-0410 self-ping, and IQs forwarded between occupants', async (t) => {
 });
 
 t.test('XEP-0425 moderated retraction', async (t) => {
-  const { room, clients: [alice, bob, carol] } = await openRoom(t, 'moderated', ['alice', 'bob'], { others: ['carol'] });
+  const {
+    room,
+    clients: [alice, bob, carol],
+  } = await openRoom(t, 'moderated', ['alice', 'bob'], { others: ['carol'] });
   await groupchat(bob, room, 'spam spam spam');
   const spam = await alice.next(groupchatWith('spam spam spam'));
   const id = stanzaId(spam)!.attrs.id!;
@@ -146,8 +155,11 @@ t.test('the archive hook point: room-message event, stanza ids, status 170, room
   await createRoom(alice, room, 'Alice', { 'muc#roomconfig_enablelogging': '1' });
   const bobIn = await join(bob, room, 'Bob');
   t.ok(statusCodes(bobIn.self).includes(170), 'a logged room says so on entering (170)');
-  const features = (await iq(bob, 'get', room, xml('query', { xmlns: DISCO_INFO }))).getChild('query', DISCO_INFO)!.getChildren('feature').map((f) => f.attrs.var);
-  t.ok(features.includes('urn:xmpp:mam:2'), "a feature another module added to rooms");
+  const features = (await iq(bob, 'get', room, xml('query', { xmlns: DISCO_INFO })))
+    .getChild('query', DISCO_INFO)!
+    .getChildren('feature')
+    .map((f) => f.attrs.var);
+  t.ok(features.includes('urn:xmpp:mam:2'), 'a feature another module added to rooms');
 
   await groupchat(bob, room, 'for the record');
   const wire = await alice.next(groupchatWith('for the record'));

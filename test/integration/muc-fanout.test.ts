@@ -11,7 +11,14 @@ import { SERVICE, createInstant, groupchat, groupchatWith, iq, isSubject, join, 
 const SM = 'urn:xmpp:sm:3';
 const MUC_X = "<x xmlns='http://jabber.org/protocol/muc'><history maxchars='0'/></x>";
 
-async function enterRaw(t: { teardown(fn: () => unknown): void }, port: number, user: string, resource: string, room: string, nick: string): Promise<{ s: RawStream; jid: string }> {
+async function enterRaw(
+  t: { teardown(fn: () => unknown): void },
+  port: number,
+  user: string,
+  resource: string,
+  room: string,
+  nick: string,
+): Promise<{ s: RawStream; jid: string }> {
   // rawLogin writes the resource into the XML as it is: escape it here.
   const { s, bound } = await rawLogin(port, user, resource.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/'/g, '&apos;').replace(/"/g, '&quot;'));
   t.teardown(() => s.close());
@@ -45,9 +52,19 @@ t.test('every occupant gets each message once, in order, addressed to itself', a
     await o.s.until(() => groupchats(o.s).length >= 5, 10_000);
     const got = groupchats(o.s);
     t.equal(got.length, 5, `occupant ${i}: five messages, no duplicate`);
-    t.same(got.map((e) => e.getChildText('body')), [0, 1, 2, 3, 4].map((m) => `${m}: ${body}`), `occupant ${i}: bodies intact and in order`);
-    t.ok(got.every((e) => e.attrs.to === o.jid), `occupant ${i}: 'to' is its own full JID (${o.jid})`);
-    t.ok(got.every((e) => e.attrs.from === `${room}/Alice` && !!e.getChild('active', 'http://jabber.org/protocol/chatstates')), `occupant ${i}: from the sender, payload kept`);
+    t.same(
+      got.map((e) => e.getChildText('body')),
+      [0, 1, 2, 3, 4].map((m) => `${m}: ${body}`),
+      `occupant ${i}: bodies intact and in order`,
+    );
+    t.ok(
+      got.every((e) => e.attrs.to === o.jid),
+      `occupant ${i}: 'to' is its own full JID (${o.jid})`,
+    );
+    t.ok(
+      got.every((e) => e.attrs.from === `${room}/Alice` && !!e.getChild('active', 'http://jabber.org/protocol/chatstates')),
+      `occupant ${i}: from the sender, payload kept`,
+    );
     const ids = new Set(got.map((e) => e.getChild('stanza-id', 'urn:xmpp:sid:0')?.attrs.id));
     t.equal(ids.size, 5, `occupant ${i}: a stanza id per message`);
   }
@@ -75,7 +92,10 @@ t.test('every occupant gets each message once, in order, addressed to itself', a
 });
 
 t.test('stream management counts and queues fanned-out messages, and resends them on resumption', async (t) => {
-  const ts = await startMucServer(t, { modules_enabled: ['sasl', 'ping', 'disco', 'roster', 'presence', 'sm', 'muc'], modules: { sm: { resume_timeout: 10, request_ack_every: 3 } } });
+  const ts = await startMucServer(t, {
+    modules_enabled: ['sasl', 'ping', 'disco', 'roster', 'presence', 'sm', 'muc'],
+    modules: { sm: { resume_timeout: 10, request_ack_every: 3 } },
+  });
   const [alice] = await users(t, ts, 'alice');
   await ts.addUser('bob');
   const room = `managed@${SERVICE}`;
@@ -110,9 +130,19 @@ t.test('stream management counts and queues fanned-out messages, and resends the
   await back.until(() => groupchats(back).length >= 3);
   await new Promise((r) => setTimeout(r, 200));
   const resent = groupchats(back);
-  t.same(resent.map((e) => e.getChildText('body')), ['m3', 'm4', 'm5'], 'the unacknowledged and the queued, once, in order');
-  t.ok(resent.every((e) => e.attrs.to === jid && e.attrs.from === `${room}/Alice`), 'serialised again from the queued element: right to and from');
-  t.ok(resent.every((e) => e.getChild('occupant-id', 'urn:xmpp:occupant-id:0')), 'with the whole payload');
+  t.same(
+    resent.map((e) => e.getChildText('body')),
+    ['m3', 'm4', 'm5'],
+    'the unacknowledged and the queued, once, in order',
+  );
+  t.ok(
+    resent.every((e) => e.attrs.to === jid && e.attrs.from === `${room}/Alice`),
+    'serialised again from the queued element: right to and from',
+  );
+  t.ok(
+    resent.every((e) => e.getChild('occupant-id', 'urn:xmpp:occupant-id:0')),
+    'with the whole payload',
+  );
 });
 
 t.test('routing hooks still run on the fan-out path', async (t) => {

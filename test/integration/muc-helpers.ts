@@ -71,14 +71,11 @@ export function itemOf(el: Element): Record<string, string> {
   return (el.getChild('x', MUC_USER)?.getChild('item')?.attrs ?? {}) as Record<string, string>;
 }
 
-export const fromRoom = (room: string, nick?: string) => (el: Element) =>
-  nick === undefined ? el.attrs.from?.split('/')[0] === room : el.attrs.from === `${room}/${nick}`;
+export const fromRoom = (room: string, nick?: string) => (el: Element) => (nick === undefined ? el.attrs.from?.split('/')[0] === room : el.attrs.from === `${room}/${nick}`);
 
-export const presenceFrom = (occupant: string, type?: string) => (el: Element) =>
-  el.name === 'presence' && el.attrs.from === occupant && el.attrs.type === type;
+export const presenceFrom = (occupant: string, type?: string) => (el: Element) => el.name === 'presence' && el.attrs.from === occupant && el.attrs.type === type;
 
-export const isSelfPresence = (room: string) => (el: Element) =>
-  el.name === 'presence' && fromRoom(room)(el) && (el.attrs.type === 'error' || statusCodes(el).includes(110));
+export const isSelfPresence = (room: string) => (el: Element) => el.name === 'presence' && fromRoom(room)(el) && (el.attrs.type === 'error' || statusCodes(el).includes(110));
 
 export const isSubject = (room: string) => (el: Element) =>
   el.name === 'message' && fromRoom(room)(el) && el.getChild('subject') !== undefined && el.getChild('body') === undefined;
@@ -103,10 +100,7 @@ export interface Joined {
 
 /** Sends the join presence; resolves with the self-presence (or the error presence) and the subject. */
 export async function join(c: TestClient, room: string, nick: string, o: JoinOptions = {}): Promise<Joined> {
-  const x =
-    o.mucX === false
-      ? null
-      : xml('x', { xmlns: MUC }, o.password !== undefined ? xml('password', {}, o.password) : null, o.history ? xml('history', o.history) : null);
+  const x = o.mucX === false ? null : xml('x', { xmlns: MUC }, o.password !== undefined ? xml('password', {}, o.password) : null, o.history ? xml('history', o.history) : null);
   await c.send(xml('presence', { to: `${room}/${nick}` }, x, ...(o.children ?? [])));
   const self = await c.next(isSelfPresence(room));
   if (self.attrs.type === 'error' || o.waitSubject === false) return { self };

@@ -67,12 +67,7 @@ async function scenario(t: Test, storage: Record<string, unknown>): Promise<void
   t.same(bodies(before), ['m3', 'm4', 'm5', 'm6'], 'before the restart: the last four');
   // A moderator retracts m4 (XEP-0425): it goes from the stored history too.
   const m4id = sent[3]!.getChild('stanza-id', 'urn:xmpp:sid:0')!.attrs.id!;
-  const retracted = await iq(
-    alice!,
-    'set',
-    room,
-    xml('moderate', { xmlns: 'urn:xmpp:message-moderate:1', id: m4id }, xml('retract', { xmlns: 'urn:xmpp:message-retract:1' })),
-  );
+  const retracted = await iq(alice!, 'set', room, xml('moderate', { xmlns: 'urn:xmpp:message-moderate:1', id: m4id }, xml('retract', { xmlns: 'urn:xmpp:message-retract:1' })));
   t.equal(retracted.attrs.type, 'result', 'm4 retracted');
   await createInstant(alice!, temp, 'Alice');
   await groupchat(alice!, temp, 'temporary');
@@ -111,7 +106,10 @@ async function scenario(t: Test, storage: Record<string, unknown>): Promise<void
   const db = second.server.core.storage.db as unknown as import('kysely').Kysely<Record<string, { room: string }>>;
   const rows = await db.selectFrom('muc_history').selectAll().execute();
   t.equal(rows.length, 4, 'the stored rows are bounded by the history length');
-  t.ok(rows.every((r) => r.room === 'kept'), "a temporary room's messages are not stored");
+  t.ok(
+    rows.every((r) => r.room === 'kept'),
+    "a temporary room's messages are not stored",
+  );
 
   // Fewer messages of history: the stored rows are trimmed with the configuration.
   await iq(

@@ -38,7 +38,10 @@ t.test("the owner's first groupchat message opens a room nobody configured", asy
   t.same(statusCodes(bobIn.self), [110], 'now others enter');
   t.ok(await bob!.next(groupchatWith('hello?')), "and get the owner's message as history");
   const info = await iq(bob!, 'get', room, xml('query', { xmlns: DISCO_INFO }));
-  const features = info.getChild('query', DISCO_INFO)!.getChildren('feature').map((f) => f.attrs.var);
+  const features = info
+    .getChild('query', DISCO_INFO)!
+    .getChildren('feature')
+    .map((f) => f.attrs.var);
   for (const f of ['muc_temporary', 'muc_open', 'muc_unmoderated', 'muc_semianonymous']) t.ok(features.includes(f), `the default configuration: ${f}`);
 
   // Configuring later is an ordinary change (§10.2): the occupants are told (104).

@@ -49,7 +49,10 @@ const query = (c: TestClient, room: string, o: MamQueryOptions = {}): Promise<Ma
 
 async function features(c: TestClient, room: string): Promise<string[]> {
   const info = await iq(c, 'get', room, xml('query', { xmlns: DISCO_INFO }));
-  return info.getChild('query', DISCO_INFO)!.getChildren('feature').map((f) => f.attrs.var!);
+  return info
+    .getChild('query', DISCO_INFO)!
+    .getChildren('feature')
+    .map((f) => f.attrs.var!);
 }
 
 /** Sends a groupchat message and waits for `echo` to receive it; resolves with the room's stanza-id. */
@@ -81,7 +84,10 @@ async function destroy(c: TestClient, room: string): Promise<Element> {
 }
 
 t.test('a logged room: archived under its stanza-ids, paged every way', async (t) => {
-  const { room, clients: [alice, bob, carol] } = await openRoom(t, 'log', ['alice'], { others: ['bob', 'carol'], modules: WITH_ARCHIVE, config: LOGGING });
+  const {
+    room,
+    clients: [alice, bob, carol],
+  } = await openRoom(t, 'log', ['alice'], { others: ['bob', 'carol'], modules: WITH_ARCHIVE, config: LOGGING });
   const bobIn = await join(bob!, room, 'Bob');
   t.ok(statusCodes(bobIn.self).includes(170), 'entering says the room is logged (170)');
   const f = await features(bob!, room);
@@ -147,19 +153,34 @@ t.test('a logged room: archived under its stanza-ids, paged every way', async (t
 
   t.test('filters: a nick, ids, a real JID', async (t) => {
     const byBob = await query(alice!, room, { with: `${room}/Bob` });
-    t.same(byBob.ids, ids.filter((_, i) => i % 3 !== 0), "with an occupant JID: that nick's messages");
-    t.same(byBob.bodies, bodies.filter((_, i) => i % 3 !== 0));
+    t.same(
+      byBob.ids,
+      ids.filter((_, i) => i % 3 !== 0),
+      "with an occupant JID: that nick's messages",
+    );
+    t.same(
+      byBob.bodies,
+      bodies.filter((_, i) => i % 3 !== 0),
+    );
     t.same((await query(bob!, room, { with: room })).ids, ids, 'with the room: everything');
     t.same((await query(bob!, room, { afterId: ids[3], beforeId: ids[6] })).ids, ids.slice(4, 6), 'after-id and before-id');
     t.same((await query(bob!, room, { ids: [ids[8]!, ids[1]!] })).ids, [ids[1], ids[8]], 'ids');
     t.equal(condition((await query(bob!, room, { after: 'nope' })).iq), 'item-not-found', 'an unknown id');
     t.equal(condition((await query(bob!, room, { with: 'alice@localhost' })).iq), 'forbidden', 'a real JID, for who may not see them: forbidden');
-    t.same((await query(alice!, room, { with: 'alice@localhost' })).ids, ids.filter((_, i) => i % 3 === 0), 'for a moderator: that user');
+    t.same(
+      (await query(alice!, room, { with: 'alice@localhost' })).ids,
+      ids.filter((_, i) => i % 3 === 0),
+      'for a moderator: that user',
+    );
   });
 
   t.test('the form and the metadata', async (t) => {
     const form = await iq(bob!, 'get', room, xml('query', { xmlns: MAM }));
-    const vars = form.getChild('query', MAM)!.getChild('x', DATA)!.getChildren('field').map((f) => f.attrs.var);
+    const vars = form
+      .getChild('query', MAM)!
+      .getChild('x', DATA)!
+      .getChildren('field')
+      .map((f) => f.attrs.var);
     t.ok(vars.includes('with') && vars.includes('after-id'), 'the query form');
     const meta = await iq(bob!, 'get', room, xml('metadata', { xmlns: MAM }));
     t.equal(meta.getChild('metadata', MAM)?.getChild('start')?.attrs.id, ids[0], 'metadata: the first');
@@ -203,7 +224,11 @@ t.test('a logged room: archived under its stanza-ids, paged every way', async (t
 });
 
 t.test('a room without logging has no archive', async (t) => {
-  const { ts, room, clients: [alice, bob] } = await openRoom(t, 'quiet', ['alice'], { others: ['bob'], modules: WITH_ARCHIVE, config: {} });
+  const {
+    ts,
+    room,
+    clients: [alice, bob],
+  } = await openRoom(t, 'quiet', ['alice'], { others: ['bob'], modules: WITH_ARCHIVE, config: {} });
   const bobIn = await join(bob!, room, 'Bob');
   t.notOk(statusCodes(bobIn.self).includes(170), 'no 170');
   t.notOk((await features(bob!, room)).includes(MAM), 'no urn:xmpp:mam:2 in its disco#info');
@@ -226,7 +251,10 @@ t.test('a room without logging has no archive', async (t) => {
 });
 
 t.test('who may read: members-only, password-protected, query_access', async (t) => {
-  const { room, clients: [alice, bob, carol, dave] } = await openRoom(t, 'club', ['alice'], {
+  const {
+    room,
+    clients: [alice, bob, carol, dave],
+  } = await openRoom(t, 'club', ['alice'], {
     others: ['bob', 'carol', 'dave'],
     modules: WITH_ARCHIVE,
     config: { ...LOGGING, 'muc#roomconfig_membersonly': '1' },
@@ -236,7 +264,13 @@ t.test('who may read: members-only, password-protected, query_access', async (t)
   const id = await say(alice!, room, 'members only');
   t.same((await query(bob!, room)).ids, [id], 'a member who is not in the room may read it');
   t.notOk(forwarded((await query(bob!, room)).results[0]!).getChild('x', MUC_USER), 'without real JIDs (semi-anonymous)');
-  t.equal(forwarded((await query(dave!, room)).results[0]!).getChild('x', MUC_USER)?.getChild('item')?.attrs.jid, 'alice@localhost', 'an admin sees them, joined or not');
+  t.equal(
+    forwarded((await query(dave!, room)).results[0]!)
+      .getChild('x', MUC_USER)
+      ?.getChild('item')?.attrs.jid,
+    'alice@localhost',
+    'an admin sees them, joined or not',
+  );
   const refused = await query(carol!, room);
   t.equal(condition(refused.iq), 'forbidden', 'a non-member: forbidden');
   t.same(refused.results, [], 'and nothing of the archive');
@@ -263,21 +297,28 @@ t.test('who may read: members-only, password-protected, query_access', async (t)
 });
 
 t.test('real JIDs in a non-anonymous room', async (t) => {
-  const { room, clients: [alice, bob] } = await openRoom(t, 'open', ['alice', 'bob'], {
+  const {
+    room,
+    clients: [alice, bob],
+  } = await openRoom(t, 'open', ['alice', 'bob'], {
     modules: WITH_ARCHIVE,
     config: { ...LOGGING, 'muc#roomconfig_whois': 'anyone' },
   });
   await say(alice!, room, 'who am I', bob!);
   const r = await query(bob!, room);
   t.equal(forwarded(r.results[0]!).getChild('x', MUC_USER)?.getChild('item')?.attrs.jid, 'alice@localhost', 'a participant sees the real JID');
-  t.same((await query(bob!, room, { with: 'alice@localhost' })).bodies, ['who am I'], "and may filter by it");
+  t.same((await query(bob!, room, { with: 'alice@localhost' })).bodies, ['who am I'], 'and may filter by it');
   // Semi-anonymous from now on: the same archive, without real JIDs for participants.
   await configure(alice!, room, { 'muc#roomconfig_whois': 'moderators' });
   t.notOk(forwarded((await query(bob!, room)).results[0]!).getChild('x', MUC_USER), 'what the querier may see now decides');
 });
 
 t.test('the archive goes with its room', async (t) => {
-  const { ts, room, clients: [alice, bob] } = await openRoom(t, 'doomed', ['alice'], {
+  const {
+    ts,
+    room,
+    clients: [alice, bob],
+  } = await openRoom(t, 'doomed', ['alice'], {
     others: ['bob'],
     modules: WITH_ARCHIVE,
     config: { ...LOGGING, 'muc#roomconfig_persistentroom': '1' },
@@ -312,7 +353,13 @@ t.test('retention', async (t) => {
   // A message from three days ago, written as the module writes them.
   const oldId = new IdGenerator(() => Date.now() - 3 * 86_400_000).next();
   const store = new ArchiveStore(first.server.core.storage, 'muc_mam', 'service');
-  await store.append(SERVICE, 'old', { id: oldId, withBare: 'alice@localhost', withResource: 'Alice', direction: 'in', stanza: `<message from="${room}/Alice" type="groupchat"><body>ancient</body></message>` });
+  await store.append(SERVICE, 'old', {
+    id: oldId,
+    withBare: 'alice@localhost',
+    withResource: 'Alice',
+    direction: 'in',
+    stanza: `<message from="${room}/Alice" type="groupchat"><body>ancient</body></message>`,
+  });
   const recent = await say(alice!, room, 'recent');
   t.equal(await rowsBecome(first, room, 2), 2, 'both are archived');
   await alice!.stop();

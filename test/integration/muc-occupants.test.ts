@@ -30,7 +30,11 @@ import {
 } from './muc-helpers.js';
 
 t.test('entering: the order of the join sequence, and discussion history on request', async (t) => {
-  const { ts, room, clients: [alice, bob] } = await openRoom(t, 'history', ['alice', 'bob']);
+  const {
+    ts,
+    room,
+    clients: [alice, bob],
+  } = await openRoom(t, 'history', ['alice', 'bob']);
   await alice.next(presenceFrom(`${room}/Bob`));
   for (let i = 1; i <= 3; i++) {
     await groupchat(alice, room, `old ${i}`);
@@ -55,12 +59,14 @@ t.test('entering: the order of the join sequence, and discussion history on requ
   };
 
   const all = await enter('C1', '');
-  const kinds = all.map((e) =>
-    e.name === 'presence' ? (statusCodes(e).includes(110) ? 'self' : 'occupant') : e.getChild('subject') ? 'subject' : 'history',
-  );
+  const kinds = all.map((e) => (e.name === 'presence' ? (statusCodes(e).includes(110) ? 'self' : 'occupant') : e.getChild('subject') ? 'subject' : 'history'));
   t.same(kinds, ['occupant', 'occupant', 'self', 'history', 'history', 'history', 'history', 'history', 'subject'], 'occupants, self-presence, history, subject');
   const history = all.filter((e) => e.getChild('body'));
-  t.same(history.map((e) => e.getChildText('body')), ['old 1', 'old 2', 'old 3', 'new 4', 'new 5'], 'history oldest first');
+  t.same(
+    history.map((e) => e.getChildText('body')),
+    ['old 1', 'old 2', 'old 3', 'new 4', 'new 5'],
+    'history oldest first',
+  );
   const delay = history[0]!.getChild('delay', 'urn:xmpp:delay')!;
   t.equal(delay.attrs.from, room, 'delayed delivery, from the room');
   t.ok(Date.parse(delay.attrs.stamp!) > 0, 'with the time it was sent');
@@ -123,7 +129,10 @@ t.test('nicknames: conflicts, changes (303), the service-modified nick (210), le
 });
 
 t.test('presence is broadcast; client-supplied muc#user and occupant-id are stripped', async (t) => {
-  const { room, clients: [alice, bob] } = await openRoom(t, 'status', ['alice', 'bob']);
+  const {
+    room,
+    clients: [alice, bob],
+  } = await openRoom(t, 'status', ['alice', 'bob']);
   await alice.next(presenceFrom(`${room}/Bob`));
   const forged = xml('x', { xmlns: MUC_USER }, xml('item', { affiliation: 'owner', role: 'moderator' }), xml('status', { code: '201' }));
   await bob.send(xml('presence', { to: `${room}/Bob` }, xml('show', {}, 'away'), xml('status', {}, 'lunch'), forged, xml('occupant-id', { xmlns: OCCUPANT_ID, id: 'fake' })));
@@ -139,7 +148,10 @@ t.test('presence is broadcast; client-supplied muc#user and occupant-id are stri
 });
 
 t.test('the subject: moderators set it, participants only if allowed, newcomers get it', async (t) => {
-  const { room, clients: [alice, bob, carol] } = await openRoom(t, 'subject', ['alice', 'bob'], { others: ['carol'] });
+  const {
+    room,
+    clients: [alice, bob, carol],
+  } = await openRoom(t, 'subject', ['alice', 'bob'], { others: ['carol'] });
   await bob.send(xml('message', { to: room, type: 'groupchat', id: 'subj1' }, xml('subject', {}, 'by bob')));
   const refused = await bob.next((el) => el.name === 'message' && el.attrs.id === 'subj1');
   t.equal(condition(refused), 'forbidden', 'a participant may not change the subject by default');
@@ -153,7 +165,10 @@ t.test('the subject: moderators set it, participants only if allowed, newcomers 
 });
 
 t.test('private messages between occupants', async (t) => {
-  const { room, clients: [alice, bob, carol] } = await openRoom(t, 'pm', ['alice', 'bob'], { others: ['carol'] });
+  const {
+    room,
+    clients: [alice, bob, carol],
+  } = await openRoom(t, 'pm', ['alice', 'bob'], { others: ['carol'] });
   await bob.send(xml('message', { to: `${room}/Alice`, type: 'chat', id: 'pm1' }, xml('body', {}, 'psst')));
   const pm = await alice.next((el) => el.name === 'message' && el.attrs.id === 'pm1');
   t.equal(pm.attrs.from, `${room}/Bob`, 'from the sender’s occupant JID');
@@ -186,9 +201,7 @@ t.test('mediated invitations, declines, and direct invitations (XEP-0249)', asyn
   const before = await join(bob, room, 'Bob', { password: 'cauldron' });
   t.equal(condition(before.self), 'registration-required', 'members-only: not yet');
 
-  await alice.send(
-    xml('message', { to: room }, xml('x', { xmlns: MUC_USER }, xml('invite', { to: 'bob@localhost' }, xml('reason', {}, 'Join us')))),
-  );
+  await alice.send(xml('message', { to: room }, xml('x', { xmlns: MUC_USER }, xml('invite', { to: 'bob@localhost' }, xml('reason', {}, 'Join us')))));
   const invitation = await bob.next((el) => el.name === 'message' && el.attrs.from === room && !!el.getChild('x', MUC_USER)?.getChild('invite'));
   const x = invitation.getChild('x', MUC_USER)!;
   t.equal(x.getChild('invite')!.attrs.from, 'alice@localhost', 'from the inviter');
@@ -263,7 +276,11 @@ t.test('voice requests in a moderated room', async (t) => {
   const approval = await alice.next((el) => el.name === 'message' && el.attrs.from === room && !!el.getChild('x', DATA));
   const form = approval.getChild('x', DATA)!;
   t.equal(form.attrs.type, 'form', 'moderators get the approval form');
-  const value = (name: string) => form.getChildren('field').find((f) => f.attrs.var === name)?.getChildText('value');
+  const value = (name: string) =>
+    form
+      .getChildren('field')
+      .find((f) => f.attrs.var === name)
+      ?.getChildText('value');
   t.equal(value('FORM_TYPE'), 'http://jabber.org/protocol/muc#request');
   t.equal(value('muc#roomnick'), 'Dave');
   t.equal(value('muc#jid'), dave.jid, 'with the real JID, for a moderator');

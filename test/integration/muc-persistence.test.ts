@@ -64,7 +64,10 @@ async function scenario(t: Test, storage: Record<string, unknown>): Promise<void
   const [bob, carol, dave] = await users(t, second, 'bob', 'carol', 'dave');
   const info = await iq(bob!, 'get', room, xml('query', { xmlns: DISCO_INFO }));
   t.equal(info.attrs.type, 'result', 'the persistent room is back');
-  const features = info.getChild('query', DISCO_INFO)!.getChildren('feature').map((f) => f.attrs.var);
+  const features = info
+    .getChild('query', DISCO_INFO)!
+    .getChildren('feature')
+    .map((f) => f.attrs.var);
   for (const f of ['muc_persistent', 'muc_membersonly', 'muc_passwordprotected']) t.ok(features.includes(f), `with ${f}`);
   t.equal(info.getChild('query', DISCO_INFO)!.getChild('identity')!.attrs.name, 'Kept', 'and its name');
   t.equal(condition(await iq(bob!, 'get', temp, xml('query', { xmlns: DISCO_INFO }))), 'item-not-found', 'the temporary room is not');
@@ -78,16 +81,33 @@ async function scenario(t: Test, storage: Record<string, unknown>): Promise<void
   t.same(statusCodes(aliceIn.self), [110], 'no 201: the room existed');
   t.equal(aliceIn.self.getChild('occupant-id', OCCUPANT_ID)?.attrs.id, idBefore, 'the same occupant id as before the restart');
   const owners = await list(alice!, room, { affiliation: 'owner' });
-  t.same(owners.getChild('query', MUC_ADMIN)!.getChildren('item').map((i) => i.attrs.jid), ['alice@localhost'], 'owners');
+  t.same(
+    owners
+      .getChild('query', MUC_ADMIN)!
+      .getChildren('item')
+      .map((i) => i.attrs.jid),
+    ['alice@localhost'],
+    'owners',
+  );
   const admins = await list(alice!, room, { affiliation: 'admin' });
-  t.same(admins.getChild('query', MUC_ADMIN)!.getChildren('item').map((i) => i.attrs.jid), ['dave@localhost'], 'admins');
+  t.same(
+    admins
+      .getChild('query', MUC_ADMIN)!
+      .getChildren('item')
+      .map((i) => i.attrs.jid),
+    ['dave@localhost'],
+    'admins',
+  );
   void dave;
 
   // Rooms are the service's, not an account's: deleting the admin's account leaves the room.
   await second.server.core.accounts.delete(makeJid('dave', 'localhost'));
   const tables = (await second.server.core.storage.db.introspection.getTables()).filter((tb) => tb.name.startsWith('muc_'));
   t.ok(tables.length >= 2, 'the muc tables');
-  t.notOk(tables.some((tb) => tb.columns.some((c) => c.name === 'username')), 'none is keyed by account');
+  t.notOk(
+    tables.some((tb) => tb.columns.some((c) => c.name === 'username')),
+    'none is keyed by account',
+  );
   t.equal((await iq(bob!, 'get', room, xml('query', { xmlns: DISCO_INFO }))).attrs.type, 'result', 'the room stays');
 
   // No longer persistent: the rows go, and the room with its last occupant.

@@ -25,7 +25,12 @@ import {
   xml,
 } from './muc-helpers.js';
 
-const fieldValue = (form: Element, name: string) => form.getChildren('field').find((f) => f.attrs.var === name)?.getChildren('value').map((v) => v.getText());
+const fieldValue = (form: Element, name: string) =>
+  form
+    .getChildren('field')
+    .find((f) => f.attrs.var === name)
+    ?.getChildren('value')
+    .map((v) => v.getText());
 
 t.test('an instant room: created locked with 201, opened by accepting the defaults', async (t) => {
   const ts = await startMucServer(t);
@@ -145,7 +150,10 @@ t.test('cancelling the initial configuration destroys the new room', async (t) =
 });
 
 t.test('destroying a room with an alternate venue', async (t) => {
-  const { room, clients: [alice, bob] } = await openRoom(t, 'doomed', ['alice', 'bob']);
+  const {
+    room,
+    clients: [alice, bob],
+  } = await openRoom(t, 'doomed', ['alice', 'bob']);
   const forbidden = await iq(bob, 'set', room, xml('query', { xmlns: MUC_OWNER }, xml('destroy', {})));
   t.equal(condition(forbidden), 'forbidden', 'only owners destroy');
 

@@ -25,8 +25,7 @@ const withBody = (el: Element) => isMessage(el) && el.getChild('body') !== undef
 const errorFor = (id: string) => (el: Element) => isMessage(el) && el.attrs.type === 'error' && el.attrs.id === id;
 const errorCondition = (el: Element) => el.getChild('error')?.children.find((c): c is Element => typeof c !== 'string')?.name;
 const errorText = (el: Element) => el.getChild('error')?.getChildText('text');
-const chat = (to: string, id: string, text: string, ...extra: Element[]) =>
-  xml('message', { to, type: 'chat', id }, xml('body', {}, text), ...extra);
+const chat = (to: string, id: string, text: string, ...extra: Element[]) => xml('message', { to, type: 'chat', id }, xml('body', {}, text), ...extra);
 
 async function offlineRows(ts: TestServer, user: string): Promise<number> {
   return new ArchiveStore(ts.server.core.storage, 'offline').count(DOMAIN, user);
@@ -189,7 +188,10 @@ t.test('offline messages', async (t) => {
   t.test('disco#info advertises msgoffline', async (t) => {
     await alice.send(xml('iq', { to: DOMAIN, type: 'get', id: 'disco1' }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' })));
     const info = await alice.next((el) => el.attrs.id === 'disco1');
-    const features = info.getChild('query')!.getChildren('feature').map((f) => f.attrs.var);
+    const features = info
+      .getChild('query')!
+      .getChildren('feature')
+      .map((f) => f.attrs.var);
     t.ok(features.includes('msgoffline'));
   });
 });

@@ -10,7 +10,10 @@ const pushWith = (jid: string, subscription: string) => (el: Element) =>
 export async function befriend(a: TestClient, b: TestClient): Promise<void> {
   const aBare = a.jid.split('/')[0]!;
   const bBare = b.jid.split('/')[0]!;
-  for (const [from, to, fromBare, toBare] of [[a, b, aBare, bBare], [b, a, bBare, aBare]] as const) {
+  for (const [from, to, fromBare, toBare] of [
+    [a, b, aBare, bBare],
+    [b, a, bBare, aBare],
+  ] as const) {
     await from.send(xml('presence', { to: toBare, type: 'subscribe' }));
     await to.next((el) => el.name === 'presence' && el.attrs.type === 'subscribe' && el.attrs.from === fromBare);
     await to.send(xml('presence', { to: fromBare, type: 'subscribed' }));

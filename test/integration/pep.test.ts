@@ -44,7 +44,10 @@ async function scenario(t: Test, overrides: Record<string, unknown>): Promise<vo
   t.test('disco: the account is a PEP service', async (t) => {
     const info = await iq(alice, 'get', xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' }), ALICE);
     const query = info.getChild('query')!;
-    t.ok(query.getChildren('identity').some((i) => i.attrs.category === 'pubsub' && i.attrs.type === 'pep'), 'pubsub/pep identity');
+    t.ok(
+      query.getChildren('identity').some((i) => i.attrs.category === 'pubsub' && i.attrs.type === 'pep'),
+      'pubsub/pep identity',
+    );
     const features = query.getChildren('feature').map((f) => f.attrs.var);
     for (const f of ['publish-options', 'auto-create', 'access-whitelist', 'last-published']) t.ok(features.includes(`${PUBSUB}#${f}`), f);
   });
@@ -55,7 +58,16 @@ async function scenario(t: Test, overrides: Record<string, unknown>): Promise<vo
     t.equal(result.getChild('pubsub')?.getChild('publish')?.getChild('item')?.attrs.id, 'current');
     const event = await bob.next(eventFor(ALICE, DEVICELIST));
     t.equal(event.attrs.type, 'headline');
-    t.same(event.getChild('event')!.getChild('items')!.getChild('item')!.getChild('list', OMEMO)!.getChildren('device').map((d) => d.attrs.id), ['1234', '5678']);
+    t.same(
+      event
+        .getChild('event')!
+        .getChild('items')!
+        .getChild('item')!
+        .getChild('list', OMEMO)!
+        .getChildren('device')
+        .map((d) => d.attrs.id),
+      ['1234', '5678'],
+    );
     t.ok(await alice.next(eventFor(ALICE, DEVICELIST)), "the owner's own resource gets it too");
     await t.rejects(carol.next(eventFor(ALICE, DEVICELIST), 300), 'not a contact: no notification');
 
@@ -103,7 +115,11 @@ async function scenario(t: Test, overrides: Record<string, unknown>): Promise<vo
     const seen = await alice2.next(eventFor(ALICE, BOOKMARKS));
     t.equal(seen.getChild('event')!.getChild('items')!.getChild('item')!.attrs.id, 'one@conference.localhost', 'the other resource is told');
     const all = await items(alice2, undefined, BOOKMARKS);
-    t.same(itemsOf(all).map((i) => i.attrs.id), ['one@conference.localhost', 'two@conference.localhost'], 'max_items=max keeps both');
+    t.same(
+      itemsOf(all).map((i) => i.attrs.id),
+      ['one@conference.localhost', 'two@conference.localhost'],
+      'max_items=max keeps both',
+    );
     const denied = await items(bob, ALICE, BOOKMARKS);
     t.equal(pubsubCondition(denied), 'closed-node', 'a contact may not read a whitelist node');
     await t.rejects(bob.next(eventFor(ALICE, BOOKMARKS), 300), 'nor is told');
@@ -119,7 +135,20 @@ async function scenario(t: Test, overrides: Record<string, unknown>): Promise<vo
 
   t.test('owner: create, configure, purge, delete; ids and max_items', async (t) => {
     const node = 'urn:example:notes';
-    t.ok(ok(await iq(alice, 'set', xml('pubsub', { xmlns: PUBSUB }, xml('create', { node }), xml('configure', {}, dataForm(`${PUBSUB}#node_config`, { 'pubsub#max_items': '2', 'pubsub#access_model': 'open' }))))));
+    t.ok(
+      ok(
+        await iq(
+          alice,
+          'set',
+          xml(
+            'pubsub',
+            { xmlns: PUBSUB },
+            xml('create', { node }),
+            xml('configure', {}, dataForm(`${PUBSUB}#node_config`, { 'pubsub#max_items': '2', 'pubsub#access_model': 'open' })),
+          ),
+        ),
+      ),
+    );
     t.equal(errorCondition(await iq(alice, 'set', xml('pubsub', { xmlns: PUBSUB }, xml('create', { node })))), 'conflict', 'exists already');
     t.equal(errorCondition(await publish(bob, node, xml('note', { xmlns: 'urn:example' }), { to: ALICE })), 'forbidden', 'only the owner publishes');
     const generated = await publish(alice, node, xml('note', { xmlns: 'urn:example' }, '1'));
@@ -127,8 +156,16 @@ async function scenario(t: Test, overrides: Record<string, unknown>): Promise<vo
     t.ok(id1, 'a server-generated id');
     await publish(alice, node, xml('note', { xmlns: 'urn:example' }, '2'), { id: 'n2' });
     await publish(alice, node, xml('note', { xmlns: 'urn:example' }, '3'), { id: 'n3' });
-    t.same(itemsOf(await items(carol, ALICE, node)).map((i) => i.attrs.id), ['n2', 'n3'], 'max_items 2: the oldest went');
-    t.same(itemsOf(await items(carol, ALICE, node, { max_items: '1' })).map((i) => i.attrs.id), ['n3'], 'max_items on retrieval: the newest');
+    t.same(
+      itemsOf(await items(carol, ALICE, node)).map((i) => i.attrs.id),
+      ['n2', 'n3'],
+      'max_items 2: the oldest went',
+    );
+    t.same(
+      itemsOf(await items(carol, ALICE, node, { max_items: '1' })).map((i) => i.attrs.id),
+      ['n3'],
+      'max_items on retrieval: the newest',
+    );
 
     const form = await iq(alice, 'get', xml('pubsub', { xmlns: OWNER }, xml('configure', { node })));
     const fields = form.getChild('pubsub')!.getChild('configure')!.getChild('x')!.getChildren('field');
@@ -163,11 +200,30 @@ async function scenario(t: Test, overrides: Record<string, unknown>): Promise<vo
     t.ok(ok(set));
     t.ok(ok(await items(carol, ALICE, node)), 'a member may read');
     const affs = await iq(alice, 'get', xml('pubsub', { xmlns: OWNER }, xml('affiliations', { node })));
-    t.same(affs.getChild('pubsub')!.getChild('affiliations')!.getChildren('affiliation').map((a) => `${a.attrs.jid} ${a.attrs.affiliation}`), ['alice@localhost owner', 'carol@localhost member']);
+    t.same(
+      affs
+        .getChild('pubsub')!
+        .getChild('affiliations')!
+        .getChildren('affiliation')
+        .map((a) => `${a.attrs.jid} ${a.attrs.affiliation}`),
+      ['alice@localhost owner', 'carol@localhost member'],
+    );
 
     const groups = 'urn:example:friends';
     await publish(alice, groups, xml('x', { xmlns: 'urn:example' }), { id: 'a' });
-    t.ok(ok(await iq(alice, 'set', xml('pubsub', { xmlns: OWNER }, xml('configure', { node: groups }, dataForm(`${PUBSUB}#node_config`, { 'pubsub#access_model': 'roster', 'pubsub#roster_groups_allowed': ['Friends'] }))))));
+    t.ok(
+      ok(
+        await iq(
+          alice,
+          'set',
+          xml(
+            'pubsub',
+            { xmlns: OWNER },
+            xml('configure', { node: groups }, dataForm(`${PUBSUB}#node_config`, { 'pubsub#access_model': 'roster', 'pubsub#roster_groups_allowed': ['Friends'] })),
+          ),
+        ),
+      ),
+    );
     t.equal(pubsubCondition(await items(bob, ALICE, groups)), 'not-in-roster-group');
     await iq(alice, 'set', xml('query', { xmlns: 'jabber:iq:roster' }, xml('item', { jid: 'bob@localhost' }, xml('group', {}, 'Friends'))));
     t.ok(ok(await items(bob, ALICE, groups)), 'a contact in an allowed group may read');
@@ -183,11 +239,14 @@ async function scenario(t: Test, overrides: Record<string, unknown>): Promise<vo
     const counts = await rowsOwnedBy(ts.server.core.storage, 'localhost', 'alice');
     t.equal(counts.pubsub_node, 0, 'no nodes left');
     const store = ts.server.core.storage.db;
-    const left = await store.selectFrom('pubsub_item' as never).select((eb) => eb.fn.countAll().as('n')).where('service' as never, '=', ALICE as never).executeTakeFirst();
+    const left = await store
+      .selectFrom('pubsub_item' as never)
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('service' as never, '=', ALICE as never)
+      .executeTakeFirst();
     t.equal(Number((left as { n: unknown }).n), 0, 'nor items');
   });
 }
 
 t.test('sqlite', (t) => scenario(t, {}));
 t.test('postgres', (t) => onPostgres(t, 'starling_pep', (overrides) => scenario(t, overrides)));
-

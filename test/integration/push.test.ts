@@ -154,7 +154,10 @@ t.test('push notifications', async (t) => {
     await c.send(xml('iq', { type: 'get', id: 'info1', to: 'judy@localhost' }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' })));
     const infoReply = await c.next((el) => el.attrs.id === 'info1');
     t.ok(
-      infoReply.getChild('query')?.getChildren('feature').some((f) => f.attrs.var === PUSH),
+      infoReply
+        .getChild('query')
+        ?.getChildren('feature')
+        .some((f) => f.attrs.var === PUSH),
       'the account advertises urn:xmpp:push:0',
     );
     t.equal((await iqSet(c, enable('x'), 'judy@localhost')).attrs.type, 'result', 'to the own bare JID');
@@ -200,7 +203,14 @@ t.test('push notifications', async (t) => {
     t.notOk('last-message-sender' in p.fields, 'no sender by default');
     t.notOk(iq.toString().includes('secret place'), 'the body appears nowhere');
     t.notOk(iq.toString().includes('bob@'), 'the sender appears nowhere');
-    t.equal(p.options?.getChildren('field').find((f) => f.attrs.var === 'secret')?.getChildText('value'), 'hunter2', 'the publish options go along');
+    t.equal(
+      p.options
+        ?.getChildren('field')
+        .find((f) => f.attrs.var === 'secret')
+        ?.getChildText('value'),
+      'hunter2',
+      'the publish options go along',
+    );
 
     await bob.send(chat('alice@localhost', 'second'));
     t.equal(parsePublish(await app.next()).fields['message-count'], '2', 'the count goes up');

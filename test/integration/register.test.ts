@@ -40,8 +40,7 @@ async function iq(s: RawStream, type: 'get' | 'set', payload: string): Promise<E
   });
 }
 
-const legacy = (username: string, password: string) =>
-  `<query xmlns='${REGISTER}'><username>${username}</username><password>${password}</password></query>`;
+const legacy = (username: string, password: string) => `<query xmlns='${REGISTER}'><username>${username}</username><password>${password}</password></query>`;
 
 const form = (fields: Record<string, string>) =>
   `<query xmlns='${REGISTER}'><x xmlns='${DATA}' type='submit'><field var='FORM_TYPE'><value>${REGISTER}</value></field>` +
@@ -168,7 +167,11 @@ t.test('registration by invitation', async (t) => {
     t.ok(features.getChild('register', FEATURE));
     t.ok(features.getChild('register', IBR_TOKEN), 'XEP-0445 stream feature');
     const fields = await iq(s, 'get', `<query xmlns='${REGISTER}'/>`);
-    const vars = fields.getChild('query', REGISTER)!.getChild('x', DATA)!.getChildren('field').map((f) => f.attrs.var);
+    const vars = fields
+      .getChild('query', REGISTER)!
+      .getChild('x', DATA)!
+      .getChildren('field')
+      .map((f) => f.attrs.var);
     t.ok(vars.includes('token'));
     s.close();
   });
@@ -287,7 +290,11 @@ t.test('after authentication', async (t) => {
     t.equal(await s.streamError(), 'not-authorized', 'then the stream ends with <not-authorized/> (XEP-0077 §3.2)');
     await s.until(() => s.closed);
     t.notOk(await ts.server.core.accounts.exists(makeJid('judy', DOMAIN)), 'the account is gone');
-    t.same(Object.values(await rowsOwnedBy(storage, DOMAIN, 'judy')).filter((n) => n !== 0), [], 'no row of judy is left');
+    t.same(
+      Object.values(await rowsOwnedBy(storage, DOMAIN, 'judy')).filter((n) => n !== 0),
+      [],
+      'no row of judy is left',
+    );
     await s.until(() => otherGone || undefined);
     t.equal(otherError, 'not-authorized', "judy's other session gets <not-authorized/> too");
     await other.stop();

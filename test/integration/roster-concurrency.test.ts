@@ -66,7 +66,9 @@ async function mutualApproval(t: Test, overrides: Record<string, unknown>): Prom
     await gotPresence(bob, `${a}@localhost`, 'subscribed');
     await gotPresence(alice, `${b}@localhost`, 'subscribed');
     // Each side's own outbound handling ends before its stanza is routed: wait for both ends.
-    await Promise.all([alice, bob].map((s) => s.until(() => s.elements.filter((e) => e.name === 'presence' && !e.attrs.type && e.attrs.from?.startsWith(s === alice ? b : a)).length > 0)));
+    await Promise.all(
+      [alice, bob].map((s) => s.until(() => s.elements.filter((e) => e.name === 'presence' && !e.attrs.type && e.attrs.from?.startsWith(s === alice ? b : a)).length > 0)),
+    );
     t.match(await store.item('localhost', a, `${b}@localhost`), { subscription: 'both', ask: false }, `round ${round}: ${a}'s item is both`);
     t.match(await store.item('localhost', b, `${a}@localhost`), { subscription: 'both', ask: false }, `round ${round}: ${b}'s item is both`);
     alice.close();

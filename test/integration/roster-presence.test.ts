@@ -44,7 +44,10 @@ t.test('roster management', async (t) => {
       const item = push.getChild('query')!.getChild('item')!;
       t.equal(item.attrs.name, 'Bob');
       t.equal(item.attrs.subscription, 'none');
-      t.same(item.getChildren('group').map((g) => g.getText()), ['Friends', 'Work']);
+      t.same(
+        item.getChildren('group').map((g) => g.getText()),
+        ['Friends', 'Work'],
+      );
     }
     const roster = await rosterGet(a1);
     t.equal(items(roster).length, 1);
@@ -159,6 +162,10 @@ t.test('subscriptions and presence between two users', async (t) => {
     await ts.server.core.accounts.delete(makeJid('alice', 'localhost'));
     const counts = await rowsOwnedBy(ts.server.core.storage, 'localhost', 'alice');
     t.ok(Object.keys(counts).includes('roster_item'), 'roster tables are checked');
-    t.same(Object.values(counts).filter((n) => n > 0), [], JSON.stringify(counts));
+    t.same(
+      Object.values(counts).filter((n) => n > 0),
+      [],
+      JSON.stringify(counts),
+    );
   });
 });

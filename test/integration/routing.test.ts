@@ -94,7 +94,10 @@ t.test('routing', async (t) => {
     t.equal((await alice.next((el) => el.attrs.id === 'p2')).attrs.type, 'result', 'a ping without to is answered too');
     await alice.send(xml('iq', { to: 'localhost', type: 'get', id: 'd1' }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' })));
     const info = await alice.next((el) => el.attrs.id === 'd1');
-    const features = info.getChild('query')!.getChildren('feature').map((f) => f.attrs.var);
+    const features = info
+      .getChild('query')!
+      .getChildren('feature')
+      .map((f) => f.attrs.var);
     t.ok(features.includes('urn:xmpp:ping'), 'ping advertised in disco');
     await alice.send(xml('iq', { to: 'localhost', type: 'get', id: 'u1' }, xml('query', { xmlns: 'urn:example:unknown' })));
     t.equal(errorCondition(await alice.next((el) => el.attrs.id === 'u1')), 'service-unavailable');

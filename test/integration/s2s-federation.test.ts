@@ -12,7 +12,10 @@ const isMessageFrom = (from: string, body?: string) => (el: Element) =>
   el.name === 'message' && el.attrs.from === from && el.attrs.type !== 'error' && (body === undefined || el.getChildText('body') === body);
 const presenceFrom = (from: string, type?: string) => (el: Element) => el.name === 'presence' && el.attrs.from === from && el.attrs.type === type;
 const rosterPush = (jid: string, subscription: string) => (el: Element) =>
-  el.name === 'iq' && el.attrs.type === 'set' && el.getChild('query', ROSTER)?.getChild('item')?.attrs.jid === jid && el.getChild('query', ROSTER)?.getChild('item')?.attrs.subscription === subscription;
+  el.name === 'iq' &&
+  el.attrs.type === 'set' &&
+  el.getChild('query', ROSTER)?.getChild('item')?.attrs.jid === jid &&
+  el.getChild('query', ROSTER)?.getChild('item')?.attrs.subscription === subscription;
 
 function outgoing(ts: FederatedServer) {
   return ts.server.s2s.connections().filter((c) => c.direction === 'out');
@@ -49,7 +52,11 @@ t.test('dialback over STARTTLS between self-signed certificates', async (t) => {
 
   await exchange(t, alice, bob, 'dialback');
   t.match(outgoing(a), [{ local: 'a.localhost', remote: 'b.localhost', secure: true, directTls: false, auth: ['dialback'], ready: true }], 'a -> b: one TLS stream, dialback');
-  t.match(incoming(a), [{ local: 'a.localhost', remote: 'b.localhost', secure: true, auth: ['b.localhost:dialback'] }], 'b -> a arrives on one TLS stream, b.localhost verified by dialback');
+  t.match(
+    incoming(a),
+    [{ local: 'a.localhost', remote: 'b.localhost', secure: true, auth: ['b.localhost:dialback'] }],
+    'b -> a arrives on one TLS stream, b.localhost verified by dialback',
+  );
   t.match(outgoing(b), [{ remote: 'a.localhost', auth: ['dialback'], secure: true }]);
 
   t.test('more messages reuse the one stream per domain pair', async (t) => {
@@ -87,7 +94,13 @@ t.test('dialback over STARTTLS between self-signed certificates', async (t) => {
     t.equal(away.getChildText('status'), 'out', 'a presence change crosses');
 
     const roster = await alice.iq('get', undefined, xml('query', { xmlns: ROSTER }));
-    t.match(roster.getChild('query')!.getChildren('item').map((i) => i.attrs), [{ jid: 'bob@b.localhost', subscription: 'both' }]);
+    t.match(
+      roster
+        .getChild('query')!
+        .getChildren('item')
+        .map((i) => i.attrs),
+      [{ jid: 'bob@b.localhost', subscription: 'both' }],
+    );
 
     t.test('a probe at login goes to the other server and gets its answer', async (t) => {
       const alice2 = await connectTo(a, 'alice', 'laptop');
@@ -135,7 +148,11 @@ t.test('stanzas sent before the stream is up wait for it and arrive in order', a
   for (let i = 0; i < 20; i++) void alice.send(xml('message', { to: bob.jid, type: 'chat' }, xml('body', {}, `q${i}`)));
   const got: string[] = [];
   for (let i = 0; i < 20; i++) got.push((await bob.next((el) => el.name === 'message' && el.attrs.type === 'chat')).getChildText('body')!);
-  t.same(got, Array.from({ length: 20 }, (_, i) => `q${i}`), 'all 20, in order');
+  t.same(
+    got,
+    Array.from({ length: 20 }, (_, i) => `q${i}`),
+    'all 20, in order',
+  );
 });
 
 t.test('SASL EXTERNAL both ways with certificates from a CA both trust (secure_auth)', async (t) => {
@@ -143,7 +160,13 @@ t.test('SASL EXTERNAL both ways with certificates from a CA both trust (secure_a
   const certA = ca.issue('a.localhost');
   const certB = ca.issue('b.localhost', { dnsId: false, srvId: true, cn: 'host17.example' });
   const s2s = { secure_auth: true, ca_files: [ca.caFile] };
-  const { a, b, alice, bob } = await pair(t, s2s, s2s, { hosts: { 'a.localhost': { certificate: certA.cert, key: certA.key } } }, { hosts: { 'b.localhost': { certificate: certB.cert, key: certB.key } } });
+  const { a, b, alice, bob } = await pair(
+    t,
+    s2s,
+    s2s,
+    { hosts: { 'a.localhost': { certificate: certA.cert, key: certA.key } } },
+    { hosts: { 'b.localhost': { certificate: certB.cert, key: certB.key } } },
+  );
   await exchange(t, alice, bob, 'external');
   t.match(outgoing(a), [{ remote: 'b.localhost', auth: ['sasl-external'], secure: true }], 'a authenticated to b with SASL EXTERNAL');
   t.match(outgoing(b), [{ remote: 'a.localhost', auth: ['sasl-external'], secure: true }], 'b authenticated to a with SASL EXTERNAL (its certificate names it by SRV-ID only)');
@@ -161,17 +184,21 @@ t.test('secure_auth refuses a server whose certificate is not trusted', async (t
 
   await bob.send(xml('message', { to: 'alice@a.localhost', id: 'strict-in' }, xml('body', {}, 'y')));
   const back = await bob.next((el) => el.attrs.id === 'strict-in');
-  t.equal(back.attrs.type, 'error', "b cannot send to a either: a refuses dialback without a valid certificate");
+  t.equal(back.attrs.type, 'error', 'b cannot send to a either: a refuses dialback without a valid certificate');
   t.equal(errorCondition(back), 'remote-server-timeout', 'b returns it as a dialback error (remote-server-timeout)');
 });
 
 t.test('direct TLS (XEP-0368) to an xmpps:// route', async (t) => {
-  const { a, b, alice, bob } = await pair(t, {}, {
-    listeners: [
-      { interfaces: ['127.0.0.1'], port: 0, direct_tls: false },
-      { interfaces: ['127.0.0.1'], port: 0, direct_tls: true },
-    ],
-  });
+  const { a, b, alice, bob } = await pair(
+    t,
+    {},
+    {
+      listeners: [
+        { interfaces: ['127.0.0.1'], port: 0, direct_tls: false },
+        { interfaces: ['127.0.0.1'], port: 0, direct_tls: true },
+      ],
+    },
+  );
   const directPort = b.server.s2sAddresses.find((x) => x.directTls)!.port;
   a.server.s2s.addRoute('b.localhost', `xmpps://127.0.0.1:${directPort}`);
   await exchange(t, alice, bob, 'direct');

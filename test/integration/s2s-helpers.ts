@@ -61,9 +61,7 @@ export interface FedClient extends TestClient {
 let ids = 0;
 
 /** A client of any server: `service` like "xmpp://127.0.0.1:5222". */
-export async function connectClient(
-  options: { service: string; domain: string; username: string; password?: string; resource?: string; presence?: boolean },
-): Promise<FedClient> {
+export async function connectClient(options: { service: string; domain: string; username: string; password?: string; resource?: string; presence?: boolean }): Promise<FedClient> {
   const xmpp = xmppClient({ service: options.service, domain: options.domain, username: options.username, password: options.password ?? PASSWORD, resource: options.resource });
   const c = await startClient(xmpp, { presence: options.presence, timeoutMs: 10_000, answerPings: true });
   return {

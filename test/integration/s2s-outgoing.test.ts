@@ -65,14 +65,22 @@ t.test('a message to an unreachable domain comes back as an error, within the ti
     const errors: Element[] = [];
     for (const id of ['s1', 's2', 's3']) errors.push(await alice.next((el) => el.attrs.id === id, 10_000));
     const elapsed = Date.now() - started;
-    t.same(errors.map((e) => [e.name, e.attrs.type, errorCondition(e)]), [
-      ['message', 'error', 'remote-server-timeout'],
-      ['message', 'error', 'remote-server-timeout'],
-      ['iq', 'error', 'remote-server-timeout'],
-    ], 'every queued stanza comes back (presence unavailable is not answered)');
+    t.same(
+      errors.map((e) => [e.name, e.attrs.type, errorCondition(e)]),
+      [
+        ['message', 'error', 'remote-server-timeout'],
+        ['message', 'error', 'remote-server-timeout'],
+        ['iq', 'error', 'remote-server-timeout'],
+      ],
+      'every queued stanza comes back (presence unavailable is not answered)',
+    );
     t.ok(elapsed >= 1400 && elapsed < 5000, `after the 1.5 s connect_timeout (${elapsed} ms)`);
     t.comment(`silent server: errors after ${elapsed} ms (connect_timeout 1.5 s)`);
-    t.same(a.server.s2s.connections().filter((c) => c.remote === 'silent.localhost'), [], 'and the failed stream is gone');
+    t.same(
+      a.server.s2s.connections().filter((c) => c.remote === 'silent.localhost'),
+      [],
+      'and the failed stream is gone',
+    );
   });
 });
 
@@ -100,7 +108,13 @@ async function fakeDns(zone: Map<string, Srv[]>): Promise<{ port: number; close(
     header.writeUInt16BE(1, 4);
     header.writeUInt16BE(records?.length ?? 0, 6);
     const answers = (records ?? []).map((r) => {
-      const target = Buffer.concat([...r.target.split('.').filter(Boolean).map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])), Buffer.from([0])]);
+      const target = Buffer.concat([
+        ...r.target
+          .split('.')
+          .filter(Boolean)
+          .map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])),
+        Buffer.from([0]),
+      ]);
       const rr = Buffer.alloc(12 + 6);
       rr.writeUInt16BE(0xc00c, 0); // the name of the question
       rr.writeUInt16BE(33, 2);
@@ -149,7 +163,11 @@ t.test('SRV records: _xmpps-server and _xmpp-server merged by priority, tried in
     await alice.send(xml('message', { to: bob.jid, type: 'chat' }, xml('body', {}, 'via SRV')));
     const m = await bob.next((el) => el.name === 'message' && el.getChildText('body') === 'via SRV');
     t.equal(m.attrs.from, alice.jid);
-    t.match(a.server.s2s.connections().filter((c) => c.direction === 'out'), [{ remote: 'b.localhost', directTls: false, secure: true }], 'connected with STARTTLS to the second target');
+    t.match(
+      a.server.s2s.connections().filter((c) => c.direction === 'out'),
+      [{ remote: 'b.localhost', directTls: false, secure: true }],
+      'connected with STARTTLS to the second target',
+    );
   });
 
   t.test('an _xmpps-server target first: direct TLS', async (t) => {
@@ -169,7 +187,11 @@ t.test('SRV records: _xmpps-server and _xmpp-server merged by priority, tried in
     zone.set('_xmpp-server._tcp.c.localhost', [{ priority: 20, weight: 0, port: c.s2sPort, target: 'localhost.' }]);
     await alice.send(xml('message', { to: carol.jid, type: 'chat' }, xml('body', {}, 'direct')));
     await carol.next((el) => el.name === 'message' && el.getChildText('body') === 'direct');
-    t.match(a.server.s2s.connections().filter((x) => x.direction === 'out' && x.remote === 'c.localhost'), [{ directTls: true, secure: true }], 'direct TLS to the xmpps target');
+    t.match(
+      a.server.s2s.connections().filter((x) => x.direction === 'out' && x.remote === 'c.localhost'),
+      [{ directTls: true, secure: true }],
+      'direct TLS to the xmpps target',
+    );
     t.equal(directPort > 0, true);
   });
 
@@ -195,9 +217,23 @@ t.test('RFC 2782 order: priority first, then weighted choice', async (t) => {
     { name: 'a', port: 1, priority: 0, weight: 10 },
     { name: 'b', port: 2, priority: 0, weight: 90 },
   ];
-  t.same(orderSrv(records, () => 0.5).map((r) => r.name), ['b', 'a', 'c'], 'a draw in the heavy part picks b first');
-  t.same(orderSrv(records, () => 0.05).map((r) => r.name), ['a', 'b', 'c'], 'a draw in the light part picks a first');
-  t.same(orderSrv(records).map((r) => r.name).at(-1), 'c', 'the higher priority number always comes last');
+  t.same(
+    orderSrv(records, () => 0.5).map((r) => r.name),
+    ['b', 'a', 'c'],
+    'a draw in the heavy part picks b first',
+  );
+  t.same(
+    orderSrv(records, () => 0.05).map((r) => r.name),
+    ['a', 'b', 'c'],
+    'a draw in the light part picks a first',
+  );
+  t.same(
+    orderSrv(records)
+      .map((r) => r.name)
+      .at(-1),
+    'c',
+    'the higher priority number always comes last',
+  );
 });
 
 t.test('static routes in the configuration: forms accepted, mistakes reported with their key', async (t) => {

@@ -44,8 +44,12 @@ class RawPeer extends XmlSocket {
   }
 
   header(attrs: Record<string, string>): void {
-    const extra = Object.entries(attrs).map(([k, v]) => ` ${k}='${v}'`).join('');
-    this.write(`<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:db='jabber:server:dialback' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'${extra}>`);
+    const extra = Object.entries(attrs)
+      .map(([k, v]) => ` ${k}='${v}'`)
+      .join('');
+    this.write(
+      `<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:db='jabber:server:dialback' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'${extra}>`,
+    );
   }
 
   /** Client-side STARTTLS, optionally presenting a certificate. */
@@ -88,7 +92,10 @@ async function negotiate(ts: FederatedServer, from: string, cert?: { cert: strin
 /** SASL EXTERNAL as `from` (certificate from the test CA); returns the authenticated stream. */
 async function external(ts: FederatedServer, from: string, cert: { cert: string; key: string }): Promise<RawPeer> {
   const { peer, features } = await negotiate(ts, from, cert);
-  const mechanisms = features.getChild('mechanisms', NS_SASL)?.getChildren('mechanism').map((m) => m.getText());
+  const mechanisms = features
+    .getChild('mechanisms', NS_SASL)
+    ?.getChildren('mechanism')
+    .map((m) => m.getText());
   if (!mechanisms?.includes('EXTERNAL')) throw new Error(`EXTERNAL not offered: ${features.toString()}`);
   peer.write(`<auth xmlns='${NS_SASL}' mechanism='EXTERNAL'>${Buffer.from(from).toString('base64')}</auth>`);
   await peer.element('success');
@@ -193,7 +200,10 @@ t.test('SASL EXTERNAL: authenticated as one domain, sending from another, is cut
   t.equal(await peer.streamError(), 'not-authorized', 'a stanza from a domain not authenticated on the stream: not-authorized');
   await peer.until(() => peer.closed);
   t.ok(peer.closed, 'and the stream is closed');
-  await t.rejects(alice.next((el) => el.getChildText('body') === 'spoofed', 700), 'the spoofed message was not delivered');
+  await t.rejects(
+    alice.next((el) => el.getChildText('body') === 'spoofed', 700),
+    'the spoofed message was not delivered',
+  );
 });
 
 t.test('SASL EXTERNAL is offered only for a certificate valid for the claimed domain', async (t) => {
@@ -263,7 +273,10 @@ t.test('dialback: authenticated as one domain, sending from another, is cut off'
   t.test('a domain not authenticated on the stream is cut off', async (t) => {
     peer.write(message('bob@b.localhost', 'alice@a.localhost', 'spoofed'));
     t.equal(await peer.streamError(), 'not-authorized', 'another domain: not-authorized, stream closed');
-    await t.rejects(alice.next((el) => el.getChildText('body') === 'spoofed', 700), 'not delivered');
+    await t.rejects(
+      alice.next((el) => el.getChildText('body') === 'spoofed', 700),
+      'not delivered',
+    );
   });
 });
 
@@ -330,8 +343,11 @@ t.test('the authoritative role: <db:verify/> is answered for our keys only', asy
   const unknown = await peer.element('db:verify');
   t.equal(unknown.attrs.type, 'error', 'about a domain we do not serve: error');
   t.ok(unknown.getChild('error')?.getChild('item-not-found'));
-  t.same(new DialbackKeys('s3cr3tf0rd14lb4ck').generate('montague.example', 'capulet.example', 'D60000229F'),
-    'b4835385f37fe2895af6c196b59097b16862406db80559900d96bf6fa7d23df3', 'the key of XEP-0220 example 1 (XEP-0185 generation)');
+  t.same(
+    new DialbackKeys('s3cr3tf0rd14lb4ck').generate('montague.example', 'capulet.example', 'D60000229F'),
+    'b4835385f37fe2895af6c196b59097b16862406db80559900d96bf6fa7d23df3',
+    'the key of XEP-0220 example 1 (XEP-0185 generation)',
+  );
 });
 
 t.test('host-unknown, size limits, and what may not come before TLS or authentication', async (t) => {

@@ -98,7 +98,14 @@ t.test('SASL2, Bind 2 and FAST', async (t) => {
     t.notOk(mechanisms.includes(HT), 'HT is offered inside <fast/> only');
     const inline = auth!.getChild('inline', SASL2)!;
     t.ok(inline.getChild('bind', BIND2)?.getChild('inline', BIND2), "<bind xmlns='urn:xmpp:bind:0'><inline/></bind>");
-    t.same(inline.getChild('fast', FAST)?.getChildren('mechanism').map((m) => m.getText()), [HT], '<fast/> with HT-SHA-256-NONE');
+    t.same(
+      inline
+        .getChild('fast', FAST)
+        ?.getChildren('mechanism')
+        .map((m) => m.getText()),
+      [HT],
+      '<fast/> with HT-SHA-256-NONE',
+    );
     t.ok(features.getChild('mechanisms', SASL), 'RFC 6120 SASL is still offered');
     s.close();
   });
@@ -285,7 +292,11 @@ t.test('SASL2, Bind 2 and FAST', async (t) => {
       const value = JSON.parse(row.value);
       let latest = 0;
       for (const slot of ['current', 'new']) if (value[slot]) latest = Math.max(latest, (value[slot].expiresAt -= ms));
-      await db.updateTable('user_data').set({ value: JSON.stringify(value), expires_at: latest }).where('key', '=', row.key).execute();
+      await db
+        .updateTable('user_data')
+        .set({ value: JSON.stringify(value), expires_at: latest })
+        .where('key', '=', row.key)
+        .execute();
     };
     await age(40_000); // 20 s left of 60: under half, so due for rotation
     const rotated = await fastLogin(ts2, 'carol', ua, issued.token!);
@@ -314,7 +325,12 @@ t.test('SASL2, Bind 2 and FAST', async (t) => {
     const one = await scram2(first.s, { mechanism: 'SCRAM-SHA-256', username: 'bob', password: PASSWORD, extra: `${userAgent(ua)}<bind xmlns='${BIND2}'><tag>phone</tag></bind>` });
     t.equal(one.result.name, 'success');
     const second = await secured(ts);
-    const two = await scram2(second.s, { mechanism: 'SCRAM-SHA-256', username: 'bob', password: PASSWORD, extra: `${userAgent(ua)}<bind xmlns='${BIND2}'><tag>phone</tag></bind>` });
+    const two = await scram2(second.s, {
+      mechanism: 'SCRAM-SHA-256',
+      username: 'bob',
+      password: PASSWORD,
+      extra: `${userAgent(ua)}<bind xmlns='${BIND2}'><tag>phone</tag></bind>`,
+    });
     t.equal(two.result.name, 'success');
     t.equal(await first.s.streamError(), 'conflict', 'the first session is replaced');
     first.s.close();

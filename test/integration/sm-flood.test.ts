@@ -45,7 +45,10 @@ t.test('flooding a kept session: delivered after login + bounced == sent', async
   await resumed.until(() => resumed.elements.find((e) => e.name === 'iq' && e.attrs.id === 'done'));
   const delivered = [...later.elements, ...resumed.elements].filter((e) => e.name === 'message').map((e) => e.attrs.id!);
   t.equal(new Set(delivered).size, delivered.length, 'none delivered twice');
-  t.notOk(delivered.some((id) => bounced.has(id)), 'none both bounced and delivered');
+  t.notOk(
+    delivered.some((id) => bounced.has(id)),
+    'none both bounced and delivered',
+  );
   t.equal(delivered.length + bounced.size, SENT, 'delivered + bounced == sent');
   for (const s of [alice, later, resumed]) s.close();
 });

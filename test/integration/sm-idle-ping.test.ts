@@ -45,7 +45,10 @@ t.test('an idle client with stream management answers the ping and keeps its str
   s.write(`<a xmlns='${SM}' h='1'/>`);
   const a = await serverAck(s);
   t.equal(a.attrs.h, '1', 'the server counts the reply to its ping as handled');
-  t.notOk(s.elements.some((e) => e.name === 'stream:error'), 'no stream error after acknowledging the ping');
+  t.notOk(
+    s.elements.some((e) => e.name === 'stream:error'),
+    'no stream error after acknowledging the ping',
+  );
   t.notOk(s.closed, 'the stream is still open');
 
   // The connection drops; the client resumes with the h it acknowledged.
@@ -56,6 +59,9 @@ t.test('an idle client with stream management answers the ping and keeps its str
   t.equal(resumed.attrs.h, '1', 'the server handled the one stanza the client sent');
   const after = await serverAck(fresh);
   t.equal(after.attrs.h, '1', 'the resumed stream goes on counting');
-  t.notOk(fresh.elements.some((e) => isPing(e) && e.attrs.id === ping.attrs.id), 'the acknowledged ping is not sent again');
+  t.notOk(
+    fresh.elements.some((e) => isPing(e) && e.attrs.id === ping.attrs.id),
+    'the acknowledged ping is not sent again',
+  );
   fresh.write('</stream:stream>');
 });

@@ -153,9 +153,16 @@ t.test('a kept session that expires leaves no duplicates and no stale replies', 
   await new Promise((r) => setTimeout(r, 1500)); // past the resumption time too
   await ping(again, 'g1');
   await ping(laptop, 'l2');
-  t.same(messages().map((m) => m.attrs.id), ['private'], 'only what no other resource has, once; no carbons');
+  t.same(
+    messages().map((m) => m.attrs.id),
+    ['private'],
+    'only what no other resource has, once; no carbons',
+  );
   const stamp = Date.parse(got.getChild('delay', 'urn:xmpp:delay')?.attrs.stamp ?? '');
   t.ok(stamp <= sentAt, 'its delay is when the server received it, not when it was re-routed');
-  t.notOk(again.elements.some((e) => e.name === 'iq' && e.attrs.id === 'tablet-ping'), "the old session's IQ result is not delivered to the new one");
+  t.notOk(
+    again.elements.some((e) => e.name === 'iq' && e.attrs.id === 'tablet-ping'),
+    "the old session's IQ result is not delivered to the new one",
+  );
   for (const s of [alice, laptop, again]) s.close();
 });

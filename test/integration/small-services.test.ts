@@ -12,7 +12,6 @@ import { subscribe } from '../helpers/fake-roster.js';
 const errorCondition = (el: Element) =>
   el.getChild('error')?.children.find((c): c is Element => typeof c !== 'string' && c.attrs.xmlns === 'urn:ietf:params:xml:ns:xmpp-stanzas')?.name;
 
-
 const MODULES = ['sasl', 'ping', 'disco', 'test-roster', 'version', 'time', 'last', 'vcard', 'private'];
 
 async function iq(client: TestClient, type: 'get' | 'set', payload: Element, to?: string): Promise<Element> {
@@ -45,7 +44,10 @@ t.test('small services', async (t) => {
 
   t.test('disco lists each feature', async (t) => {
     const info = await iq(bob, 'get', xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' }), DOMAIN);
-    const features = info.getChild('query')!.getChildren('feature').map((f) => f.attrs.var);
+    const features = info
+      .getChild('query')!
+      .getChildren('feature')
+      .map((f) => f.attrs.var);
     for (const f of ['jabber:iq:version', 'urn:xmpp:time', 'jabber:iq:last', 'vcard-temp', 'jabber:iq:private']) t.ok(features.includes(f), f);
   });
 

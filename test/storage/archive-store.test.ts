@@ -88,9 +88,16 @@ async function contract(t: Test, backend: Backend) {
   const ids = (items: { id: string }[]) => items.map((m) => m.id);
 
   t.test('ids are time-ordered and carry their time', async (t) => {
-    t.same(all.map((m) => idTime(m.id)), all.map((m) => m.ts));
+    t.same(
+      all.map((m) => idTime(m.id)),
+      all.map((m) => m.ts),
+    );
     const sorted = [...all].map((m) => m.id).sort();
-    t.same(sorted, all.map((m) => m.id), 'ids sort in the order they were issued, ties included');
+    t.same(
+      sorted,
+      all.map((m) => m.id),
+      'ids sort in the order they were issued, ties included',
+    );
     t.equal(idTime('not-an-id'), undefined);
   });
 
@@ -258,7 +265,8 @@ async function contract(t: Test, backend: Backend) {
 
   t.test('deleting the account deletes its archive', async (t) => {
     t.ok(await accounts.delete(HOST, 'alice'));
-    const left = await storage.tables<{ archive: { host: string; username: string } }>()
+    const left = await storage
+      .tables<{ archive: { host: string; username: string } }>()
       .selectFrom('archive')
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('host', '=', HOST)

@@ -70,7 +70,10 @@ async function contract(t: Test, backend: Backend) {
 
   t.test('migrations are recorded and not run twice', async (t) => {
     const rows = await storage.db.selectFrom('schema_migration').select(['component', 'version', 'name']).orderBy('version').execute();
-    t.same(rows.map((r) => `${r.component}/${r.version}/${r.name}`), coreMigrations.map((m) => `core/${m.version}/${m.name}`));
+    t.same(
+      rows.map((r) => `${r.component}/${r.version}/${r.name}`),
+      coreMigrations.map((m) => `core/${m.version}/${m.name}`),
+    );
     t.same(await storage.migrate('core', coreMigrations), [], 'nothing applied the second time');
   });
 
@@ -106,10 +109,16 @@ async function contract(t: Test, backend: Backend) {
   t.test('a password change drops credential-bound data (FAST tokens) and nothing else', async (t) => {
     await accounts.create('a.example', 'tok', []);
     const row = (store: string) => ({ host: 'a.example', username: 'tok', store, key: 'k', value: 'v', expires_at: null });
-    await storage.db.insertInto('user_data').values([row('credential:fast'), row('settings')]).execute();
+    await storage.db
+      .insertInto('user_data')
+      .values([row('credential:fast'), row('settings')])
+      .execute();
     await accounts.setCredentials('a.example', 'tok', [credential('SCRAM-SHA-256', 'x')]);
     const left = await storage.db.selectFrom('user_data').select('store').where('username', '=', 'tok').execute();
-    t.same(left.map((r) => r.store), ['settings']);
+    t.same(
+      left.map((r) => r.store),
+      ['settings'],
+    );
     await accounts.delete('a.example', 'tok');
   });
 

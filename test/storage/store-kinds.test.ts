@@ -65,7 +65,10 @@ storeOnBothDatabases(t, 'kinds', async (t, storage) => {
     t.equal(adds.filter(Boolean).length, 2, 'two of four fit');
     t.equal((await map.all(H, 'cat')).size, 2);
     t.equal(await map.deleteAll(H, 'cat'), 2);
-    await t.rejects(map.update(H, 'nobody', (e) => e.set('k', true)), 'values need an account');
+    await t.rejects(
+      map.update(H, 'nobody', (e) => e.set('k', true)),
+      'values need an account',
+    );
   });
 
   t.test('archive: group commit, each write resolving once committed, a bad one failing alone', async (t) => {
@@ -79,7 +82,10 @@ storeOnBothDatabases(t, 'kinds', async (t, storage) => {
     t.same([...ids].sort(), ids, 'ids in the order of the writes');
     const page = await archive.page(H, 'ann', { max: 100, countLimit: 100 });
     t.equal(page.count, 26, 'all of ann’s writes, the one queued after the bad one too');
-    t.same(page.items.map((m) => m.id), [...ids.filter((_, i) => i % 2), await late]);
+    t.same(
+      page.items.map((m) => m.id),
+      [...ids.filter((_, i) => i % 2), await late],
+    );
     t.equal(await archive.count(H, 'ben'), 25);
     t.equal(await new ArchiveStore(storage, 'other').count(H, 'ann'), 0, 'stores are apart');
   });
@@ -104,7 +110,11 @@ storeOnBothDatabases(t, 'kinds', async (t, storage) => {
     const late = await queue.append(H, 'cat', item('late'));
     const old = await queue.append(H, 'cat', { ...item('early'), id: idAt(early) });
     t.equal((await queue.get(H, 'cat', old))!.ts, early, 'the id carries the original time');
-    t.same((await queue.page(H, 'cat', { max: 10, countLimit: 0 })).items.map((m) => m.id), [old, late], 'in time order');
+    t.same(
+      (await queue.page(H, 'cat', { max: 10, countLimit: 0 })).items.map((m) => m.id),
+      [old, late],
+      'in time order',
+    );
     t.same([...(await queue.removeItems(H, 'cat', [old, 'not-an-id', idAt(early)]))], [old], 'only what was there');
     t.same([...(await queue.removeItems(H, 'cat', [old]))], [], 'once');
     t.equal(await queue.count(H, 'cat'), 1);
@@ -127,6 +137,10 @@ storeOnBothDatabases(t, 'kinds', async (t, storage) => {
     t.ok(before.user_data! > 0 && before.archive! > 0);
     t.ok(await accounts.delete(H, 'ann'));
     const after = await rowsOwnedBy(storage, H, 'ann');
-    t.same(Object.values(after).filter((n) => n > 0), [], 'nothing left');
+    t.same(
+      Object.values(after).filter((n) => n > 0),
+      [],
+      'nothing left',
+    );
   });
 });

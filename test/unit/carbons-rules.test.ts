@@ -40,7 +40,10 @@ t.test('§6.1: MUC private messages and invitations', async (t) => {
   const pm = () => message({ type: 'chat' }, body(), xml('x', { xmlns: MUC_USER }));
   t.ok(eligible(pm(), 'sent', occupant), 'a private message sent to an occupant is copied');
   t.notOk(eligible(pm(), 'received', occupant), 'one received from an occupant is not (the service sends it to every joined client)');
-  t.ok(eligible(message({}, xml('x', { xmlns: MUC_USER }, xml('invite', { from: 'carol@example.org' }))), 'received', parseJid('room@conference.example.org')), 'a mediated invitation');
+  t.ok(
+    eligible(message({}, xml('x', { xmlns: MUC_USER }, xml('invite', { from: 'carol@example.org' }))), 'received', parseJid('room@conference.example.org')),
+    'a mediated invitation',
+  );
   t.ok(eligible(message({}, xml('x', { xmlns: 'jabber:x:conference', jid: 'room@conference.example.org' })), 'received', contact), 'a direct invitation (XEP-0249)');
 });
 

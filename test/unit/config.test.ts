@@ -66,11 +66,7 @@ t.test('TOML syntax errors give the line', async (t) => {
 });
 
 t.test('per-host overrides merge over the global options', async (t) => {
-  const c = parseConfigText(
-    `[accounts]\nmin_password_length = 10\n[hosts."Example.ORG".accounts]\nmax_sessions_per_user = 3\n[hosts."other.example"]\n`,
-    'hosts.toml',
-    registry,
-  );
+  const c = parseConfigText(`[accounts]\nmin_password_length = 10\n[hosts."Example.ORG".accounts]\nmax_sessions_per_user = 3\n[hosts."other.example"]\n`, 'hosts.toml', registry);
   t.same([...c.hostOptions.keys()], ['example.org', 'other.example'], 'domains are prepared');
   t.equal(c.hostOptions.get('example.org')!.accounts.max_sessions_per_user, 3);
   t.equal(c.hostOptions.get('example.org')!.accounts.min_password_length, 10, 'global value kept');

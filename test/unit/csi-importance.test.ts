@@ -42,7 +42,8 @@ t.test('what the client waits for: IQs and MAM results', async (t) => {
 });
 
 t.test('carbons (XEP-0280): a sent copy is urgent, a received copy as urgent as its message', async (t) => {
-  const carbon = (wrapper: string, inner: Element) => message({ from: 'alice@localhost' }, xml(wrapper, { xmlns: 'urn:xmpp:carbons:2' }, xml('forwarded', { xmlns: 'urn:xmpp:forward:0' }, inner)));
+  const carbon = (wrapper: string, inner: Element) =>
+    message({ from: 'alice@localhost' }, xml(wrapper, { xmlns: 'urn:xmpp:carbons:2' }, xml('forwarded', { xmlns: 'urn:xmpp:forward:0' }, inner)));
   const state = message({ type: 'chat' }, xml('composing', { xmlns: 'http://jabber.org/protocol/chatstates' }));
   t.ok(urgent(carbon('sent', state)), 'sent: the user is active elsewhere');
   t.ok(urgent(carbon('received', message({ type: 'chat' }, body()))), 'received: a message with a body');

@@ -57,7 +57,7 @@ t.test('more invalid JIDs', async (t) => {
     ['empty resourcepart with localpart', 'juliet@example.com/', 'resourcepart'],
     ['second @ ends up in the domainpart', 'a@b@c', 'domainpart'],
     ['ampersand in localpart', 'a&b@example.com', 'localpart'],
-    ["apostrophe in localpart", "o'brien@example.com", 'localpart'],
+    ['apostrophe in localpart', "o'brien@example.com", 'localpart'],
     ['colon in localpart', 'a:b@example.com', 'localpart'],
     ['less-than in localpart', 'a<b@example.com', 'localpart'],
     ['greater-than in localpart', 'a>b@example.com', 'localpart'],
@@ -171,13 +171,7 @@ t.test('tryParseJid', async (t) => {
 });
 
 t.test('round trip: parse(toString()) is stable', async (t) => {
-  for (const s of [
-    'ＪＵＬＩＥＴ@EXAMPLE.com./Res',
-    'Σ@example.com/foo',
-    'juliet@xn--mnchen-3ya.de/\u00a0x',
-    'example.com',
-    'a.example.com/b@example.net',
-  ]) {
+  for (const s of ['ＪＵＬＩＥＴ@EXAMPLE.com./Res', 'Σ@example.com/foo', 'juliet@xn--mnchen-3ya.de/\u00a0x', 'example.com', 'a.example.com/b@example.net']) {
     const j = parseJid(s);
     const again = parseJid(j.toString());
     t.ok(j.equals(again), `stable: ${s}`);

@@ -33,7 +33,10 @@ const b = defineModule({
 const registry = new ModuleRegistry([b, a] as ModuleDefinition[]);
 
 t.test('dependencies load first', async (t) => {
-  t.same(registry.loadOrder(['b', 'a']).map((m) => m.name), ['a', 'b']);
+  t.same(
+    registry.loadOrder(['b', 'a']).map((m) => m.name),
+    ['a', 'b'],
+  );
 });
 
 t.test('a missing dependency stops the boot with what to do', async (t) => {
@@ -77,9 +80,13 @@ t.test('hooks: priority order, stop, and a throwing handler does not break the c
   const bus = new HookBus<{ e: { seen: string[] } }>(silentLogger);
   bus.on('e', (ev) => void ev.seen.push('low'), -10);
   bus.on('e', (ev) => void ev.seen.push('high'), 10);
-  bus.on('e', () => {
-    throw new Error('boom');
-  }, 5);
+  bus.on(
+    'e',
+    () => {
+      throw new Error('boom');
+    },
+    5,
+  );
   bus.on('e', (ev) => void ev.seen.push('mid'), 0);
   const ev = { seen: [] as string[] };
   t.equal(await bus.fire('e', ev), false);
@@ -98,9 +105,13 @@ t.test("hooks on a stanza's path: a StanzaError or a storage outage refuses the 
   const bus = new HookBus<{ e: { seen: string[] } }>(silentLogger);
   let throwing: unknown = new Error('a bug');
   bus.on('e', (ev) => void ev.seen.push('first'), 10);
-  bus.on('e', () => {
-    throw throwing;
-  }, 5);
+  bus.on(
+    'e',
+    () => {
+      throw throwing;
+    },
+    5,
+  );
   bus.on('e', (ev) => void ev.seen.push('after'), 0);
   const ev = { seen: [] as string[] };
   t.equal(await bus.fireRoute('e', ev), false);

@@ -79,11 +79,31 @@ t.test('roles follow affiliation changes (§9.1, §9.3, §9.4, §10.3, §10.6)',
 t.test('§8: role changes by moderators', async (t) => {
   const moderator = actor('none', 'moderator');
   const participant = { affiliation: 'none' as const, role: 'participant' as const };
-  t.equal(outcome(() => checkRoleChange(moderator, participant, 'none')), 'ok', '§8.2: a moderator kicks a participant');
-  t.equal(outcome(() => checkRoleChange(moderator, participant, 'visitor')), 'ok', '§8.4: a moderator revokes voice');
-  t.equal(outcome(() => checkRoleChange(moderator, { affiliation: 'none', role: 'visitor' }, 'participant')), 'ok', '§8.3: a moderator grants voice');
-  t.equal(outcome(() => checkRoleChange(actor('member', 'participant'), participant, 'none')), 'forbidden', 'a participant may not kick');
-  t.equal(outcome(() => checkRoleChange(actor('none', 'visitor'), participant, 'visitor')), 'forbidden', 'a visitor may not revoke voice');
+  t.equal(
+    outcome(() => checkRoleChange(moderator, participant, 'none')),
+    'ok',
+    '§8.2: a moderator kicks a participant',
+  );
+  t.equal(
+    outcome(() => checkRoleChange(moderator, participant, 'visitor')),
+    'ok',
+    '§8.4: a moderator revokes voice',
+  );
+  t.equal(
+    outcome(() => checkRoleChange(moderator, { affiliation: 'none', role: 'visitor' }, 'participant')),
+    'ok',
+    '§8.3: a moderator grants voice',
+  );
+  t.equal(
+    outcome(() => checkRoleChange(actor('member', 'participant'), participant, 'none')),
+    'forbidden',
+    'a participant may not kick',
+  );
+  t.equal(
+    outcome(() => checkRoleChange(actor('none', 'visitor'), participant, 'visitor')),
+    'forbidden',
+    'a visitor may not revoke voice',
+  );
   t.equal(
     outcome(() => checkRoleChange(actor('member', 'moderator'), { affiliation: 'owner', role: 'moderator' }, 'none')),
     'not-allowed',
@@ -94,14 +114,30 @@ t.test('§8: role changes by moderators', async (t) => {
     'not-allowed',
     '§8.4: nobody is silenced by someone of a lower affiliation',
   );
-  t.equal(outcome(() => checkRoleChange(actor('member', 'moderator'), { affiliation: 'member', role: 'participant' }, 'visitor')), 'ok', 'same affiliation: allowed');
+  t.equal(
+    outcome(() => checkRoleChange(actor('member', 'moderator'), { affiliation: 'member', role: 'participant' }, 'visitor')),
+    'ok',
+    'same affiliation: allowed',
+  );
 });
 
 t.test('§9.6, §9.7: granting and revoking moderation is for admins and owners', async (t) => {
   const participant = { affiliation: 'member' as const, role: 'participant' as const };
-  t.equal(outcome(() => checkRoleChange(actor('admin', 'moderator'), participant, 'moderator')), 'ok', 'an admin grants moderation');
-  t.equal(outcome(() => checkRoleChange(actor('owner', 'moderator'), { affiliation: 'member', role: 'moderator' }, 'participant')), 'ok', 'an owner revokes it');
-  t.equal(outcome(() => checkRoleChange(actor('member', 'moderator'), participant, 'moderator')), 'forbidden', 'a moderator who is only a member may not grant it');
+  t.equal(
+    outcome(() => checkRoleChange(actor('admin', 'moderator'), participant, 'moderator')),
+    'ok',
+    'an admin grants moderation',
+  );
+  t.equal(
+    outcome(() => checkRoleChange(actor('owner', 'moderator'), { affiliation: 'member', role: 'moderator' }, 'participant')),
+    'ok',
+    'an owner revokes it',
+  );
+  t.equal(
+    outcome(() => checkRoleChange(actor('member', 'moderator'), participant, 'moderator')),
+    'forbidden',
+    'a moderator who is only a member may not grant it',
+  );
   t.equal(
     outcome(() => checkRoleChange(actor('none', 'moderator'), { affiliation: 'none', role: 'moderator' }, 'participant')),
     'forbidden',
@@ -149,8 +185,24 @@ t.test('§9.2, §9.5, §10.5, §10.8: who reads the affiliation lists', async (t
 });
 
 t.test('§8.5, §9.8: who reads the role lists', async (t) => {
-  t.equal(outcome(() => checkRoleListRead(actor('none', 'moderator'), 'participant')), 'ok', '§8.5: a moderator reads the voice list');
-  t.equal(outcome(() => checkRoleListRead(actor('member', 'participant'), 'participant')), 'forbidden', 'a participant may not');
-  t.equal(outcome(() => checkRoleListRead(actor('admin', 'none'), 'moderator')), 'ok', '§9.8: an admin reads the moderator list');
-  t.equal(outcome(() => checkRoleListRead(actor('none', 'moderator'), 'moderator')), 'forbidden', 'a moderator who is no admin may not');
+  t.equal(
+    outcome(() => checkRoleListRead(actor('none', 'moderator'), 'participant')),
+    'ok',
+    '§8.5: a moderator reads the voice list',
+  );
+  t.equal(
+    outcome(() => checkRoleListRead(actor('member', 'participant'), 'participant')),
+    'forbidden',
+    'a participant may not',
+  );
+  t.equal(
+    outcome(() => checkRoleListRead(actor('admin', 'none'), 'moderator')),
+    'ok',
+    '§9.8: an admin reads the moderator list',
+  );
+  t.equal(
+    outcome(() => checkRoleListRead(actor('none', 'moderator'), 'moderator')),
+    'forbidden',
+    'a moderator who is no admin may not',
+  );
 });

@@ -1,10 +1,5 @@
 import t from 'tap';
-import {
-  PrecisError,
-  prepareDomain,
-  prepareOpaqueString,
-  prepareUsernameCaseMapped,
-} from '../../src/precis.js';
+import { PrecisError, prepareDomain, prepareOpaqueString, prepareUsernameCaseMapped } from '../../src/precis.js';
 
 t.test('UsernameCaseMapped: valid strings', async (t) => {
   const cases: Array<[string, string, string]> = [

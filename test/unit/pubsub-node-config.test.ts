@@ -23,13 +23,26 @@ const failure = (fn: () => unknown): { condition?: string; app?: string } => {
 };
 
 t.test('publish-options: a new node takes them; an existing one must match', async (t) => {
-  const bookmarks = dataForm(PUBLISH_OPTIONS, { 'pubsub#persist_items': 'true', 'pubsub#max_items': 'max', 'pubsub#access_model': 'whitelist', 'pubsub#send_last_published_item': 'never' });
+  const bookmarks = dataForm(PUBLISH_OPTIONS, {
+    'pubsub#persist_items': 'true',
+    'pubsub#max_items': 'max',
+    'pubsub#access_model': 'whitelist',
+    'pubsub#send_last_published_item': 'never',
+  });
   const config = applyPublishOptions(PEP_DEFAULTS, bookmarks, LIMIT);
   t.same([config.access_model, config.max_items, config.send_last_published_item, config.persist_items], ['whitelist', 'max', 'never', true]);
   t.equal(itemLimit(config, LIMIT), LIMIT, 'max = the server limit');
   t.doesNotThrow(() => checkPreconditions(config, bookmarks, LIMIT), 'the same options pass');
-  t.same(failure(() => checkPreconditions(PEP_DEFAULTS, bookmarks, LIMIT)), { condition: 'conflict', app: 'precondition-not-met' }, 'other options fail');
-  t.same(failure(() => checkPreconditions(PEP_DEFAULTS, dataForm(PUBLISH_OPTIONS, { 'pubsub#unknown': 'x' }), LIMIT)), { condition: 'conflict', app: 'precondition-not-met' }, 'an option this server lacks');
+  t.same(
+    failure(() => checkPreconditions(PEP_DEFAULTS, bookmarks, LIMIT)),
+    { condition: 'conflict', app: 'precondition-not-met' },
+    'other options fail',
+  );
+  t.same(
+    failure(() => checkPreconditions(PEP_DEFAULTS, dataForm(PUBLISH_OPTIONS, { 'pubsub#unknown': 'x' }), LIMIT)),
+    { condition: 'conflict', app: 'precondition-not-met' },
+    'an option this server lacks',
+  );
   t.same(failure(() => applyPublishOptions(PEP_DEFAULTS, dataForm(PUBLISH_OPTIONS, { 'pubsub#max_items': '1000' }), LIMIT)).app, 'precondition-not-met', 'beyond the limit');
   t.doesNotThrow(() => checkPreconditions(PEP_DEFAULTS, dataForm(PUBLISH_OPTIONS, { 'pubsub#access_model': 'presence' }), LIMIT), 'the defaults match');
 });

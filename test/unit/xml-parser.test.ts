@@ -1,17 +1,10 @@
 import t from 'tap';
 import type { Element } from '@xmpp/xml';
-import {
-  MAX_STREAM_HEADER_BYTES,
-  XmlStreamError,
-  XmlStreamParser,
-  type XmlErrorCondition,
-  type XmlLimits,
-} from '../../src/xml/parser.js';
+import { MAX_STREAM_HEADER_BYTES, XmlStreamError, XmlStreamParser, type XmlErrorCondition, type XmlLimits } from '../../src/xml/parser.js';
 
 const LIMITS: XmlLimits = { maxStanzaBytes: 256 * 1024, maxDepth: 32, maxAttributes: 64 };
 
-const HEADER =
-  "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0' xml:lang='en'>";
+const HEADER = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0' xml:lang='en'>";
 
 interface Run {
   events: string[];
@@ -74,7 +67,7 @@ const SAMPLE =
   "<active xmlns='http://jabber.org/protocol/chatstates'/></message>" +
   ' \n\t ' +
   '<iq type="get" id="p1" to="example.com"><ping xmlns="urn:xmpp:ping"/></iq>' +
-  "<presence><status a='x &gt; y \"q\"' b=\"it's\">line1\r\nline2\rline3]]&gt;<![CDATA[<raw> & ]] ]]]>tail</status></presence>" +
+  '<presence><status a=\'x &gt; y "q"\' b="it\'s">line1\r\nline2\rline3]]&gt;<![CDATA[<raw> & ]] ]]]>tail</status></presence>' +
   "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>" +
   "<message to='x@y'><body>\u00e9\u00e9\u00e9 \ud83d\ude00\ud83d\ude00</body></message>" +
   '</stream:stream>\n';
@@ -101,10 +94,7 @@ t.test('header and several stanzas in one chunk', async (t) => {
 
   const [message, iq, presence, features, message2] = run.stanzas as [Element, Element, Element, Element, Element];
   t.equal(message.name, 'message');
-  t.same(
-    { ...message.attrs },
-    { to: 'juliet@example.com/balcony', from: 'romeo@example.net/orchard', id: 'm1', type: 'chat' },
-  );
+  t.same({ ...message.attrs }, { to: 'juliet@example.com/balcony', from: 'romeo@example.net/orchard', id: 'm1', type: 'chat' });
   t.equal(message.getChildText('body'), 'Art thou not Romeo, and a Montague? caf\u00e9 \ud83d\ude00 <3 & "x" \u00e9\ud83d\ude00');
   t.equal(message.getChild('active')?.getNS(), 'http://jabber.org/protocol/chatstates');
   t.equal(iq.getChild('ping')?.attrs.xmlns, 'urn:xmpp:ping');
@@ -181,7 +171,7 @@ t.test('xmlns handling on top-level stanzas', async (t) => {
   );
   const [message, presence, iq, r] = run.stanzas as [Element, Element, Element, Element];
   t.equal(message.attrs.xmlns, undefined, 'jabber:client stripped');
-  t.equal(message.toString(), "<message><body>a</body><x xmlns=\"jabber:client\"/></message>", 'only on the top level');
+  t.equal(message.toString(), '<message><body>a</body><x xmlns="jabber:client"/></message>', 'only on the top level');
   t.equal(presence.attrs.xmlns, undefined, 'jabber:server stripped');
   t.equal(iq.attrs.xmlns, 'urn:other');
   t.equal(r.attrs.xmlns, 'urn:xmpp:sm:3');
@@ -214,7 +204,7 @@ t.test('prefixed elements', async (t) => {
 t.test('namespace well-formedness (Namespaces in XML 1.0)', async (t) => {
   // [name, input after the header, error, stanzas delivered before it]
   const cases: [string, string, XmlErrorCondition, number?][] = [
-    ['unbound element prefix', "<p:foo/>", 'bad-namespace-prefix'],
+    ['unbound element prefix', '<p:foo/>', 'bad-namespace-prefix'],
     ['unbound prefix on a child', "<message><p:x xmlns:q='urn:q'/></message>", 'bad-namespace-prefix'],
     ['unbound attribute prefix', "<message a:x='1'/>", 'bad-namespace-prefix'],
     ['prefix out of scope after its element closed', "<message><a xmlns:p='urn:p'/><p:b/></message>", 'bad-namespace-prefix'],
@@ -227,7 +217,7 @@ t.test('namespace well-formedness (Namespaces in XML 1.0)', async (t) => {
     ['duplicate declaration', "<message xmlns:a='urn:n' xmlns:a='urn:n'/>", 'not-well-formed'],
     ['the xmlns prefix declared', "<message xmlns:xmlns='urn:n'/>", 'not-well-formed'],
     ['the xml prefix rebound', "<message xmlns:xml='urn:n'/>", 'not-well-formed'],
-    ['an element with the xmlns prefix', "<xmlns:message/>", 'not-well-formed'],
+    ['an element with the xmlns prefix', '<xmlns:message/>', 'not-well-formed'],
   ];
   for (const [name, stanza, condition, before = 0] of cases) {
     t.equal(errorOf(parse(HEADER + stanza)), condition, name);
@@ -241,7 +231,7 @@ t.test('namespace well-formedness (Namespaces in XML 1.0)', async (t) => {
       "<message xmlns:p='urn:p'><p:x p:a='1' a='2'><p:y/></p:x><q:z xmlns:q='urn:q' q:a='1' p:a='2'/></message>" +
       "<message xmlns:a='urn:a' xmlns:b='urn:b' a:x='1' b:x='2' xml:lang='en'/>" +
       "<message xmlns:p='urn:p'><x xmlns:p='urn:other'><p:y/></x><p:y/></message>" +
-      "<stream:features/>",
+      '<stream:features/>',
   );
   t.same(ok.errors, [], 'bound prefixes, distinct expanded names, redeclaration and xml: pass');
   t.equal(ok.stanzas.length, 4);
@@ -249,7 +239,7 @@ t.test('namespace well-formedness (Namespaces in XML 1.0)', async (t) => {
   reset.parser.write("<stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns:x='urn:x'>");
   reset.parser.reset();
   reset.parser.write(HEADER + '<x:y/>');
-  t.equal(errorOf(reset), 'bad-namespace-prefix', 'a restart forgets the old header\'s prefixes');
+  t.equal(errorOf(reset), 'bad-namespace-prefix', "a restart forgets the old header's prefixes");
 });
 
 t.test('whitespace keepalives are ignored', async (t) => {
@@ -261,7 +251,10 @@ t.test('whitespace keepalives are ignored', async (t) => {
 
 t.test('self-closing stream header', async (t) => {
   const run = parse("<stream:stream xmlns:stream='http://etherx.jabber.org/streams'/>");
-  t.same(run.events.map((e) => e.split(' ')[0]), ['start', 'end']);
+  t.same(
+    run.events.map((e) => e.split(' ')[0]),
+    ['start', 'end'],
+  );
 });
 
 t.test('restricted XML', async (t) => {
@@ -355,7 +348,7 @@ t.test('not well-formed', async (t) => {
 t.test('well-formed edge cases that must pass', async (t) => {
   const run = parse(
     HEADER +
-      "<message   to = 'a'\n\tid=\"b\" ><body >x</body ></message >" +
+      '<message   to = \'a\'\n\tid="b" ><body >x</body ></message >' +
       "<x constructor='c' __proto__='p' toString='s' hasOwnProperty='h'/>" +
       "<y a='&#9;&#10;&#13;' b='x\ty\r\nz\nw'>&#x9;&#xD;</y>" +
       '<\u00e9l\u00e8ve \u00e9t\u00e9="1">\u00e9</\u00e9l\u00e8ve>' +
@@ -396,16 +389,10 @@ t.test('no false duplicates across tags, many distinct names', async (t) => {
 });
 
 t.test('entities and character references', async (t) => {
-  const run = parse(
-    HEADER +
-      "<message id='&lt;&gt;&amp;&quot;&apos;&#65;&#x42;&#X43;'><body>&lt;&gt;&amp;&quot;&apos;&#65;&#x42;&#x1F600;&#128512;&#0000065;</body></message>",
-  );
+  const run = parse(HEADER + "<message id='&lt;&gt;&amp;&quot;&apos;&#65;&#x42;&#X43;'><body>&lt;&gt;&amp;&quot;&apos;&#65;&#x42;&#x1F600;&#128512;&#0000065;</body></message>");
   // &#X43; (capital X) is not a character reference
   t.equal(errorOf(run), 'not-well-formed');
-  const ok = parse(
-    HEADER +
-      "<message id='&lt;&gt;&amp;&quot;&apos;&#65;&#x42;'><body>&lt;&gt;&amp;&quot;&apos;&#65;&#x42;&#x1F600;&#128512;&#0000065;&#xe9;</body></message>",
-  );
+  const ok = parse(HEADER + "<message id='&lt;&gt;&amp;&quot;&apos;&#65;&#x42;'><body>&lt;&gt;&amp;&quot;&apos;&#65;&#x42;&#x1F600;&#128512;&#0000065;&#xe9;</body></message>");
   t.same(ok.errors, []);
   t.equal(ok.stanzas[0]!.attrs.id, `<>&"'AB`);
   t.equal(ok.stanzas[0]!.getChildText('body'), `<>&"'AB\ud83d\ude00\ud83d\ude00A\u00e9`);
@@ -470,11 +457,7 @@ t.test('stanza size limit', async (t) => {
     t.same(parse(HEADER + make(100), { limits, chunk }).errors, [], `exactly at the limit (chunk ${chunk})`);
     t.same(parse(HEADER + make(100, '\u00e9'), { limits, chunk }).errors, [], `multi-byte, at the limit (chunk ${chunk})`);
     t.equal(errorOf(parse(HEADER + make(101), { limits, chunk })), 'policy-violation', `one byte over (chunk ${chunk})`);
-    t.equal(
-      errorOf(parse(HEADER + make(101, '\ud83d\ude00'), { limits, chunk })),
-      'policy-violation',
-      `multi-byte, one byte over (chunk ${chunk})`,
-    );
+    t.equal(errorOf(parse(HEADER + make(101, '\ud83d\ude00'), { limits, chunk })), 'policy-violation', `multi-byte, one byte over (chunk ${chunk})`);
   }
   const many = parse(HEADER + make(100).repeat(50), { limits, chunk: 64 });
   t.same(many.errors, [], 'the limit is per stanza');
@@ -541,11 +524,7 @@ t.test('depth limit', async (t) => {
   const limits = { ...LIMITS, maxDepth: 3 };
   t.same(parse(HEADER + '<a><b><c/></b></a>', { limits }).errors, [], 'depth 3 is fine');
   t.equal(errorOf(parse(HEADER + '<a><b><c><d/></c></b></a>', { limits })), 'policy-violation', 'depth 4 is refused');
-  t.equal(
-    errorOf(parse(HEADER + '<a>' + '<b>'.repeat(100000), { limits: LIMITS, chunk: 4096 })),
-    'policy-violation',
-    'deep nesting with the default limit',
-  );
+  t.equal(errorOf(parse(HEADER + '<a>' + '<b>'.repeat(100000), { limits: LIMITS, chunk: 4096 })), 'policy-violation', 'deep nesting with the default limit');
 });
 
 t.test('attribute count limit', async (t) => {

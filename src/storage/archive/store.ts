@@ -77,7 +77,10 @@ const TABLES: Record<ArchiveOwner, { table: string; owner: readonly [string, str
 /** Creates the archive tables (a core migration). */
 export async function createArchiveTables(db: Kysely<any>, driver: Storage['driver']): Promise<void> {
   for (const owner of ['account', 'service'] as const) {
-    const { table, owner: [a, b] } = TABLES[owner];
+    const {
+      table,
+      owner: [a, b],
+    } = TABLES[owner];
     const owned =
       owner === 'account'
         ? createUserTable(db, table)
@@ -95,8 +98,7 @@ export async function createArchiveTables(db: Kysely<any>, driver: Storage['driv
       .addColumn('stanza', 'text', (c) => c.notNull())
       .addPrimaryKeyConstraint(`${table}_pk`, [a, b, 'store', 'ts', 'id'] as never)
       .execute();
-    const index = (name: string, column: string) =>
-      db.schema.createIndex(`${table}_${name}_idx`).on(table).columns([a, b, 'store', column, 'ts', 'id']).execute();
+    const index = (name: string, column: string) => db.schema.createIndex(`${table}_${name}_idx`).on(table).columns([a, b, 'store', column, 'ts', 'id']).execute();
     await index('with', 'with_bare');
     if (owner === 'service') await index('nick', 'with_resource');
   }
@@ -157,7 +159,6 @@ export interface Page {
   index?: number;
 }
 
-
 /** An item to append; without an id, the archive issues one (now). */
 export type NewItem = Omit<ArchivedMessage, 'ts' | 'id'> & { id?: string };
 
@@ -192,7 +193,6 @@ function tighterUpper(a: Bound | undefined, b: Bound | undefined): Bound | undef
   if (b.id === undefined) return a;
   return a.id <= b.id ? a : b;
 }
-
 
 type Eb = ExpressionBuilder<Database & ArchiveTables, 'archive'>;
 
@@ -333,7 +333,15 @@ export class ArchiveStore {
       const row = await this.byId(trx, host, username, id)?.selectAll().executeTakeFirst();
       const stanza = row && change(toMessage(row));
       if (stanza === undefined) return false;
-      await trx.updateTable(this.t).set({ stanza }).where(this.hostCol, '=', host).where(this.userCol, '=', username).where('store', '=', this.store).where('ts', '=', row!.ts).where('id', '=', id).execute();
+      await trx
+        .updateTable(this.t)
+        .set({ stanza })
+        .where(this.hostCol, '=', host)
+        .where(this.userCol, '=', username)
+        .where('store', '=', this.store)
+        .where('ts', '=', row!.ts)
+        .where('id', '=', id)
+        .execute();
       return true;
     });
   }
@@ -409,7 +417,9 @@ export class ArchiveStore {
 
   /** Rows in the range, counted up to `limit`; undefined when there are more. */
   private async boundedCount(range: Range, limit: number, db = this.db): Promise<number | undefined> {
-    const inner = this.range(range, db).select('id').limit(limit + 1);
+    const inner = this.range(range, db)
+      .select('id')
+      .limit(limit + 1);
     const row = await db
       .selectFrom(inner.as('r'))
       .select((eb) => eb.fn.countAll<number | string>().as('n'))
@@ -521,7 +531,7 @@ export class ArchiveStore {
    */
   async purgeBefore(host: string, cutoff: number, batch = 1000): Promise<number> {
     let deleted = 0;
-    for (let after = ''; ; ) {
+    for (let after = ''; ;) {
       const owners = await this.owners(host, after, 500);
       if (owners.length === 0) return deleted;
       for (const username of owners) deleted += await this.purgeArchive(host, username, cutoff, batch);
@@ -551,7 +561,10 @@ export class ArchiveStore {
   /** Deletes a whole archive, after the writes queued before (an account's goes by cascade; a room's when the room goes). */
   removeArchive(host: string, username: string): Promise<number> {
     return this.queue.write(async (trx) => {
-      const result = await trx.deleteFrom(this.t).where((eb) => this.owns(eb, host, username)).executeTakeFirst();
+      const result = await trx
+        .deleteFrom(this.t)
+        .where((eb) => this.owns(eb, host, username))
+        .executeTakeFirst();
       return Number(result.numDeletedRows);
     });
   }
@@ -569,7 +582,11 @@ export class ArchiveStore {
    * those that hold items.
    */
   private async owners(host: string, after: string, limit: number): Promise<string[]> {
-    if (this.owner === 'service') return (await this.archives(host)).filter((o) => o > after).sort().slice(0, limit);
+    if (this.owner === 'service')
+      return (await this.archives(host))
+        .filter((o) => o > after)
+        .sort()
+        .slice(0, limit);
     const rows = await this.db.selectFrom('account').select('username').where('host', '=', host).where('username', '>', after).orderBy('username').limit(limit).execute();
     return rows.map((r) => r.username);
   }
@@ -580,7 +597,6 @@ function bound(eb: Eb, b: Bound, op: '>' | '<' | '<='): Expression<SqlBool> {
   if (b.id === undefined) return eb('ts', op === '>' ? '>=' : '<=', b.ts);
   return eb(eb.refTuple('ts', 'id'), op, eb.tuple(b.ts, b.id));
 }
-
 
 function toMessage(row: ArchiveItemTable): ArchivedMessage {
   return {

@@ -74,7 +74,7 @@ export class WriteQueue {
 
 async function execute(trx: Kysely<any>, jobs: Job[]): Promise<unknown[]> {
   const results: unknown[] = [];
-  for (let i = 0; i < jobs.length; ) {
+  for (let i = 0; i < jobs.length;) {
     const table = jobs[i]!.insert?.table;
     if (table === undefined) {
       results.push(await jobs[i]!.run!(trx));
