@@ -74,7 +74,7 @@ t.test('help and version', async (t) => {
 });
 
 t.test('start prints where it listens, serves, and stops cleanly on SIGTERM', async (t) => {
-  const { child, port, output } = await startStarling(config, { cwd: dir, timeoutMs: 10_000 });
+  const { child, port, output } = await startStarling(config, { cwd: dir });
   t.match(output(), new RegExp(`"dataDir":"${dir}/data"`), 'the data directory is printed');
   const s = await RawStream.open(port);
   s.header();

@@ -41,7 +41,7 @@ t.test('a socket left by a killed server is replaced; a live one stops a second 
   await addUsers(config, 'a long enough password', 'dave');
   const first = await startStarling(config, { cwd: dir });
   t.teardown(() => void first.child.kill('SIGKILL'));
-  const second = await startStarling(config, { cwd: dir, timeoutMs: 8000 }).catch((err: Error) => err);
+  const second = await startStarling(config, { cwd: dir }).catch((err: Error) => err);
   t.type(second, Error, 'a second server on the same data directory does not start');
   t.match((second as Error).message, /another Starling process is running with this data directory/);
 
