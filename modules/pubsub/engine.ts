@@ -82,6 +82,15 @@ export class PubsubEngine {
     return { owner: affiliation === 'owner', rosterItem, affiliation };
   }
 
+  /** The service's nodes (with their configurations) that `who` may read. */
+  async visibleNodes(service: Jid, who: Jid): Promise<[string, NodeConfig][]> {
+    const visible: [string, NodeConfig][] = [];
+    for (const [node, config] of await this.store.nodes(service.toString())) {
+      if (!accessError(config, await this.relation(service, node, who))) visible.push([node, config]);
+    }
+    return visible;
+  }
+
   /** Throws the access model's error unless `who` may read the node. */
   async checkAccess(service: Jid, node: string, config: NodeConfig, who: Jid): Promise<void> {
     const error = accessError(config, await this.relation(service, node, who));
@@ -130,6 +139,7 @@ export class PubsubEngine {
   async publish(service: Jid, who: Jid, node: string, item: Element | undefined, options: Element | undefined): Promise<string> {
     let config = await this.store.config(service.toString(), node);
     const creating = !config && this.rules.mayCreate(service, who);
+    if (!config && !creating) throw notFound(node);
     if (!creating && !mayPublish(await this.relation(service, node, who))) throw new StanzaError('forbidden', 'only the owner and publishers may publish here');
     if (!item) throw pubsubError('bad-request', 'item-required', 'a publish needs an <item/>');
     const payloads = item.getChildElements();
@@ -141,7 +151,6 @@ export class PubsubEngine {
 
     if (config && options) checkPreconditions(config, options, this.limits.max_items);
     if (!config) {
-      if (!creating) throw notFound(node);
       config = await this.autoCreate(service, who, node, options);
     }
     const stored: StoredItem = { id: item.attrs.id || randomBytes(12).toString('hex'), publisher: who.bare.toString(), payload };
@@ -230,7 +239,8 @@ export class PubsubEngine {
       const nodes = [...(await this.store.nodes(service.toString())).keys()].filter((n) => node === undefined || n === node);
       return nodes.map((n) => ({ node: n, affiliation: 'owner' }));
     }
-    return (await this.store.affiliations(service.toString(), node)).filter((a) => a.jid === who.bare.toString());
+    const all = await this.store.affiliations(service.toString(), node);
+    return all.filter((a) => a.jid === who.bare.toString()).map((a) => ({ node: a.node, affiliation: a.affiliation }));
   }
 
   /** Owner: the node's explicit subscriptions. */
