@@ -1,7 +1,7 @@
 // The general pubsub service (XEP-0060) at pubsub.<host> over real sockets, on SQLite and on
 // PostgreSQL: disco, create (configured and instant), publish with notifications to
 // subscribers, retrieval, retract, affiliations, configure, purge, delete, auto-create, nodes
-// that outlive their creator's account, and node_creation = "admins".
+// that outlive their creator's account, and node_creation = "admins" (admins own every node).
 import t, { type Test } from 'tap';
 import type { Element } from '@xmpp/xml';
 import { startTestServer } from '../helpers/harness.js';
@@ -170,6 +170,11 @@ async function scenario(t: Test, overrides: Record<string, unknown>): Promise<vo
     t.equal(errorCondition(await pubsubSet(user, PUBSUB, xml('create', { node: 'by-erin' }))), 'forbidden', 'erin may not create');
     t.equal(errorCondition(await publish(user, 'by-erin', entry('x'), { to: SERVICE })), 'item-not-found', 'nor auto-create');
     t.ok(ok(await pubsubSet(boss, PUBSUB, xml('create', { node: 'by-dave' }))), 'dave, an admin, may');
+    const handOver = xml('affiliations', { node: 'by-dave' }, xml('affiliation', { jid: 'erin@localhost', affiliation: 'owner' }));
+    t.ok(ok(await pubsubSet(boss, OWNER, handOver)), 'erin made an owner');
+    const dropDave = xml('affiliations', { node: 'by-dave' }, xml('affiliation', { jid: 'dave@localhost', affiliation: 'none' }));
+    t.ok(ok(await pubsubSet(user, OWNER, dropDave)), 'erin removes dave');
+    t.ok(ok(await ownerGet(boss, xml('configure', { node: 'by-dave' }))), 'an admin still owns every node');
   });
 }
 
