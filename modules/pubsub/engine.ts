@@ -2,7 +2,8 @@
 // the rules of who may do what. It speaks in elements and StanzaErrors but knows nothing of IQs
 // (protocol.ts reads and answers them) nor of who gets a notification (the Notifier's job).
 // A service is addressed by its JID; on PEP (XEP-0163) that is an account's bare JID, and the
-// account owns every node of it.
+// account owns every node of it; on the general service (pubsub.<host>) each node has owners of
+// its own (affiliations: its creator, and whom the owners add).
 import { randomBytes } from 'node:crypto';
 import { xml, type Element } from '@xmpp/xml';
 import type { Jid } from '../../src/jid.js';
@@ -20,8 +21,12 @@ export interface ServiceRules {
   defaults: NodeConfig;
   /** The account the service belongs to (its nodes go with it), if any. */
   account(service: Jid): NodeAccount | undefined;
-  /** Whether `who` owns the whole service (creates, configures, publishes anywhere). */
+  /** Whether `who` owns the whole service (configures, publishes, deletes anywhere). */
   isOwner(service: Jid, who: Jid): boolean;
+  /** Whether `who` may create nodes (also by publishing to a node that does not exist). */
+  mayCreate(service: Jid, who: Jid): boolean;
+  /** Whether nodes have owners of their own (affiliations), not only the service's owner (PEP). */
+  nodeOwners: boolean;
   /** The requester's roster item on the owner's roster (PEP), for the access models. */
   rosterItem(service: Jid, who: Jid): Promise<Relation['rosterItem']>;
 }
@@ -37,6 +42,7 @@ export interface Notifier {
 export const itemElement = (item: StoredItem): Element => xml('item', { id: item.id, publisher: item.publisher }, parseElement(item.payload));
 const itemsEvent = (node: string, ...children: Element[]) => xml('event', { xmlns: NS_EVENT }, xml('items', { node }, ...children));
 
+const mayPublish = (relation: Relation) => relation.owner || relation.affiliation === 'publisher';
 const notFound = (node: string) => new StanzaError('item-not-found', `no node ${node}`);
 
 export class PubsubEngine {
@@ -73,7 +79,16 @@ export class PubsubEngine {
   async relation(service: Jid, node: string, who: Jid): Promise<Relation> {
     if (this.rules.isOwner(service, who)) return { owner: true };
     const [rosterItem, affiliation] = await Promise.all([this.rules.rosterItem(service, who), this.affiliation(service, node, who)]);
-    return { owner: false, rosterItem, affiliation };
+    return { owner: affiliation === 'owner', rosterItem, affiliation };
+  }
+
+  /** The service's nodes (with their configurations) that `who` may read. */
+  async visibleNodes(service: Jid, who: Jid): Promise<[string, NodeConfig][]> {
+    const visible: [string, NodeConfig][] = [];
+    for (const [node, config] of await this.store.nodes(service.toString())) {
+      if (!accessError(config, await this.relation(service, node, who))) visible.push([node, config]);
+    }
+    return visible;
   }
 
   /** Throws the access model's error unless `who` may read the node. */
@@ -82,24 +97,30 @@ export class PubsubEngine {
     if (error) throw error;
   }
 
-  private requireOwner(service: Jid, who: Jid): void {
-    if (!this.rules.isOwner(service, who)) throw new StanzaError('forbidden', 'only the owner of this service may do that');
+  /** The node's configuration, when `who` owns the node (or the service); else forbidden (or item-not-found). */
+  private async requireOwner(service: Jid, node: string, who: Jid): Promise<NodeConfig> {
+    const config = await this.config(service, node);
+    if (!(await this.relation(service, node, who)).owner) throw new StanzaError('forbidden', 'only an owner of this node may do that');
+    return config;
   }
 
-  private async create(service: Jid, node: string, config: NodeConfig): Promise<void> {
-    const outcome = await this.store.create(service.toString(), node, config, this.rules.account(service), this.limits.max_nodes);
+  private async create(service: Jid, who: Jid, node: string, config: NodeConfig): Promise<void> {
+    const owner = this.rules.nodeOwners ? who.bare.toString() : undefined;
+    const outcome = await this.store.create(service.toString(), node, config, this.rules.account(service), this.limits.max_nodes, owner);
     if (outcome === 'exists') throw new StanzaError('conflict', `the node ${node} exists already`);
     if (outcome === 'full') throw new StanzaError('not-allowed', `a service may have at most ${this.limits.max_nodes} nodes`);
   }
 
   /** Creates a node for a publish (with its publish-options); when a concurrent publish made it first, that node's. */
-  private async autoCreate(service: Jid, node: string, options: Element | undefined): Promise<NodeConfig> {
+  private async autoCreate(service: Jid, who: Jid, node: string, options: Element | undefined): Promise<NodeConfig> {
     const config = options ? applyPublishOptions(this.rules.defaults, options, this.limits.max_items) : this.rules.defaults;
     try {
-      await this.create(service, node, config);
+      await this.create(service, who, node, config);
       return config;
     } catch (err) {
       if (!(err instanceof StanzaError && err.condition === 'conflict')) throw err;
+      // Someone else's node, created meanwhile: publishing to it takes its rules.
+      if (!mayPublish(await this.relation(service, node, who))) throw new StanzaError('forbidden', 'only the owner and publishers may publish here');
       const existing = await this.config(service, node);
       if (options) checkPreconditions(existing, options, this.limits.max_items);
       return existing;
@@ -108,16 +129,18 @@ export class PubsubEngine {
 
   /** Creates a node (a name is made up when absent: an instant node); returns its name. */
   async createNode(service: Jid, who: Jid, node: string | undefined, configure: Element | undefined): Promise<string> {
-    this.requireOwner(service, who);
+    if (!this.rules.mayCreate(service, who)) throw new StanzaError('forbidden', 'you may not create nodes here');
     const name = node ?? randomBytes(8).toString('hex');
     const form = configure?.getChild('x', 'jabber:x:data');
-    await this.create(service, name, form ? applyConfigForm(this.rules.defaults, form, this.limits.max_items) : this.rules.defaults);
+    await this.create(service, who, name, form ? applyConfigForm(this.rules.defaults, form, this.limits.max_items) : this.rules.defaults);
     return name;
   }
 
   async publish(service: Jid, who: Jid, node: string, item: Element | undefined, options: Element | undefined): Promise<string> {
-    const relation = await this.relation(service, node, who);
-    if (!relation.owner && relation.affiliation !== 'publisher') throw new StanzaError('forbidden', 'only the owner and publishers may publish here');
+    let config = await this.store.config(service.toString(), node);
+    const creating = !config && this.rules.mayCreate(service, who);
+    if (!config && !creating) throw notFound(node);
+    if (!creating && !mayPublish(await this.relation(service, node, who))) throw new StanzaError('forbidden', 'only the owner and publishers may publish here');
     if (!item) throw pubsubError('bad-request', 'item-required', 'a publish needs an <item/>');
     const payloads = item.getChildElements();
     if (payloads.length !== 1) throw pubsubError('bad-request', payloads.length === 0 ? 'payload-required' : 'invalid-payload', 'an item has exactly one payload element');
@@ -126,11 +149,9 @@ export class PubsubEngine {
     if (size > this.limits.max_item_size)
       throw pubsubError('not-acceptable', 'payload-too-big', `the payload is ${size} bytes; this server accepts at most ${this.limits.max_item_size}`);
 
-    let config = await this.store.config(service.toString(), node);
     if (config && options) checkPreconditions(config, options, this.limits.max_items);
     if (!config) {
-      if (!relation.owner) throw notFound(node);
-      config = await this.autoCreate(service, node, options);
+      config = await this.autoCreate(service, who, node, options);
     }
     const stored: StoredItem = { id: item.attrs.id || randomBytes(12).toString('hex'), publisher: who.bare.toString(), payload };
     const keep = itemLimit(config, this.limits.max_items);
@@ -141,8 +162,7 @@ export class PubsubEngine {
   }
 
   async retract(service: Jid, who: Jid, node: string, id: string | undefined, notify: boolean): Promise<void> {
-    const relation = await this.relation(service, node, who);
-    if (!relation.owner && relation.affiliation !== 'publisher') throw new StanzaError('forbidden', 'only the owner and publishers may retract here');
+    if (!mayPublish(await this.relation(service, node, who))) throw new StanzaError('forbidden', 'only the owner and publishers may retract here');
     const config = await this.config(service, node);
     if (!id) throw pubsubError('bad-request', 'item-required', 'a retract needs an <item id=.../>');
     if (!(await this.store.retract(service.toString(), node, id))) throw new StanzaError('item-not-found', `no item ${id}`);
@@ -168,8 +188,7 @@ export class PubsubEngine {
   }
 
   async configure(service: Jid, who: Jid, node: string, form: Element | undefined): Promise<NodeConfig> {
-    this.requireOwner(service, who);
-    const current = await this.config(service, node);
+    const current = await this.requireOwner(service, node, who);
     if (!form) return current;
     const next = applyConfigForm(current, form, this.limits.max_items);
     await this.store.configure(service.toString(), node, next, itemLimit(next, this.limits.max_items));
@@ -177,16 +196,14 @@ export class PubsubEngine {
   }
 
   async deleteNode(service: Jid, who: Jid, node: string): Promise<void> {
-    this.requireOwner(service, who);
-    const config = await this.config(service, node);
+    const config = await this.requireOwner(service, node, who);
     if (config.notify_delete) await this.notifier.broadcast(service, node, config, xml('event', { xmlns: NS_EVENT }, xml('delete', { node })));
     await this.store.delete(service.toString(), node);
     this.transient.delete(this.key(service, node));
   }
 
   async purge(service: Jid, who: Jid, node: string): Promise<void> {
-    this.requireOwner(service, who);
-    const config = await this.config(service, node);
+    const config = await this.requireOwner(service, node, who);
     await this.store.purge(service.toString(), node);
     this.transient.delete(this.key(service, node));
     await this.notifier.broadcast(service, node, config, xml('event', { xmlns: NS_EVENT }, xml('purge', { node })));
@@ -216,34 +233,38 @@ export class PubsubEngine {
     return all.filter((s) => s.jid === who.bare.toString() || s.jid.startsWith(`${who.bare.toString()}/`));
   }
 
-  /** The requester's own affiliations: every node when it owns the service. */
+  /** The requester's own affiliations: every node when it owns the service (PEP). */
   async affiliationsOf(service: Jid, who: Jid, node: string | undefined): Promise<{ node: string; affiliation: Affiliation }[]> {
-    if (this.rules.isOwner(service, who)) {
+    if (!this.rules.nodeOwners && this.rules.isOwner(service, who)) {
       const nodes = [...(await this.store.nodes(service.toString())).keys()].filter((n) => node === undefined || n === node);
       return nodes.map((n) => ({ node: n, affiliation: 'owner' }));
     }
-    return (await this.store.affiliations(service.toString(), node)).filter((a) => a.jid === who.bare.toString());
+    const all = await this.store.affiliations(service.toString(), node);
+    return all.filter((a) => a.jid === who.bare.toString()).map((a) => ({ node: a.node, affiliation: a.affiliation }));
   }
 
   /** Owner: the node's explicit subscriptions. */
   async nodeSubscriptions(service: Jid, who: Jid, node: string) {
-    this.requireOwner(service, who);
-    await this.config(service, node);
+    await this.requireOwner(service, node, who);
     return this.store.subscriptions(service.toString(), node);
   }
 
-  /** Owner: the node's affiliations, the owner's own first. */
+  /** Owner: the node's affiliations (on PEP the account's own first). */
   async nodeAffiliations(service: Jid, who: Jid, node: string): Promise<{ jid: string; affiliation: Affiliation }[]> {
-    this.requireOwner(service, who);
-    await this.config(service, node);
-    return [{ jid: service.bare.toString(), affiliation: 'owner' }, ...(await this.store.affiliations(service.toString(), node))];
+    await this.requireOwner(service, node, who);
+    const stored = await this.store.affiliations(service.toString(), node);
+    return this.rules.nodeOwners ? stored : [{ jid: service.bare.toString(), affiliation: 'owner' }, ...stored];
   }
 
   async setAffiliations(service: Jid, who: Jid, node: string, changes: [string, Affiliation | 'none'][]): Promise<void> {
-    this.requireOwner(service, who);
-    await this.config(service, node);
-    if (changes.some(([jid, a]) => jid === service.bare.toString() || a === 'owner')) {
+    await this.requireOwner(service, node, who);
+    if (!this.rules.nodeOwners && changes.some(([jid, a]) => jid === service.bare.toString() || a === 'owner')) {
       throw new StanzaError('not-acceptable', 'the owner of a PEP service is its account; owners cannot be added or removed');
+    }
+    if (this.rules.nodeOwners) {
+      const after = new Map((await this.store.affiliations(service.toString(), node)).map((a) => [a.jid, a.affiliation as string]));
+      for (const [jid, a] of changes) after.set(jid, a);
+      if (![...after.values()].includes('owner')) throw new StanzaError('not-acceptable', 'a node keeps at least one owner');
     }
     await this.store.setAffiliations(service.toString(), node, changes);
   }

@@ -2,53 +2,40 @@
 // pubsub service its account owns (disco identity pubsub/pep), for OMEMO device lists and
 // bundles, avatars (XEP-0084), bookmarks (XEP-0402) and the like. Publish with auto-create and
 // publish-options (XEP-0223), retract, retrieve, create/configure/delete/purge, subscribe,
-// affiliations; notifications filtered by entity capabilities (notify.ts, pep.ts).
+// affiliations; notifications filtered by entity capabilities (notify.ts, pep.ts). The same
+// engine serves the general service at pubsub.<host> (service.ts): nodes of no account, owned
+// by their creators, open by default, with explicit subscriptions.
 //
 // Files: engine.ts (the operations and their rules), protocol.ts (IQs), node-config.ts (node
 // options and forms), access.ts (access models), notify.ts (who gets events), pep.ts (PEP rules,
-// last items on caps), store.ts (tables on SQLite and PostgreSQL), config.ts (limits).
-import { defineModule } from '../../src/module-api/define.js';
+// last items on caps), service.ts (the general service), features.ts (disco features of each),
+// store.ts (tables on SQLite and PostgreSQL), config.ts (options).
+import { parseJid } from '../../src/jid.js';
+import { defineModule, type ModuleContext } from '../../src/module-api/define.js';
 import { CapsKey } from '../caps/service.js';
 import { DiscoKey } from '../disco/service.js';
 import { RosterKey } from '../roster/service.js';
 import { PubsubConfig } from './config.js';
 import { PubsubEngine } from './engine.js';
-import { pepNotifier } from './notify.js';
+import { PEP_FEATURES } from './features.js';
+import { pepNotifier, subscriberNotifier } from './notify.js';
 import { NS_OWNER, NS_PUBSUB } from './ns.js';
 import { pepRules, sendLastItems } from './pep.js';
 import { PubsubProtocol } from './protocol.js';
+import { serviceHandler, serviceRules } from './service.js';
 import { PubsubStore, pubsubMigrations } from './store.js';
 
-/** The pubsub features (XEP-0060 §10) this service implements, advertised on every account. */
-const FEATURES = [
-  'access-open',
-  'access-presence',
-  'access-roster',
-  'access-whitelist',
-  'auto-create',
-  'auto-subscribe',
-  'config-node',
-  'create-and-configure',
-  'create-nodes',
-  'delete-items',
-  'delete-nodes',
-  'filtered-notifications',
-  'instant-nodes',
-  'item-ids',
-  'last-published',
-  'modify-affiliations',
-  'persistent-items',
-  'presence-notifications',
-  'publish',
-  'publish-options',
-  'purge-nodes',
-  'retract-items',
-  'retrieve-affiliations',
-  'retrieve-default',
-  'retrieve-items',
-  'retrieve-subscriptions',
-  'subscribe',
-];
+/** The general service on its own domain (service.ts), with an engine of its own over the same store. */
+function startService(ctx: ModuleContext<PubsubConfig>, store: PubsubStore): void {
+  const domain = parseJid(ctx.config.service.replaceAll('{host}', ctx.domain)).toString();
+  if (domain.includes('@') || domain.includes('/')) throw new Error(`pubsub.service: "${domain}" is not a domain`);
+  const rules = serviceRules({ host: ctx.domain, creation: ctx.config.node_creation, admins: new Set(ctx.host.options.admins) });
+  const router = ctx.server.router;
+  const engine = new PubsubEngine(store, { ...ctx.config, max_nodes: ctx.config.service_max_nodes }, rules, subscriberNotifier(router, store));
+  const handler = serviceHandler({ domain, name: ctx.config.service_name, engine, protocol: new PubsubProtocol(engine), router });
+  ctx.onUnload(router.addDomain(domain, handler));
+  ctx.discoItem({ jid: domain, name: ctx.config.service_name });
+}
 
 export default defineModule({
   name: 'pubsub',
@@ -71,8 +58,7 @@ export default defineModule({
     const protocol = new PubsubProtocol(engine);
 
     ctx.accountIdentity({ category: 'pubsub', type: 'pep' });
-    ctx.accountFeature(NS_PUBSUB);
-    for (const feature of FEATURES) ctx.accountFeature(`${NS_PUBSUB}#${feature}`);
+    for (const feature of PEP_FEATURES) ctx.accountFeature(feature);
 
     ctx.iq.get(NS_PUBSUB, 'pubsub', (iq) => protocol.get(iq), { to: 'bare' });
     ctx.iq.set(NS_PUBSUB, 'pubsub', (iq) => protocol.set(iq), { to: 'bare' });
@@ -83,17 +69,11 @@ export default defineModule({
     ctx.onUnload(
       ctx.use(DiscoKey).addAccountItems(async (user, requester, node) => {
         if (node !== undefined) return undefined;
-        const visible = [];
-        for (const [name, config] of await store.nodes(user.toString())) {
-          const allowed = await engine.checkAccess(user, name, config, requester).then(
-            () => true,
-            () => false,
-          );
-          if (allowed) visible.push({ jid: user.toString(), node: name });
-        }
-        return visible;
+        return (await engine.visibleNodes(user, requester)).map(([name]) => ({ jid: user.toString(), node: name }));
       }),
     );
+
+    if (ctx.config.service !== '') startService(ctx, store);
 
     ctx.onUnload(
       caps.onFeatures((session, features) => {

@@ -36,6 +36,9 @@ export const PEP_DEFAULTS: NodeConfig = {
   notify_delete: true,
 };
 
+/** The general service (pubsub.<host>): open nodes that keep ten items and send the last one to a new subscriber. */
+export const SERVICE_DEFAULTS: NodeConfig = { ...PEP_DEFAULTS, access_model: 'open', max_items: 10, send_last_published_item: 'on_sub' };
+
 type Key = keyof NodeConfig;
 
 interface Option<K extends Key> {

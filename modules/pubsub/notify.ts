@@ -6,6 +6,8 @@
 //
 // Contacts are reached on this server only: a remote contact's resources and capabilities are
 // not known here, so it gets events only through an explicit subscription.
+//
+// The general service (pubsub.<host>) notifies its explicit subscriptions only: subscriberNotifier.
 import { randomBytes } from 'node:crypto';
 import { xml, type Element } from '@xmpp/xml';
 import { tryParseJid, type Jid } from '../../src/jid.js';
@@ -34,13 +36,41 @@ export function wantsNotify(caps: CapsService | undefined, full: Jid, node: stri
   return caps?.hasFeature(full, `${node}+notify`) ?? false;
 }
 
+/** Sends an event to one entity: a headline message from the service. */
+const sender = (router: Router) => async (service: Jid, to: Jid, event: Element) => {
+  const id = `pep-${randomBytes(8).toString('hex')}`;
+  await router.route(xml('message', { type: 'headline', from: service.toString(), to: to.toString(), id }, cloneElement(event)));
+};
+
+/** Adds the node's explicit subscriptions (outcasts aside) to `to`; a bare JID is skipped when some of its resources are there. */
+async function addSubscribers(store: PubsubStore, service: Jid, node: string, affiliations: Map<string, string>, to: Map<string, Jid>): Promise<void> {
+  for (const subscription of await store.subscriptions(service.toString(), node)) {
+    const jid = tryParseJid(subscription.jid);
+    if (!jid || affiliations.get(jid.bare.toString()) === 'outcast') continue;
+    // A bare JID subscribed gets it once, not besides its resources that have it already.
+    if (jid.isBare && [...to.values()].some((j) => j.bare.equals(jid))) continue;
+    to.set(jid.toString(), jid);
+  }
+}
+
+const affiliationsOf = async (store: PubsubStore, service: Jid, node: string) => new Map((await store.affiliations(service.toString(), node)).map((a) => [a.jid, a.affiliation]));
+
+/** Events to the node's explicit subscriptions only (the general service). */
+export function subscriberNotifier(router: Router, store: PubsubStore): Notifier {
+  const send = sender(router);
+  return {
+    send,
+    async broadcast(service, node, _config, event) {
+      const to = new Map<string, Jid>();
+      await addSubscribers(store, service, node, await affiliationsOf(store, service, node), to);
+      for (const jid of to.values()) await send(service, jid, event);
+    },
+  };
+}
+
 export function pepNotifier(deps: PepNotifierDeps): Notifier {
   const { router, sessions, roster, store } = deps;
-
-  const send = async (service: Jid, to: Jid, event: Element) => {
-    const id = `pep-${randomBytes(8).toString('hex')}`;
-    await router.route(xml('message', { type: 'headline', from: service.toString(), to: to.toString(), id }, cloneElement(event)));
-  };
+  const send = sender(router);
 
   /** The full JIDs of `user`'s available sessions that want the node's notifications. */
   const interested = (user: Jid, node: string): Jid[] =>
@@ -53,7 +83,7 @@ export function pepNotifier(deps: PepNotifierDeps): Notifier {
     const to = new Map<string, Jid>();
     const add = (jid: Jid) => to.set(jid.toString(), jid);
     interested(owner, node).forEach(add);
-    const affiliations = new Map((await store.affiliations(owner.toString(), node)).map((a) => [a.jid, a.affiliation]));
+    const affiliations = await affiliationsOf(store, owner, node);
     for (const item of await roster.items(owner)) {
       if (item.subscription !== 'from' && item.subscription !== 'both') continue;
       const contact = tryParseJid(item.jid);
@@ -61,13 +91,7 @@ export function pepNotifier(deps: PepNotifierDeps): Notifier {
       if (accessError(config, { owner: false, rosterItem: item, affiliation: affiliations.get(item.jid) })) continue;
       interested(contact, node).forEach(add);
     }
-    for (const subscription of await store.subscriptions(owner.toString(), node)) {
-      const jid = tryParseJid(subscription.jid);
-      if (!jid || affiliations.get(jid.bare.toString()) === 'outcast') continue;
-      // A bare JID subscribed gets it once, not besides its resources that have it already.
-      if (jid.isBare && [...to.values()].some((j) => j.bare.equals(jid))) continue;
-      add(jid);
-    }
+    await addSubscribers(store, owner, node, affiliations, to);
     return to;
   };
 

@@ -16,6 +16,8 @@ export function pepRules(roster: RosterService): ServiceRules {
     defaults: PEP_DEFAULTS,
     account: (service) => ({ host: service.domain, username: service.local }),
     isOwner: (service, who) => who.bare.equals(service.bare),
+    mayCreate: (service, who) => who.bare.equals(service.bare),
+    nodeOwners: false,
     rosterItem: (service, who) => roster.item(service.bare, who.bare),
   };
 }

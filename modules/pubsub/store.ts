@@ -10,7 +10,7 @@ import { millis, type Migration } from '../../src/storage/migrations.js';
 import type { NodeConfig } from './node-config.js';
 
 interface NodeTable {
-  /** The service's address: an account's bare JID (PEP). */
+  /** The service's address: an account's bare JID (PEP), or the general service's domain. */
   service: string;
   node: string;
   host: string | null;
@@ -133,8 +133,8 @@ export class PubsubStore {
     return new Map(rows.map((r) => [r.node, JSON.parse(r.config) as NodeConfig]));
   }
 
-  /** Creates a node; false when it exists already or the service has `maxNodes` nodes. */
-  async create(service: string, node: string, config: NodeConfig, account: NodeAccount | undefined, maxNodes: number): Promise<'created' | 'exists' | 'full'> {
+  /** Creates a node (with `owner` affiliated as its owner, if given); 'exists' or 'full' when the service has it or `maxNodes` nodes. */
+  async create(service: string, node: string, config: NodeConfig, account: NodeAccount | undefined, maxNodes: number, owner?: string): Promise<'created' | 'exists' | 'full'> {
     return this.db.transaction().execute(async (trx) => {
       if (account && this.storage.driver === 'postgres') {
         await trx.selectFrom('account').select('host').where('host', '=', account.host).where('username', '=', account.username).forUpdate().execute();
@@ -146,6 +146,7 @@ export class PubsubStore {
         .insertInto('pubsub_node')
         .values({ service, node, host: account?.host ?? null, username: account?.username ?? null, config: JSON.stringify(config), created_at: Date.now() })
         .execute();
+      if (owner !== undefined) await trx.insertInto('pubsub_affiliation').values({ service, node, jid: owner, affiliation: 'owner' }).execute();
       return 'created';
     });
   }

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { parseRouteTarget, ROUTE_TARGET_HELP } from '../s2s/route-target.js';
 import { prepareDomain } from '../precis.js';
+import { tryParseJid } from '../jid.js';
 
 function isDomain(s: string): boolean {
   try {
@@ -11,6 +12,11 @@ function isDomain(s: string): boolean {
   } catch {
     return false;
   }
+}
+
+function isBareJid(s: string): boolean {
+  const jid = tryParseJid(s);
+  return jid !== null && jid.isBare && jid.local !== '';
 }
 
 const port = z.number().int().min(0).max(65535);
@@ -54,6 +60,8 @@ export const HostOptions = z.strictObject({
       max_sessions_per_user: z.number().int().min(1).default(10),
     })
     .prefault({}),
+  /** Bare JIDs of the host's administrators, to whom modules give rights (pubsub node creation). */
+  admins: z.array(z.string().refine(isBareJid, { message: 'expected a bare JID such as "admin@example.org"' })).default([]),
   /** PEM certificate chain for the host; empty: look in tls.certificates_dir, else self-signed. */
   certificate: z.string().default(''),
   /** PEM private key of that certificate. */

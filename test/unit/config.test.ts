@@ -73,6 +73,14 @@ t.test('per-host overrides merge over the global options', async (t) => {
   t.equal(c.hostOptions.get('other.example')!.accounts.max_sessions_per_user, 10);
 });
 
+t.test('admins: global, overridden per host, bare JIDs only', async (t) => {
+  const c = parseConfigText(`admins = ["root@example.org"]\n[hosts."example.org"]\n[hosts."other.example"]\nadmins = ["boss@other.example"]\n`, 'admins.toml', registry);
+  t.same(c.hostOptions.get('example.org')!.admins, ['root@example.org']);
+  t.same(c.hostOptions.get('other.example')!.admins, ['boss@other.example']);
+  const err = t.throws(() => parseConfigText(`admins = ["root@example.org/laptop"]\n`, 'admins.toml', registry)) as ConfigError;
+  t.match(err.message, /admins\[0\]: expected a bare JID/);
+});
+
 t.test('a bad host override names the host', async (t) => {
   const err = t.throws(() => parseConfigText(`[hosts."a.example".accounts]\nmin_pasword_length = 3\n`, 'h.toml', registry)) as ConfigError;
   t.match(err.message, /hosts\.a\.example|hosts\."a\.example"/);
