@@ -9,8 +9,8 @@ import { AccountStore } from '../../src/storage/accounts.js';
 import { PushStore } from '../../modules/push/store.js';
 import { MapStore } from '../../src/storage/stores.js';
 import { ArchiveStore } from '../../src/storage/archive/store.js';
-import { DOMAIN, startTestServer, type TestServer } from '../helpers/harness.js';
-import { connect, rawAuthenticated, rawLogin, xml, type RawStream, type TestClient } from '../helpers/clients.js';
+import { DOMAIN, nextHook, sessionsEnded, startTestServer, type TestServer } from '../helpers/harness.js';
+import { connect, rawAuthenticated, rawLogin, rawRoundTrip, xml, type RawStream, type TestClient } from '../helpers/clients.js';
 import { rowsOwnedBy } from '../helpers/owned-rows.js';
 import { storeOnBothDatabases } from '../helpers/databases.js';
 
@@ -126,8 +126,9 @@ async function waitFor(check: () => boolean | Promise<boolean>, what: string, ti
 
 /** Stops a client and waits until the server has no session of the user left. */
 async function logout(ts: TestServer, client: TestClient, user: string): Promise<void> {
+  const ended = sessionsEnded(ts, user);
   await client.stop();
-  await waitFor(() => ts.server.core.sessions.resourcesOf(makeJid(user, DOMAIN)).length === 0, `${user} to be offline`);
+  await ended;
 }
 
 /** A client enables push (node = user name) and logs out: an offline account with a registration. */
@@ -184,11 +185,12 @@ t.test('push notifications', async (t) => {
     const enabled = await s.element('enabled');
     const reply = await rawIq(s, enable('alice-phone', optionsForm('hunter2')));
     t.equal(reply.attrs.type, 'result', 'push enabled');
-    await sleep(100);
+    await rawRoundTrip(s);
     s.elements.length = 0;
+    const hibernated = nextHook(ts, 'session/interrupted');
     s.close(); // cut: no closing handshake
     const alice = makeJid('alice', DOMAIN);
-    await waitFor(() => ts.server.core.sessions.resourcesOf(alice).some((x) => x.hibernating), 'the session to hibernate');
+    await hibernated; // the server saw it and keeps the session
 
     await bob.send(chat('alice@localhost', 'meet me at the secret place'));
     const iq = await app.next();
@@ -232,13 +234,17 @@ t.test('push notifications', async (t) => {
     await bob.send(chat('alice@localhost', 'live'));
     await r.until(() => bodies().includes('live'));
     t.ok(await app.none(200), 'no notification for a live session');
-    await sleep(100);
+    // A round trip that adds no stanza to count: the server's <a/> to an <r/>.
+    r.write(`<r xmlns='${SM}'/>`);
+    await r.element('a');
     // Acknowledge everything (resumed with h=0, so all of it came again on this stream).
     const stanzas = r.elements.filter((e) => e.name === 'message' || e.name === 'iq' || e.name === 'presence').length;
     r.write(`<a xmlns='${SM}' h='${stanzas}'/>`);
-    await sleep(100);
+    r.write(`<r xmlns='${SM}'/>`);
+    await r.element('a'); // the server handled the <a/> before it
+    const hibernatedAgain = nextHook(ts, 'session/interrupted');
     r.close();
-    await waitFor(() => ts.server.core.sessions.resourcesOf(alice).some((x) => x.hibernating), 'the session to hibernate again');
+    await hibernatedAgain;
     await bob.send(chat('alice@localhost', 'after the second cut'));
     t.equal(parsePublish(await app.next()).fields['message-count'], '1', 'counted from one again');
     // End the kept session for good (its queue goes to offline storage, already notified).
