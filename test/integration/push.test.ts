@@ -33,6 +33,8 @@ class AppServer {
   readonly received: Element[] = [];
   answer: Answer = 'result';
   private waiters: (() => void)[] = [];
+  /** The routing of the last reply: the publisher has it once this settles. */
+  private replied: Promise<unknown> = Promise.resolve();
 
   constructor(ts: TestServer, test: { teardown(fn: () => unknown): void }) {
     const router = ts.server.core.router;
@@ -47,7 +49,7 @@ class AppServer {
         answer === 'result'
           ? xml('iq', { ...attrs, type: 'result' })
           : xml('iq', { ...attrs, type: 'error' }, xml('error', { type: answer.type }, xml(answer.condition, { xmlns: STANZAS })));
-      void router.route(reply);
+      this.replied = router.route(reply);
     });
     test.teardown(undo);
   }
@@ -63,6 +65,15 @@ class AppServer {
       });
     }
     return this.received.shift()!;
+  }
+
+  /**
+   * Resolves once the last reply reached the publisher and what it decides without waiting
+   * (a transient failure counted, a registration's removal begun) is done.
+   */
+  async answered(): Promise<void> {
+    await this.replied.catch(() => {});
+    await new Promise((resolve) => setImmediate(resolve));
   }
 
   /** True when no publish arrives within `ms`. */
@@ -310,7 +321,7 @@ t.test('push notifications', async (t) => {
     app.answer = { type: 'wait', condition: 'resource-constraint' };
     await bob.send(chat('gina@localhost', 'one'));
     await app.next();
-    await sleep(200);
+    await app.answered();
     t.equal(await registrations(ts, 'gina'), 1, 'one transient error is tolerated');
     app.answer = 'result';
     await bob.send(chat('gina@localhost', 'two'));
@@ -318,7 +329,7 @@ t.test('push notifications', async (t) => {
     app.answer = { type: 'wait', condition: 'resource-constraint' };
     await bob.send(chat('gina@localhost', 'three'));
     await app.next();
-    await sleep(200);
+    await app.answered();
     t.equal(await registrations(ts, 'gina'), 1, 'a success in between resets the failures');
     app.answer = 'silent';
     await bob.send(chat('gina@localhost', 'four'));
