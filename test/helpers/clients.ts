@@ -269,6 +269,20 @@ export class XmlSocket {
   }
 }
 
+let rawRoundTrips = 0;
+
+/**
+ * The raw stream's round trip (see TestClient.roundTrip): an XEP-0199 ping to the server and
+ * its answer (taken off the list). Once it is in, the server has handled what was written
+ * before it, and everything it wrote to this stream before the answer is in `s.elements`.
+ */
+export async function rawRoundTrip(s: XmlSocket, to = DOMAIN): Promise<void> {
+  const id = `raw-round-trip-${++rawRoundTrips}`;
+  s.write(`<iq type='get' id='${id}' to='${to}'><ping xmlns='urn:xmpp:ping'/></iq>`);
+  const answer = await s.until(() => s.elements.find((e) => e.name === 'iq' && e.attrs.id === id));
+  s.elements.splice(s.elements.indexOf(answer), 1);
+}
+
 /** A raw client-to-server XML stream over a socket, for what a client library won't send. */
 export class RawStream extends XmlSocket {
   private constructor(socket: net.Socket) {

@@ -8,6 +8,7 @@ import { ModuleRegistry } from '../../src/module-api/loader.js';
 import { makeJid, parseJid } from '../../src/jid.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { builtinModules } from '../../modules/index.js';
+import type { HookEvents } from '../../src/module-api/events.js';
 
 // The test server's certificate is self-signed.
 process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
@@ -104,6 +105,29 @@ export async function sessionsEnded(ts: TestServer, user: string, domain = DOMAI
         }
       },
       Number.NEGATIVE_INFINITY,
+      'test',
+    );
+  });
+}
+
+/**
+ * Resolves with the next `event` on the host's hook bus that `match` accepts. The test's handler
+ * runs first in the chain and lets it go on; the promise resolves on the next turn of the event
+ * loop, once the synchronous handlers after it have run too (stream management keeping a
+ * session, client state indication holding a stanza). Registered when called: call it before
+ * what fires the event.
+ */
+export function nextHook<K extends keyof HookEvents>(ts: TestServer, event: K, match: (e: HookEvents[K]) => boolean = () => true, domain = DOMAIN): Promise<HookEvents[K]> {
+  const host = ts.server.core.hosts.get(domain)!;
+  return new Promise((resolve) => {
+    const undo = host.hooks.on(
+      event,
+      (e) => {
+        if (!match(e)) return;
+        undo();
+        setImmediate(() => resolve(e));
+      },
+      Number.POSITIVE_INFINITY,
       'test',
     );
   });

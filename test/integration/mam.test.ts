@@ -9,8 +9,8 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import type { Element } from '@xmpp/xml';
 import { makeJid } from '../../src/jid.js';
-import { startTestServer, type TestServer } from '../helpers/harness.js';
-import { connect, rawLogin, xml, type RawStream, type TestClient } from '../helpers/clients.js';
+import { sessionsEnded, startTestServer, type TestServer } from '../helpers/harness.js';
+import { connect, rawLogin, rawRoundTrip, xml, type RawStream, type TestClient } from '../helpers/clients.js';
 import { rowsOwnedBy } from '../helpers/owned-rows.js';
 import { onPostgres } from '../helpers/databases.js';
 import { FORWARD, MAM, field, forwarded, mamQuery, nextPurgePass, type MamQueryOptions, type MamQueryResult } from '../helpers/mam.js';
@@ -25,7 +25,6 @@ const HINTS = 'urn:xmpp:hints';
 
 let seq = 0;
 const nextId = (p: string) => `${p}${++seq}`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const chat = (to: string, id: string, text: string, ...extra: Element[]) => xml('message', { to, type: 'chat', id }, xml('body', {}, text), ...extra);
 const isMessageId = (id: string) => (el: Element) => el.name === 'message' && el.attrs.id === id;
@@ -49,12 +48,9 @@ async function received(c: TestClient, ids: string[]): Promise<Element[]> {
 }
 
 async function logout(ts: TestServer, client: TestClient, user: string): Promise<void> {
+  const ended = sessionsEnded(ts, user);
   await client.stop();
-  const deadline = Date.now() + 5000;
-  while (ts.server.core.sessions.resourcesOf(makeJid(user, 'localhost')).length > 0) {
-    if (Date.now() > deadline) throw new Error(`${user} still has sessions`);
-    await sleep(10);
-  }
+  await ended;
 }
 
 t.test('archiving and stanza-ids', async (t) => {
@@ -245,19 +241,21 @@ t.test('archiving and stanza-ids', async (t) => {
     s.write(`<enable xmlns='urn:xmpp:sm:3'/>`);
     await s.element('enabled');
     s.write('<presence/>');
-    await sleep(100);
+    await rawRoundTrip(s); // the presence is handled: bob is available to take the message
     await alice.send(chat('bob@localhost', id, 'do not lose me'));
     const live = await s.until(() => s.elements.find((e) => e.name === 'message' && e.attrs.id === id), 10_000);
     const sid = stanzaIdBy(live, 'bob@localhost');
     t.ok(sid);
+    const ended = sessionsEnded(ts, 'bob');
     s.close(); // unacknowledged: re-routed (to offline storage) when the session ends
+    await ended;
     // Back from offline storage (a parsed copy), dropped again without an ack.
-    await sleep(200);
     const again = await drop('r2');
     t.equal(again.message.attrs.id, id);
     t.equal(stanzaIdBy(again.message, 'bob@localhost'), sid, 'the same stanza-id');
+    const endedAgain = sessionsEnded(ts, 'bob');
     again.s.close();
-    await sleep(200);
+    await endedAgain;
     const bob2 = await connect(ts, 'bob', { resource: 'phone2' });
     clients.push(bob2);
     const [last] = await received(bob2, [id]);

@@ -5,7 +5,8 @@
 // room gets nothing) and a hook that changes the stanza gets its change on the wire.
 import t from 'tap';
 import { Element } from '@xmpp/xml';
-import { nothingArrived, rawAuthenticated, rawLogin, type RawStream } from '../helpers/clients.js';
+import { nothingArrived, rawAuthenticated, rawLogin, rawRoundTrip, type RawStream } from '../helpers/clients.js';
+import { nextHook } from '../helpers/harness.js';
 import { SERVICE, createInstant, groupchat, groupchatWith, iq, isSubject, join, startMucServer, users, xml } from './muc-helpers.js';
 
 const SM = 'urn:xmpp:sm:3';
@@ -117,18 +118,21 @@ t.test('stream management counts and queues fanned-out messages, and resends the
   t.pass('the server asks for acks: fanned-out stanzas are counted');
   const handled = joinStanzas + 3;
   s.write(`<a xmlns='${SM}' h='${handled - 1}'/>`); // all but m3 acknowledged
-  await new Promise((r) => setTimeout(r, 100));
+  s.write(`<r xmlns='${SM}'/>`);
+  await s.element('a'); // the server's answer: it handled the <a/> before it
+  const interrupted = nextHook(ts, 'session/interrupted');
   s.close(); // cut: the session is kept for resumption, and stays in the room
-  await new Promise((r) => setTimeout(r, 200));
+  await interrupted;
   for (let i = 4; i <= 5; i++) await groupchat(alice!, room, `m${i}`);
-  await new Promise((r) => setTimeout(r, 200));
+  // alice's own copy of m5 comes in the same fan-out as the one queued for bob's kept session.
+  await alice!.next(groupchatWith('m5'));
 
   const back = await rawAuthenticated(ts.port, 'bob');
   t.teardown(() => back.close());
   back.write(`<resume xmlns='${SM}' previd='${enabled.attrs.id}' h='${handled - 1}'/>`);
   await back.element('resumed');
   await back.until(() => groupchats(back).length >= 3);
-  await new Promise((r) => setTimeout(r, 200));
+  await rawRoundTrip(back); // anything more sent again would be in before the answer
   const resent = groupchats(back);
   t.same(
     resent.map((e) => e.getChildText('body')),

@@ -9,8 +9,8 @@ import { AccountStore } from '../../src/storage/accounts.js';
 import { PushStore } from '../../modules/push/store.js';
 import { MapStore } from '../../src/storage/stores.js';
 import { ArchiveStore } from '../../src/storage/archive/store.js';
-import { DOMAIN, startTestServer, type TestServer } from '../helpers/harness.js';
-import { connect, rawAuthenticated, rawLogin, xml, type RawStream, type TestClient } from '../helpers/clients.js';
+import { DOMAIN, nextHook, sessionsEnded, startTestServer, type TestServer } from '../helpers/harness.js';
+import { connect, rawAuthenticated, rawLogin, rawRoundTrip, xml, type RawStream, type TestClient } from '../helpers/clients.js';
 import { rowsOwnedBy } from '../helpers/owned-rows.js';
 import { storeOnBothDatabases } from '../helpers/databases.js';
 
@@ -33,8 +33,13 @@ class AppServer {
   readonly received: Element[] = [];
   answer: Answer = 'result';
   private waiters: (() => void)[] = [];
+  /** The routing of the last reply: the publisher has it once this settles. */
+  private replied: Promise<unknown> = Promise.resolve();
 
-  constructor(ts: TestServer, test: { teardown(fn: () => unknown): void }) {
+  constructor(
+    private readonly ts: TestServer,
+    test: { teardown(fn: () => unknown): void },
+  ) {
     const router = ts.server.core.router;
     const undo = router.addDomain(APP, (stanza, from, to) => {
       if (stanza.name !== 'iq' || stanza.attrs.type !== 'set') return;
@@ -47,7 +52,7 @@ class AppServer {
         answer === 'result'
           ? xml('iq', { ...attrs, type: 'result' })
           : xml('iq', { ...attrs, type: 'error' }, xml('error', { type: answer.type }, xml(answer.condition, { xmlns: STANZAS })));
-      void router.route(reply);
+      this.replied = router.route(reply);
     });
     test.teardown(undo);
   }
@@ -65,9 +70,27 @@ class AppServer {
     return this.received.shift()!;
   }
 
-  /** True when no publish arrives within `ms`. */
-  async none(ms = 400): Promise<boolean> {
-    await sleep(ms);
+  /**
+   * Resolves once the last reply reached the publisher and what it decides without waiting
+   * (a transient failure counted, a registration's removal begun) is done.
+   */
+  async answered(): Promise<void> {
+    await this.replied.catch(() => {});
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  /**
+   * True when no publish has arrived, checked with no clock: after a round trip of each of
+   * `senders` (their messages are handled: the push module's hooks ran and began whatever
+   * storage read a notification waits on), then a query of its own on the same database (the
+   * test server's SQLite has one connection, which runs queries in order: the module's reads
+   * are done), then a turn of the event loop (what follows those reads, the publish and its
+   * routing to the App Server here, needs no I/O).
+   */
+  async none(...senders: TestClient[]): Promise<boolean> {
+    for (const sender of senders) await sender.roundTrip();
+    await this.ts.server.core.storage.ping();
+    await new Promise((resolve) => setImmediate(resolve));
     const quiet = this.received.length === 0;
     this.received.length = 0;
     return quiet;
@@ -126,8 +149,9 @@ async function waitFor(check: () => boolean | Promise<boolean>, what: string, ti
 
 /** Stops a client and waits until the server has no session of the user left. */
 async function logout(ts: TestServer, client: TestClient, user: string): Promise<void> {
+  const ended = sessionsEnded(ts, user);
   await client.stop();
-  await waitFor(() => ts.server.core.sessions.resourcesOf(makeJid(user, DOMAIN)).length === 0, `${user} to be offline`);
+  await ended;
 }
 
 /** A client enables push (node = user name) and logs out: an offline account with a registration. */
@@ -184,11 +208,12 @@ t.test('push notifications', async (t) => {
     const enabled = await s.element('enabled');
     const reply = await rawIq(s, enable('alice-phone', optionsForm('hunter2')));
     t.equal(reply.attrs.type, 'result', 'push enabled');
-    await sleep(100);
+    await rawRoundTrip(s);
     s.elements.length = 0;
+    const hibernated = nextHook(ts, 'session/interrupted');
     s.close(); // cut: no closing handshake
     const alice = makeJid('alice', DOMAIN);
-    await waitFor(() => ts.server.core.sessions.resourcesOf(alice).some((x) => x.hibernating), 'the session to hibernate');
+    await hibernated; // the server saw it and keeps the session
 
     await bob.send(chat('alice@localhost', 'meet me at the secret place'));
     const iq = await app.next();
@@ -216,7 +241,7 @@ t.test('push notifications', async (t) => {
     t.equal(parsePublish(await app.next()).fields['message-count'], '2', 'the count goes up');
     await bob.send(xml('message', { to: 'alice@localhost', type: 'chat' }, xml('composing', { xmlns: CHATSTATES })));
     await bob.send(xml('message', { to: 'alice@localhost', type: 'headline' }, xml('body', {}, 'news')));
-    t.ok(await app.none(), 'chat states and headlines wake nobody');
+    t.ok(await app.none(bob), 'chat states and headlines wake nobody');
     await bob.send(xml('message', { to: 'alice@localhost', type: 'chat' }, xml('encrypted', { xmlns: 'eu.siacs.conversations.axolotl' })));
     t.equal(parsePublish(await app.next()).fields['message-count'], '3', 'an encrypted message without a body does');
 
@@ -231,18 +256,24 @@ t.test('push notifications', async (t) => {
     // A message while the connection is up notifies nobody; after the next cut the count starts again.
     await bob.send(chat('alice@localhost', 'live'));
     await r.until(() => bodies().includes('live'));
-    t.ok(await app.none(200), 'no notification for a live session');
-    await sleep(100);
+    t.ok(await app.none(bob), 'no notification for a live session');
+    // A round trip that adds no stanza to count: the server's <a/> to an <r/>.
+    r.write(`<r xmlns='${SM}'/>`);
+    await r.element('a');
     // Acknowledge everything (resumed with h=0, so all of it came again on this stream).
     const stanzas = r.elements.filter((e) => e.name === 'message' || e.name === 'iq' || e.name === 'presence').length;
     r.write(`<a xmlns='${SM}' h='${stanzas}'/>`);
-    await sleep(100);
+    r.write(`<r xmlns='${SM}'/>`);
+    await r.element('a'); // the server handled the <a/> before it
+    const hibernatedAgain = nextHook(ts, 'session/interrupted');
     r.close();
-    await waitFor(() => ts.server.core.sessions.resourcesOf(alice).some((x) => x.hibernating), 'the session to hibernate again');
+    await hibernatedAgain;
     await bob.send(chat('alice@localhost', 'after the second cut'));
     t.equal(parsePublish(await app.next()).fields['message-count'], '1', 'counted from one again');
     // End the kept session for good (its queue goes to offline storage, already notified).
+    const kept = sessionsEnded(ts, 'alice'); // its teardown (the queue re-routed) is done then
     ts.server.core.sessions.resourcesOf(alice).forEach((x) => x.end());
+    await kept;
     t.ok(await app.none(), 'a message re-routed to offline storage is not notified twice');
   });
 
@@ -262,7 +293,7 @@ t.test('push notifications', async (t) => {
     await bob.send(chat('carol@localhost', 'hello?'));
     t.equal(parsePublish(await app.next()).fields['message-count'], '2');
     await bob.send(chat('carol@localhost', 'not kept', xml('no-store', { xmlns: HINTS })));
-    t.ok(await app.none(), 'a <no-store/> message is not stored, so it wakes nobody');
+    t.ok(await app.none(bob), 'a <no-store/> message is not stored, so it wakes nobody');
 
     const c = await connect(ts, 'carol', { resource: 'phone' });
     const got = await c.next((el) => el.name === 'message' && el.getChildText('body') === 'are you there?');
@@ -280,13 +311,13 @@ t.test('push notifications', async (t) => {
     await logout(ts, c, 'dave');
     await bob.send(chat('dave@localhost', 'one'));
     t.equal(parsePublish(await app.next()).node, 'd2', 'the remaining node is notified');
-    t.ok(await app.none(), 'the disabled one is not');
+    t.ok(await app.none(bob), 'the disabled one is not');
 
     const c2 = await connect(ts, 'dave', { resource: 'phone' });
     await iqSet(c2, xml('disable', { xmlns: PUSH, jid: APP }));
     await logout(ts, c2, 'dave');
     await bob.send(chat('dave@localhost', 'two'));
-    t.ok(await app.none(), 'nothing once the service is disabled');
+    t.ok(await app.none(bob), 'nothing once the service is disabled');
     t.equal(await registrations(ts, 'dave'), 0);
   });
 
@@ -295,16 +326,16 @@ t.test('push notifications', async (t) => {
     app.answer = { type: 'cancel', condition: 'item-not-found' };
     await bob.send(chat('frank@localhost', 'one'));
     await app.next();
-    await waitFor(async () => (await registrations(ts, 'frank')) === 0, 'the registration to be disabled');
-    t.pass('an error of type cancel disabled the registration');
+    await app.answered();
+    t.equal(await registrations(ts, 'frank'), 0, 'an error of type cancel disabled the registration');
     await bob.send(chat('frank@localhost', 'two'));
-    t.ok(await app.none(), 'and no more notifications go there');
+    t.ok(await app.none(bob), 'and no more notifications go there');
 
     await registeredOffline(ts, 'gina');
     app.answer = { type: 'wait', condition: 'resource-constraint' };
     await bob.send(chat('gina@localhost', 'one'));
     await app.next();
-    await sleep(200);
+    await app.answered();
     t.equal(await registrations(ts, 'gina'), 1, 'one transient error is tolerated');
     app.answer = 'result';
     await bob.send(chat('gina@localhost', 'two'));
@@ -312,7 +343,7 @@ t.test('push notifications', async (t) => {
     app.answer = { type: 'wait', condition: 'resource-constraint' };
     await bob.send(chat('gina@localhost', 'three'));
     await app.next();
-    await sleep(200);
+    await app.answered();
     t.equal(await registrations(ts, 'gina'), 1, 'a success in between resets the failures');
     app.answer = 'silent';
     await bob.send(chat('gina@localhost', 'four'));
@@ -326,12 +357,16 @@ t.test('push notifications', async (t) => {
     const c = await connect(ts, 'ivan', { resource: 'phone' });
     await iqSet(c, xml('enable', { xmlns: PUSH, jid: 'push.unreachable.example', node: 'n' }));
     await logout(ts, c, 'ivan');
+    // The router's error for the publish, to the account that published: once it is handled,
+    // the publisher has it and counted the failure.
+    const bounced = nextHook(ts, 'iq/bare', ({ stanza, to }) => stanza.attrs.type === 'error' && to.local === 'ivan');
     await bob.send(chat('ivan@localhost', 'one'));
-    await sleep(200);
+    await bounced;
     t.equal(await registrations(ts, 'ivan'), 1, 'remote-server-not-found counts as a transient failure');
+    const bouncedAgain = nextHook(ts, 'iq/bare', ({ stanza, to }) => stanza.attrs.type === 'error' && to.local === 'ivan');
     await bob.send(chat('ivan@localhost', 'two'));
-    await waitFor(async () => (await registrations(ts, 'ivan')) === 0, 'the registration to be disabled');
-    t.pass('disabled after two in a row');
+    await bouncedAgain;
+    t.equal(await registrations(ts, 'ivan'), 0, 'disabled after two in a row');
   });
 
   t.test('the push service removing the affiliation disables the registration (§8)', async (t) => {
@@ -368,7 +403,7 @@ t.test('(2) include_body and include_sender; min_interval', async (t) => {
   t.equal(p.fields['last-message-sender'], bob.jid, "the sender's full JID");
   t.equal(p.fields['message-count'], '1');
   await bob.send(chat('alice@localhost', 'too soon'));
-  t.ok(await app.none(), 'no second notification within min_interval');
+  t.ok(await app.none(bob), 'no second notification within min_interval');
 });
 
 /** The store on SQLite and (when reachable) PostgreSQL. */

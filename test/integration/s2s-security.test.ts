@@ -16,7 +16,7 @@ import type { Element } from '@xmpp/xml';
 import { X509Certificate } from 'node:crypto';
 import { DialbackKeys } from '../../src/s2s/dialback.js';
 import { certificateNames } from '../../src/s2s/identity.js';
-import { XmlSocket } from '../helpers/clients.js';
+import { nothingArrived, XmlSocket } from '../helpers/clients.js';
 import { connectTo, link, makeTestCa, startFederated, xml, type FedClient, type FederatedServer } from './s2s-helpers.js';
 
 const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
@@ -200,10 +200,9 @@ t.test('SASL EXTERNAL: authenticated as one domain, sending from another, is cut
   t.equal(await peer.streamError(), 'not-authorized', 'a stanza from a domain not authenticated on the stream: not-authorized');
   await peer.until(() => peer.closed);
   t.ok(peer.closed, 'and the stream is closed');
-  await t.rejects(
-    alice.next((el) => el.getChildText('body') === 'spoofed', 700),
-    'the spoofed message was not delivered',
-  );
+  // The server refused the stanza before it answered with the stream error; alice's round trip
+  // brings anything it wrote to her before.
+  t.ok(await nothingArrived(alice, (el) => el.getChildText('body') === 'spoofed'), 'the spoofed message was not delivered');
 });
 
 t.test('SASL EXTERNAL is offered only for a certificate valid for the claimed domain', async (t) => {
@@ -273,10 +272,7 @@ t.test('dialback: authenticated as one domain, sending from another, is cut off'
   t.test('a domain not authenticated on the stream is cut off', async (t) => {
     peer.write(message('bob@b.localhost', 'alice@a.localhost', 'spoofed'));
     t.equal(await peer.streamError(), 'not-authorized', 'another domain: not-authorized, stream closed');
-    await t.rejects(
-      alice.next((el) => el.getChildText('body') === 'spoofed', 700),
-      'not delivered',
-    );
+    t.ok(await nothingArrived(alice, (el) => el.getChildText('body') === 'spoofed'), 'not delivered');
   });
 });
 

@@ -2,8 +2,8 @@
 // connection with every message delivered once and in order, and what happens when it expires.
 import t from 'tap';
 import type { Element } from '@xmpp/xml';
-import { startTestServer } from '../helpers/harness.js';
-import { rawAuthenticated, rawLogin, type RawStream } from '../helpers/clients.js';
+import { nextHook, sessionsEnded, startTestServer } from '../helpers/harness.js';
+import { rawAuthenticated, rawLogin, rawRoundTrip, type RawStream } from '../helpers/clients.js';
 
 const SM = 'urn:xmpp:sm:3';
 const MODULES = ['sasl', 'ping', 'disco', 'roster', 'presence', 'offline', 'sm'];
@@ -35,21 +35,22 @@ t.test('stream management', async (t) => {
     const sender = await rawLogin(ts.port, 'alice', 'sender');
     const phone = await rawLogin(ts.port, 'bob', 'phone');
     phone.s.write('<presence/>');
+    await rawRoundTrip(phone.s); // what the presence brings is in (before enabling: not counted)
     const enabled = await enable(phone.s);
     t.equal(enabled.attrs.resume, 'true');
     const previd = enabled.attrs.id!;
-    await new Promise((r) => setTimeout(r, 100));
     phone.s.elements.length = 0;
 
     for (let i = 1; i <= 4; i++) sender.s.write(`<message to='bob@localhost/phone' type='chat'><body>m${i}</body></message>`);
     await phone.s.until(() => bodies(phone.s).length === 4);
     phone.s.write(`<a xmlns='${SM}' h='2'/>`); // m1, m2 acknowledged
-    await new Promise((r) => setTimeout(r, 100));
+    phone.s.write(`<r xmlns='${SM}'/>`);
+    await phone.s.element('a'); // the server's answer: it handled the <a/> before it
+    const interrupted = nextHook(ts, 'session/interrupted');
     phone.s.close(); // the socket is cut, no closing handshake
-    await new Promise((r) => setTimeout(r, 200));
+    await interrupted; // the server saw it and keeps the session
     for (let i = 5; i <= 7; i++) sender.s.write(`<message to='bob@localhost/phone' type='chat'><body>m${i}</body></message>`);
-    sender.s.write(`<r xmlns='${SM}'/>`);
-    await new Promise((r) => setTimeout(r, 200));
+    await rawRoundTrip(sender.s); // m5..m7 are handled: in the kept session's queue
 
     // A new connection authenticates and resumes (instead of binding).
     const s = await rawAuthenticated(ts.port, 'bob');
@@ -57,14 +58,14 @@ t.test('stream management', async (t) => {
     const resumed = await s.element('resumed');
     t.equal(resumed.attrs.previd, previd);
     await s.until(() => bodies(s).length >= 5);
-    await new Promise((r) => setTimeout(r, 200));
+    await rawRoundTrip(s); // anything more sent again would be in before the answer
     t.same(bodies(s), ['m3', 'm4', 'm5', 'm6', 'm7'], 'the unacknowledged and the new, in order, once');
     // The resumed session is the same full JID and goes on working.
     s.elements.length = 0;
     sender.s.write(`<message to='bob@localhost/phone' type='chat'><body>after</body></message>`);
     await s.until(() => bodies(s).includes('after'));
     t.pass('delivery continues after resumption');
-    s.write(`<a xmlns='${SM}' h='8'/>`);
+    s.write(`<a xmlns='${SM}' h='9'/>`); // m3..m7, the ping's answer, 'after'
     s.write('</stream:stream>');
     sender.s.close();
   });
@@ -80,14 +81,15 @@ t.test('stream management', async (t) => {
   t.test('when resumption time runs out, unacknowledged messages go to offline storage', async (t) => {
     const tablet = await rawLogin(ts.port, 'bob', 'tablet');
     tablet.s.write('<presence/>');
+    await rawRoundTrip(tablet.s);
     await enable(tablet.s);
-    await new Promise((r) => setTimeout(r, 100));
     const sender = await rawLogin(ts.port, 'alice', 's2');
     sender.s.write(`<message to='bob@localhost/tablet' type='chat'><body>unacked</body></message>`);
     await tablet.s.until(() => bodies(tablet.s).includes('unacked'));
     const receivedBy = Date.now();
+    const expired = sessionsEnded(ts, 'bob'); // the tablet's, kept for resume_timeout (2 s), then ended
     tablet.s.close(); // never acknowledged
-    await new Promise((r) => setTimeout(r, 2600)); // resume_timeout is 2 s
+    await expired;
     const later = await rawLogin(ts.port, 'bob', 'later');
     later.s.write('<presence/>');
     const msg = await later.s.until(() => later.s.elements.find((e) => e.name === 'message' && e.getChildText('body') === 'unacked'));
@@ -137,8 +139,9 @@ t.test('a kept session that expires leaves no duplicates and no stale replies', 
   const sentAt = Date.now();
   tablet.write("<iq type='get' id='tablet-ping' to='alice@localhost/desk'><ping xmlns='urn:xmpp:ping'/></iq>");
   const asked = await alice.until(() => alice.elements.find((e) => e.name === 'iq' && e.attrs.id === 'tablet-ping'));
+  const interrupted = nextHook(ts, 'session/interrupted');
   tablet.close(); // cut, nothing acknowledged
-  await new Promise((r) => setTimeout(r, 300));
+  const kept = (await interrupted).session;
   alice.write(`<iq type='result' id='tablet-ping' to='${asked.attrs.from}'/>`);
   await ping(alice, 'a1');
   laptop.elements.length = 0;
@@ -146,11 +149,12 @@ t.test('a kept session that expires leaves no duplicates and no stale replies', 
   // The same resource comes back without resuming: the kept session ends at once. What only
   // it had goes to the account once, as an offline message (to the laptop, online, or to the
   // new tablet, whichever takes offline messages first).
+  const keptEnded = nextHook(ts, 'session/closed', (e) => e.session === kept);
   const again = (await rawLogin(ts.port, 'bob', 'tablet')).s;
   again.write('<presence/>');
   const messages = () => [...again.elements, ...laptop.elements].filter((e) => e.name === 'message');
   const got = await again.until(() => messages().find((e) => e.attrs.id === 'private'));
-  await new Promise((r) => setTimeout(r, 1500)); // past the resumption time too
+  await keptEnded; // the kept session ended (its resumption timer is cleared then) and its queue is re-routed
   await ping(again, 'g1');
   await ping(laptop, 'l2');
   t.same(
