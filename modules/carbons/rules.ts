@@ -12,9 +12,14 @@ const NS_CONFERENCE = 'jabber:x:conference';
 const NS_RECEIPTS = 'urn:xmpp:receipts';
 const NS_CHATSTATES = 'http://jabber.org/protocol/chatstates';
 const NS_MARKERS = 'urn:xmpp:chat-markers:0';
+const NS_JINGLE_MESSAGE = 'urn:xmpp:jingle-message:0';
 
-/** Payloads "typically used in IM" (§6.1): receipts (XEP-0184), chat states (XEP-0085), markers (XEP-0333). */
-const IM_PAYLOADS = new Set([NS_RECEIPTS, NS_CHATSTATES, NS_MARKERS]);
+/**
+ * Payloads "typically used in IM" (§6.1): receipts (XEP-0184), chat states (XEP-0085), markers
+ * (XEP-0333), and Jingle message initiation (XEP-0353: a call proposed, accepted or rejected on
+ * one device must reach the user's others, also from clients that send it as type normal).
+ */
+const IM_PAYLOADS = new Set([NS_RECEIPTS, NS_CHATSTATES, NS_MARKERS, NS_JINGLE_MESSAGE]);
 
 /** The sender asked for no copies: <private/> (§9) or the XEP-0334 <no-copy/> hint it goes with. */
 export function optedOut(stanza: Element): boolean {

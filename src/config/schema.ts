@@ -50,6 +50,7 @@ export const HostOptions = z.strictObject({
       'muc',
       'muc_mam',
       'pubsub',
+      'external_services',
     ]),
   /** Module options, `[modules.<name>]`, each checked by that module's own schema. */
   modules: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),

@@ -28,6 +28,9 @@ t.test('§6.1: IM payloads (receipts, chat states, markers) are copied in normal
   t.ok(eligible(message({ type: 'normal' }, xml('received', { xmlns: 'urn:xmpp:receipts', id: 'x' })), 'received', contact), 'a receipt (XEP-0184)');
   t.ok(eligible(message({ type: 'normal' }, xml('composing', { xmlns: 'http://jabber.org/protocol/chatstates' })), 'sent', contact), 'a chat state (XEP-0085)');
   t.ok(eligible(message({ type: 'normal' }, xml('displayed', { xmlns: 'urn:xmpp:chat-markers:0', id: 'x' })), 'sent', contact), 'a marker (XEP-0333)');
+  for (const name of ['propose', 'retract', 'accept', 'reject', 'proceed']) {
+    t.ok(eligible(message({}, xml(name, { xmlns: 'urn:xmpp:jingle-message:0', id: 'call' })), 'sent', contact), `a Jingle message initiation <${name}/> (XEP-0353)`);
+  }
 });
 
 t.test('§6.1: groupchat and errors are not copied', async (t) => {

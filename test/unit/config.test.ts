@@ -102,6 +102,21 @@ t.test('env: values come from the environment', async (t) => {
   t.match(err.message, /storage\.postgres_url: environment variable STARLING_UNSET_VAR is not set/);
 });
 
+t.test('modules.external_services: the TURN secret from the environment, services checked', async (t) => {
+  process.env.STARLING_TEST_TURN_SECRET = 's3cret';
+  const c = parseConfigText(
+    `[modules.external_services]\nsecret = "env:STARLING_TEST_TURN_SECRET"\nservices = [{ type = "turn", host = "turn.example.org", transport = "udp" }]\n`,
+    'x.toml',
+    registry,
+  );
+  const options = c.hostOptions.get('localhost')!.modules.external_services;
+  t.equal(options.secret, 's3cret');
+  t.equal(options.ttl, 86400);
+  t.same(options.services, [{ type: 'turn', host: 'turn.example.org', port: 3478, transport: 'udp' }]);
+  const err = t.throws(() => parseConfigText(`[modules.external_services]\nservices = [{ type = "sip", host = "x" }]\n`, 'x.toml', registry)) as ConfigError;
+  t.match(err.message, /modules\.external_services\.services\[0\]\.type: Invalid option/);
+});
+
 t.test('postgres needs a URL', async (t) => {
   const err = t.throws(() => parseConfigText(`[storage]\ndriver = "postgres"\n`, 'p.toml', registry)) as ConfigError;
   t.match(err.message, /storage\.postgres_url: required/);
