@@ -22,6 +22,7 @@ import mam from './mam/index.js';
 import muc from './muc/index.js';
 import mucMam from './muc-mam/index.js';
 import pubsub from './pubsub/index.js';
+import httpUpload from './http-upload/index.js';
 
 export const builtinModules: ModuleDefinition[] = [
   sasl,
@@ -46,4 +47,5 @@ export const builtinModules: ModuleDefinition[] = [
   muc,
   mucMam,
   pubsub,
+  httpUpload,
 ] as ModuleDefinition[];
