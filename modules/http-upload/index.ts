@@ -139,9 +139,10 @@ export default defineModule({
         (err: unknown) => ctx.log.warn({ err }, 'sweeping uploaded files failed'),
       );
     if (config.expire_after > 0) ctx.every(3_600_000, () => void sweep());
-    ctx.hook('account/deleted', ({ jid }) => {
+    // The account's rows are gone with it; its files go before the deletion is done.
+    ctx.hook('account/deleted', async ({ jid }) => {
       const owner = jid.bare.toString();
-      void sweep((meta) => meta.owner === owner);
+      await sweep((meta) => meta.owner === owner);
     });
   },
 });

@@ -1,12 +1,14 @@
 // XEP-0363 HTTP File Upload over real sockets: an XMPP client asks for a slot, node's fetch PUTs
 // and GETs the file; the refused cases (size 0, too large, quota, wrong token, wrong size or
 // type, second PUT, expired file, body past the limit) and HTML served inert.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import t from 'tap';
 import type { Element } from '@xmpp/xml';
 import { connect, xml, type TestClient } from '../helpers/clients.js';
 import { startTestServer } from '../helpers/harness.js';
+import { parseJid } from '../../src/jid.js';
 
 const NS = 'urn:xmpp:http:upload:0';
 const SERVICE = 'upload.localhost';
@@ -146,5 +148,29 @@ t.test('HTTP File Upload', async (t) => {
     const meta = JSON.parse(readFileSync(metaFile, 'utf8')) as { created: number };
     writeFileSync(metaFile, JSON.stringify({ ...meta, created: Date.now() - 8 * 86_400_000 }));
     t.equal((await fetch(getUrl)).status, 404, 'older than expire_after: 404');
+    t.notOk(existsSync(path.dirname(metaFile)), 'and deleted from the disk');
+  });
+
+  t.test("a deleted account's files are deleted", async (t) => {
+    await ts.addUser('carol');
+    const carol = await connect(ts, 'carol');
+    const { put: putUrl, get: getUrl } = urlsOf(await request(carol, 'mine.bin', 4));
+    t.equal((await put(putUrl, 'abcd')).status, 201);
+    await carol.stop();
+    await ts.server.core.accounts.delete(parseJid('carol@localhost'));
+    const dir = path.join(ts.dataDir, 'http_upload', SERVICE, new URL(getUrl).pathname.split('/')[3]!);
+    t.notOk(existsSync(dir), 'the file is gone from the disk');
+    t.equal((await fetch(getUrl)).status, 404);
+  });
+});
+
+t.test('an HTTP port in use is a one-line operator error', async (t) => {
+  const blocker = net.createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  t.teardown(() => blocker.close());
+  const port = (blocker.address() as net.AddressInfo).port;
+  await t.rejects(startTestServer(t, { modules_enabled: ['sasl', 'http_upload'], http: { interfaces: ['127.0.0.1'], port, https_interfaces: ['127.0.0.1'], https_port: 0 } }), {
+    name: 'OperatorError',
+    message: `http listener 127.0.0.1:${port}: address already in use (another server on that port?)`,
   });
 });
