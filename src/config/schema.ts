@@ -174,6 +174,8 @@ export const ConfigSchema = z.strictObject({
       keep_alive_timeout: seconds.default(5),
       /** Concurrent connections from one IP address. */
       max_connections_per_ip: z.number().int().min(1).default(32),
+      /** Addresses of reverse proxies in front, exempt from max_connections_per_ip (every client comes through them). */
+      proxies: z.array(z.string()).default(['127.0.0.1', '::1']),
     })
     .prefault({}),
   tls: z

@@ -48,12 +48,15 @@ export class HttpServer {
   private readonly servers: net.Server[] = [];
   private readonly perIp = new Map<string, number>();
   private bound: HttpAddress[] = [];
+  private readonly proxies: ReadonlySet<string>;
 
   constructor(
     private readonly options: Config['http'],
     private readonly certificates: Certificates,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.proxies = new Set(options.proxies);
+  }
 
   /**
    * Adds a route: requests whose method is one of `methods` and whose path starts with
@@ -149,6 +152,7 @@ export class HttpServer {
   /** The per-IP connection cap: one more connection than allowed is closed at once. */
   private admit(socket: net.Socket): void {
     const ip = socket.remoteAddress ?? '?';
+    if (this.proxies.has(ip.startsWith('::ffff:') ? ip.slice(7) : ip)) return;
     const count = (this.perIp.get(ip) ?? 0) + 1;
     if (count > this.options.max_connections_per_ip) {
       this.log.debug({ ip }, 'HTTP connection refused: too many from this address');

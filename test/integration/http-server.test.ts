@@ -75,7 +75,7 @@ t.test('routes, security headers, 404 and 405, HTTPS', async (t) => {
 });
 
 t.test('limits: body per route, head size, connections per IP', async (t) => {
-  const server = await start(t, { max_header_size: 2048, max_connections_per_ip: 2 });
+  const server = await start(t, { max_header_size: 2048, max_connections_per_ip: 2, proxies: [] });
   server.route(
     'POST',
     '/small',
@@ -112,4 +112,19 @@ t.test('limits: body per route, head size, connections per IP', async (t) => {
   await new Promise((r) => third.once('close', r));
   t.pass('a third connection from the same address is closed');
   for (const s of open) s.destroy();
+});
+
+t.test("a reverse proxy's address is not capped", async (t) => {
+  const server = await start(t, { max_connections_per_ip: 1 });
+  server.route('GET', '/', (_req, res) => sendStatus(res, 200));
+  await server.listen();
+  const { plainPort } = urls(server);
+  const open: net.Socket[] = [];
+  t.teardown(() => open.forEach((s) => s.destroy()));
+  for (let i = 0; i < 3; i++) {
+    const s = net.connect(plainPort, '127.0.0.1');
+    await new Promise((r) => s.once('connect', r));
+    open.push(s);
+  }
+  t.match(await raw(plainPort, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), /^HTTP\/1.1 200/, 'loopback (the default proxies) has no cap');
 });
