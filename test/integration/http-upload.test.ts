@@ -4,10 +4,11 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { Element } from '@xmpp/xml';
 import { connect, xml, type TestClient } from '../helpers/clients.js';
 import { startTestServer } from '../helpers/harness.js';
+import { onPostgres } from '../helpers/databases.js';
 import { parseJid } from '../../src/jid.js';
 
 const NS = 'urn:xmpp:http:upload:0';
@@ -35,8 +36,9 @@ function urlsOf(reply: Element): { put: string; get: string } {
 const put = (url: string, body: Buffer | string, type = 'application/octet-stream', headers: Record<string, string> = {}) =>
   fetch(url, { method: 'PUT', body, headers: { 'Content-Type': type, ...headers } });
 
-t.test('HTTP File Upload', async (t) => {
+async function scenario(t: Test, storage: Record<string, unknown>): Promise<void> {
   const ts = await startTestServer(t, {
+    ...storage,
     modules_enabled: ['sasl', 'ping', 'disco', 'http_upload'],
     modules: { http_upload: { max_file_size: MAX, quota: 1500 } },
   });
@@ -162,7 +164,10 @@ t.test('HTTP File Upload', async (t) => {
     t.notOk(existsSync(dir), 'the file is gone from the disk');
     t.equal((await fetch(getUrl)).status, 404);
   });
-});
+}
+
+t.test('HTTP File Upload (SQLite)', (t) => scenario(t, {}));
+t.test('HTTP File Upload (PostgreSQL)', (t) => onPostgres(t, 'starling_upload_it', (storage) => scenario(t, storage)));
 
 t.test('an HTTP port in use is a one-line operator error', async (t) => {
   const blocker = net.createServer();
