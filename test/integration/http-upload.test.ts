@@ -179,3 +179,8 @@ t.test('an HTTP port in use is a one-line operator error', async (t) => {
     message: `http listener 127.0.0.1:${port}: address already in use (another server on that port?)`,
   });
 });
+
+t.test('no module with a route: no HTTP port open', async (t) => {
+  const ts = await startTestServer(t, { modules_enabled: ['sasl'] });
+  t.same(ts.server.httpAddresses, [], 'nothing listens');
+});
