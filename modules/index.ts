@@ -23,6 +23,7 @@ import muc from './muc/index.js';
 import mucMam from './muc-mam/index.js';
 import pubsub from './pubsub/index.js';
 import externalServices from './external_services/index.js';
+import httpUpload from './http-upload/index.js';
 
 export const builtinModules: ModuleDefinition[] = [
   sasl,
@@ -48,4 +49,5 @@ export const builtinModules: ModuleDefinition[] = [
   mucMam,
   pubsub,
   externalServices,
+  httpUpload,
 ] as ModuleDefinition[];

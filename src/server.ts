@@ -13,6 +13,7 @@ import { Host } from './module-api/host.js';
 import { loadHostModules, migrateModules, unloadModules, type ModuleRegistry } from './module-api/loader.js';
 import type { ModuleContext } from './module-api/define.js';
 import { Certificates } from './net/certificates.js';
+import { HttpServer, type HttpAddress } from './net/http.js';
 import { Router } from './router/router.js';
 import { S2sManager } from './s2s/manager.js';
 import type { S2sBoundAddress } from './s2s/listener.js';
@@ -65,6 +66,8 @@ export interface RunningServer {
   readonly s2sAddresses: S2sBoundAddress[];
   /** The control socket's path (in the data directory). */
   readonly controlSocket: string;
+  /** The HTTP listeners' addresses (none when no module has a route). */
+  readonly httpAddresses: readonly HttpAddress[];
   /** Graceful stop: stop accepting, close streams with system-shutdown, unload, close storage. */
   stop(): Promise<void>;
 }
@@ -100,7 +103,8 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
     const sessions = new LocalSessions(live.sessions, node, (err) => log.warn({ err: reasonOf(err) }, 'live state: updating the session directory failed'));
     const counters = new Counters();
     const router = new Router({ hosts, sessions, accountExists: (h, u) => accounts.store.exists(h, u), log: log.child({ component: 'router' }), counters });
-    const core: ServerCore = { config, log, storage, accounts, live, sessions, router, certificates, hosts, node, startedAt: new Date(), counters };
+    const http = new HttpServer(config.http, certificates, log.child({ component: 'http' }));
+    const core: ServerCore = { config, log, storage, accounts, live, sessions, router, certificates, http, hosts, node, startedAt: new Date(), counters };
     accounts.onDeleted(async (jid) => {
       // As Prosody does: the deleted account's streams end with <not-authorized/>.
       const deleted = new StreamError('not-authorized', 'the account has been deleted');
@@ -133,6 +137,13 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
     const s2sAddresses = await s2s.listen().catch((err: unknown) => {
       throw listenError('s2s', err);
     });
+    // HTTP listens only when a module serves something on it (no open port for nothing).
+    cleanup.unshift(() => http.close());
+    if (http.hasRoutes) {
+      await http.listen().catch((err: unknown) => {
+        throw listenError((err as { secure?: boolean }).secure ? 'https' : 'http', err);
+      });
+    }
     control.serve({ core, c2sConnections: () => c2s.sessions.size, s2sConnections: () => s2s.connections() });
     // Closed first on the way out (again: closing twice is nothing).
     cleanup.unshift(() => control.close());
@@ -148,7 +159,7 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
           }
         }
       })());
-    return { core, addresses, s2s, s2sAddresses, controlSocket: control.path, stop };
+    return { core, addresses, s2s, s2sAddresses, controlSocket: control.path, httpAddresses: http.addresses, stop };
   } catch (err) {
     for (const step of cleanup) await step().catch(() => {});
     throw err;

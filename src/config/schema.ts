@@ -158,6 +158,35 @@ export const ConfigSchema = z.strictObject({
       max_attributes: z.number().int().min(4).default(64),
     })
     .prefault({}),
+  http: z
+    .strictObject({
+      /** Plain HTTP, for a reverse proxy in front: loopback only by default. */
+      interfaces: z.array(z.string()).default(['127.0.0.1']),
+      port: port.default(5280),
+      /** HTTPS with each host's certificate (SNI), on every interface like c2s. */
+      https_interfaces: z.array(z.string()).default(['0.0.0.0', '::']),
+      https_port: port.default(5281),
+      /** The URL clients reach this server's HTTP at (a reverse proxy's); empty: https://<host>:<https_port>. */
+      external_url: z
+        .string()
+        .refine((v) => v === '' || /^https?:\/\/[^/?#]+(\/[^?#]*)?$/.test(v), { message: 'an http:// or https:// URL without query' })
+        .default(''),
+      /** Largest request head (request line and headers), bytes. */
+      max_header_size: z.number().int().min(1024).max(1_048_576).default(16_384),
+      /** Largest request body of a route that does not set its own limit, bytes. */
+      max_body_size: z.number().int().min(0).default(1_048_576),
+      /** Seconds to receive a request's headers. */
+      headers_timeout: seconds.default(10),
+      /** Seconds to receive a whole request, body included (uploads too); 0: no limit. */
+      request_timeout: seconds.default(300),
+      /** Seconds an idle keep-alive connection stays open. */
+      keep_alive_timeout: seconds.default(5),
+      /** Concurrent connections from one IP address. */
+      max_connections_per_ip: z.number().int().min(1).default(32),
+      /** Addresses of reverse proxies in front, exempt from max_connections_per_ip (every client comes through them). */
+      proxies: z.array(z.string()).default(['127.0.0.1', '::1']),
+    })
+    .prefault({}),
   tls: z
     .strictObject({
       /** Let's Encrypt layout: <dir>/live/<domain>/fullchain.pem and privkey.pem. */

@@ -3,6 +3,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { Accounts } from '../auth/accounts.js';
 import type { Logger } from '../log.js';
 import type { Certificates } from '../net/certificates.js';
+import type { HttpServer } from '../net/http.js';
 import type { Router } from '../router/router.js';
 import type { LiveState } from '../sessions/live-state.js';
 import type { LocalSessions } from '../sessions/local-sessions.js';
@@ -19,6 +20,8 @@ export interface ServerCore {
   readonly sessions: LocalSessions;
   readonly router: Router;
   readonly certificates: Certificates;
+  /** The process's HTTP server (routes: ModuleContext.http). */
+  readonly http: HttpServer;
   readonly hosts: ReadonlyMap<string, Host>;
   /** This node's name in the cluster (hostname:pid when alone). */
   readonly node: string;

@@ -3,6 +3,7 @@
 import type { Element } from '@xmpp/xml';
 import type { z } from 'zod';
 import type { Logger } from '../log.js';
+import type { HttpHandler, RouteOptions } from '../net/http.js';
 import type { Migration } from '../storage/migrations.js';
 import { Stores } from '../storage/stores.js';
 import type { ModuleCommand } from './commands.js';
@@ -150,6 +151,14 @@ export class ModuleContext<C = unknown> {
   /** Optional use: undefined when no module provides it. */
   tryUse<T>(key: ServiceKey<T>): T | undefined {
     return this.host.services.get(key.name)?.service as T | undefined;
+  }
+
+  /** HTTP routes of this module on the process's HTTP server, removed on unload. */
+  get http(): { route(methods: string | string[], pathPrefix: string, handler: HttpHandler, options?: RouteOptions): void; baseUrl(domain: string): string } {
+    return {
+      route: (methods, pathPrefix, handler, options) => void this.undo.push(this.server.http.route(methods, pathPrefix, handler, options, this.name)),
+      baseUrl: (domain) => this.server.http.baseUrl(domain),
+    };
   }
 
   every(ms: number, fn: () => void): void {

@@ -56,6 +56,8 @@ export async function startTestServer(t: Teardown, overrides: Record<string, unk
     // DNS: a test never connects to a server on the network (static routes only).
     s2s: { listeners: [{ interfaces: ['127.0.0.1'], port: 0, direct_tls: false }], dns_lookup: false },
     accounts: { scram_iterations: 4096 },
+    // HTTP on free loopback ports too (5280 and 5281 by default).
+    http: { interfaces: ['127.0.0.1'], port: 0, https_interfaces: ['127.0.0.1'], https_port: 0 },
   };
   const registry = new ModuleRegistry(builtinModules);
   const config = validateConfig(deepMerge(base, overrides), 'test', registry);
