@@ -5,6 +5,7 @@ import tls from 'node:tls';
 import type { ServerCore } from '../module-api/core.js';
 import { StreamError } from '../stream/errors.js';
 import { ClientSession } from './client-session.js';
+import { listenOn } from '../net/listen.js';
 
 export interface BoundAddress {
   address: string;
@@ -102,14 +103,4 @@ export class C2sListeners {
     // Teardown (unavailable presence, what modules do at session end) finishes before storage closes.
     await Promise.all(open.map((s) => s.finished));
   }
-}
-
-function listenOn(server: net.Server, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port, ipv6Only: host.includes(':') }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
 }

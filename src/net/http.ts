@@ -12,6 +12,7 @@ import type net from 'node:net';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Certificates } from './certificates.js';
+import { listenOn } from './listen.js';
 
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
 
@@ -238,14 +239,4 @@ export function sendStatus(res: ServerResponse, status: number, text?: string): 
   const body = `${text ?? http.STATUS_CODES[status] ?? String(status)}\n`;
   res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
   res.end(body);
-}
-
-function listenOn(server: net.Server, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port, ipv6Only: host.includes(':') }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
 }

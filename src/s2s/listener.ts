@@ -5,6 +5,7 @@ import tls from 'node:tls';
 import type { Logger } from '../log.js';
 import type { S2sOptions } from './context.js';
 import type { S2sTls } from './tls.js';
+import { listenOn } from '../net/listen.js';
 
 export interface S2sBoundAddress {
   address: string;
@@ -61,14 +62,4 @@ export class S2sListeners {
     this.servers.length = 0;
     return closed.then(() => undefined);
   }
-}
-
-function listenOn(server: net.Server, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port, ipv6Only: host.includes(':') }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
 }
