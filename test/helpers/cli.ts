@@ -3,6 +3,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 
 const CLI = path.join(new URL('../..', import.meta.url).pathname, 'dist/src/cli.js');
@@ -103,4 +104,27 @@ export function startStarling(config: string, options: { cwd?: string; timeoutMs
       reject(new Error(`exited (${code ?? signal}) before it started:\n${out}`));
     });
   });
+}
+
+/** A loopback port nothing listens on (bound, then closed). */
+export async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** The configuration of a `starling start` on loopback, free ports, JSON logs, data in `dir`. */
+export function loopbackServerToml(dir: string): string {
+  return `data_dir = "${dir}/data"
+[log]
+format = "json"
+[accounts]
+scram_iterations = 4096
+[c2s]
+listeners = [{ interfaces = ["127.0.0.1"], port = 0, direct_tls = false }]
+[s2s]
+listeners = [{ interfaces = ["127.0.0.1"], port = 0, direct_tls = false }]
+`;
 }

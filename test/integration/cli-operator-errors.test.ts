@@ -4,16 +4,7 @@ import net from 'node:net';
 import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { configDir, runStarling } from '../helpers/cli.js';
-
-/** A loopback port nothing listens on (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { closedPort, configDir, runStarling } from '../helpers/cli.js';
 
 const listeners = (port: number) => `[c2s]
 listeners = [{ interfaces = ["127.0.0.1"], port = ${port}, direct_tls = false }]

@@ -3,23 +3,10 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { configDir, runStarling, startStarling } from '../helpers/cli.js';
+import { configDir, loopbackServerToml, runStarling, startStarling } from '../helpers/cli.js';
 import { addUsers, stopped } from '../helpers/control.js';
 
-const { dir, config } = configDir(
-  t,
-  'control-life',
-  (dir) => `data_dir = "${dir}/data"
-[log]
-format = "json"
-[accounts]
-scram_iterations = 4096
-[c2s]
-listeners = [{ interfaces = ["127.0.0.1"], port = 0, direct_tls = false }]
-[s2s]
-listeners = [{ interfaces = ["127.0.0.1"], port = 0, direct_tls = false }]
-`,
-);
+const { dir, config } = configDir(t, 'control-life', loopbackServerToml);
 const socket = path.join(dir, 'data', 'control.sock');
 const starling = (args: string[], input?: string) => runStarling([...args, '--config', config], { cwd: dir, input });
 

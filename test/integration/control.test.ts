@@ -7,24 +7,11 @@ import type { Client } from '@xmpp/client';
 import { ControlClient } from '../../src/control/client.js';
 import type { SessionInfo } from '../../src/control/protocol.js';
 import { PASSWORD, rawLogin, startClient, xmppClient, type TestClient } from '../helpers/clients.js';
-import { configDir, runStarling, startStarling } from '../helpers/cli.js';
+import { configDir, loopbackServerToml, runStarling, startStarling } from '../helpers/cli.js';
 import { addUsers, stopped } from '../helpers/control.js';
 
 const SM = 'urn:xmpp:sm:3';
-const { dir, config } = configDir(
-  t,
-  'control',
-  (dir) => `data_dir = "${dir}/data"
-[log]
-format = "json"
-[accounts]
-scram_iterations = 4096
-[c2s]
-listeners = [{ interfaces = ["127.0.0.1"], port = 0, direct_tls = false }]
-[s2s]
-listeners = [{ interfaces = ["127.0.0.1"], port = 0, direct_tls = false }]
-`,
-);
+const { dir, config } = configDir(t, 'control', loopbackServerToml);
 const dataDir = path.join(dir, 'data');
 const starling = (args: string[], input?: string) => runStarling([...args, '--config', config], { cwd: dir, input });
 

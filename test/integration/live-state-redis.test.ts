@@ -2,18 +2,10 @@
 // a running server whose Redis goes away fails requests cleanly, without unhandled rejections.
 import net from 'node:net';
 import t from 'tap';
-import { configDir, runStarling } from '../helpers/cli.js';
+import { closedPort, configDir, runStarling } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/harness.js';
 import { RawStream, rawLogin } from '../helpers/clients.js';
 import { REDIS_URL, redisReachable, useService } from '../helpers/services.js';
-
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 t.test('an unreachable Redis: check and start fail with one line, without hanging', async (t) => {
   const url = `redis://127.0.0.1:${await closedPort()}`;

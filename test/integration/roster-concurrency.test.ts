@@ -12,17 +12,31 @@ const ROUNDS = 6;
 const gotPresence = (s: RawStream, from: string, type: string) =>
   s.until(() => s.elements.find((e) => e.name === 'presence' && e.attrs.from?.startsWith(from) && e.attrs.type === type));
 
-async function backToBack(t: Test, overrides: Record<string, unknown>): Promise<void> {
+/** Runs `round` ROUNDS times, each with two new accounts logged in and available. */
+async function inRounds(
+  t: Test,
+  overrides: Record<string, unknown>,
+  names: [string, string],
+  round: (a: string, b: string, alice: RawStream, bob: RawStream, store: RosterStore, n: number) => Promise<void>,
+): Promise<void> {
   const ts = await startTestServer(t, { modules_enabled: MODULES, ...overrides });
   const store = new RosterStore(ts.server.core.storage);
-  for (let round = 0; round < ROUNDS; round++) {
-    const [a, b] = [`alice${round}`, `bob${round}`];
+  for (let n = 0; n < ROUNDS; n++) {
+    const [a, b] = [`${names[0]}${n}`, `${names[1]}${n}`];
     await ts.addUser(a);
     await ts.addUser(b);
     const { s: alice } = await rawLogin(ts.port, a, 'r');
     const { s: bob } = await rawLogin(ts.port, b, 'r');
     alice.write('<presence/>');
     bob.write('<presence/>');
+    await round(a, b, alice, bob, store, n);
+    alice.close();
+    bob.close();
+  }
+}
+
+async function backToBack(t: Test, overrides: Record<string, unknown>): Promise<void> {
+  await inRounds(t, overrides, ['alice', 'bob'], async (a, b, alice, bob, store, round) => {
     alice.write(`<presence to='${b}@localhost' type='subscribe'/>`);
     await gotPresence(bob, `${a}@localhost`, 'subscribe');
     // Approve alice's request and ask for hers, in one write: handled concurrently.
@@ -36,9 +50,7 @@ async function backToBack(t: Test, overrides: Record<string, unknown>): Promise<
     t.match(alicesItem, { subscription: 'to', ask: false }, `round ${round}: alice's item is to`);
     t.ok(await store.request('localhost', a, `${b}@localhost`), `round ${round}: bob's request waits for alice`);
     t.equal(await store.request('localhost', b, `${a}@localhost`), undefined, `round ${round}: alice's request to bob is answered`);
-    alice.close();
-    bob.close();
-  }
+  });
 }
 
 /**
@@ -47,16 +59,7 @@ async function backToBack(t: Test, overrides: Record<string, unknown>): Promise<
  * and both must end at `both`.
  */
 async function mutualApproval(t: Test, overrides: Record<string, unknown>): Promise<void> {
-  const ts = await startTestServer(t, { modules_enabled: MODULES, ...overrides });
-  const store = new RosterStore(ts.server.core.storage);
-  for (let round = 0; round < ROUNDS; round++) {
-    const [a, b] = [`carol${round}`, `dave${round}`];
-    await ts.addUser(a);
-    await ts.addUser(b);
-    const { s: alice } = await rawLogin(ts.port, a, 'r');
-    const { s: bob } = await rawLogin(ts.port, b, 'r');
-    alice.write('<presence/>');
-    bob.write('<presence/>');
+  await inRounds(t, overrides, ['carol', 'dave'], async (a, b, alice, bob, store, round) => {
     alice.write(`<presence to='${b}@localhost' type='subscribe'/>`);
     bob.write(`<presence to='${a}@localhost' type='subscribe'/>`);
     await gotPresence(bob, `${a}@localhost`, 'subscribe');
@@ -71,9 +74,7 @@ async function mutualApproval(t: Test, overrides: Record<string, unknown>): Prom
     );
     t.match(await store.item('localhost', a, `${b}@localhost`), { subscription: 'both', ask: false }, `round ${round}: ${a}'s item is both`);
     t.match(await store.item('localhost', b, `${a}@localhost`), { subscription: 'both', ask: false }, `round ${round}: ${b}'s item is both`);
-    alice.close();
-    bob.close();
-  }
+  });
 }
 
 t.test('SQLite', async (t) => {
