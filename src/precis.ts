@@ -657,3 +657,13 @@ function prepareIdnDomain(input: string): string {
   if (utf8Length(unicode) > MAX_DOMAIN_OCTETS) throw domainError('domain exceeds 1023 octets');
   return unicode;
 }
+
+/** prepareDomain, or undefined when `input` is not a valid domain. */
+export function tryPrepareDomain(input: string): string | undefined {
+  try {
+    return prepareDomain(input);
+  } catch (err) {
+    if (err instanceof PrecisError) return undefined;
+    throw err;
+  }
+}

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { LoadedConfig } from './config/load.js';
 import { Accounts } from './auth/accounts.js';
 import { C2sListeners, type BoundAddress } from './c2s/listener.js';
+import { ComponentListeners, type ComponentAddress } from './component/listener.js';
 import { ControlServer } from './control/server.js';
 import { controlSocketPath } from './control/protocol.js';
 import type { Logger } from './log.js';
@@ -68,6 +69,8 @@ export interface RunningServer {
   readonly controlSocket: string;
   /** The HTTP listeners' addresses (none when no module has a route). */
   readonly httpAddresses: readonly HttpAddress[];
+  /** The component listener's addresses (none when no component is configured). */
+  readonly componentAddresses: readonly ComponentAddress[];
   /** Graceful stop: stop accepting, close streams with system-shutdown, unload, close storage. */
   stop(): Promise<void>;
 }
@@ -137,6 +140,18 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
     const s2sAddresses = await s2s.listen().catch((err: unknown) => {
       throw listenError('s2s', err);
     });
+    // External components: their domains route (or bounce) from the start; closed before the
+    // client streams, so the clients' last presence is not sent to a component going away.
+    const components = new ComponentListeners(core);
+    components.register();
+    cleanup.unshift(async () => {
+      const listenersClosed = components.stopListening();
+      await components.closeAll();
+      await listenersClosed;
+    });
+    const componentAddresses = await components.listen().catch((err: unknown) => {
+      throw listenError('component', err);
+    });
     // HTTP listens only when a module serves something on it (no open port for nothing).
     cleanup.unshift(() => http.close());
     if (http.hasRoutes) {
@@ -144,7 +159,7 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
         throw listenError((err as { secure?: boolean }).secure ? 'https' : 'http', err);
       });
     }
-    control.serve({ core, c2sConnections: () => c2s.sessions.size, s2sConnections: () => s2s.connections() });
+    control.serve({ core, c2sConnections: () => c2s.sessions.size, s2sConnections: () => s2s.connections(), components: () => components.counts() });
     // Closed first on the way out (again: closing twice is nothing).
     cleanup.unshift(() => control.close());
 
@@ -159,7 +174,7 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
           }
         }
       })());
-    return { core, addresses, s2s, s2sAddresses, controlSocket: control.path, httpAddresses: http.addresses, stop };
+    return { core, addresses, s2s, s2sAddresses, controlSocket: control.path, httpAddresses: http.addresses, componentAddresses, stop };
   } catch (err) {
     for (const step of cleanup) await step().catch(() => {});
     throw err;

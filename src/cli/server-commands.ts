@@ -111,6 +111,7 @@ function printStatus(s: StatusResult, socket: string): void {
   console.log(`hosts: ${s.hosts.join(', ')}`);
   console.log(`c2s: ${s.c2s.connections} connection${s.c2s.connections === 1 ? '' : 's'}, ${s.c2s.sessions} session${s.c2s.sessions === 1 ? '' : 's'} bound`);
   console.log(`s2s: ${s.s2s.incoming} incoming, ${s.s2s.outgoing} outgoing`);
+  if (s.components?.configured) console.log(`components: ${s.components.connected} of ${s.components.configured} connected`);
   console.log(`storage: ${s.storage.driver} (${s.storage.location})`);
   console.log(s.liveState.backend === 'redis' ? `redis: ${s.liveState.state ?? 'unknown'}` : 'redis: not used (live state in memory)');
   console.log(`control: ${socket}`);

@@ -97,6 +97,9 @@ export function validateConfig(raw: Record<string, unknown>, file: string, modul
     if (modules) checkModules(merged.data, overrides.modules === undefined ? [] : where, modules, problems);
     hostOptions.set(domain, merged.data);
   }
+  for (const name of Object.keys(config.components)) {
+    if (hostOptions.has(prepareDomain(name))) problems.push(`${keyPath(['components', name])}: ${name} is a host of this server; a component needs a domain of its own`);
+  }
   if (hostOptions.size === 0 && problems.length === 0) problems.push('hosts: at least one host is needed');
   if (config.storage.driver === 'postgres' && !config.storage.postgres_url) {
     problems.push('storage.postgres_url: required when storage.driver = "postgres" (a URL, or "env:NAME")');

@@ -77,6 +77,17 @@ const Listener = z.strictObject({
   direct_tls: z.boolean().default(false),
 });
 
+/** One external component (XEP-0114): the secret of its handshake, and what a second connection does. */
+const Component = z.strictObject({
+  /** The shared secret ("env:NAME" reads it from the environment). */
+  secret: z.string().min(1, { message: 'a component needs a non-empty secret' }),
+  /** A second connection for the domain replaces the first (true), or is refused (false); the loser gets <conflict/>. */
+  replace: z.boolean().default(true),
+  /** Its name in the parent host's disco#items. */
+  name: z.string().default(''),
+});
+export type ComponentOptions = z.infer<typeof Component>;
+
 export const ConfigSchema = z.strictObject({
   data_dir: z.string().default('./data'),
   log: z
@@ -158,6 +169,28 @@ export const ConfigSchema = z.strictObject({
       max_attributes: z.number().int().min(4).default(64),
     })
     .prefault({}),
+  /** External components (XEP-0114): where they connect. Listens only when `components` names one. */
+  component_listener: z
+    .strictObject({
+      /** Loopback by default: a component is a trusted program beside the server. */
+      interfaces: z.array(z.string()).default(['127.0.0.1', '::1']),
+      port: port.default(5347),
+      /** Seconds a connection may take to send its stream header and handshake. */
+      auth_timeout: seconds.default(30),
+      max_stanza_size: z.number().int().min(10_000).default(262_144),
+      max_depth: z.number().int().min(4).default(64),
+      max_attributes: z.number().int().min(4).default(64),
+    })
+    .prefault({}),
+  /** External components by domain: `[components."bot.example.org"] secret = "env:BOT_SECRET"`. */
+  components: z
+    .record(z.string(), Component)
+    .superRefine((components, ctx) => {
+      for (const domain of Object.keys(components)) {
+        if (!isDomain(domain)) ctx.addIssue({ code: 'custom', path: [domain], message: `"${domain}" is not a valid domain` });
+      }
+    })
+    .default({}),
   http: z
     .strictObject({
       /** Plain HTTP, for a reverse proxy in front: loopback only by default. */

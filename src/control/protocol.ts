@@ -39,6 +39,8 @@ export interface StatusResult {
   /** Client connections: all open ones, and how many of them have bound a resource. */
   c2s: { connections: number; sessions: number };
   s2s: { incoming: number; outgoing: number };
+  /** External components (XEP-0114): configured, and connected now. */
+  components: { configured: number; connected: number };
   storage: { driver: string; location: string };
   /** 'memory' (one node) or 'redis' with the client's state. */
   liveState: { backend: string; state?: string };

@@ -29,6 +29,8 @@ export interface ControlTarget {
   /** Open client connections (authenticated or not). */
   c2sConnections(): number;
   s2sConnections(): { direction: 'in' | 'out' }[];
+  /** External components: configured, and connected now. */
+  components(): { configured: number; connected: number };
 }
 
 /** A request line longer than this ends the connection (a password is the longest field). */
@@ -172,6 +174,7 @@ export class ControlServer {
       hosts: [...core.hosts.keys()],
       c2s: { connections: this.live.c2sConnections(), sessions },
       s2s: { incoming: s2s.filter((c) => c.direction === 'in').length, outgoing: s2s.filter((c) => c.direction === 'out').length },
+      components: this.live.components(),
       storage: { driver: core.storage.driver, location: core.storage.location },
       liveState: { backend: core.config.live_state.backend, state: await core.live.state?.() },
     };

@@ -11,3 +11,9 @@ export function listenOn(server: net.Server, host: string, port: number): Promis
     });
   });
 }
+
+/** A listen error that only means this address (family) is not available here, e.g. no IPv6: skipped, not fatal. */
+export function addressUnavailable(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL';
+}

@@ -81,9 +81,13 @@ export class XmlStream {
     return this.socket instanceof tls.TLSSocket;
   }
 
-  /** Writes our stream header: `<stream:stream ...>` with the given attributes. */
-  open(attrs: Record<string, string>): void {
-    let header = `<?xml version='1.0'?><stream:stream xmlns='${this.defaultNs}' xmlns:stream='${NS.STREAM}' version='1.0'`;
+  /**
+   * Writes our stream header: `<stream:stream ...>` with the given attributes. `version`
+   * undefined: none (XEP-0114 component streams predate XMPP 1.0 and have no features).
+   */
+  open(attrs: Record<string, string>, version: string | undefined = '1.0'): void {
+    let header = `<?xml version='1.0'?><stream:stream xmlns='${this.defaultNs}' xmlns:stream='${NS.STREAM}'`;
+    if (version !== undefined) header += ` version='${version}'`;
     for (const [k, v] of Object.entries(attrs)) header += ` ${k}='${escapeXML(v)}'`;
     this.write(`${header}>`);
     this.headerSent = true;

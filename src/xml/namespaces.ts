@@ -2,6 +2,8 @@
 export const NS = {
   CLIENT: 'jabber:client',
   SERVER: 'jabber:server',
+  /** External components (XEP-0114), the server's side of the stream. */
+  COMPONENT_ACCEPT: 'jabber:component:accept',
   /** Server Dialback (XEP-0220), and its stream feature for dialback errors. */
   DIALBACK: 'jabber:server:dialback',
   DIALBACK_FEATURES: 'urn:xmpp:features:dialback',
