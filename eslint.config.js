@@ -17,4 +17,11 @@ export default tseslint.config(
       '@typescript-eslint/await-thenable': 'error',
     },
   },
+  // The example bots are plain JavaScript (ESM) that runs without a build: checked for mistakes
+  // with ESLint's own rules, no type information.
+  {
+    files: ['examples/**/*.js'],
+    languageOptions: { ecmaVersion: 'latest', sourceType: 'module', globals: { process: 'readonly', console: 'readonly' } },
+    rules: { 'no-undef': 'error', 'no-unused-vars': 'error', 'prefer-const': 'error', eqeqeq: 'error' },
+  },
 );
