@@ -69,6 +69,8 @@ export interface RunningServer {
   readonly controlSocket: string;
   /** The HTTP listeners' addresses (none when no module has a route). */
   readonly httpAddresses: readonly HttpAddress[];
+  /** External components: who is connected, and their 'connected'/'disconnected' events. */
+  readonly components: ComponentListeners;
   /** The component listener's addresses (none when no component is configured). */
   readonly componentAddresses: readonly ComponentAddress[];
   /** Graceful stop: stop accepting, close streams with system-shutdown, unload, close storage. */
@@ -174,7 +176,7 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
           }
         }
       })());
-    return { core, addresses, s2s, s2sAddresses, controlSocket: control.path, httpAddresses: http.addresses, componentAddresses, stop };
+    return { core, addresses, s2s, s2sAddresses, controlSocket: control.path, httpAddresses: http.addresses, components, componentAddresses, stop };
   } catch (err) {
     for (const step of cleanup) await step().catch(() => {});
     throw err;

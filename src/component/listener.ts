@@ -2,6 +2,7 @@
 // component holds each configured domain, and the routing of stanzas to them. Each configured
 // domain is a service domain of the router from the start: while its component is away,
 // messages and IQs to it come back with <service-unavailable/> and presence is dropped.
+import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type { Element } from '@xmpp/xml';
 import type { ComponentOptions } from '../config/schema.js';
@@ -24,7 +25,13 @@ export interface ComponentCounts {
   connected: number;
 }
 
-export class ComponentListeners {
+/** 'connected' and 'disconnected' with the component's domain, once its handshake passed and once that stream is gone. */
+interface ComponentEvents {
+  connected: [domain: string];
+  disconnected: [domain: string];
+}
+
+export class ComponentListeners extends EventEmitter<ComponentEvents> {
   private readonly servers: net.Server[] = [];
   /** Every open connection, authenticated or not. */
   readonly streams = new Set<ComponentStream>();
@@ -36,6 +43,7 @@ export class ComponentListeners {
   private drained: (() => void) | undefined;
 
   constructor(private readonly core: ServerCore) {
+    super();
     this.log = core.log.child({ role: 'component' });
     for (const [name, options] of Object.entries(core.config.components)) this.components.set(prepareDomain(name), options);
   }
@@ -107,12 +115,16 @@ export class ComponentListeners {
       current.close(new StreamError('conflict', 'replaced by a new connection of the component'));
     }
     this.connected.set(domain, stream);
+    this.emit('connected', domain);
     return true;
   }
 
   private detach(stream: ComponentStream): void {
     this.streams.delete(stream);
-    if (stream.domain !== undefined && this.connected.get(stream.domain) === stream) this.connected.delete(stream.domain);
+    if (stream.domain !== undefined && this.connected.get(stream.domain) === stream) {
+      this.connected.delete(stream.domain);
+      this.emit('disconnected', stream.domain);
+    }
     if (this.streams.size === 0) this.drained?.();
   }
 
