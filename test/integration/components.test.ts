@@ -8,7 +8,7 @@ import type { StatusResult } from '../../src/control/protocol.js';
 import { DOMAIN } from '../helpers/harness.js';
 import { errorCondition, nothingArrived, xml } from '../helpers/clients.js';
 import { createInstant, iq, MUC_USER, presenceFrom, SERVICE, users } from './muc-helpers.js';
-import { BOT, BOT_DOMAIN, componentEvent, componentPort, RawComponent, rawConnected, startBot, startComponentServer } from './component-helpers.js';
+import { BOT, BOT_DOMAIN, componentEvent, componentPort, RawComponent, rawConnected, startBot, startComponentServer } from '../helpers/components.js';
 
 const DISCO_ITEMS = 'http://jabber.org/protocol/disco#items';
 const isChatFrom = (from: string, body: string) => (el: import('@xmpp/xml').Element) => el.name === 'message' && el.attrs.from === from && el.getChildText('body') === body;

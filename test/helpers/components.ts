@@ -1,12 +1,12 @@
-// Shared by the component tests: a raw XEP-0114 component stream (for what a library won't
+// Shared by the component tests (test/integration, conformance): a raw XEP-0114 component stream (for what a library won't
 // send: a wrong secret, a spoofed 'from'), and the example echo bot run as a child process.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Element } from '@xmpp/xml';
-import { XmlSocket } from '../helpers/clients.js';
-import { DOMAIN, startTestServer, type TestServer } from '../helpers/harness.js';
+import { XmlSocket } from './clients.js';
+import { DOMAIN, startTestServer, type TestServer } from './harness.js';
 
 export const BOT_DOMAIN = `bot.${DOMAIN}`;
 export const BOT = `echo@${BOT_DOMAIN}`;
@@ -88,8 +88,13 @@ export interface RunningBot {
 }
 
 /** Starts examples/echo-bot/bot.js against the server, as its README says, and waits until it is online. */
-export async function startBot(t: Teardown, ts: TestServer, env: Record<string, string> = {}): Promise<RunningBot> {
-  const child = spawn(process.execPath, [BOT_SCRIPT], {
+export function startBot(t: Teardown, ts: TestServer, env: Record<string, string> = {}): Promise<RunningBot> {
+  return startBotProcess(t, ts, process.execPath, [BOT_SCRIPT], env);
+}
+
+/** Starts a bot program (`command args`) with the COMPONENT_* variables of examples/echo-bot/README.md, and waits until it prints "online as". */
+export async function startBotProcess(t: Teardown, ts: TestServer, command: string, args: string[], env: Record<string, string> = {}): Promise<RunningBot> {
+  const child = spawn(command, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, COMPONENT_SERVICE: `xmpp://127.0.0.1:${componentPort(ts)}`, COMPONENT_DOMAIN: BOT_DOMAIN, COMPONENT_SECRET: SECRET, ...env },
   });
