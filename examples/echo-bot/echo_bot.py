@@ -80,8 +80,9 @@ def main():
     service = urlsplit(os.environ.get('COMPONENT_SERVICE', 'xmpp://127.0.0.1:5347'))
     logging.basicConfig(level=logging.DEBUG if os.environ.get('BOT_DEBUG') else logging.WARNING, format='%(levelname)s %(message)s')
     bot = EchoBot(domain, secret, service.hostname, service.port or 5347, os.environ.get('BOT_NAME', 'echo'), os.environ.get('BOT_NICK', 'echo'))
-    bot.add_event_handler('disconnected', lambda _e: print('offline', flush=True))
     loop = asyncio.get_event_loop()
+    # Disconnected (stopped, or the server went away): the process ends; a supervisor restarts it.
+    bot.add_event_handler('disconnected', lambda _e: (print('offline', flush=True), loop.stop()))
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: (bot.disconnect(), loop.call_later(1, loop.stop)))
     bot.connect()
