@@ -75,7 +75,8 @@ export function validateConfig(raw: Record<string, unknown>, file: string, modul
   const problems: string[] = [];
   const resolved = resolveEnv(raw, [], problems) as Record<string, unknown>;
   const parsed = ConfigSchema.safeParse(resolved);
-  if (!parsed.success) throw new ConfigError(file, describeIssues(parsed.error, [], resolved));
+  // A variable that is not set explains the empty value the schema may then refuse: both are said.
+  if (!parsed.success) throw new ConfigError(file, [...problems, ...describeIssues(parsed.error, [], resolved)]);
   const config = parsed.data;
 
   const hostOptions = new Map<string, HostOptions>();
