@@ -38,7 +38,6 @@ export class ComponentStream {
   /** The component's domain, from the stream header. */
   domain: string | undefined;
   authenticated = false;
-  readonly since = new Date();
   readonly remoteAddress: string;
   private readonly stream: XmlStream;
   private timer: NodeJS.Timeout | undefined;
@@ -93,7 +92,7 @@ export class ComponentStream {
       throw new StreamError('host-unknown', `no component is configured for ${header.attrs.to ?? '(no domain)'}`);
     }
     this.domain = to;
-    this.log = this.log.child({ component: to });
+    this.log = this.log.child({ domain: to });
   }
 
   private onElement(el: Element): void {

@@ -44,7 +44,7 @@ export class ComponentListeners extends EventEmitter<ComponentEvents> {
 
   constructor(private readonly core: ServerCore) {
     super();
-    this.log = core.log.child({ role: 'component' });
+    this.log = core.log.child({ component: 'components' });
     for (const [name, options] of Object.entries(core.config.components)) this.components.set(prepareDomain(name), options);
   }
 
@@ -111,7 +111,7 @@ export class ComponentListeners extends EventEmitter<ComponentEvents> {
     const current = this.connected.get(domain);
     if (current && !current.closed) {
       if (!this.components.get(domain)!.replace) return false;
-      this.log.info({ component: domain }, 'a new connection of the component replaces the old one');
+      this.log.info({ domain }, 'a new connection of the component replaces the old one');
       current.close(new StreamError('conflict', 'replaced by a new connection of the component'));
     }
     this.connected.set(domain, stream);
