@@ -76,10 +76,23 @@ t.test('the echo bot answers a user; down: service-unavailable; back: answers ag
   t.pass('after a reconnection, the bot gets messages again (to a full JID at its domain too)');
 });
 
-t.test("a stanza from outside the component's domain ends its stream with invalid-from", async (t) => {
+t.test('every address at the domain reaches the component; a stanza from outside its domain ends its stream with invalid-from', async (t) => {
   const ts = await startComponentServer(t);
   const [alice] = await users(t, ts, 'alice');
   const c = await rawConnected(ts);
+  await alice!.send(xml('presence', { to: `someone@${BOT_DOMAIN}/x` }));
+  await alice!.send(xml('message', { to: BOT_DOMAIN, type: 'normal' }, xml('body', {}, 'to the domain')));
+  await alice!.send(xml('iq', { to: `someone@${BOT_DOMAIN}`, type: 'get', id: 'q1' }, xml('query', { xmlns: 'jabber:iq:version' })));
+  const presence = await c.until(() => c.elements.find((e) => e.name === 'presence'));
+  t.same([presence.attrs.from, presence.attrs.to], [alice!.jid, `someone@${BOT_DOMAIN}/x`], 'presence to a full JID at the domain, from the full JID of the user');
+  const message = await c.until(() => c.elements.find((e) => e.name === 'message'));
+  t.same([message.attrs.to, message.getChildText('body')], [BOT_DOMAIN, 'to the domain'], 'a message to the domain itself');
+  const query = await c.until(() => c.elements.find((e) => e.name === 'iq'));
+  t.equal(query.attrs.to, `someone@${BOT_DOMAIN}`, 'an IQ to a bare JID at the domain');
+  c.write(
+    `<iq type='error' id='q1' from='someone@${BOT_DOMAIN}' to='${alice!.jid}'><query xmlns='jabber:iq:version'/><error type='cancel'><feature-not-implemented xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`,
+  );
+  t.equal(errorCondition(await alice!.next((el) => el.attrs.id === 'q1')), 'feature-not-implemented', "and the component's answer reaches the user");
   c.write(`<message from='someone@${BOT_DOMAIN}/x' to='${alice!.jid}' type='chat'><body>fine</body></message>`);
   await alice!.next(isChatFrom(`someone@${BOT_DOMAIN}/x`, 'fine'));
   t.pass('from a JID at its own domain: delivered');
