@@ -20,6 +20,7 @@ import { PubsubEngine } from './engine.js';
 import { PEP_FEATURES } from './features.js';
 import { pepNotifier, subscriberNotifier } from './notify.js';
 import { NS_OWNER, NS_PUBSUB } from './ns.js';
+import { PepKey, pepService } from './pep-api.js';
 import { pepRules, sendLastItems, sendLastItemsToRemote } from './pep.js';
 import { PubsubProtocol } from './protocol.js';
 import { serviceHandler, serviceRules } from './service.js';
@@ -55,6 +56,7 @@ export default defineModule({
     });
     const engine = new PubsubEngine(store, ctx.config, pepRules(roster), notifier);
     const protocol = new PubsubProtocol(engine);
+    ctx.provide(PepKey, pepService(engine));
 
     ctx.accountIdentity({ category: 'pubsub', type: 'pep' });
     for (const feature of PEP_FEATURES) ctx.accountFeature(feature);

@@ -50,6 +50,7 @@ export const HostOptions = z.strictObject({
       'muc',
       'muc_mam',
       'pubsub',
+      'bookmarks',
       'external_services',
     ]),
   /** Module options, `[modules.<name>]`, each checked by that module's own schema. */
