@@ -25,6 +25,7 @@ import pubsub from './pubsub/index.js';
 import externalServices from './external_services/index.js';
 import httpUpload from './http-upload/index.js';
 import bookmarks from './bookmarks/index.js';
+import vcardAvatar from './vcard-avatar/index.js';
 
 export const builtinModules: ModuleDefinition[] = [
   sasl,
@@ -52,4 +53,5 @@ export const builtinModules: ModuleDefinition[] = [
   externalServices,
   httpUpload,
   bookmarks,
+  vcardAvatar,
 ] as ModuleDefinition[];

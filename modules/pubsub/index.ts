@@ -56,7 +56,7 @@ export default defineModule({
     });
     const engine = new PubsubEngine(store, ctx.config, pepRules(roster), notifier);
     const protocol = new PubsubProtocol(engine);
-    ctx.provide(PepKey, pepService(engine));
+    ctx.provide(PepKey, pepService(engine, ctx.log));
 
     ctx.accountIdentity({ category: 'pubsub', type: 'pep' });
     for (const feature of PEP_FEATURES) ctx.accountFeature(feature);

@@ -6,7 +6,9 @@ import type { Jid } from '../../src/jid.js';
 import { serviceKey } from '../../src/module-api/keys.js';
 import { StanzaError } from '../../src/stream/errors.js';
 import { parseElement } from '../../src/xml/parse.js';
+import type { Logger } from '../../src/log.js';
 import type { PubsubEngine } from './engine.js';
+import type { StoredItem } from './store.js';
 import { PUBLISH_OPTIONS } from './ns.js';
 
 export interface PepItem {
@@ -21,6 +23,8 @@ export interface PepService {
   publish(account: Jid, node: string, item: PepItem, options: Record<string, string>): Promise<void>;
   /** Retracts an item (subscribers are told); false when there was none. */
   retract(account: Jid, node: string, id: string): Promise<boolean>;
+  /** Called after each item published to one of an account's nodes, by its clients or through this service. Returns the undo. */
+  onPublish(node: string, listener: (account: Jid, item: PepItem) => Promise<void>): () => void;
 }
 
 export const PepKey = serviceKey<PepService>('pep');
@@ -35,8 +39,16 @@ const optionsForm = (options: Record<string, string>) =>
 
 const isNotFound = (err: unknown) => err instanceof StanzaError && err.condition === 'item-not-found';
 
-export function pepService(engine: PubsubEngine): PepService {
+export function pepService(engine: PubsubEngine, log: Logger): PepService {
   return {
+    onPublish(node, listener) {
+      const wrapped = async (service: Jid, published: string, item: StoredItem) => {
+        if (published !== node) return;
+        await listener(service, { id: item.id, payload: parseElement(item.payload) }).catch((err: unknown) => log.warn({ err, node }, 'a PEP publish listener failed'));
+      };
+      engine.published.add(wrapped);
+      return () => void engine.published.delete(wrapped);
+    },
     async items(account, node) {
       try {
         const items = await engine.items(account, account, node, undefined, undefined);

@@ -51,6 +51,7 @@ export const HostOptions = z.strictObject({
       'muc_mam',
       'pubsub',
       'bookmarks',
+      'vcard_avatar',
       'external_services',
     ]),
   /** Module options, `[modules.<name>]`, each checked by that module's own schema. */
