@@ -24,6 +24,8 @@ import mucMam from './muc-mam/index.js';
 import pubsub from './pubsub/index.js';
 import externalServices from './external_services/index.js';
 import httpUpload from './http-upload/index.js';
+import bookmarks from './bookmarks/index.js';
+import vcardAvatar from './vcard-avatar/index.js';
 
 export const builtinModules: ModuleDefinition[] = [
   sasl,
@@ -50,4 +52,6 @@ export const builtinModules: ModuleDefinition[] = [
   pubsub,
   externalServices,
   httpUpload,
+  bookmarks,
+  vcardAvatar,
 ] as ModuleDefinition[];

@@ -8,6 +8,8 @@
 // A get for something never stored returns the requested element, empty. What one account
 // may store in all is bounded by `max_size`; past it, <not-acceptable/> with a text naming the
 // limit (RFC 6120 §8.3.3.12: the request does not meet criteria defined by the server).
+// Another module may keep one element elsewhere (service.ts: bookmarks conversion keeps
+// storage:bookmarks in PEP).
 import { xml, type Element } from '@xmpp/xml';
 import { z } from 'zod';
 import { defineModule } from '../../src/module-api/define.js';
@@ -16,6 +18,7 @@ import { parseElement } from '../../src/xml/parse.js';
 import { detach } from './fragment.js';
 import { text } from '../../src/storage/stores.js';
 import { privateMigrations, privateKey } from './migrations.js';
+import { PrivateKey, type PrivateRedirect } from './service.js';
 
 export const NS_PRIVATE = 'jabber:iq:private';
 /** Longest namespace and element name stored. */
@@ -54,6 +57,15 @@ export default defineModule({
     const store = ctx.store.map('private', text);
     ctx.feature(NS_PRIVATE);
 
+    const redirects = new Map<string, PrivateRedirect>();
+    ctx.provide(PrivateKey, {
+      redirect(namespace, name, redirect) {
+        const key = privateKey(namespace, name);
+        redirects.set(key, redirect);
+        return () => void redirects.delete(key);
+      },
+    });
+
     ctx.iq.get(
       NS_PRIVATE,
       'query',
@@ -63,7 +75,10 @@ export default defineModule({
         if (children.length !== 1) throw new StanzaError('bad-request', 'a get names exactly one element and namespace');
         const { namespace, name, key } = keyOf(children[0]!);
         const stored = await store.get(user.domain, user.local, key);
-        return iq.reply(xml('query', { xmlns: NS_PRIVATE }, stored === undefined ? xml(name, { xmlns: namespace }) : parseElement(stored)));
+        const element = stored === undefined ? undefined : parseElement(stored);
+        const redirect = redirects.get(key);
+        if (redirect) return iq.reply(xml('query', { xmlns: NS_PRIVATE }, await redirect.get(user, element)));
+        return iq.reply(xml('query', { xmlns: NS_PRIVATE }, element ?? xml(name, { xmlns: namespace })));
       },
       { to: 'self' },
     );
@@ -75,7 +90,14 @@ export default defineModule({
         const user = iq.to.bare;
         const children = iq.payload.getChildElements();
         if (children.length === 0) throw new StanzaError('not-acceptable', 'a set carries at least one element to store');
-        const entries = children.map((child) => [keyOf(child).key, detach(child).toString()] as const);
+        const entries: [string, string][] = [];
+        for (const child of children) {
+          const { key } = keyOf(child);
+          const redirect = redirects.get(key);
+          if (redirect) await redirect.set(user, child);
+          else entries.push([key, detach(child).toString()]);
+        }
+        if (entries.length === 0) return iq.reply();
         // Stored only if the account's total stays within max_size (else nothing changes).
         await store.update(user.domain, user.local, (stored) => {
           for (const [key, value] of entries) stored.set(key, value);

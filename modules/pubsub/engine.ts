@@ -50,6 +50,8 @@ export class PubsubEngine {
   private readonly transient = new Map<string, StoredItem>();
 
   readonly defaults: NodeConfig;
+  /** Called after each publish is stored and notified (services built on PEP nodes); must not throw. */
+  readonly published = new Set<(service: Jid, node: string, item: StoredItem) => Promise<void>>();
 
   constructor(
     readonly store: PubsubStore,
@@ -158,6 +160,7 @@ export class PubsubEngine {
     if (keep > 0) await this.store.publish(service.toString(), node, stored, keep);
     else this.transient.set(this.key(service, node), stored);
     await this.notifier.broadcast(service, node, config, itemsEvent(node, itemElement(stored)));
+    for (const listener of this.published) await listener(service, node, stored);
     return stored.id;
   }
 

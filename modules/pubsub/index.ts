@@ -20,7 +20,8 @@ import { PubsubEngine } from './engine.js';
 import { PEP_FEATURES } from './features.js';
 import { pepNotifier, subscriberNotifier } from './notify.js';
 import { NS_OWNER, NS_PUBSUB } from './ns.js';
-import { pepRules, sendLastItems } from './pep.js';
+import { PepKey, pepService } from './pep-api.js';
+import { pepRules, sendLastItems, sendLastItemsToRemote } from './pep.js';
 import { PubsubProtocol } from './protocol.js';
 import { serviceHandler, serviceRules } from './service.js';
 import { PubsubStore, pubsubMigrations } from './store.js';
@@ -52,10 +53,10 @@ export default defineModule({
       roster,
       caps: () => caps,
       store,
-      isLocal: (domain) => ctx.server.hosts.has(domain),
     });
     const engine = new PubsubEngine(store, ctx.config, pepRules(roster), notifier);
     const protocol = new PubsubProtocol(engine);
+    ctx.provide(PepKey, pepService(engine, ctx.log));
 
     ctx.accountIdentity({ category: 'pubsub', type: 'pep' });
     for (const feature of PEP_FEATURES) ctx.accountFeature(feature);
@@ -79,6 +80,12 @@ export default defineModule({
       caps.onFeatures((session, features) => {
         if (session.jid?.domain !== ctx.domain) return;
         sendLastItems(engine, roster, ctx.domain, session, features, ctx.log).catch((err: unknown) => ctx.log.warn({ err }, 'last published items failed'));
+      }),
+    );
+    ctx.onUnload(
+      caps.onRemoteFeatures((remote, account, features) => {
+        if (account.domain !== ctx.domain) return;
+        sendLastItemsToRemote(engine, roster, account, remote, features, ctx.log).catch((err: unknown) => ctx.log.warn({ err }, 'last published items failed'));
       }),
     );
   },

@@ -4,8 +4,8 @@
 // and the explicit subscriptions (XEP-0060 subscribe). Events are headline messages from the
 // account's bare JID, routed like any stanza (so they pass the outbound pipeline: CSI, SM).
 //
-// Contacts are reached on this server only: a remote contact's resources and capabilities are
-// not known here, so it gets events only through an explicit subscription.
+// A contact on another server is reached at the resources whose presence reached the owner's
+// account, with the capabilities they announced there (the caps service tracks them).
 //
 // The general service (pubsub.<host>) notifies its explicit subscriptions only: subscriberNotifier.
 import { randomBytes } from 'node:crypto';
@@ -27,8 +27,6 @@ export interface PepNotifierDeps {
   roster: RosterService;
   caps: () => CapsService | undefined;
   store: PubsubStore;
-  /** Whether a domain is served by this server (its accounts' sessions are known here). */
-  isLocal(domain: string): boolean;
 }
 
 /** Whether the client at `full` asked for the node's notifications (XEP-0163 §4.3: `+notify`). */
@@ -72,12 +70,15 @@ export function pepNotifier(deps: PepNotifierDeps): Notifier {
   const { router, sessions, roster, store } = deps;
   const send = sender(router);
 
-  /** The full JIDs of `user`'s available sessions that want the node's notifications. */
-  const interested = (user: Jid, node: string): Jid[] =>
-    sessions
+  /** The full JIDs of `user`'s available resources (sessions here, or a remote contact's) that want the node's notifications. */
+  const interested = (user: Jid, node: string): Jid[] => {
+    const caps = deps.caps();
+    const local = sessions
       .resourcesOf(user)
-      .filter((s) => s.presence !== undefined && !s.closed && wantsNotify(deps.caps(), s.jid!, node))
+      .filter((s) => s.presence !== undefined && !s.closed)
       .map((s) => s.jid!);
+    return [...local, ...(caps?.remoteResources(user) ?? [])].filter((jid) => wantsNotify(caps, jid, node));
+  };
 
   const recipients = async (owner: Jid, node: string, config: NodeConfig): Promise<Map<string, Jid>> => {
     const to = new Map<string, Jid>();
@@ -87,7 +88,7 @@ export function pepNotifier(deps: PepNotifierDeps): Notifier {
     for (const item of await roster.items(owner)) {
       if (item.subscription !== 'from' && item.subscription !== 'both') continue;
       const contact = tryParseJid(item.jid);
-      if (!contact || !deps.isLocal(contact.domain)) continue;
+      if (!contact) continue;
       if (accessError(config, { owner: false, rosterItem: item, affiliation: affiliations.get(item.jid) })) continue;
       interested(contact, node).forEach(add);
     }

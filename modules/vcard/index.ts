@@ -10,7 +10,8 @@
 //   (RFC 6120 §8.3.3.12: the request does not meet criteria defined by the server; XEP-0060
 //   §7.1.3.4 answers an oversized payload the same way).
 // - An empty <vCard/> set removes the stored vCard.
-import { xml } from '@xmpp/xml';
+import { xml, type Element } from '@xmpp/xml';
+import type { Jid } from '../../src/jid.js';
 import { z } from 'zod';
 import { defineModule } from '../../src/module-api/define.js';
 import { StanzaError } from '../../src/stream/errors.js';
@@ -18,6 +19,7 @@ import { parseElement } from '../../src/xml/parse.js';
 import { detach } from '../../src/xml/clone.js';
 import { text } from '../../src/storage/stores.js';
 import { vcardMigrations } from './migrations.js';
+import { VcardKey, type VcardService } from './service.js';
 
 export const NS_VCARD = 'vcard-temp';
 
@@ -48,24 +50,46 @@ export default defineModule({
       { to: 'bare' },
     );
 
+    const listeners = new Set<(account: Jid, vcard: Element | undefined) => Promise<void> | void>();
+    const service: VcardService = {
+      async get(account) {
+        const stored = await store.get(account.domain, account.local);
+        return stored === undefined ? undefined : parseElement(stored);
+      },
+      async set(account, vcard) {
+        const empty = vcard.children.every((c) => typeof c === 'string' && c.trim() === '');
+        if (empty) {
+          await store.delete(account.domain, account.local);
+        } else {
+          const xmlText = vcard.toString();
+          const size = Buffer.byteLength(xmlText, 'utf8');
+          if (size > ctx.config.max_size) {
+            throw new StanzaError('not-acceptable', `the vCard is ${size} bytes; this server accepts at most ${ctx.config.max_size}`);
+          }
+          await store.set(account.domain, account.local, xmlText);
+        }
+        for (const listener of listeners) {
+          try {
+            await listener(account, empty ? undefined : vcard);
+          } catch (err) {
+            ctx.log.warn({ err, jid: account.toString() }, 'a vCard change listener failed');
+          }
+        }
+      },
+      onChange(listener) {
+        listeners.add(listener);
+        return () => void listeners.delete(listener);
+      },
+    };
+    ctx.provide(VcardKey, service);
+
     ctx.iq.set(
       NS_VCARD,
       'vCard',
       async (iq) => {
         const user = iq.to.bare;
         if (!iq.from.bare.equals(user)) throw new StanzaError('forbidden', 'only the account itself can change its vCard');
-        const vcard = detach(iq.payload);
-        const empty = vcard.children.every((c) => typeof c === 'string' && c.trim() === '');
-        if (empty) {
-          await store.delete(user.domain, user.local);
-          return iq.reply();
-        }
-        const xmlText = vcard.toString();
-        const size = Buffer.byteLength(xmlText, 'utf8');
-        if (size > ctx.config.max_size) {
-          throw new StanzaError('not-acceptable', `the vCard is ${size} bytes; this server accepts at most ${ctx.config.max_size}`);
-        }
-        await store.set(user.domain, user.local, xmlText);
+        await service.set(user, detach(iq.payload));
         return iq.reply();
       },
       { to: 'bare' },

@@ -50,6 +50,8 @@ export const HostOptions = z.strictObject({
       'muc',
       'muc_mam',
       'pubsub',
+      'bookmarks',
+      'vcard_avatar',
       'external_services',
     ]),
   /** Module options, `[modules.<name>]`, each checked by that module's own schema. */

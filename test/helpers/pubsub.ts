@@ -62,6 +62,19 @@ export const eventFor = (from: string, node: string) => (el: Element) =>
  */
 export async function connectWithCaps(ts: TestServer, local: string, features: string[], options: ConnectOptions = {}): Promise<TestClient> {
   const c = await connect(ts, local, { ...options, presence: false });
+  const asked = await announceCaps(c, features);
+  // A round trip: the presence is handled, and the server's disco#info (for a ver it has not
+  // seen) has come; a second one once that is answered, so the caps are known when this resolves.
+  await ping(c);
+  if (asked()) await ping(c);
+  return c;
+}
+
+/**
+ * Makes `c` answer disco#info queries with `features` (besides disco#info) and sends its
+ * available presence announcing them with entity capabilities. Returns whether anyone has asked yet.
+ */
+export async function announceCaps(c: TestClient, features: string[]): Promise<() => boolean> {
   const info = { identities: [{ category: 'client', type: 'pc', name: 'test' }], features: [DISCO_INFO, ...features], forms: [] };
   const ver = capsVer(info, 'sha-1');
   const node = 'https://starling.test/client';
@@ -79,11 +92,7 @@ export async function connectWithCaps(ts: TestServer, local: string, features: s
     );
   });
   await c.send(xml('presence', {}, xml('c', { xmlns: CAPS, hash: 'sha-1', node, ver })));
-  // A round trip: the presence is handled, and the server's disco#info (for a ver it has not
-  // seen) has come; a second one once that is answered, so the caps are known when this resolves.
-  await ping(c);
-  if (asked) await ping(c);
-  return c;
+  return () => asked;
 }
 
 /** An IQ round trip to the server. */
