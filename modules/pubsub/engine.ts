@@ -174,7 +174,12 @@ export class PubsubEngine {
 
   /** Items `who` may read: those with `ids`, or the newest `max`, or all (oldest first). */
   async items(service: Jid, who: Jid, node: string, ids: string[] | undefined, max: number | undefined): Promise<StoredItem[]> {
-    const config = await this.config(service, node);
+    const config = await this.store.config(service.toString(), node);
+    // An account reading a node of its own that it has not published to yet finds it empty
+    // (PEP creates nodes on first publish): Profanity 0.13 reads its own OMEMO device list
+    // before it publishes one and does not go on after an item-not-found.
+    if (!config && this.rules.account(service) && this.rules.isOwner(service, who)) return [];
+    if (!config) throw notFound(node);
     await this.checkAccess(service, node, config, who);
     return this.store.items(service.toString(), node, { ids, max });
   }

@@ -50,13 +50,9 @@ export function pepService(engine: PubsubEngine, log: Logger): PepService {
       return () => void engine.published.delete(wrapped);
     },
     async items(account, node) {
-      try {
-        const items = await engine.items(account, account, node, undefined, undefined);
-        return items.map((i) => ({ id: i.id, payload: parseElement(i.payload) }));
-      } catch (err) {
-        if (isNotFound(err)) return undefined;
-        throw err;
-      }
+      if (!(await engine.store.config(account.toString(), node))) return undefined;
+      const items = await engine.items(account, account, node, undefined, undefined);
+      return items.map((i) => ({ id: i.id, payload: parseElement(i.payload) }));
     },
     async publish(account, node, item, options) {
       // Options only create a node: on an existing one they would be preconditions to fail.
