@@ -24,6 +24,7 @@ import mucMam from './muc-mam/index.js';
 import pubsub from './pubsub/index.js';
 import externalServices from './external_services/index.js';
 import httpUpload from './http-upload/index.js';
+import proxy65 from './proxy65/index.js';
 
 export const builtinModules: ModuleDefinition[] = [
   sasl,
@@ -50,4 +51,5 @@ export const builtinModules: ModuleDefinition[] = [
   pubsub,
   externalServices,
   httpUpload,
+  proxy65,
 ] as ModuleDefinition[];
