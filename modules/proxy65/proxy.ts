@@ -4,6 +4,7 @@
 import net from 'node:net';
 import type { Logger } from '../../src/log.js';
 import { listenOn } from '../../src/net/listen.js';
+import { listenError } from '../../src/operator-error.js';
 import { relay, type RelayLimits } from './relay.js';
 import { HandshakeError, readRequest, Reply } from './socks5.js';
 
@@ -50,7 +51,7 @@ export class Socks5Proxy {
           continue;
         }
         await this.close();
-        throw err;
+        throw listenError('proxy65 SOCKS5', err);
       }
       this.servers.push(server);
       // With port 0, the other interfaces take the port the first one got.
