@@ -5,7 +5,7 @@ import net from 'node:net';
 import type { Logger } from '../../src/log.js';
 import { listenOn } from '../../src/net/listen.js';
 import { listenError } from '../../src/operator-error.js';
-import { relay, type RelayLimits } from './relay.js';
+import { holdEarlyBytes, relay, type RelayLimits } from './relay.js';
 import { HandshakeError, readRequest, Reply } from './socks5.js';
 
 export interface ProxyLimits extends RelayLimits {
@@ -15,10 +15,19 @@ export interface ProxyLimits extends RelayLimits {
   unactivatedMs: number;
 }
 
+interface Party {
+  socket: net.Socket;
+  /** Stops holding its early bytes (holdEarlyBytes). */
+  release: () => void;
+}
+
 interface Pending {
-  sockets: net.Socket[];
+  parties: Party[];
   active: boolean;
 }
+
+/** Bytes kept from one connection before its activation. */
+const EARLY_LIMIT = 65_536;
 
 export type Activation = 'activated' | 'not-found' | 'one-side' | 'active' | 'busy';
 
@@ -107,18 +116,19 @@ export class Socks5Proxy {
       return request.refuse(Reply.notAllowed);
     }
     if (socket.destroyed) return;
-    const pending = this.streams.get(hash) ?? { sockets: [], active: false };
-    if (pending.sockets.length >= 2) {
+    const pending = this.streams.get(hash) ?? { parties: [], active: false };
+    if (pending.parties.length >= 2) {
       // One target per bytestream (XEP-0065 §9.1: no multicasting).
       this.log.debug({ ip }, 'a third connection for a bytestream: refused');
       return request.refuse(Reply.notAllowed);
     }
-    pending.sockets.push(socket);
+    const party = { socket, release: holdEarlyBytes(socket, EARLY_LIMIT) };
+    pending.parties.push(party);
     this.streams.set(hash, pending);
     socket.once('close', () => {
       if (pending.active) return;
-      pending.sockets.splice(pending.sockets.indexOf(socket), 1);
-      if (pending.sockets.length === 0 && this.streams.get(hash) === pending) this.streams.delete(hash);
+      pending.parties.splice(pending.parties.indexOf(party), 1);
+      if (pending.parties.length === 0 && this.streams.get(hash) === pending) this.streams.delete(hash);
     });
     request.accept();
   }
@@ -128,15 +138,16 @@ export class Socks5Proxy {
     const pending = this.streams.get(hash);
     if (!pending) return 'not-found';
     if (pending.active) return 'active';
-    if (pending.sockets.length < 2) return 'one-side';
+    if (pending.parties.length < 2) return 'one-side';
     if (this.transfers >= this.limits.maxTransfers) return 'busy';
     pending.active = true;
     this.transfers++;
-    const [target, initiator] = pending.sockets as [net.Socket, net.Socket];
-    for (const s of pending.sockets) {
-      clearTimeout(this.sockets.get(s));
-      this.sockets.set(s, undefined);
+    for (const { socket, release } of pending.parties) {
+      clearTimeout(this.sockets.get(socket));
+      this.sockets.set(socket, undefined);
+      release();
     }
+    const [target, initiator] = pending.parties.map((p) => p.socket) as [net.Socket, net.Socket];
     void relay(target, initiator, this.limits).then(({ end, bytes }) => {
       this.transfers--;
       if (this.streams.get(hash) === pending) this.streams.delete(hash);

@@ -74,3 +74,29 @@ export function relay(a: net.Socket, b: net.Socket, limits: RelayLimits): Promis
     b.resume();
   });
 }
+
+/**
+ * Until its bytestream is activated, a connection is read (so a party that leaves is noticed and
+ * its place freed) and what it sends is kept, up to `limit` bytes (then reading stops): XEP-0065
+ * §9.1 asks to ignore, not drop, bytes sent before activation. Returns the call that stops this
+ * and hands the kept bytes back to the socket, paused, for relay().
+ */
+export function holdEarlyBytes(socket: net.Socket, limit: number): () => void {
+  const held: Buffer[] = [];
+  let bytes = 0;
+  const onData = (chunk: Buffer) => {
+    held.push(chunk);
+    bytes += chunk.length;
+    if (bytes >= limit) socket.pause();
+  };
+  const onEnd = () => socket.destroy();
+  socket.on('data', onData);
+  socket.once('end', onEnd);
+  socket.resume();
+  return () => {
+    socket.pause();
+    socket.off('data', onData);
+    socket.off('end', onEnd);
+    if (held.length) socket.unshift(Buffer.concat(held));
+  };
+}

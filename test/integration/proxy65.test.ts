@@ -16,6 +16,8 @@ const NS = 'http://jabber.org/protocol/bytestreams';
 const PROXY = `proxy.${DOMAIN}`;
 const OTHER = 'other.localhost';
 const MODULES = ['sasl', 'ping', 'disco', 'proxy65'];
+const RATE = 500_000;
+const MAX_BYTES = 400_000;
 
 async function iq(client: TestClient, type: 'get' | 'set', payload: Element, to = PROXY): Promise<Element> {
   const id = `q${Math.random().toString(36).slice(2)}`;
@@ -102,6 +104,16 @@ t.test('the proxy with its defaults', async (t) => {
     t.pass('the end of one side ends the other');
   });
 
+  t.test('a party that leaves before the activation is noticed', async (t) => {
+    const hash = hashOf('left', alice.jid, bob.jid);
+    const target = await Socks5Client.connect(port, hash);
+    target.socket.end();
+    await target.closed;
+    const initiator = await Socks5Client.connect(port, hash);
+    t.teardown(() => initiator.socket.destroy());
+    t.equal(errorCondition(await activate(alice, 'left', bob.jid)), 'not-allowed', 'only the initiator is still there');
+  });
+
   t.test('activation of an unknown bytestream, or without a target', async (t) => {
     t.equal(errorCondition(await activate(alice, 'never-connected', bob.jid)), 'item-not-found');
     t.equal(errorCondition(await iq(alice, 'set', xml('query', { xmlns: NS, sid: 'x' }))), 'bad-request');
@@ -140,11 +152,11 @@ t.test('the proxy with its defaults', async (t) => {
   });
 });
 
-t.test('limits: activation and idle timeouts, connections per IP, other servers', async (t) => {
+t.test('limits: activation and idle timeouts, connections per IP, rate and size, other servers', async (t) => {
   const ts = await startTestServer(t, {
     modules_enabled: MODULES,
     hosts: { [DOMAIN]: {}, [OTHER]: { modules_enabled: ['sasl', 'ping', 'disco'] } },
-    modules: { proxy65: { interfaces: ['127.0.0.1'], port: 0, activation_timeout: 1, idle_timeout: 1, max_connections_per_ip: 3 } },
+    modules: { proxy65: { interfaces: ['127.0.0.1'], port: 0, activation_timeout: 1, idle_timeout: 2, max_connections_per_ip: 3, max_rate: RATE, max_bytes: MAX_BYTES } },
   });
   const { alice, bob } = await users(t, ts);
   const { port } = await streamhost(alice);
@@ -155,15 +167,38 @@ t.test('limits: activation and idle timeouts, connections per IP, other servers'
     t.pass('closed by the proxy');
   });
 
-  t.test('an idle relay is closed', async (t) => {
-    const hash = hashOf('idle', alice.jid, bob.jid);
+  /** A bytestream from alice to bob, activated; resolves with both ends. */
+  async function activated(sid: string): Promise<{ target: Socks5Client; initiator: Socks5Client }> {
+    const hash = hashOf(sid, alice.jid, bob.jid);
     const target = await Socks5Client.connect(port, hash);
     const initiator = await Socks5Client.connect(port, hash);
-    t.equal((await activate(alice, 'idle', bob.jid)).attrs.type, 'result');
+    const reply = await activate(alice, sid, bob.jid);
+    if (reply.attrs.type !== 'result') throw new Error(`not activated: ${reply.toString()}`);
+    return { target, initiator };
+  }
+
+  t.test('an idle relay is closed', async (t) => {
+    const { target, initiator } = await activated('idle');
     initiator.write(Buffer.from('ping'));
     t.equal((await target.read(4)).toString(), 'ping', 'relaying');
+    const lastByte = Date.now();
     await Promise.all([target.closed, initiator.closed]);
-    t.pass('both sides closed once nothing moved');
+    // Not the activation deadline (1 s from the connection): the idle timeout, 2 s after the last byte.
+    t.ok(Date.now() - lastByte >= 1500, `both sides closed once nothing moved for the idle timeout (${Date.now() - lastByte} ms)`);
+  });
+
+  t.test('the rate limit slows a transfer down, the size limit ends it', async (t) => {
+    const slow = await activated('rate');
+    const bytes = randomBytes(MAX_BYTES);
+    const started = Date.now();
+    const received = slow.target.read(bytes.length);
+    slow.initiator.write(bytes);
+    t.ok((await received).equals(bytes), 'up to the size limit, intact');
+    const ms = Date.now() - started;
+    t.ok(ms >= 500, `at most ${RATE} bytes/s: ${bytes.length} bytes took ${ms} ms`);
+    slow.initiator.write(Buffer.from('!'));
+    await Promise.all([slow.target.closed, slow.initiator.closed]);
+    t.pass('one byte past the size limit closes both sides');
   });
 
   t.test('connections per IP', async (t) => {
