@@ -4,6 +4,7 @@
 import net from 'node:net';
 import type { Logger } from '../../src/log.js';
 import { listenOn } from '../../src/net/listen.js';
+import { PerIpCap } from '../../src/net/per-ip.js';
 import { listenError } from '../../src/operator-error.js';
 import { holdEarlyBytes, relay, type RelayLimits } from './relay.js';
 import { HandshakeError, readRequest, Reply } from './socks5.js';
@@ -35,7 +36,7 @@ const HASH = /^[0-9a-f]{40}$/;
 
 export class Socks5Proxy {
   private readonly servers: net.Server[] = [];
-  private readonly perIp = new Map<string, number>();
+  private readonly perIp: PerIpCap;
   private readonly streams = new Map<string, Pending>();
   /** Every open connection, with its activation deadline until activated. */
   private readonly sockets = new Map<net.Socket, NodeJS.Timeout | undefined>();
@@ -44,7 +45,9 @@ export class Socks5Proxy {
   constructor(
     private readonly limits: ProxyLimits,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.perIp = new PerIpCap(limits.maxConnectionsPerIp);
+  }
 
   /** Listens on every interface (one missing address family skipped); returns the port bound. */
   async listen(interfaces: string[], port: number): Promise<number> {
@@ -73,13 +76,11 @@ export class Socks5Proxy {
 
   private accept(socket: net.Socket): void {
     const ip = socket.remoteAddress ?? '?';
-    const count = (this.perIp.get(ip) ?? 0) + 1;
-    if (count > this.limits.maxConnectionsPerIp) {
+    if (!this.perIp.admit(socket)) {
       this.log.warn({ ip }, 'too many proxy connections from this address: refused');
       socket.destroy();
       return;
     }
-    this.perIp.set(ip, count);
     const deadline = setTimeout(() => {
       this.log.debug({ ip }, 'proxy connection not activated in time: closed');
       socket.destroy();
@@ -90,9 +91,6 @@ export class Socks5Proxy {
     socket.once('close', () => {
       clearTimeout(this.sockets.get(socket));
       this.sockets.delete(socket);
-      const left = (this.perIp.get(ip) ?? 1) - 1;
-      if (left <= 0) this.perIp.delete(ip);
-      else this.perIp.set(ip, left);
     });
     this.handshake(socket, ip).catch((err: unknown) => {
       this.log.warn({ ip, err }, 'proxy connection failed');
