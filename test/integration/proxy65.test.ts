@@ -2,7 +2,8 @@
 // SOCKS5 connections (node sockets speaking the RFC 1928 bytes) paired and activated by the
 // initiator, 1 MiB relayed intact, the refused activations (not the initiator, unknown hash,
 // one side only, twice), the refused SOCKS5 requests, the activation and idle timeouts, the
-// per-IP cap, other servers' users, and one listener shared by two hosts.
+// per-IP cap, the rate and size limits, max_transfers, other servers' users (refused, or let in
+// with allow_remote), and one listener shared by two hosts.
 import { createHash, randomBytes } from 'node:crypto';
 import t, { type Test } from 'tap';
 import type { Element } from '@xmpp/xml';
@@ -247,4 +248,34 @@ t.test('two hosts share one listener', async (t) => {
   t.equal((await target.read(5)).toString(), 'hello');
   target.socket.destroy();
   initiator.socket.destroy();
+});
+
+t.test("allow_remote lets other servers' users in; max_transfers caps the relays", async (t) => {
+  const ts = await startTestServer(t, {
+    modules_enabled: MODULES,
+    hosts: { [DOMAIN]: {}, [OTHER]: { modules_enabled: ['sasl', 'ping', 'disco'] } },
+    modules: { proxy65: { interfaces: ['127.0.0.1'], port: 0, allow_remote: true, max_transfers: 1 } },
+  });
+  const { alice, bob } = await users(t, ts);
+  await ts.server.core.accounts.create(makeJid('carol', OTHER), PASSWORD);
+  const carol = await startClient(xmppClient({ service: `xmpp://127.0.0.1:${ts.port}`, domain: OTHER, username: 'carol', password: PASSWORD }));
+  t.teardown(() => carol.stop());
+  const { port } = await streamhost(carol);
+  t.ok(port > 0, 'a user of another server gets the address');
+
+  const connected = async (initiator: TestClient, sid: string) => {
+    const hash = hashOf(sid, initiator.jid, bob.jid);
+    return [await Socks5Client.connect(port, hash), await Socks5Client.connect(port, hash)];
+  };
+  const first = await connected(carol, 'one');
+  const second = await connected(alice, 'two');
+  t.equal((await activate(carol, 'one', bob.jid)).attrs.type, 'result', 'and may activate a bytestream');
+  t.equal(errorCondition(await activate(alice, 'two', bob.jid)), 'resource-constraint', 'a second relay past max_transfers');
+  for (const c of first) c.socket.destroy();
+  await Promise.all(first.map((c) => c.closed));
+  // The relay's end is counted once the proxy has seen both connections close.
+  let reply = await activate(alice, 'two', bob.jid);
+  while (errorCondition(reply) === 'resource-constraint') reply = await activate(alice, 'two', bob.jid);
+  t.equal(reply.attrs.type, 'result', 'the place freed is taken');
+  for (const c of second) c.socket.destroy();
 });
