@@ -62,7 +62,7 @@ export default defineModule({
       ctx.log,
     );
     ctx.onUnload(shared.release);
-    const streamhost = xml('streamhost', { jid: domain, host: config.public_host || domain, port: String(config.public_port || shared.port) });
+    const address = { jid: domain, host: config.public_host || domain, port: String(config.public_port || shared.port) };
 
     const allowed = (from: Jid) => {
       if (from.local === '') throw new StanzaError('forbidden', 'only users may use this proxy');
@@ -97,7 +97,7 @@ export default defineModule({
       iq: {
         [`get query ${NS_BYTESTREAMS}`]: (_query, from) => {
           allowed(from);
-          return xml('query', { xmlns: NS_BYTESTREAMS }, streamhost);
+          return xml('query', { xmlns: NS_BYTESTREAMS }, xml('streamhost', address));
         },
         [`set query ${NS_BYTESTREAMS}`]: activate,
       },

@@ -6,6 +6,7 @@ import { Socks5Proxy, type ProxyLimits } from './proxy.js';
 
 interface Entry {
   proxy: Socks5Proxy;
+  limits: string;
   port: Promise<number>;
   users: number;
 }
@@ -24,8 +25,10 @@ export async function acquireProxy(interfaces: string[], port: number, limits: P
   let entry = typeof key === 'string' ? open.get(key) : undefined;
   if (!entry) {
     const proxy = new Socks5Proxy(limits, log);
-    entry = { proxy, port: proxy.listen(interfaces, port), users: 0 };
+    entry = { proxy, limits: JSON.stringify(limits), port: proxy.listen(interfaces, port), users: 0 };
     if (typeof key === 'string') open.set(key, entry);
+  } else if (entry.limits !== JSON.stringify(limits)) {
+    log.warn({ port }, 'proxy65 shares the listener of another host, whose limits apply: these differ and are not used');
   }
   const shared = entry;
   shared.users++;
