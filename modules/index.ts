@@ -26,6 +26,7 @@ import externalServices from './external_services/index.js';
 import httpUpload from './http-upload/index.js';
 import bookmarks from './bookmarks/index.js';
 import vcardAvatar from './vcard-avatar/index.js';
+import proxy65 from './proxy65/index.js';
 
 export const builtinModules: ModuleDefinition[] = [
   sasl,
@@ -54,4 +55,5 @@ export const builtinModules: ModuleDefinition[] = [
   httpUpload,
   bookmarks,
   vcardAvatar,
+  proxy65,
 ] as ModuleDefinition[];

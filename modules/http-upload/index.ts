@@ -9,14 +9,13 @@ import path from 'node:path';
 import { z } from 'zod';
 import { parseJid, type Jid } from '../../src/jid.js';
 import { defineModule } from '../../src/module-api/define.js';
+import { serveDomain } from '../../src/module-api/service-domain.js';
 import { StanzaError } from '../../src/stream/errors.js';
 import { form } from '../../src/xml/data-forms.js';
 import { UploadFiles, type FileMeta } from './files.js';
 import { SlotSigner, loadSecret, newSlotId, sanitiseFilename } from './slots.js';
 
 export const NS_UPLOAD = 'urn:xmpp:http:upload:0';
-const NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info';
-const NS_DISCO_ITEMS = 'http://jabber.org/protocol/disco#items';
 const CONTENT_TYPE = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/i;
 
 export const HttpUploadConfig = z.strictObject({
@@ -71,9 +70,6 @@ export default defineModule({
     ctx.http.route(['PUT', 'GET', 'OPTIONS'], prefix, files.handle, { maxBody: config.max_file_size });
     const base = () => (config.external_url || ctx.http.baseUrl(ctx.domain)).replace(/\/+$/, '');
 
-    const reply = (stanza: Element, from: Jid, payload: Element | null) =>
-      void ctx.server.router.route(xml('iq', { type: 'result', id: stanza.attrs.id, from: domain, to: from.toString() }, payload));
-
     const requestSlot = async (request: Element, from: Jid): Promise<Element> => {
       if (from.domain !== ctx.domain || from.local === '') throw new StanzaError('forbidden', 'only users of this server may upload here');
       const filename = sanitiseFilename(request.attrs.filename ?? '');
@@ -103,35 +99,12 @@ export default defineModule({
       return xml('slot', { xmlns: NS_UPLOAD }, xml('put', { url: `${url}?token=${token}` }), xml('get', { url }));
     };
 
-    const info = () =>
-      xml(
-        'query',
-        { xmlns: NS_DISCO_INFO },
-        xml('identity', { category: 'store', type: 'file', name: config.name }),
-        xml('feature', { var: NS_DISCO_INFO }),
-        xml('feature', { var: NS_UPLOAD }),
-        form('result', NS_UPLOAD, [{ var: 'max-file-size', type: 'text-single', values: [String(config.max_file_size)] }]),
-      );
-
-    ctx.onUnload(
-      ctx.server.router.addDomain(domain, async (stanza, from, to) => {
-        if (from.domain === domain) return;
-        if (stanza.name !== 'iq') {
-          if (stanza.name === 'message' && stanza.attrs.type !== 'error') throw new StanzaError('service-unavailable');
-          return;
-        }
-        const type = stanza.attrs.type;
-        if (type !== 'get' && type !== 'set') return;
-        if (to.local !== '' || to.resource !== '') throw new StanzaError('item-not-found');
-        const payload = stanza.children.find((c): c is Element => typeof c !== 'string');
-        const ns = payload?.attrs.xmlns;
-        if (type === 'get' && payload?.name === 'query' && ns === NS_DISCO_INFO && !payload.attrs.node) return reply(stanza, from, info());
-        if (type === 'get' && payload?.name === 'query' && ns === NS_DISCO_ITEMS) return reply(stanza, from, xml('query', { xmlns: NS_DISCO_ITEMS }));
-        if (type === 'get' && payload?.name === 'request' && ns === NS_UPLOAD) return reply(stanza, from, await requestSlot(payload, from));
-        throw new StanzaError('service-unavailable');
-      }),
-    );
-    ctx.discoItem({ jid: domain, name: config.name });
+    serveDomain(ctx, domain, {
+      identity: { category: 'store', type: 'file', name: config.name },
+      features: [NS_UPLOAD],
+      forms: () => [form('result', NS_UPLOAD, [{ var: 'max-file-size', type: 'text-single', values: [String(config.max_file_size)] }])],
+      iq: { [`get request ${NS_UPLOAD}`]: requestSlot },
+    });
 
     const sweep = (doomed?: (meta: FileMeta) => boolean) =>
       files.sweep(doomed).then(

@@ -53,6 +53,8 @@ export const HostOptions = z.strictObject({
       'bookmarks',
       'vcard_avatar',
       'external_services',
+      'http_upload',
+      'proxy65',
     ]),
   /** Module options, `[modules.<name>]`, each checked by that module's own schema. */
   modules: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),

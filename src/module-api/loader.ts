@@ -1,4 +1,5 @@
 // Loads each host's enabled modules in dependency order and unloads them in reverse.
+import { OperatorError } from '../operator-error.js';
 import type { ModuleSchemas } from '../config/load.js';
 import type { ServerCore } from './core.js';
 import { ModuleContext, type ModuleDefinition } from './define.js';
@@ -82,7 +83,10 @@ export async function loadHostModules(host: Host, registry: ModuleRegistry, core
     }
   } catch (err) {
     await unloadModules(contexts);
-    throw new Error(`${host.domain}: loading module "${contexts.at(-1)?.name ?? '?'}" failed: ${(err as Error).message}`, { cause: err });
+    const message = `${host.domain}: loading module "${contexts.at(-1)?.name ?? '?'}" failed: ${(err as Error).message}`;
+    // An operator mistake (a module's port in use) stays one line without a stack trace.
+    if (err instanceof OperatorError) throw new OperatorError(message);
+    throw new Error(message, { cause: err });
   }
   return contexts;
 }

@@ -13,6 +13,7 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Certificates } from './certificates.js';
 import { listenOn } from './listen.js';
+import { PerIpCap } from './per-ip.js';
 
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
 
@@ -47,7 +48,7 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 export class HttpServer {
   private readonly routes: Route[] = [];
   private readonly servers: net.Server[] = [];
-  private readonly perIp = new Map<string, number>();
+  private readonly perIp: PerIpCap;
   private bound: HttpAddress[] = [];
   private readonly proxies: ReadonlySet<string>;
 
@@ -57,6 +58,7 @@ export class HttpServer {
     private readonly log: Logger,
   ) {
     this.proxies = new Set(options.proxies);
+    this.perIp = new PerIpCap(options.max_connections_per_ip);
   }
 
   /**
@@ -154,18 +156,9 @@ export class HttpServer {
   private admit(socket: net.Socket): void {
     const ip = socket.remoteAddress ?? '?';
     if (this.proxies.has(ip.startsWith('::ffff:') ? ip.slice(7) : ip)) return;
-    const count = (this.perIp.get(ip) ?? 0) + 1;
-    if (count > this.options.max_connections_per_ip) {
-      this.log.debug({ ip }, 'HTTP connection refused: too many from this address');
-      socket.destroy();
-      return;
-    }
-    this.perIp.set(ip, count);
-    socket.once('close', () => {
-      const left = (this.perIp.get(ip) ?? 1) - 1;
-      if (left <= 0) this.perIp.delete(ip);
-      else this.perIp.set(ip, left);
-    });
+    if (this.perIp.admit(socket)) return;
+    this.log.debug({ ip }, 'HTTP connection refused: too many from this address');
+    socket.destroy();
   }
 
   private clientError(err: NodeJS.ErrnoException, socket: net.Socket): void {

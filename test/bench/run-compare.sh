@@ -114,6 +114,16 @@ auth_failures_per_ip_per_minute = 100000
 [accounts]
 scram_iterations = 4096
 
+# The HTTP server and the SOCKS5 proxy (default modules) on free loopback ports.
+[http]
+interfaces = ["127.0.0.1"]
+port = 0
+https_interfaces = ["127.0.0.1"]
+https_port = 0
+[modules.proxy65]
+interfaces = ["127.0.0.1"]
+port = 0
+
 [hosts.localhost]
 EOF
   say "creating $SESSIONS Starling users"

@@ -115,6 +115,21 @@ export async function closedPort(): Promise<number> {
   return port;
 }
 
+/**
+ * The HTTP server (http_upload) and the SOCKS5 proxy (proxy65), both in the default
+ * modules_enabled, on free loopback ports instead of 5280, 5281 and 5000 (the proxy on
+ * `proxyPort`): TOML tables for a configuration that keeps the default modules.
+ */
+export const loopbackServicesToml = (proxyPort = 0) => `[http]
+interfaces = ["127.0.0.1"]
+port = 0
+https_interfaces = ["127.0.0.1"]
+https_port = 0
+[modules.proxy65]
+interfaces = ["127.0.0.1"]
+port = ${proxyPort}
+`;
+
 /** The configuration of a `starling start` on loopback, free ports, JSON logs, data in `dir`. */
 export function loopbackServerToml(dir: string): string {
   return `data_dir = "${dir}/data"
@@ -126,5 +141,5 @@ scram_iterations = 4096
 listeners = [{ interfaces = ["127.0.0.1"], port = 0, direct_tls = false }]
 [s2s]
 listeners = [{ interfaces = ["127.0.0.1"], port = 0, direct_tls = false }]
-`;
+${loopbackServicesToml()}`;
 }

@@ -4,13 +4,13 @@ import net from 'node:net';
 import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { closedPort, configDir, runStarling } from '../helpers/cli.js';
+import { closedPort, configDir, loopbackServicesToml, runStarling } from '../helpers/cli.js';
 
-const listeners = (port: number) => `[c2s]
+const listeners = (port: number, proxyPort = 0) => `[c2s]
 listeners = [{ interfaces = ["127.0.0.1"], port = ${port}, direct_tls = false }]
 [s2s]
 listeners = [{ interfaces = ["127.0.0.1"], port = 0, direct_tls = false }]
-`;
+${loopbackServicesToml(proxyPort)}`;
 
 /** One line on stderr, no stack trace, a non-zero exit. */
 function oneLine(t: Test, r: { code: number | null; err: string }, pattern: RegExp): void {
@@ -21,14 +21,26 @@ function oneLine(t: Test, r: { code: number | null; err: string }, pattern: RegE
   t.equal(r.err.trim().split('\n').length, 1, `one line: ${r.err}`);
 }
 
-t.test('the c2s port is in use', async (t) => {
+/** A loopback port some other program listens on, until the test ends. */
+async function busyPort(t: Test): Promise<number> {
   const busy = net.createServer();
   await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
   t.teardown(() => busy.close());
-  const { port } = busy.address() as net.AddressInfo;
+  return (busy.address() as net.AddressInfo).port;
+}
+
+t.test('the c2s port is in use', async (t) => {
+  const port = await busyPort(t);
   const { config } = configDir(t, 'busy', (dir) => `data_dir = "${dir}/data"\n${listeners(port)}`);
   const r = runStarling(['start', '--config', config], { timeoutMs: 60_000 });
   oneLine(t, r, new RegExp(`^starling start: c2s listener 127\\.0\\.0\\.1:${port}: address already in use`));
+});
+
+t.test("a module's port is in use (the SOCKS5 proxy's)", async (t) => {
+  const port = await busyPort(t);
+  const { config } = configDir(t, 'busy-proxy', (dir) => `data_dir = "${dir}/data"\n${listeners(0, port)}`);
+  const r = runStarling(['start', '--config', config], { timeoutMs: 60_000 });
+  oneLine(t, r, new RegExp(`^starling start: localhost: loading module "proxy65" failed: proxy65 SOCKS5 listener 127\\.0\\.0\\.1:${port}: address already in use`));
 });
 
 t.test('the data directory is read-only', async (t) => {

@@ -2,7 +2,7 @@
 // a running server whose Redis goes away fails requests cleanly, without unhandled rejections.
 import net from 'node:net';
 import t from 'tap';
-import { closedPort, configDir, runStarling } from '../helpers/cli.js';
+import { closedPort, configDir, loopbackServicesToml, runStarling } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/harness.js';
 import { RawStream, rawLogin } from '../helpers/clients.js';
 import { REDIS_URL, redisReachable, useService } from '../helpers/services.js';
@@ -20,7 +20,7 @@ redis_url = "${url}"
 listeners = [{ interfaces = ["127.0.0.1"], port = 0, direct_tls = false }]
 [s2s]
 listeners = [{ interfaces = ["127.0.0.1"], port = 0, direct_tls = false }]
-`,
+${loopbackServicesToml()}`,
   );
   const line = new RegExp(`live state \\(redis ${url.replace(/[.]/g, '\\.')}\\): unreachable`);
   // Before, both retried forever: the timeout kills them (code null).
