@@ -14,7 +14,8 @@ import { accessError, type Relation } from './access.js';
 import type { PubsubConfig } from './config.js';
 import { applyConfigForm, applyPublishOptions, checkPreconditions, itemLimit, type NodeConfig } from './node-config.js';
 import { NS_ERRORS, NS_EVENT, pubsubError } from './ns.js';
-import type { Affiliation, NodeAccount, PubsubStore, StoredItem } from './store.js';
+import type { RsmRequest } from '../../src/xml/rsm.js';
+import type { Affiliation, ItemPage, NodeAccount, PubsubStore, StoredItem } from './store.js';
 
 /** What differs between services: defaults, who owns them, and what the requester is to the owner. */
 export interface ServiceRules {
@@ -184,6 +185,17 @@ export class PubsubEngine {
     return this.store.items(service.toString(), node, { ids, max });
   }
 
+  /** A page of the items `who` may read (XEP-0059 result set management). */
+  async itemsPage(service: Jid, who: Jid, node: string, rsm: RsmRequest): Promise<ItemPage> {
+    const config = await this.store.config(service.toString(), node);
+    if (!config && this.rules.account(service) && this.rules.isOwner(service, who)) return { items: [], index: undefined, count: 0 };
+    if (!config) throw notFound(node);
+    await this.checkAccess(service, node, config, who);
+    const page = await this.store.page(service.toString(), node, rsm, this.limits.max_items);
+    if (!page) throw new StanzaError('item-not-found', 'the result set has no such item');
+    return page;
+  }
+
   /** The node's last published item, if it has one. */
   async lastItem(service: Jid, node: string): Promise<StoredItem | undefined> {
     return this.transient.get(this.key(service, node)) ?? (await this.store.items(service.toString(), node, { max: 1 }))[0];
@@ -262,6 +274,15 @@ export class PubsubEngine {
     await this.requireOwner(service, node, who);
     const stored = await this.store.affiliations(service.toString(), node);
     return this.rules.nodeOwners ? stored : [{ jid: service.bare.toString(), affiliation: 'owner' }, ...stored];
+  }
+
+  /** Owner (XEP-0060 §8.8.2): subscribes or unsubscribes others ('subscribed' or 'none'). */
+  async setSubscriptions(service: Jid, who: Jid, node: string, changes: [Jid, 'subscribed' | 'none'][]): Promise<void> {
+    await this.requireOwner(service, node, who);
+    for (const [jid, state] of changes) {
+      if (state === 'none') await this.store.unsubscribe(service.toString(), node, jid.toString());
+      else await this.store.subscribe(service.toString(), node, jid.toString(), randomBytes(8).toString('hex'));
+    }
   }
 
   async setAffiliations(service: Jid, who: Jid, node: string, changes: [string, Affiliation | 'none'][]): Promise<void> {
