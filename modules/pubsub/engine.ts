@@ -14,7 +14,8 @@ import { accessError, type Relation } from './access.js';
 import type { PubsubConfig } from './config.js';
 import { applyConfigForm, applyPublishOptions, checkPreconditions, itemLimit, type NodeConfig } from './node-config.js';
 import { NS_ERRORS, NS_EVENT, pubsubError } from './ns.js';
-import type { Affiliation, NodeAccount, PubsubStore, StoredItem } from './store.js';
+import type { RsmRequest } from '../../src/xml/rsm.js';
+import type { Affiliation, ItemPage, NodeAccount, PubsubStore, StoredItem } from './store.js';
 
 /** What differs between services: defaults, who owns them, and what the requester is to the owner. */
 export interface ServiceRules {
@@ -172,16 +173,32 @@ export class PubsubEngine {
     if (notify || config.notify_retract) await this.notifier.broadcast(service, node, config, itemsEvent(node, xml('retract', { id })));
   }
 
-  /** Items `who` may read: those with `ids`, or the newest `max`, or all (oldest first). */
-  async items(service: Jid, who: Jid, node: string, ids: string[] | undefined, max: number | undefined): Promise<StoredItem[]> {
+  /**
+   * Whether `who` may read the node's items: true, or false for an account's own node that does
+   * not exist yet (it reads as empty: PEP creates nodes on first publish, and Profanity 0.13
+   * reads its own OMEMO device list before it publishes one and does not go on after an
+   * item-not-found); else the access model's error, or item-not-found.
+   */
+  private async mayRead(service: Jid, who: Jid, node: string): Promise<boolean> {
     const config = await this.store.config(service.toString(), node);
-    // An account reading a node of its own that it has not published to yet finds it empty
-    // (PEP creates nodes on first publish): Profanity 0.13 reads its own OMEMO device list
-    // before it publishes one and does not go on after an item-not-found.
-    if (!config && this.rules.account(service) && this.rules.isOwner(service, who)) return [];
+    if (!config && this.rules.account(service) && this.rules.isOwner(service, who)) return false;
     if (!config) throw notFound(node);
     await this.checkAccess(service, node, config, who);
+    return true;
+  }
+
+  /** Items `who` may read: those with `ids`, or the newest `max`, or all (oldest first). */
+  async items(service: Jid, who: Jid, node: string, ids: string[] | undefined, max: number | undefined): Promise<StoredItem[]> {
+    if (!(await this.mayRead(service, who, node))) return [];
     return this.store.items(service.toString(), node, { ids, max });
+  }
+
+  /** A page of the items `who` may read (XEP-0059 result set management). */
+  async itemsPage(service: Jid, who: Jid, node: string, rsm: RsmRequest): Promise<ItemPage> {
+    if (!(await this.mayRead(service, who, node))) return { items: [], index: undefined, count: 0 };
+    const page = await this.store.page(service.toString(), node, rsm, this.limits.max_items);
+    if (!page) throw new StanzaError('item-not-found', 'the result set has no such item');
+    return page;
   }
 
   /** The node's last published item, if it has one. */
@@ -262,6 +279,15 @@ export class PubsubEngine {
     await this.requireOwner(service, node, who);
     const stored = await this.store.affiliations(service.toString(), node);
     return this.rules.nodeOwners ? stored : [{ jid: service.bare.toString(), affiliation: 'owner' }, ...stored];
+  }
+
+  /** Owner (XEP-0060 §8.8.2): subscribes or unsubscribes others ('subscribed' or 'none'). */
+  async setSubscriptions(service: Jid, who: Jid, node: string, changes: [Jid, 'subscribed' | 'none'][]): Promise<void> {
+    await this.requireOwner(service, node, who);
+    for (const [jid, state] of changes) {
+      if (state === 'none') await this.store.unsubscribe(service.toString(), node, jid.toString());
+      else await this.store.subscribe(service.toString(), node, jid.toString(), randomBytes(8).toString('hex'));
+    }
   }
 
   async setAffiliations(service: Jid, who: Jid, node: string, changes: [string, Affiliation | 'none'][]): Promise<void> {

@@ -13,6 +13,7 @@ const COMMON = [
   'delete-nodes',
   'instant-nodes',
   'item-ids',
+  'manage-subscriptions',
   'last-published',
   'modify-affiliations',
   'persistent-items',
@@ -24,6 +25,7 @@ const COMMON = [
   'retrieve-default',
   'retrieve-items',
   'retrieve-subscriptions',
+  'rsm',
   'subscribe',
 ];
 

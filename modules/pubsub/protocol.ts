@@ -5,12 +5,15 @@ import { xml, type Element } from '@xmpp/xml';
 import { JidError, parseJid, type Jid } from '../../src/jid.js';
 import type { IqRequest } from '../../src/module-api/iq.js';
 import { StanzaError } from '../../src/stream/errors.js';
+import { NS_RSM, readRsm, rsmResult } from '../../src/xml/rsm.js';
 import { itemElement, type PubsubEngine } from './engine.js';
 import { configForm } from './node-config.js';
 import { NS_OWNER, NS_PUBSUB, pubsubError } from './ns.js';
 import type { Affiliation } from './store.js';
 
 const AFFILIATIONS = ['owner', 'publisher', 'member', 'outcast', 'none'] as const;
+/** Most items in one page of a result set, whatever the request asks. */
+const MAX_PAGE = 100;
 
 /** The one action element of a <pubsub/> request, and the option elements beside it. */
 function action(payload: Element, names: readonly string[]): Element {
@@ -50,6 +53,11 @@ export class PubsubProtocol {
     const el = action(iq.payload, ['items', 'subscriptions', 'affiliations']);
     if (el.name === 'items') {
       const node = nodeOf(el);
+      if (iq.payload.getChild('set', NS_RSM)) {
+        const page = await this.engine.itemsPage(service, iq.from, node, readRsm(iq.payload, MAX_PAGE));
+        const ids = page.items.map((i) => i.id);
+        return iq.reply(pubsub(NS_PUBSUB, xml('items', { node }, ...page.items.map(itemElement)), rsmResult(ids, page.index, page.count)));
+      }
       const ids = el
         .getChildren('item')
         .map((i) => i.attrs.id)
@@ -120,12 +128,21 @@ export class PubsubProtocol {
     return iq.reply(pubsub(NS_OWNER, xml('affiliations', { node }, ...affs.map((a) => xml('affiliation', a)))));
   }
 
-  /** IQ set, pubsub#owner: configure, delete, purge, affiliations. */
+  /** IQ set, pubsub#owner: configure, delete, purge, affiliations, subscriptions. */
   async ownerSet(iq: IqRequest): Promise<Element> {
     const service = iq.to.bare;
-    const el = action(iq.payload, ['configure', 'delete', 'purge', 'affiliations']);
+    const el = action(iq.payload, ['configure', 'delete', 'purge', 'affiliations', 'subscriptions']);
     const node = nodeOf(el);
     switch (el.name) {
+      case 'subscriptions': {
+        const changes = el.getChildren('subscription').map((s): [Jid, 'subscribed' | 'none'] => {
+          const state = s.attrs.subscription;
+          if (state !== 'subscribed' && state !== 'none') throw new StanzaError('bad-request', `an owner sets subscriptions to "subscribed" or "none", not "${state ?? ''}"`);
+          return [jidAttr(s), state];
+        });
+        await this.engine.setSubscriptions(service, iq.from, node, changes);
+        break;
+      }
       case 'configure': {
         const form = el.getChild('x', 'jabber:x:data');
         if (!form) throw new StanzaError('bad-request', 'a configure set carries a data form');

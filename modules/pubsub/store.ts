@@ -7,6 +7,7 @@ import type { Kysely } from 'kysely';
 import type { Storage } from '../../src/storage/database.js';
 import type { Database } from '../../src/storage/schema.js';
 import { millis, type Migration } from '../../src/storage/migrations.js';
+import type { RsmRequest } from '../../src/xml/rsm.js';
 import type { NodeConfig } from './node-config.js';
 
 interface NodeTable {
@@ -105,6 +106,13 @@ export interface StoredItem {
   id: string;
   publisher: string;
   payload: string;
+}
+
+/** A page of items (XEP-0059): the first one's position among all, and how many there are. */
+export interface ItemPage {
+  items: StoredItem[];
+  index: number | undefined;
+  count: number;
 }
 
 export type Affiliation = 'owner' | 'publisher' | 'member' | 'outcast';
@@ -218,6 +226,37 @@ export class PubsubStore {
   }
 
   /** Items, oldest first: those with `ids`, or the newest `max`, or all. */
+  /** One page of a node's items, oldest first (XEP-0059); undefined when `after`/`before` names no item. */
+  async page(service: string, node: string, rsm: RsmRequest, pageSize: number): Promise<ItemPage | undefined> {
+    const ofNode = () => this.db.selectFrom('pubsub_item').where('service', '=', service).where('node', '=', node);
+    const countBelow = async (seq?: number) => {
+      const query = seq === undefined ? ofNode() : ofNode().where('seq', '<', seq);
+      return Number((await query.select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirstOrThrow()).n);
+    };
+    const seqOf = async (id: string) => (await ofNode().select('seq').where('id', '=', id).executeTakeFirst())?.seq;
+    const max = rsm.max ?? pageSize;
+    const columns = ofNode().select(['id', 'publisher', 'payload', 'seq']);
+    let rows: { id: string; publisher: string; payload: string; seq: number }[];
+    if (rsm.after !== undefined) {
+      const after = await seqOf(rsm.after);
+      if (after === undefined) return undefined;
+      rows = await columns.where('seq', '>', after).orderBy('seq', 'asc').limit(max).execute();
+    } else if (rsm.before !== undefined) {
+      const before = rsm.before === '' ? undefined : await seqOf(rsm.before);
+      if (rsm.before !== '' && before === undefined) return undefined;
+      const query = before === undefined ? columns : columns.where('seq', '<', before);
+      rows = (await query.orderBy('seq', 'desc').limit(max).execute()).reverse();
+    } else {
+      rows = await columns.orderBy('seq', 'asc').limit(max).execute();
+    }
+    const first = rows[0];
+    return {
+      items: rows.map(({ id, publisher, payload }) => ({ id, publisher, payload })),
+      index: first === undefined ? undefined : await countBelow(first.seq),
+      count: await countBelow(),
+    };
+  }
+
   async items(service: string, node: string, options: { ids?: string[]; max?: number } = {}): Promise<StoredItem[]> {
     let query = this.db.selectFrom('pubsub_item').select(['id', 'publisher', 'payload', 'seq']).where('service', '=', service).where('node', '=', node);
     if (options.ids) {

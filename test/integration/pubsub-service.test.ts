@@ -14,6 +14,7 @@ const MODULES = ['sasl', 'ping', 'disco', 'caps', 'roster', 'presence', 'pubsub'
 const SERVICE = 'pubsub.localhost';
 const DISCO_INFO = 'http://jabber.org/protocol/disco#info';
 const DISCO_ITEMS = 'http://jabber.org/protocol/disco#items';
+const RSM = 'http://jabber.org/protocol/rsm';
 
 const ok = (el: Element) => el.attrs.type === 'result';
 const entry = (text: string) => xml('entry', { xmlns: 'urn:example:news' }, text);
@@ -150,6 +151,47 @@ async function scenario(t: Test, overrides: Record<string, unknown>): Promise<vo
     t.ok(ok(await pubsubSet(a, OWNER, xml('delete', { node: 'news' }))), 'deleted');
     await b.next(nodeEvent('delete', 'news'));
     t.equal(errorCondition(await items(b, SERVICE, 'news')), 'item-not-found', 'gone');
+  });
+
+  t.test('result set management pages the items; the owner manages subscriptions', async (t) => {
+    for (let i = 1; i <= 5; i++) t.ok(ok(await publish(a, 'pages', entry(`p${i}`), { id: `p${i}`, to: SERVICE })));
+    const page = async (set: Element) => {
+      const answer = await iq(b, 'get', xml('pubsub', { xmlns: PUBSUB }, xml('items', { node: 'pages' }), set), SERVICE);
+      const rsm = answer.getChild('pubsub')?.getChild('set', RSM);
+      return {
+        ids: itemsOf(answer).map((i) => i.attrs.id),
+        first: rsm?.getChild('first')?.attrs.index,
+        last: rsm?.getChildText('last'),
+        count: rsm?.getChildText('count'),
+        error: errorCondition(answer),
+      };
+    };
+    const rsm = (...children: Element[]) => xml('set', { xmlns: RSM }, ...children);
+    t.match(await page(rsm(xml('max', {}, '2'))), { ids: ['p1', 'p2'], first: '0', last: 'p2', count: '5' }, 'the first page');
+    t.match(await page(rsm(xml('max', {}, '2'), xml('after', {}, 'p2'))), { ids: ['p3', 'p4'], first: '2', count: '5' }, 'the next one');
+    t.match(await page(rsm(xml('max', {}, '2'), xml('before'))), { ids: ['p4', 'p5'], first: '3' }, 'the last page');
+    t.match(await page(rsm(xml('max', {}, '2'), xml('before', {}, 'p4'))), { ids: ['p2', 'p3'], first: '1' }, 'the page before');
+    t.match(await page(rsm(xml('after', {}, 'nope'))), { error: 'item-not-found' }, 'an unknown id');
+
+    const subscribe = (state: string) => xml('subscriptions', { node: 'pages' }, xml('subscription', { jid: 'bob@localhost', subscription: state }));
+    t.equal(errorCondition(await pubsubSet(b, OWNER, subscribe('subscribed'))), 'forbidden', 'only an owner manages subscriptions');
+    t.ok(ok(await pubsubSet(a, OWNER, subscribe('subscribed'))), 'the owner subscribes bob');
+    const listed = await ownerGet(a, xml('subscriptions', { node: 'pages' }));
+    t.same(
+      listed
+        .getChild('pubsub', OWNER)!
+        .getChild('subscriptions')!
+        .getChildren('subscription')
+        .map((x) => x.attrs.jid),
+      ['bob@localhost'],
+      'listed',
+    );
+    await publish(a, 'pages', entry('p6'), { id: 'p6', to: SERVICE });
+    t.ok(await b.next(eventFor(SERVICE, 'pages')), 'bob gets the next item');
+    t.ok(ok(await pubsubSet(a, OWNER, subscribe('none'))), 'and is unsubscribed by the owner');
+    const after = await ownerGet(a, xml('subscriptions', { node: 'pages' }));
+    t.equal(after.getChild('pubsub', OWNER)!.getChild('subscriptions')!.getChildren('subscription').length, 0, 'no subscription left');
+    t.equal(errorCondition(await pubsubSet(a, OWNER, subscribe('pending'))), 'bad-request', 'other states are refused');
   });
 
   t.test("a node outlives its creator's account", async (t) => {

@@ -8,12 +8,12 @@ import { JidError, parseJid } from '../../jid.js';
 import { StanzaError } from '../../stream/errors.js';
 import { NS } from '../../xml/namespaces.js';
 import { parseElement } from '../../xml/parse.js';
+import { readRsm, rsmResult } from '../../xml/rsm.js';
 import type { ArchiveKey, ArchivedMessage, Page, PageRequest } from './store.js';
 
 export const NS_MAM = 'urn:xmpp:mam:2';
 export const NS_MAM_EXTENDED = 'urn:xmpp:mam:2#extended';
 export const NS_DATA = 'jabber:x:data';
-export const NS_RSM = 'http://jabber.org/protocol/rsm';
 export const NS_FORWARD = 'urn:xmpp:forward:0';
 export const NS_XDATA_VALIDATE = 'http://jabber.org/protocol/xdata-validate';
 
@@ -122,21 +122,7 @@ export function parseQuery(payload: Element, maxPage: number): ParsedQuery {
     }
   }
 
-  const set = payload.getChild('set', NS_RSM);
-  if (set) {
-    const max = set.getChild('max');
-    if (max) {
-      const text = max.getText().trim();
-      if (!/^\d+$/.test(text)) throw new StanzaError('bad-request', 'RSM <max/> is a non-negative integer');
-      request.max = Math.min(Number(text), maxPage);
-    }
-    const after = set.getChild('after');
-    if (after && after.getText().trim() !== '') request.after = after.getText().trim();
-    const before = set.getChild('before');
-    if (before) request.before = before.getText().trim();
-    // XEP-0059 §2.5: paging by index MAY be refused when it is expensive (it is an OFFSET).
-    if (set.getChild('index')) throw new StanzaError('feature-not-implemented', 'paging by index is not supported; page with <after/> or <before/>');
-  }
+  Object.assign(request, readRsm(payload, maxPage));
 
   const flip = payload.getChildren('flip-page').some((c) => c.attrs.xmlns === undefined || c.attrs.xmlns === NS_MAM);
   return { queryid, request, flip };
@@ -230,13 +216,10 @@ export function metadata(ends: { first: ArchiveKey; last: ArchiveKey } | undefin
 
 /** The <fin/> of the IQ result: completeness and the RSM set of the page. */
 export function fin(queryid: string | undefined, page: Page): Element {
-  const set = xml('set', { xmlns: NS_RSM });
-  const first = page.items[0];
-  const last = page.items[page.items.length - 1];
-  if (first && last) {
-    set.append(xml('first', page.index === undefined ? {} : { index: String(page.index) }, first.id));
-    set.append(xml('last', {}, last.id));
-  }
-  if (page.count !== undefined) set.append(xml('count', {}, String(page.count)));
+  const set = rsmResult(
+    page.items.map((i) => i.id),
+    page.index,
+    page.count,
+  );
   return xml('fin', { xmlns: NS_MAM, ...(queryid === undefined ? {} : { queryid }), complete: page.complete ? 'true' : 'false' }, set);
 }
