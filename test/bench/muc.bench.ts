@@ -19,13 +19,12 @@
 // The clients do not parse XML: they find the bench bodies (<body>B:seq:...) in the byte stream,
 // so a client process can keep up with hundreds of thousands of deliveries a second.
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { startBenchServer } from './bench-server.js';
 
 const FILE = fileURLToPath(import.meta.url);
 const DOMAIN = 'localhost';
@@ -58,41 +57,20 @@ type ToServer = { kind: 'stop' } | { kind: 'stats' };
 type FromServer = { kind: 'ready'; port: number; pid: number } | { kind: 'stats'; cpuMs: number; rssMb: number };
 
 async function serverMain(): Promise<void> {
-  const { validateConfig } = await import('../../src/config/load.js');
-  const { ModuleRegistry } = await import('../../src/module-api/loader.js');
-  const { builtinModules } = await import('../../modules/index.js');
-  const { startServer } = await import('../../src/server.js');
-  const { silentLogger } = await import('../../src/log.js');
   const { makeJid } = await import('../../src/jid.js');
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'starling-muc-bench-'));
   const occupants = Number(opts.occupants);
-  const registry = new ModuleRegistry(builtinModules);
-  const config = validateConfig(
-    {
-      data_dir: dataDir,
-      modules_enabled: opts.modules.split(','),
-      c2s: {
-        listeners: [{ interfaces: ['127.0.0.1'], port: 0, direct_tls: false }],
-        require_encryption: false,
-        allow_plain_without_tls: true,
-        max_unauthenticated_per_ip: 100_000,
-        idle_ping_interval: 3600,
-      },
-      s2s: { listeners: [] },
-      storage: { sqlite_synchronous: 'normal' },
-      modules: { muc: { max_occupants: Math.max(1000, occupants + 10) } },
-    },
-    'muc bench',
-    registry,
-  );
-  const server = await startServer(config, registry, silentLogger);
+  const bench = await startBenchServer('muc-bench', {
+    modules: opts.modules.split(','),
+    config: { storage: { sqlite_synchronous: 'normal' }, modules: { muc: { max_occupants: Math.max(1000, occupants + 10) } } },
+  });
+  const server = bench.server;
   const batch: Promise<void>[] = [];
   for (let i = 0; i < occupants; i++) {
     batch.push(server.core.accounts.create(makeJid(`m${i}`, DOMAIN), PASSWORD));
     if (batch.length === 50) await Promise.all(batch.splice(0));
   }
   await Promise.all(batch);
-  const port = server.addresses[0]!.port;
+  const port = bench.port;
   const cpu = () => {
     const u = process.cpuUsage();
     return (u.user + u.system) / 1000;
@@ -100,11 +78,8 @@ async function serverMain(): Promise<void> {
   process.on('message', (m: ToServer) => {
     if (m.kind === 'stats') process.send!({ kind: 'stats', cpuMs: cpu(), rssMb: process.memoryUsage().rss / 2 ** 20 } satisfies FromServer);
     if (m.kind === 'stop') {
-      server.stop().then(
-        () => {
-          rmSync(dataDir, { recursive: true, force: true });
-          process.exit(0);
-        },
+      bench.stop().then(
+        () => process.exit(0),
         (err: unknown) => {
           console.error(err);
           process.exit(1);
