@@ -25,6 +25,7 @@ Run it with Debian's /usr/bin/python3 (python3-nbxmpp). Exit status 0: every che
 failure prints "FAIL: ..." on stderr and exits 1 (3: nbxmpp missing). --debug logs the XML.
 On success stdout ends with:
 
+    RESULT account_features=<publish-options, config-node-max, bookmarks:1#compat if advertised> user=<user1>
     RESULT devices=<device ids user2 fetched, comma-separated> user=<user2's bare jid>
     RESULT bundles=<signed prekey ids of the bundles user2 fetched> user=<user2's bare jid>
     RESULT bookmarks=<room jids phone read, comma-separated> user=<phone's full jid>
@@ -44,6 +45,7 @@ from nbxmpp.protocol import JID  # noqa: E402
 from nbxmpp.structs import BookmarkData, OMEMOBundle  # noqa: E402
 
 LAPTOP, PHONE = 1234567, 7654321
+NODE_MAX = 'http://jabber.org/protocol/pubsub#config-node-max'
 
 
 def bundle(spk_id):
@@ -72,6 +74,10 @@ def scenario(args):
         stranger = Account(driver, args, args.user2, 'desktop', [Namespace.OMEMO_TEMP_DL])
         for account in (laptop, phone, stranger):
             yield account.connected
+        # What Gajim reads in the account's disco#info before it picks a bookmarks module.
+        info = (yield laptop.module('Discovery').disco_info(JID.from_string(laptop.bare))).finish()
+        wanted = [Namespace.PUBSUB_PUBLISH_OPTIONS, NODE_MAX, Namespace.BOOKMARKS_COMPAT]
+        print_result('account_features', ','.join(f for f in wanted if f in info.features), laptop.bare)
         omemo = laptop.module('OMEMO')
 
         # laptop: Gajim's first login with OMEMO.

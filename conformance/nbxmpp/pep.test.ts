@@ -32,11 +32,16 @@ if (needPythonModule(t, 'nbxmpp', 'python3-nbxmpp', 'nbxmpp PEP interop test (co
     const bob = `bob@${DOMAIN}`;
     const rooms = [`garden@conference.${DOMAIN}`, `kitchen@conference.${DOMAIN}`];
     t.match(run.stdout, /^OK$/m, 'the script reports success');
+    t.equal(
+      resultValues(run, 'account_features').get(alice),
+      'http://jabber.org/protocol/pubsub#publish-options,http://jabber.org/protocol/pubsub#config-node-max,urn:xmpp:bookmarks:1#compat',
+      'the account advertises what Gajim and Converse.js look for before using Bookmarks 2',
+    );
     t.equal(resultValues(run, 'devices').get(bob), '1234567,7654321', 'the stranger fetched both OMEMO device ids');
     t.equal(resultValues(run, 'bundles').get(bob), '1,2', 'and both bundles, the reconfigured one included');
     t.equal(resultValues(run, 'bookmarks').get(`${alice}/phone`), rooms.join(','), 'the second resource read both bookmarks');
     t.equal(resultValues(run, 'retracted').get(`${alice}/phone`), rooms[0], 'and was notified of the retraction');
     t.equal(resultValues(run, 'after_retract').get(`${alice}/phone`), rooms[1], 'after which one bookmark is left');
-    t.ok(resultValues(run, 'stranger_bookmarks').has(bob), 'a stranger cannot read the bookmarks');
+    t.equal(resultValues(run, 'stranger_bookmarks').get(bob), 'not-allowed', 'a stranger cannot read the bookmarks (whitelist)');
   });
 }
