@@ -7,6 +7,9 @@ const COMMON = [
   'access-whitelist',
   'auto-create',
   'config-node',
+  // pubsub#max_items accepts "max" (the server's limit); Gajim, Converse.js and Monal look for it
+  // before they use Bookmarks 2 (whose max_items is "max").
+  'config-node-max',
   'create-and-configure',
   'create-nodes',
   'delete-items',
