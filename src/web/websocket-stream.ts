@@ -2,6 +2,7 @@
 // <close/> in place of the stream header and closing tag. Each message goes through the
 // server's parser (restricted XML and limits as on TCP) inside a stream root of our own, and
 // must hold exactly one complete element.
+import type { Duplex } from 'node:stream';
 import type tls from 'node:tls';
 import type { Element } from '@xmpp/xml';
 import { Element as XmlElement, escapeXML } from '@xmpp/xml';
@@ -25,6 +26,8 @@ export interface WebSocketPeer {
   secure: boolean;
   /** The TLS connection the WebSocket runs on (HTTPS listener), for channel binding. */
   tlsSocket: tls.TLSSocket | undefined;
+  /** The connection under the WebSocket, corked for a tick so that a tick's messages go in one write. */
+  socket: Duplex;
 }
 
 export class WebSocketStream implements StreamTransport {
@@ -40,6 +43,7 @@ export class WebSocketStream implements StreamTransport {
   private ended = false;
   private pendingError: StreamError | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
+  private corked = false;
   lastReceived = Date.now();
 
   constructor(
@@ -197,6 +201,15 @@ export class WebSocketStream implements StreamTransport {
 
   private write(data: string): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
+    if (!this.corked) {
+      this.corked = true;
+      const socket = this.peer.socket;
+      socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        socket.uncork();
+      });
+    }
     this.ws.send(data);
   }
 }
