@@ -46,6 +46,33 @@ export interface StreamTransport {
   upgradeToTls?(options: tls.TlsOptions): Promise<unknown>;
 }
 
+/** The closing state every transport keeps, and its lastReceived. */
+export abstract class TransportState {
+  /** The closing handshake began (our closing element or the peer's). */
+  protected closingSent = false;
+  /** The connection is gone. */
+  protected ended = false;
+  /** When data last arrived, for idle detection. */
+  lastReceived = Date.now();
+
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  /**
+   * Whether the stream ended with the closing handshake begun by either side, rather than the
+   * connection simply dropping (what stream management's resumption is for).
+   */
+  get closedCleanly(): boolean {
+    return this.closingSent;
+  }
+
+  /** Closing or closed: nothing written now reaches the peer. */
+  get closing(): boolean {
+    return this.closingSent || this.ended;
+  }
+}
+
 /** Makes the transport of a new client session, given the session's logger and events. */
 export type TransportFactory = (log: Logger, events: XmlStreamEvents) => StreamTransport;
 

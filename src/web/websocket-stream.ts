@@ -9,7 +9,7 @@ import { Element as XmlElement, escapeXML } from '@xmpp/xml';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../log.js';
 import { StreamError } from '../stream/errors.js';
-import { logStreamClose, type StreamTransport, type XmlStreamEvents } from '../stream/transport.js';
+import { logStreamClose, TransportState, type StreamTransport, type XmlStreamEvents } from '../stream/transport.js';
 import { streamId } from '../stream/xml-stream.js';
 import { NS } from '../xml/namespaces.js';
 import { XmlStreamParser, type XmlLimits } from '../xml/parser.js';
@@ -30,7 +30,7 @@ export interface WebSocketPeer {
   socket: Duplex;
 }
 
-export class WebSocketStream implements StreamTransport {
+export class WebSocketStream extends TransportState implements StreamTransport {
   private readonly parser: XmlStreamParser;
   /** The next message starts a new parse (first message, or after a restart). */
   private rootNeeded = true;
@@ -39,12 +39,9 @@ export class WebSocketStream implements StreamTransport {
   /** The elements of the message being parsed (one, or it is refused). */
   private readonly elements: Element[] = [];
   private headerSent = false;
-  private closingSent = false;
-  private ended = false;
   private pendingError: StreamError | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   private corked = false;
-  lastReceived = Date.now();
 
   constructor(
     private readonly ws: WebSocket,
@@ -53,6 +50,7 @@ export class WebSocketStream implements StreamTransport {
     private readonly log: Logger,
     private events: XmlStreamEvents,
   ) {
+    super();
     this.parser = new XmlStreamParser(limits, {
       streamStart: () => {},
       stanza: (el) => void this.elements.push(el),
@@ -65,18 +63,6 @@ export class WebSocketStream implements StreamTransport {
       this.destroy();
     });
     ws.on('close', () => this.finish());
-  }
-
-  get closed(): boolean {
-    return this.ended;
-  }
-
-  get closedCleanly(): boolean {
-    return this.closingSent;
-  }
-
-  get closing(): boolean {
-    return this.closingSent || this.ended;
   }
 
   get encrypted(): boolean {
