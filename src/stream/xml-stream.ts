@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import { XmlStreamParser, type XmlLimits, type XmlStreamError } from '../xml/parser.js';
 import { NS } from '../xml/namespaces.js';
 import { StreamError } from './errors.js';
-import { logStreamClose, TransportState, type StreamTransport, type XmlStreamEvents } from './transport.js';
+import { corkForTick, logStreamClose, TransportState, type StreamTransport, type XmlStreamEvents } from './transport.js';
 
 export type { XmlStreamEvents };
 
@@ -24,16 +24,15 @@ export class XmlStream extends TransportState implements StreamTransport {
   socket: net.Socket;
   private readonly parser: XmlStreamParser;
   private headerSent = false;
-  private corked = false;
 
   constructor(
     socket: net.Socket,
     limits: XmlLimits,
     private readonly defaultNs: string,
     private readonly log: Logger,
-    private events: XmlStreamEvents,
+    events: XmlStreamEvents,
   ) {
-    super();
+    super(events);
     this.socket = socket;
     this.parser = new XmlStreamParser(limits, {
       streamStart: (header) => this.safely(() => this.events.header(header)),
@@ -42,11 +41,6 @@ export class XmlStream extends TransportState implements StreamTransport {
       error: (err: XmlStreamError) => this.close(new StreamError(err.condition, err.message)),
     });
     this.attach(socket);
-  }
-
-  /** Hands the stream's events to another owner (a resumed session takes over this connection). */
-  setEvents(events: XmlStreamEvents): void {
-    this.events = events;
   }
 
   get encrypted(): boolean {
@@ -149,9 +143,6 @@ export class XmlStream extends TransportState implements StreamTransport {
     this.graceTimer.unref();
   }
 
-  private pendingError: StreamError | undefined;
-  private graceTimer: NodeJS.Timeout | undefined;
-
   /** Drops the connection at once, without the closing handshake. */
   destroy(): void {
     if (this.ended) return;
@@ -180,26 +171,11 @@ export class XmlStream extends TransportState implements StreamTransport {
     socket.on('close', () => this.finish());
   }
 
-  private finish(): void {
-    if (this.ended) return;
-    this.ended = true;
-    clearTimeout(this.graceTimer);
-    this.graceTimer = undefined;
-    this.events.closed(this.pendingError);
-  }
-
   /** Batches the writes of one tick into one socket write. */
   private write(data: string): void {
     const socket = this.socket;
     if (socket.destroyed) return;
-    if (!this.corked) {
-      this.corked = true;
-      socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        socket.uncork();
-      });
-    }
+    corkForTick(socket);
     socket.write(data);
   }
 

@@ -36,7 +36,6 @@ type Sent = Map<number, string>;
 
 export class BoshStream extends TransportState implements StreamTransport {
   readonly sid: string;
-  private events: XmlStreamEvents;
   private lastRid: number;
   private readonly early = new Map<number, { request: BoshRequest; res: ServerResponse }>();
   private readonly held: Held[] = [];
@@ -49,7 +48,6 @@ export class BoshStream extends TransportState implements StreamTransport {
   private inactivityTimer: NodeJS.Timeout | undefined;
   /** The terminating body once the stream is closing (answers every later request). */
   private terminal: string | undefined;
-  private pendingError: StreamError | undefined;
 
   constructor(
     sid: string,
@@ -61,9 +59,8 @@ export class BoshStream extends TransportState implements StreamTransport {
     /** Called once when the stream is gone, for the endpoint's table of sessions. */
     private readonly onGone: (stream: BoshStream) => void,
   ) {
-    super();
+    super(events);
     this.sid = sid;
-    this.events = events;
     this.lastRid = Number(first.attrs.rid) - 1;
     this.ackRequested = first.attrs.ack === '1';
     this.creation = {
@@ -89,10 +86,6 @@ export class BoshStream extends TransportState implements StreamTransport {
 
   get tlsSocket(): undefined {
     return undefined;
-  }
-
-  setEvents(events: XmlStreamEvents): void {
-    this.events = events;
   }
 
   open(attrs: Record<string, string>): void {
@@ -271,11 +264,10 @@ export class BoshStream extends TransportState implements StreamTransport {
     this.destroy();
   }
 
-  private finish(): void {
+  protected override finish(): void {
     if (this.ended) return;
-    this.ended = true;
     clearTimeout(this.inactivityTimer);
     this.onGone(this);
-    this.events.closed(this.pendingError);
+    super.finish();
   }
 }

@@ -9,7 +9,7 @@ import { Element as XmlElement, escapeXML } from '@xmpp/xml';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../log.js';
 import { StreamError } from '../stream/errors.js';
-import { logStreamClose, TransportState, type StreamTransport, type XmlStreamEvents } from '../stream/transport.js';
+import { corkForTick, logStreamClose, TransportState, type StreamTransport, type XmlStreamEvents } from '../stream/transport.js';
 import { streamId } from '../stream/xml-stream.js';
 import { NS } from '../xml/namespaces.js';
 import { XmlStreamParser, type XmlLimits } from '../xml/parser.js';
@@ -39,18 +39,15 @@ export class WebSocketStream extends TransportState implements StreamTransport {
   /** The elements of the message being parsed (one, or it is refused). */
   private readonly elements: Element[] = [];
   private headerSent = false;
-  private pendingError: StreamError | undefined;
-  private graceTimer: NodeJS.Timeout | undefined;
-  private corked = false;
 
   constructor(
     private readonly ws: WebSocket,
     private readonly peer: WebSocketPeer,
     limits: XmlLimits,
     private readonly log: Logger,
-    private events: XmlStreamEvents,
+    events: XmlStreamEvents,
   ) {
-    super();
+    super(events);
     this.parser = new XmlStreamParser(limits, {
       streamStart: () => {},
       stanza: (el) => void this.elements.push(el),
@@ -71,10 +68,6 @@ export class WebSocketStream extends TransportState implements StreamTransport {
 
   get tlsSocket(): tls.TLSSocket | undefined {
     return this.peer.tlsSocket;
-  }
-
-  setEvents(events: XmlStreamEvents): void {
-    this.events = events;
   }
 
   open(attrs: Record<string, string>): void {
@@ -177,25 +170,9 @@ export class WebSocketStream extends TransportState implements StreamTransport {
     this.close(error);
   }
 
-  private finish(): void {
-    if (this.ended) return;
-    this.ended = true;
-    clearTimeout(this.graceTimer);
-    this.graceTimer = undefined;
-    this.events.closed(this.pendingError);
-  }
-
   private write(data: string): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
-    if (!this.corked) {
-      this.corked = true;
-      const socket = this.peer.socket;
-      socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        socket.uncork();
-      });
-    }
+    corkForTick(this.peer.socket);
     this.ws.send(data);
   }
 }
