@@ -133,6 +133,22 @@ t.test('XMPP over WebSocket', async (t) => {
     proxied.cut();
   });
 
+  t.test('the per-IP cap on unauthenticated connections holds for WebSocket (behind a proxy: the forwarded address)', async (t) => {
+    const cap = ts.server.core.config.c2s.max_unauthenticated_per_ip;
+    const from = { 'X-Forwarded-For': '192.0.2.99' };
+    const open: RawWebSocket[] = [];
+    t.teardown(() => open.forEach((s) => s.cut()));
+    for (let i = 0; i < cap; i++) open.push(await RawWebSocket.connect(ws, ['xmpp'], from));
+    const over = await RawWebSocket.connect(ws, ['xmpp'], from);
+    await over.until(() => over.closed);
+    t.equal(over.closeCode, 1013, 'one more is closed: try again later');
+    const other = await RawWebSocket.connect(ws, ['xmpp'], { 'X-Forwarded-For': '192.0.2.100' });
+    other.open();
+    await other.element('stream:features');
+    t.pass('another address is let in');
+    other.cut();
+  });
+
   t.test('a message larger than the stanza limit closes the WebSocket', async (t) => {
     const s = await RawWebSocket.connect(wss);
     s.open();
