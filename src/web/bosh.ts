@@ -78,7 +78,8 @@ export function serveBosh(core: ServerCore, c2s: C2sListeners): () => void {
     if (!c2s.admit(peer.ip)) return void res.end(terminate('policy-violation'));
     const times: BoshTimes = {
       wait: Math.min(Math.floor(wait), http.bosh_max_wait),
-      hold: Math.min(Math.max(Number(attrs.hold) || 1, 0), 1),
+      // hold='0' is a polling client (every request answered at once); more than one is not kept.
+      hold: Number.isFinite(Number(attrs.hold ?? '1')) ? Math.min(Math.max(Math.floor(Number(attrs.hold ?? '1')), 0), 1) : 1,
       inactivity: http.bosh_inactivity,
       maxpause: http.bosh_max_pause,
     };

@@ -116,6 +116,16 @@ t.test('BOSH', async (t) => {
     await b.request(b.rid - 1, { type: 'terminate' }, '');
   });
 
+  t.test("hold='0': a polling client's requests are answered at once", async (t) => {
+    const b = new RawBosh(url);
+    const created = await b.create(60, { hold: '0' });
+    t.equal(created.attrs.hold, '0');
+    t.equal(created.attrs.requests, '1');
+    const empty = await b.request(b.rid++, {}, ''); // held, it would take the 60 s of 'wait'
+    t.equal(empty.body.attrs.type, undefined);
+    await b.request(b.rid++, { type: 'terminate' }, '');
+  });
+
   t.test('a rid outside the window ends the session', async (t) => {
     const b = new RawBosh(url);
     await b.create();
