@@ -15,6 +15,8 @@ import { loadHostModules, migrateModules, unloadModules, type ModuleRegistry } f
 import type { ModuleContext } from './module-api/define.js';
 import { Certificates } from './net/certificates.js';
 import { HttpServer, type HttpAddress } from './net/http.js';
+import { serveBosh } from './web/bosh.js';
+import { serveWebSocket } from './web/websocket.js';
 import { Router } from './router/router.js';
 import { S2sManager } from './s2s/manager.js';
 import type { S2sBoundAddress } from './s2s/listener.js';
@@ -130,12 +132,23 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
     cleanup.unshift(() => s2s.stop());
 
     const c2s = new C2sListeners(core);
+    // Closed after the client streams (the WebSocket ones among them end with system-shutdown).
+    cleanup.unshift(() => http.close());
     cleanup.unshift(async () => {
       for (const host of hosts.values()) await host.hooks.fire('server/stopping', {});
       const listenersClosed = c2s.stopListening();
       await c2s.closeAll();
       await listenersClosed;
     });
+    // The web transports take no new session from the moment shutdown begins.
+    if (config.http.websocket) {
+      const stopWebSocket = serveWebSocket(core, c2s);
+      cleanup.unshift(async () => stopWebSocket());
+    }
+    if (config.http.bosh) {
+      const stopBosh = serveBosh(core, c2s);
+      cleanup.unshift(async () => stopBosh());
+    }
     const addresses = await c2s.listen().catch((err: unknown) => {
       throw listenError('c2s', err);
     });
@@ -154,8 +167,7 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
     const componentAddresses = await components.listen().catch((err: unknown) => {
       throw listenError('component', err);
     });
-    // HTTP listens only when a module serves something on it (no open port for nothing).
-    cleanup.unshift(() => http.close());
+    // HTTP listens only when something is served on it (no open port for nothing).
     if (http.hasRoutes) {
       await http.listen().catch((err: unknown) => {
         throw listenError((err as { secure?: boolean }).secure ? 'https' : 'http', err);

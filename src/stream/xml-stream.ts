@@ -9,17 +9,9 @@ import type { Logger } from '../log.js';
 import { XmlStreamParser, type XmlLimits, type XmlStreamError } from '../xml/parser.js';
 import { NS } from '../xml/namespaces.js';
 import { StreamError } from './errors.js';
+import { corkForTick, logStreamClose, TransportState, type StreamTransport, type XmlStreamEvents } from './transport.js';
 
-export interface XmlStreamEvents {
-  /** The peer's stream header (first, and after each restart). */
-  header(header: Element): void;
-  /** A complete top-level element. */
-  element(element: Element): void;
-  /** The closing handshake began (either side): nothing more can be sent. Called at most once. */
-  closing?(): void;
-  /** The socket is gone (after a close, an error or the peer hanging up). Called once. */
-  closed(error?: StreamError): void;
-}
+export type { XmlStreamEvents };
 
 /** How long to wait for the peer's closing tag before dropping the socket. */
 const CLOSE_GRACE_MS = 2000;
@@ -28,23 +20,19 @@ export function streamId(): string {
   return randomBytes(9).toString('base64url');
 }
 
-export class XmlStream {
+export class XmlStream extends TransportState implements StreamTransport {
   socket: net.Socket;
   private readonly parser: XmlStreamParser;
   private headerSent = false;
-  private closingSent = false;
-  private ended = false;
-  private corked = false;
-  /** When data last arrived, for idle detection. */
-  lastReceived = Date.now();
 
   constructor(
     socket: net.Socket,
     limits: XmlLimits,
     private readonly defaultNs: string,
     private readonly log: Logger,
-    private events: XmlStreamEvents,
+    events: XmlStreamEvents,
   ) {
+    super(events);
     this.socket = socket;
     this.parser = new XmlStreamParser(limits, {
       streamStart: (header) => this.safely(() => this.events.header(header)),
@@ -55,30 +43,12 @@ export class XmlStream {
     this.attach(socket);
   }
 
-  get closed(): boolean {
-    return this.ended;
-  }
-
-  /**
-   * Whether the stream ended with the closing handshake begun by either side, rather than the
-   * connection simply dropping (what stream management's resumption is for).
-   */
-  get closedCleanly(): boolean {
-    return this.closingSent;
-  }
-
-  /** Closing or closed: nothing written now reaches the peer. */
-  get closing(): boolean {
-    return this.closingSent || this.ended;
-  }
-
-  /** Hands the stream's events to another owner (a resumed session takes over this connection). */
-  setEvents(events: XmlStreamEvents): void {
-    this.events = events;
-  }
-
   get encrypted(): boolean {
     return this.socket instanceof tls.TLSSocket;
+  }
+
+  get tlsSocket(): tls.TLSSocket | undefined {
+    return this.socket instanceof tls.TLSSocket ? this.socket : undefined;
   }
 
   /**
@@ -163,10 +133,7 @@ export class XmlStream {
   /** Closes the stream: header if none was sent, the error if any, the closing tag, then the socket. */
   close(error?: StreamError): void {
     if (this.ended || this.closingSent) return;
-    if (error) {
-      const level = error.condition === 'system-shutdown' || error.condition === 'conflict' ? 'info' : 'warn';
-      this.log[level]({ condition: error.condition, text: error.text }, 'closing stream with an error');
-    }
+    logStreamClose(this.log, error);
     if (!this.headerSent) this.open({ id: streamId() });
     if (error) this.write(error.toElement().toString());
     this.write('</stream:stream>');
@@ -179,9 +146,6 @@ export class XmlStream {
     this.graceTimer = setTimeout(() => this.destroy(), CLOSE_GRACE_MS);
     this.graceTimer.unref();
   }
-
-  private pendingError: StreamError | undefined;
-  private graceTimer: NodeJS.Timeout | undefined;
 
   /** Drops the connection at once, without the closing handshake. */
   destroy(): void {
@@ -211,26 +175,11 @@ export class XmlStream {
     socket.on('close', () => this.finish());
   }
 
-  private finish(): void {
-    if (this.ended) return;
-    this.ended = true;
-    clearTimeout(this.graceTimer);
-    this.graceTimer = undefined;
-    this.events.closed(this.pendingError);
-  }
-
   /** Batches the writes of one tick into one socket write. */
   private write(data: string): void {
     const socket = this.socket;
     if (socket.destroyed) return;
-    if (!this.corked) {
-      this.corked = true;
-      socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        socket.uncork();
-      });
-    }
+    corkForTick(socket);
     socket.write(data);
   }
 
