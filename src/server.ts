@@ -14,6 +14,7 @@ import { loadHostModules, migrateModules, unloadModules, type ModuleRegistry } f
 import type { ModuleContext } from './module-api/define.js';
 import { Certificates } from './net/certificates.js';
 import { HttpServer, type HttpAddress } from './net/http.js';
+import { serveWebRoutes } from './web/web-routes.js';
 import { Router } from './router/router.js';
 import { S2sManager } from './s2s/manager.js';
 import type { S2sBoundAddress } from './s2s/listener.js';
@@ -137,7 +138,9 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
     const s2sAddresses = await s2s.listen().catch((err: unknown) => {
       throw listenError('s2s', err);
     });
-    // HTTP listens only when a module serves something on it (no open port for nothing).
+    // host-meta and the web client page (http.web_client).
+    serveWebRoutes(core);
+    // HTTP listens only when something is served on it (no open port for nothing).
     cleanup.unshift(() => http.close());
     if (http.hasRoutes) {
       await http.listen().catch((err: unknown) => {

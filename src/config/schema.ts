@@ -185,6 +185,10 @@ export const ConfigSchema = z.strictObject({
       max_connections_per_ip: z.number().int().min(1).default(32),
       /** Addresses of reverse proxies in front, exempt from max_connections_per_ip (every client comes through them). */
       proxies: z.array(z.string()).default(['127.0.0.1', '::1']),
+      /** The built-in web client (Converse.js) at /chat; false: 404. */
+      web_client: z.boolean().default(true),
+      /** Whether / redirects to the web client's page. */
+      web_client_at_root: z.boolean().default(true),
     })
     .prefault({}),
   tls: z
