@@ -93,8 +93,8 @@ export function webClientPage(site: Site, assets: string, settings: Record<strin
 <link rel="icon" href="${assets}/images/favicon.ico">
 <link rel="stylesheet" href="${assets}/converse.min.css">
 <script id="starling-web-client" type="application/json">${scriptJson({ assets, settings })}</script>
-<script src="${assets}/converse.min.js"></script>
-<script src="chat/init.js"></script>
+<script type="module" src="${assets}/converse.min.js"></script>
+<script type="module" src="chat/init.js"></script>
 </head>
 <body class="converse-fullscreen">
 <noscript>This chat needs JavaScript.</noscript>
