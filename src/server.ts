@@ -14,6 +14,7 @@ import { loadHostModules, migrateModules, unloadModules, type ModuleRegistry } f
 import type { ModuleContext } from './module-api/define.js';
 import { Certificates } from './net/certificates.js';
 import { HttpServer, type HttpAddress } from './net/http.js';
+import { serveWebSocket } from './web/websocket.js';
 import { serveWebRoutes } from './web/web-routes.js';
 import { Router } from './router/router.js';
 import { S2sManager } from './s2s/manager.js';
@@ -126,12 +127,19 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
     cleanup.unshift(() => s2s.stop());
 
     const c2s = new C2sListeners(core);
+    // Closed after the client streams (the WebSocket ones among them end with system-shutdown).
+    cleanup.unshift(() => http.close());
     cleanup.unshift(async () => {
       for (const host of hosts.values()) await host.hooks.fire('server/stopping', {});
       const listenersClosed = c2s.stopListening();
       await c2s.closeAll();
       await listenersClosed;
     });
+    // The web transports take no new session from the moment shutdown begins.
+    if (config.http.websocket) {
+      const stopWebSocket = serveWebSocket(core, c2s);
+      cleanup.unshift(async () => stopWebSocket());
+    }
     const addresses = await c2s.listen().catch((err: unknown) => {
       throw listenError('c2s', err);
     });
@@ -141,7 +149,6 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
     // host-meta and the web client page (http.web_client).
     serveWebRoutes(core);
     // HTTP listens only when something is served on it (no open port for nothing).
-    cleanup.unshift(() => http.close());
     if (http.hasRoutes) {
       await http.listen().catch((err: unknown) => {
         throw listenError((err as { secure?: boolean }).secure ? 'https' : 'http', err);

@@ -1,6 +1,5 @@
 // A client connection (RFC 6120): stream header checks, STARTTLS, handing negotiation to the
 // modules (SASL), resource binding, then stamping and routing the client's stanzas.
-import type net from 'node:net';
 import type tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { xml, type Element } from '@xmpp/xml';
@@ -11,13 +10,19 @@ import type { Host, PreAuthIq, PreAuthIqHandler } from '../module-api/host.js';
 import { SessionData } from '../module-api/keys.js';
 import { isStanza, type ClientStream } from '../sessions/session.js';
 import { StanzaError, StreamError, errorReply } from '../stream/errors.js';
-import { XmlStream, streamId } from '../stream/xml-stream.js';
+import { streamId } from '../stream/xml-stream.js';
+import type { StreamTransport, TransportFactory } from '../stream/transport.js';
+import type { XmlLimits } from '../xml/parser.js';
 import { NS } from '../xml/namespaces.js';
 
 type Phase = 'connected' | 'authenticated' | 'bound';
 
 export interface ClientSessionOptions {
   core: ServerCore;
+  /** What carries the stream (TCP/TLS, WebSocket, BOSH). */
+  transport: TransportFactory;
+  /** The client's address (behind a trusted proxy: the one it forwarded). */
+  remoteAddress: string;
   /** Whether the socket is TLS from the start (XEP-0368 direct TLS). */
   directTls: boolean;
   /** Called once when the session is gone, for the listener's bookkeeping. */
@@ -42,7 +47,7 @@ export class ClientSession implements ClientStream {
   jid: Jid | undefined;
   private hostEntry: Host | undefined;
   private phase: Phase = 'connected';
-  private stream: XmlStream;
+  private stream: StreamTransport;
   private readonly core: ServerCore;
   private timer: NodeJS.Timeout | undefined;
   /** Ended for good (not merely disconnected and kept for resumption). */
@@ -59,23 +64,12 @@ export class ClientSession implements ClientStream {
   private readonly completedAhead = new Set<number>();
   private handledWaiters: { seq: number; resolve: (n: number) => void }[] = [];
 
-  constructor(
-    socket: net.Socket,
-    private readonly options: ClientSessionOptions,
-  ) {
+  constructor(private readonly options: ClientSessionOptions) {
     this.core = options.core;
-    const c2s = this.core.config.c2s;
-    this.remoteAddress = socket.remoteAddress ?? '?';
+    this.remoteAddress = options.remoteAddress;
     this.log = this.core.log.child({ sid: this.id, ip: this.remoteAddress });
-    this.stream = new XmlStream(
-      socket,
-      { maxStanzaBytes: c2s.max_stanza_size, maxDepth: c2s.max_depth, maxAttributes: c2s.max_attributes },
-      NS.CLIENT,
-      this.log,
-      this.streamEvents(),
-    );
-    socket.setNoDelay(true);
-    this.armTimer(c2s.auth_timeout * 1000);
+    this.stream = options.transport(this.log, this.streamEvents());
+    this.armTimer(this.core.config.c2s.auth_timeout * 1000);
   }
 
   get host(): string {
@@ -87,7 +81,7 @@ export class ClientSession implements ClientStream {
   }
 
   get tlsSocket(): tls.TLSSocket | undefined {
-    return this.stream.encrypted ? (this.stream.socket as tls.TLSSocket) : undefined;
+    return this.stream.tlsSocket;
   }
 
   get closed(): boolean {
@@ -175,7 +169,7 @@ export class ClientSession implements ClientStream {
     const c2s = this.core.config.c2s;
     const features = xml('stream:features');
     if (this.phase === 'connected') {
-      if (!this.secure) features.append(xml('starttls', { xmlns: NS.TLS }, c2s.require_encryption ? xml('required') : null));
+      if (!this.secure && this.stream.upgradeToTls) features.append(xml('starttls', { xmlns: NS.TLS }, c2s.require_encryption ? xml('required') : null));
       if (this.secure || !c2s.require_encryption) this.appendFeatures(features, host, 'pre-auth');
     } else {
       if (this.phase === 'authenticated') {
@@ -270,7 +264,8 @@ export class ClientSession implements ClientStream {
   }
 
   private async startTls(): Promise<void> {
-    if (this.secure) {
+    // No STARTTLS where the transport has none (WebSocket, BOSH: TLS is the HTTP server's).
+    if (this.secure || !this.stream.upgradeToTls) {
       this.stream.send(xml('failure', { xmlns: NS.TLS }));
       return this.close();
     }
@@ -421,7 +416,7 @@ export class ClientSession implements ClientStream {
   }
 
   /** Gives this session's connection away (to a session it resumed); this one is then gone. */
-  private detach(): XmlStream {
+  private detach(): StreamTransport {
     this.ended = true;
     clearTimeout(this.timer);
     this.options.onClosed(this);
@@ -449,6 +444,12 @@ export class ClientSession implements ClientStream {
       await host.hooks.fire('session/closed', { session: this, error });
     })();
   }
+}
+
+/** The parser limits of a client stream, from [c2s]. */
+export function clientLimits(core: ServerCore): XmlLimits {
+  const c2s = core.config.c2s;
+  return { maxStanzaBytes: c2s.max_stanza_size, maxDepth: c2s.max_depth, maxAttributes: c2s.max_attributes };
 }
 
 function randomResource(): string {

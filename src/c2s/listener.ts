@@ -4,8 +4,11 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { ServerCore } from '../module-api/core.js';
 import { StreamError } from '../stream/errors.js';
-import { ClientSession } from './client-session.js';
+import { ClientSession, clientLimits } from './client-session.js';
 import { listenOn } from '../net/listen.js';
+import { XmlStream } from '../stream/xml-stream.js';
+import type { TransportFactory } from '../stream/transport.js';
+import { NS } from '../xml/namespaces.js';
 
 export interface BoundAddress {
   address: string;
@@ -54,16 +57,32 @@ export class C2sListeners {
   }
 
   private accept(socket: net.Socket, directTls: boolean): void {
-    const ip = socket.remoteAddress ?? '?';
+    if (!this.admit(socket.remoteAddress ?? '?')) return void socket.destroy();
+    socket.setNoDelay(true);
+    const limits = clientLimits(this.core);
+    this.open(socket.remoteAddress ?? '?', directTls, (log, events) => new XmlStream(socket, limits, NS.CLIENT, log, events));
+  }
+
+  /**
+   * Whether one more unauthenticated connection from `ip` is allowed (the cap per IP, for every
+   * transport); when it is, it counts until open()'s session authenticates or closes.
+   */
+  admit(ip: string): boolean {
     const count = (this.unauthenticated.get(ip) ?? 0) + 1;
     if (count > this.core.config.c2s.max_unauthenticated_per_ip) {
       this.core.log.warn({ ip }, 'too many unauthenticated connections from this address: refused');
-      socket.destroy();
-      return;
+      return false;
     }
     this.unauthenticated.set(ip, count);
-    const session = new ClientSession(socket, {
+    return true;
+  }
+
+  /** Starts a client session over `transport`, from `ip` which admit() let in. */
+  open(ip: string, directTls: boolean, transport: TransportFactory): ClientSession {
+    const session = new ClientSession({
       core: this.core,
+      transport,
+      remoteAddress: ip,
       directTls,
       onAuthenticated: (s) => this.settle(s),
       onResumed: (s) => this.sessions.add(s),
@@ -75,6 +94,7 @@ export class C2sListeners {
     });
     this.pending.add(session);
     this.sessions.add(session);
+    return session;
   }
 
   /** Ends a session's count as unauthenticated (once). */

@@ -185,6 +185,13 @@ export const ConfigSchema = z.strictObject({
       max_connections_per_ip: z.number().int().min(1).default(32),
       /** Addresses of reverse proxies in front, exempt from max_connections_per_ip (every client comes through them). */
       proxies: z.array(z.string()).default(['127.0.0.1', '::1']),
+      /** XMPP over WebSocket (RFC 7395) at /xmpp-websocket. */
+      websocket: z.boolean().default(true),
+      /**
+       * Origins (scheme://host[:port]) whose pages may open WebSocket and BOSH sessions, "*" for
+       * any; empty: pages of the served hosts and of this server itself, and clients sending no Origin.
+       */
+      allowed_origins: z.array(z.string()).default([]),
       /** The built-in web client (Converse.js) at /chat; false: 404. */
       web_client: z.boolean().default(true),
       /** Whether / redirects to the web client's page. */

@@ -9,12 +9,24 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Certificates } from './certificates.js';
 import { listenOn } from './listen.js';
 
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
+
+/** Takes over a connection asking to upgrade (WebSocket); `secure` when it came in over HTTPS. */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, secure: boolean) => void;
+
+/** Who is at the other end of a request: the client, through a trusted proxy when one is in front. */
+export interface HttpPeer {
+  /** The client's address (X-Forwarded-For's last hop when a trusted proxy forwarded it). */
+  ip: string;
+  /** HTTPS to this server, or a trusted proxy saying (X-Forwarded-Proto) the client used HTTPS. */
+  secure: boolean;
+}
 
 export interface RouteOptions {
   /** Largest request body in bytes (Content-Length checked before the handler runs); default http.max_body_size. */
@@ -49,6 +61,9 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 
 export class HttpServer {
   private readonly routes: Route[] = [];
+  private readonly upgrades = new Map<string, UpgradeHandler>();
+  /** Upgraded connections (WebSocket) still open, dropped by close() if their owner did not. */
+  private readonly upgraded = new Set<Duplex>();
   private readonly servers: net.Server[] = [];
   private readonly perIp = new Map<string, number>();
   private bound: HttpAddress[] = [];
@@ -82,8 +97,24 @@ export class HttpServer {
     };
   }
 
+  /** Serves upgrade requests (WebSocket) for exactly `path`. Returns the function that removes it. */
+  upgrade(path: string, handler: UpgradeHandler): () => void {
+    if (this.upgrades.has(path)) throw new Error(`HTTP upgrades at ${path} are served already`);
+    this.upgrades.set(path, handler);
+    return () => void this.upgrades.delete(path);
+  }
+
   get hasRoutes(): boolean {
-    return this.routes.length > 0;
+    return this.routes.length > 0 || this.upgrades.size > 0;
+  }
+
+  /** The client of `req` and whether its connection is confidential, trusted proxies considered. */
+  peer(req: IncomingMessage, secureListener: boolean): HttpPeer {
+    const direct = req.socket.remoteAddress ?? '?';
+    if (!this.proxies.has(direct.startsWith('::ffff:') ? direct.slice(7) : direct)) return { ip: direct, secure: secureListener };
+    const forwardedFor = headerValue(req.headers['x-forwarded-for']).split(',').pop()?.trim();
+    const forwardedProto = headerValue(req.headers['x-forwarded-proto']).split(',').pop()?.trim().toLowerCase();
+    return { ip: forwardedFor || direct, secure: secureListener || forwardedProto === 'https' };
   }
 
   get addresses(): readonly HttpAddress[] {
@@ -119,6 +150,7 @@ export class HttpServer {
     for (const plan of plans) {
       const server = plan.secure ? https.createServer({ ...this.certificates.serverOptions(), ...common }, handler) : http.createServer(common, handler);
       server.on('connection', (socket: net.Socket) => this.admit(socket));
+      server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head, plan.secure));
       server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => this.clientError(err, socket));
       if (plan.secure) server.on('tlsClientError', () => {});
       try {
@@ -142,6 +174,7 @@ export class HttpServer {
 
   async close(): Promise<void> {
     const servers = this.servers.splice(0);
+    for (const socket of this.upgraded) socket.destroy();
     await Promise.all(
       servers.map(
         (s) =>
@@ -170,6 +203,27 @@ export class HttpServer {
       if (left <= 0) this.perIp.delete(ip);
       else this.perIp.set(ip, left);
     });
+  }
+
+  private handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, secure: boolean): void {
+    let path = '/';
+    try {
+      path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    } catch {
+      // a malformed request target: no route
+    }
+    const handler = this.upgrades.get(path);
+    this.log.info({ ip: req.socket.remoteAddress, method: 'UPGRADE', route: handler ? path : null }, 'HTTP upgrade request');
+    socket.on('error', (err: NodeJS.ErrnoException) => this.log.debug({ err: err.message, code: err.code }, 'upgraded connection error'));
+    if (!handler) return refuseUpgrade(socket, 404);
+    this.upgraded.add(socket);
+    socket.once('close', () => this.upgraded.delete(socket));
+    try {
+      handler(req, socket, head, secure);
+    } catch (err) {
+      this.log.error({ err, route: path }, 'HTTP upgrade handler failed');
+      refuseUpgrade(socket, 500);
+    }
   }
 
   private clientError(err: NodeJS.ErrnoException, socket: net.Socket): void {
@@ -235,6 +289,22 @@ export class HttpServer {
         else res.destroy();
       });
   }
+}
+
+/** A header's value as one string ('' when absent). */
+function headerValue(value: string | string[] | undefined): string {
+  return Array.isArray(value) ? value.join(',') : (value ?? '');
+}
+
+/** Refuses an upgrade request on its raw socket with `status`, and closes it. */
+export function refuseUpgrade(socket: Duplex, status: number, text?: string): void {
+  const body = `${text ?? http.STATUS_CODES[status] ?? String(status)}\n`;
+  if (socket.writable) {
+    socket.end(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }
 
 /** A short plain-text answer with the status's reason. */

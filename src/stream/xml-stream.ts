@@ -9,17 +9,9 @@ import type { Logger } from '../log.js';
 import { XmlStreamParser, type XmlLimits, type XmlStreamError } from '../xml/parser.js';
 import { NS } from '../xml/namespaces.js';
 import { StreamError } from './errors.js';
+import { logStreamClose, type StreamTransport, type XmlStreamEvents } from './transport.js';
 
-export interface XmlStreamEvents {
-  /** The peer's stream header (first, and after each restart). */
-  header(header: Element): void;
-  /** A complete top-level element. */
-  element(element: Element): void;
-  /** The closing handshake began (either side): nothing more can be sent. Called at most once. */
-  closing?(): void;
-  /** The socket is gone (after a close, an error or the peer hanging up). Called once. */
-  closed(error?: StreamError): void;
-}
+export type { XmlStreamEvents };
 
 /** How long to wait for the peer's closing tag before dropping the socket. */
 const CLOSE_GRACE_MS = 2000;
@@ -28,7 +20,7 @@ export function streamId(): string {
   return randomBytes(9).toString('base64url');
 }
 
-export class XmlStream {
+export class XmlStream implements StreamTransport {
   socket: net.Socket;
   private readonly parser: XmlStreamParser;
   private headerSent = false;
@@ -79,6 +71,10 @@ export class XmlStream {
 
   get encrypted(): boolean {
     return this.socket instanceof tls.TLSSocket;
+  }
+
+  get tlsSocket(): tls.TLSSocket | undefined {
+    return this.socket instanceof tls.TLSSocket ? this.socket : undefined;
   }
 
   /** Writes our stream header: `<stream:stream ...>` with the given attributes. */
@@ -159,10 +155,7 @@ export class XmlStream {
   /** Closes the stream: header if none was sent, the error if any, the closing tag, then the socket. */
   close(error?: StreamError): void {
     if (this.ended || this.closingSent) return;
-    if (error) {
-      const level = error.condition === 'system-shutdown' || error.condition === 'conflict' ? 'info' : 'warn';
-      this.log[level]({ condition: error.condition, text: error.text }, 'closing stream with an error');
-    }
+    logStreamClose(this.log, error);
     if (!this.headerSent) this.open({ id: streamId() });
     if (error) this.write(error.toElement().toString());
     this.write('</stream:stream>');

@@ -1,6 +1,6 @@
 // XEP-0156 discovery of the web connection methods: /.well-known/host-meta (XRD, RFC 6415) and
 // /.well-known/host-meta.json (JRD), listing the WebSocket (RFC 7395) and BOSH (XEP-0206) URLs
-// of the host the Host header names. Readable from any origin (CORS *), as XEP-0156 asks, so a
+// (those of the two that are on) of the host the Host header names. Readable from any origin (CORS *), as XEP-0156 asks, so a
 // web client served elsewhere can discover them.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { xml } from '@xmpp/xml';
@@ -17,11 +17,11 @@ export interface HostMetaLink {
   href: string;
 }
 
-export function hostMetaLinks(base: string): HostMetaLink[] {
-  return [
-    { rel: REL_WEBSOCKET, href: websocketUrl(base) },
-    { rel: REL_BOSH, href: boshUrl(base) },
-  ];
+/** The web transports served here; host-meta lists only those. */
+export type WebTransport = 'websocket' | 'bosh';
+
+export function hostMetaLinks(base: string, transports: readonly WebTransport[]): HostMetaLink[] {
+  return transports.map((transport) => (transport === 'websocket' ? { rel: REL_WEBSOCKET, href: websocketUrl(base) } : { rel: REL_BOSH, href: boshUrl(base) }));
 }
 
 export function hostMetaXrd(links: readonly HostMetaLink[]): string {
@@ -40,7 +40,7 @@ const CORS = {
 };
 
 /** The handler of GET/HEAD/OPTIONS under HOST_META_PATH. */
-export function hostMetaHandler(o: SiteOptions) {
+export function hostMetaHandler(o: SiteOptions, transports: readonly WebTransport[]) {
   return (req: IncomingMessage, res: ServerResponse, url: URL): void => {
     for (const [name, value] of Object.entries(CORS)) res.setHeader(name, value);
     const json = url.pathname === `${HOST_META_PATH}.json`;
@@ -51,7 +51,7 @@ export function hostMetaHandler(o: SiteOptions) {
       res.writeHead(204);
       return void res.end();
     }
-    const links = hostMetaLinks(site.base);
+    const links = hostMetaLinks(site.base, transports);
     const body = json ? hostMetaJrd(links) : hostMetaXrd(links);
     res.writeHead(200, {
       'Content-Type': json ? 'application/json; charset=utf-8' : 'application/xrd+xml; charset=utf-8',

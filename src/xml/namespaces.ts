@@ -6,6 +6,8 @@ export const NS = {
   DIALBACK: 'jabber:server:dialback',
   DIALBACK_FEATURES: 'urn:xmpp:features:dialback',
   STREAM: 'http://etherx.jabber.org/streams',
+  /** XMPP over WebSocket (RFC 7395): <open/> and <close/>. */
+  FRAMING: 'urn:ietf:params:xml:ns:xmpp-framing',
   STREAMS_ERROR: 'urn:ietf:params:xml:ns:xmpp-streams',
   STANZAS_ERROR: 'urn:ietf:params:xml:ns:xmpp-stanzas',
   TLS: 'urn:ietf:params:xml:ns:xmpp-tls',

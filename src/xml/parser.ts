@@ -316,6 +316,15 @@ export class XmlStreamParser {
   }
 
   /**
+   * Whether the input so far ends between top-level elements (no element, tag, reference or
+   * markup begun and unfinished): the framed transports (WebSocket, BOSH) check that each
+   * message held whole elements.
+   */
+  get betweenElements(): boolean {
+    return this.depth === 0 && this.pending === null && this.tail === '' && this.state !== State.Failed;
+  }
+
+  /**
    * Stream restart: forget everything (including input not processed yet, e.g. the rest of
    * the chunk being written when called from a handler callback) and expect a new header,
    * optionally preceded by an XML declaration.

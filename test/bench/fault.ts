@@ -27,7 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { rawAuthenticated, rawLogin, type RawStream } from '../helpers/clients.js';
-import { startStarling, type RunningStarling } from '../helpers/cli.js';
+import { LOOPBACK_HTTP_TOML, startStarling, type RunningStarling } from '../helpers/cli.js';
 import { cuttableProxy, throughProxy, type CuttableProxy } from '../helpers/tcp-proxy.js';
 import { dropSchema, uniqueSchema } from '../helpers/databases.js';
 import { POSTGRES_URL } from '../helpers/services.js';
@@ -80,7 +80,7 @@ max_messages = ${N + 100}
 [modules.sm]
 resume_timeout = 60
 max_queue = ${N + 100}
-`,
+${LOOPBACK_HTTP_TOML}`,
 );
 
 let server: RunningStarling | undefined;

@@ -115,6 +115,13 @@ export async function closedPort(): Promise<number> {
   return port;
 }
 
+/** An [http] table on free loopback ports (the defaults, 5280 and 5281 on every interface, would clash between tests). */
+export const LOOPBACK_HTTP_TOML = `[http]
+port = 0
+https_interfaces = ["127.0.0.1"]
+https_port = 0
+`;
+
 /** The configuration of a `starling start` on loopback, free ports, JSON logs, data in `dir`. */
 export function loopbackServerToml(dir: string): string {
   return `data_dir = "${dir}/data"
@@ -126,5 +133,5 @@ scram_iterations = 4096
 listeners = [{ interfaces = ["127.0.0.1"], port = 0, direct_tls = false }]
 [s2s]
 listeners = [{ interfaces = ["127.0.0.1"], port = 0, direct_tls = false }]
-`;
+${LOOPBACK_HTTP_TOML}`;
 }

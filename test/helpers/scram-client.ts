@@ -3,7 +3,6 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import type tls from 'node:tls';
 import type { Element } from '@xmpp/xml';
-import type { RawStream } from './clients.js';
 
 const SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
 
@@ -61,8 +60,16 @@ export function scramClient(o: ScramOptions): ScramClient {
   };
 }
 
+/** What scramLogin needs of a raw stream (TCP or WebSocket). */
+export interface ScramStream {
+  readonly elements: Element[];
+  readonly tlsSocket?: tls.TLSSocket | undefined;
+  write(data: string): unknown;
+  until<T>(check: () => T | undefined | false): Promise<T>;
+}
+
 /** Runs a SCRAM exchange on the raw stream; resolves with the final element (success or failure). */
-export async function scramLogin(stream: RawStream, o: ScramOptions): Promise<{ result: Element; serverSignatureOk: boolean }> {
+export async function scramLogin(stream: ScramStream, o: ScramOptions): Promise<{ result: Element; serverSignatureOk: boolean }> {
   const scram = scramClient(o);
   stream.write(`<auth xmlns='${SASL}' mechanism='${o.mechanism}'>${Buffer.from(scram.clientFirst).toString('base64')}</auth>`);
   const first = await stream.until(() => stream.elements.find((e) => e.attrs.xmlns === SASL));

@@ -4,13 +4,13 @@ import net from 'node:net';
 import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { closedPort, configDir, runStarling } from '../helpers/cli.js';
+import { LOOPBACK_HTTP_TOML, closedPort, configDir, runStarling } from '../helpers/cli.js';
 
 const listeners = (port: number) => `[c2s]
 listeners = [{ interfaces = ["127.0.0.1"], port = ${port}, direct_tls = false }]
 [s2s]
 listeners = [{ interfaces = ["127.0.0.1"], port = 0, direct_tls = false }]
-`;
+${LOOPBACK_HTTP_TOML}`;
 
 /** One line on stderr, no stack trace, a non-zero exit. */
 function oneLine(t: Test, r: { code: number | null; err: string }, pattern: RegExp): void {

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { RawStream } from '../helpers/clients.js';
-import { configDir, runStarling, startStarling } from '../helpers/cli.js';
+import { LOOPBACK_HTTP_TOML, configDir, runStarling, startStarling } from '../helpers/cli.js';
 
 const { dir, config } = configDir(
   t,
@@ -15,7 +15,7 @@ format = "json"
 listeners = [{ interfaces = ["127.0.0.1"], port = 0, direct_tls = false }]
 [accounts]
 min_password_length = 8
-`,
+${LOOPBACK_HTTP_TOML}`,
 );
 const passwordFile = path.join(dir, 'password');
 writeFileSync(passwordFile, 'a good password\n');

@@ -2,7 +2,7 @@
 // offline user survives a kill -9 of the server right after, and is delivered after a restart.
 import t from 'tap';
 import { rawAuthenticated, rawLogin } from '../helpers/clients.js';
-import { configDir, runStarling, startStarling } from '../helpers/cli.js';
+import { LOOPBACK_HTTP_TOML, configDir, runStarling, startStarling } from '../helpers/cli.js';
 
 const SM = 'urn:xmpp:sm:3';
 
@@ -17,7 +17,7 @@ modules_enabled = ["sasl", "ping", "disco", "roster", "presence", "offline", "sm
 format = "json"
 [c2s]
 listeners = [{ interfaces = ["127.0.0.1"], port = 0, direct_tls = false }]
-`,
+${LOOPBACK_HTTP_TOML}`,
   ).config;
 }
 

@@ -180,7 +180,7 @@ t.test('an HTTP port in use is a one-line operator error', async (t) => {
   });
 });
 
-t.test('no module with a route: no HTTP port open', async (t) => {
-  const ts = await startTestServer(t, { modules_enabled: ['sasl'] });
+t.test('nothing served over HTTP: no HTTP port open', async (t) => {
+  const ts = await startTestServer(t, { modules_enabled: ['sasl'], http: { websocket: false, web_client: false } });
   t.same(ts.server.httpAddresses, [], 'nothing listens');
 });
