@@ -39,7 +39,7 @@ async function launch(t: Test): Promise<BrowserContext> {
 if (!existsSync(CHROMIUM)) {
   const why = `${CHROMIUM} is missing (apt-get install chromium, or set STARLING_CHROMIUM)`;
   if (servicesRequired) t.fail(`chromium is required (STARLING_REQUIRE_SERVICES=1): ${why}`);
-  else t.plan(0, `SKIPPED: the web client browser test (conformance/converse/browser.test.ts): ${why}`);
+  else t.plan(0, `the web client browser test (conformance/converse/browser.test.ts): ${why}`);
 } else {
   t.test('Converse.js in chromium: loads clean, logs in, messages a TCP client both ways', async (t) => {
     // The accounts are made by the CLI, in the data directory the server then runs on.
