@@ -67,3 +67,10 @@ t.test('no web transport on: no host-meta (nothing to list), no web client', asy
   t.equal((await httpGet(`${http}/.well-known/host-meta.json`)).status, 404);
   t.equal((await httpGet(`${http}/chat`)).status, 404, 'the page needs the WebSocket');
 });
+
+t.test('X-Forwarded-Proto counts only from http.proxies', async (t) => {
+  const ts = await startTestServer(t, { modules_enabled: ['sasl'], http: { proxies: [] } });
+  const { http } = httpBases(ts);
+  const jrd = await httpGet(`${http}/.well-known/host-meta.json`, { 'X-Forwarded-Proto': 'https' });
+  t.match(jrdLinks(jrd.text)[WS], /^ws:\/\//, 'a client that is no proxy cannot make the URLs wss');
+});

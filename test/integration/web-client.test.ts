@@ -147,3 +147,10 @@ t.test('http.web_client_at_root = false: / is not redirected', async (t) => {
   t.equal((await httpGet(`${http}/`)).status, 404);
   t.equal((await httpGet(`${http}/chat`)).status, 200);
 });
+
+t.test('http.external_url: the page connects to the public WebSocket URL', async (t) => {
+  const ts = await startTestServer(t, { modules_enabled: ['sasl'], http: { external_url: 'https://chat.example.org/xmpp' } });
+  const page = await httpGet(`${httpBases(ts).http}/chat`);
+  t.equal(pageSettings(page.text).settings.websocket_url, 'wss://chat.example.org/xmpp/xmpp-websocket');
+  t.match(String(page.headers['content-security-policy']), /connect-src 'self' https:\/\/chat\.example\.org wss:\/\/chat\.example\.org(;| )/);
+});
