@@ -14,6 +14,7 @@ import { loadHostModules, migrateModules, unloadModules, type ModuleRegistry } f
 import type { ModuleContext } from './module-api/define.js';
 import { Certificates } from './net/certificates.js';
 import { HttpServer, type HttpAddress } from './net/http.js';
+import { serveBosh } from './web/bosh.js';
 import { serveWebSocket } from './web/websocket.js';
 import { serveWebRoutes } from './web/web-routes.js';
 import { Router } from './router/router.js';
@@ -139,6 +140,10 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
     if (config.http.websocket) {
       const stopWebSocket = serveWebSocket(core, c2s);
       cleanup.unshift(async () => stopWebSocket());
+    }
+    if (config.http.bosh) {
+      const stopBosh = serveBosh(core, c2s);
+      cleanup.unshift(async () => stopBosh());
     }
     const addresses = await c2s.listen().catch((err: unknown) => {
       throw listenError('c2s', err);

@@ -192,6 +192,14 @@ export const ConfigSchema = z.strictObject({
        * any; empty: pages of the served hosts and of this server itself, and clients sending no Origin.
        */
       allowed_origins: z.array(z.string()).default([]),
+      /** BOSH (XEP-0124, XEP-0206) at /http-bind. */
+      bosh: z.boolean().default(true),
+      /** Longest a BOSH request is held open (the client's `wait` is capped to it), seconds. */
+      bosh_max_wait: z.number().int().min(1).max(300).default(60),
+      /** Seconds without a BOSH request before the session's connection counts as dropped. */
+      bosh_inactivity: z.number().int().min(5).max(600).default(60),
+      /** Longest pause a BOSH client may ask for, seconds. */
+      bosh_max_pause: z.number().int().min(0).max(3600).default(300),
       /** The built-in web client (Converse.js) at /chat; false: 404. */
       web_client: z.boolean().default(true),
       /** Whether / redirects to the web client's page. */

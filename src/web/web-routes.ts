@@ -15,7 +15,7 @@ export function serveWebRoutes(core: Pick<ServerCore, 'config' | 'hosts' | 'http
     externalUrl: config.http.external_url,
     secure: (req) => http.peer(req, (req.socket as TLSSocket).encrypted === true).secure,
   };
-  const transports: WebTransport[] = config.http.websocket ? ['websocket'] : [];
+  const transports: WebTransport[] = [...(config.http.websocket ? ['websocket' as const] : []), ...(config.http.bosh ? ['bosh' as const] : [])];
   if (transports.length > 0) http.route(['GET', 'OPTIONS'], HOST_META_PATH, hostMetaHandler(site, transports));
   if (!config.http.web_client) return;
   if (!config.http.websocket) {

@@ -1,11 +1,12 @@
 // XEP-0156 host-meta over real sockets: the XRD and JRD documents list the web transports' URLs
-// (the WebSocket's) derived from the request (scheme of the listener, Host header) or from http.external_url,
+// (WebSocket and BOSH) derived from the request (scheme of the listener, Host header) or from http.external_url,
 // readable from any origin; a Host that is not a served host gets nothing.
 import t from 'tap';
 import { startTestServer } from '../helpers/harness.js';
 import { httpBases, httpGet } from '../helpers/http.js';
 
 const WS = 'urn:xmpp:alt-connections:websocket';
+const BOSH = 'urn:xmpp:alt-connections:xbosh';
 
 function xrdLinks(xrd: string): Record<string, string> {
   const links: Record<string, string> = {};
@@ -29,13 +30,13 @@ t.test('both formats, from the request: the listener scheme and the Host header'
   t.match(xrd.headers['content-type'], /^application\/xrd\+xml/);
   t.equal(xrd.headers['access-control-allow-origin'], '*', 'CORS: readable from any origin');
   t.match(xrd.text, /^<\?xml version='1.0' encoding='utf-8'\?>\n<XRD xmlns="http:\/\/docs.oasis-open.org\/ns\/xri\/xrd-1.0">/);
-  t.same(xrdLinks(xrd.text), { [WS]: `wss://${authority(https)}/xmpp-websocket` }, 'https: a wss URL');
+  t.same(xrdLinks(xrd.text), { [WS]: `wss://${authority(https)}/xmpp-websocket`, [BOSH]: `${https}/http-bind` }, 'https: wss and https URLs');
 
   const jrd = await httpGet(`${http}/.well-known/host-meta.json`);
   t.equal(jrd.status, 200);
   t.match(jrd.headers['content-type'], /^application\/json/);
   t.equal(jrd.headers['access-control-allow-origin'], '*');
-  t.same(jrdLinks(jrd.text), { [WS]: `ws://${authority(http)}/xmpp-websocket` }, 'plain http: a ws URL');
+  t.same(jrdLinks(jrd.text), { [WS]: `ws://${authority(http)}/xmpp-websocket`, [BOSH]: `${http}/http-bind` }, 'plain http: ws and http URLs');
 
   const preflight = await httpGet(`${http}/.well-known/host-meta.json`, { Origin: 'https://elsewhere.example', 'Access-Control-Request-Method': 'GET' }, 'OPTIONS');
   t.equal(preflight.status, 204, 'a CORS preflight is answered');
@@ -55,17 +56,21 @@ t.test('http.external_url: the public URLs of a reverse proxy', async (t) => {
   const ts = await startTestServer(t, { modules_enabled: ['sasl'], http: { external_url: 'https://chat.example.org/xmpp/' } });
   const { http } = httpBases(ts);
   const jrd = await httpGet(`${http}/.well-known/host-meta.json`);
-  t.same(jrdLinks(jrd.text), { [WS]: 'wss://chat.example.org/xmpp/xmpp-websocket' });
+  t.same(jrdLinks(jrd.text), { [WS]: 'wss://chat.example.org/xmpp/xmpp-websocket', [BOSH]: 'https://chat.example.org/xmpp/http-bind' });
   const xrd = await httpGet(`${http}/.well-known/host-meta`);
-  t.same(xrdLinks(xrd.text), { [WS]: 'wss://chat.example.org/xmpp/xmpp-websocket' });
+  t.same(xrdLinks(xrd.text), { [WS]: 'wss://chat.example.org/xmpp/xmpp-websocket', [BOSH]: 'https://chat.example.org/xmpp/http-bind' });
 });
 
-t.test('no web transport on: no host-meta (nothing to list), no web client', async (t) => {
-  const ts = await startTestServer(t, { modules_enabled: ['sasl', 'http_upload'], http: { websocket: false } });
-  const { http } = httpBases(ts);
+t.test('host-meta lists only the transports that are on; none: no host-meta, no web client', async (t) => {
+  const boshOnly = await startTestServer(t, { modules_enabled: ['sasl'], http: { websocket: false } });
+  const only = await httpGet(`${httpBases(boshOnly).http}/.well-known/host-meta.json`);
+  t.same(Object.keys(jrdLinks(only.text)), [BOSH], 'BOSH alone');
+  t.equal((await httpGet(`${httpBases(boshOnly).http}/chat`)).status, 404, 'the page needs the WebSocket');
+
+  const none = await startTestServer(t, { modules_enabled: ['sasl', 'http_upload'], http: { websocket: false, bosh: false } });
+  const { http } = httpBases(none);
   t.equal((await httpGet(`${http}/.well-known/host-meta`)).status, 404);
   t.equal((await httpGet(`${http}/.well-known/host-meta.json`)).status, 404);
-  t.equal((await httpGet(`${http}/chat`)).status, 404, 'the page needs the WebSocket');
 });
 
 t.test('X-Forwarded-Proto counts only from http.proxies', async (t) => {
