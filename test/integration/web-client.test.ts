@@ -105,6 +105,7 @@ t.test('the page, its assets and their headers', async (t) => {
   t.equal(slash.status, 302);
   t.equal(new URL(String(slash.headers.location), `${http}/chat/`).pathname, '/chat');
   t.equal((await httpGet(`${http}/nothing`)).status, 404, 'the root route is / only');
+  t.equal((await httpGet(`${http}/nothing`, {}, 'POST')).status, 404, 'another method elsewhere: 404, not 405');
 });
 
 t.test('path traversal: nothing outside the dist directory', async (t) => {
