@@ -1,6 +1,7 @@
 // The seam between a client session and what carries its stream: a TCP/TLS socket (XmlStream),
 // a WebSocket (RFC 7395) or BOSH (XEP-0206). The session speaks the same stream whatever
 // carries it; the transport frames, parses, writes and closes.
+import type { Duplex } from 'node:stream';
 import type tls from 'node:tls';
 import type { Element } from '@xmpp/xml';
 import type { Logger } from '../log.js';
@@ -44,6 +45,59 @@ export interface StreamTransport {
   destroy(): void;
   /** Server-side STARTTLS, where the transport has it (TCP); resolves once TLS is on. */
   upgradeToTls?(options: tls.TlsOptions): Promise<unknown>;
+}
+
+/** The closing state every transport keeps, and its lastReceived. */
+export abstract class TransportState {
+  protected pendingError: StreamError | undefined;
+  /** Drops the connection when the peer does not finish the closing handshake in time. */
+  protected graceTimer: NodeJS.Timeout | undefined;
+  /** The closing handshake began (our closing element or the peer's). */
+  protected closingSent = false;
+  /** The connection is gone. */
+  protected ended = false;
+  /** When data last arrived, for idle detection. */
+  lastReceived = Date.now();
+
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  /**
+   * Whether the stream ended with the closing handshake begun by either side, rather than the
+   * connection simply dropping (what stream management's resumption is for).
+   */
+  get closedCleanly(): boolean {
+    return this.closingSent;
+  }
+
+  /** Closing or closed: nothing written now reaches the peer. */
+  get closing(): boolean {
+    return this.closingSent || this.ended;
+  }
+
+  constructor(protected events: XmlStreamEvents) {}
+
+  /** Hands the stream's events to another owner (a resumed session takes over this connection). */
+  setEvents(events: XmlStreamEvents): void {
+    this.events = events;
+  }
+
+  /** The connection is gone: 'closed' once, with the error the stream was closed with. */
+  protected finish(): void {
+    if (this.ended) return;
+    this.ended = true;
+    clearTimeout(this.graceTimer);
+    this.graceTimer = undefined;
+    this.events.closed(this.pendingError);
+  }
+}
+
+/** Corks `socket` until the next tick (once a tick): the writes of a tick go out in one write. */
+export function corkForTick(socket: Duplex): void {
+  if (socket.writableCorked > 0) return;
+  socket.cork();
+  process.nextTick(() => socket.uncork());
 }
 
 /** Makes the transport of a new client session, given the session's logger and events. */

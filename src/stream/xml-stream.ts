@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import { XmlStreamParser, type XmlLimits, type XmlStreamError } from '../xml/parser.js';
 import { NS } from '../xml/namespaces.js';
 import { StreamError } from './errors.js';
-import { logStreamClose, type StreamTransport, type XmlStreamEvents } from './transport.js';
+import { corkForTick, logStreamClose, TransportState, type StreamTransport, type XmlStreamEvents } from './transport.js';
 
 export type { XmlStreamEvents };
 
@@ -20,23 +20,19 @@ export function streamId(): string {
   return randomBytes(9).toString('base64url');
 }
 
-export class XmlStream implements StreamTransport {
+export class XmlStream extends TransportState implements StreamTransport {
   socket: net.Socket;
   private readonly parser: XmlStreamParser;
   private headerSent = false;
-  private closingSent = false;
-  private ended = false;
-  private corked = false;
-  /** When data last arrived, for idle detection. */
-  lastReceived = Date.now();
 
   constructor(
     socket: net.Socket,
     limits: XmlLimits,
     private readonly defaultNs: string,
     private readonly log: Logger,
-    private events: XmlStreamEvents,
+    events: XmlStreamEvents,
   ) {
+    super(events);
     this.socket = socket;
     this.parser = new XmlStreamParser(limits, {
       streamStart: (header) => this.safely(() => this.events.header(header)),
@@ -45,28 +41,6 @@ export class XmlStream implements StreamTransport {
       error: (err: XmlStreamError) => this.close(new StreamError(err.condition, err.message)),
     });
     this.attach(socket);
-  }
-
-  get closed(): boolean {
-    return this.ended;
-  }
-
-  /**
-   * Whether the stream ended with the closing handshake begun by either side, rather than the
-   * connection simply dropping (what stream management's resumption is for).
-   */
-  get closedCleanly(): boolean {
-    return this.closingSent;
-  }
-
-  /** Closing or closed: nothing written now reaches the peer. */
-  get closing(): boolean {
-    return this.closingSent || this.ended;
-  }
-
-  /** Hands the stream's events to another owner (a resumed session takes over this connection). */
-  setEvents(events: XmlStreamEvents): void {
-    this.events = events;
   }
 
   get encrypted(): boolean {
@@ -169,9 +143,6 @@ export class XmlStream implements StreamTransport {
     this.graceTimer.unref();
   }
 
-  private pendingError: StreamError | undefined;
-  private graceTimer: NodeJS.Timeout | undefined;
-
   /** Drops the connection at once, without the closing handshake. */
   destroy(): void {
     if (this.ended) return;
@@ -200,26 +171,11 @@ export class XmlStream implements StreamTransport {
     socket.on('close', () => this.finish());
   }
 
-  private finish(): void {
-    if (this.ended) return;
-    this.ended = true;
-    clearTimeout(this.graceTimer);
-    this.graceTimer = undefined;
-    this.events.closed(this.pendingError);
-  }
-
   /** Batches the writes of one tick into one socket write. */
   private write(data: string): void {
     const socket = this.socket;
     if (socket.destroyed) return;
-    if (!this.corked) {
-      this.corked = true;
-      socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        socket.uncork();
-      });
-    }
+    corkForTick(socket);
     socket.write(data);
   }
 

@@ -9,7 +9,7 @@ import type { Element } from '@xmpp/xml';
 import { Element as XmlElement } from '@xmpp/xml';
 import type { Logger } from '../log.js';
 import { StreamError } from '../stream/errors.js';
-import { logStreamClose, type StreamTransport, type XmlStreamEvents } from '../stream/transport.js';
+import { logStreamClose, TransportState, type StreamTransport, type XmlStreamEvents } from '../stream/transport.js';
 import { NS } from '../xml/namespaces.js';
 import { NS_XBOSH, responseBody, type BoshRequest } from './bosh-body.js';
 import { standalone } from './framing.js';
@@ -34,10 +34,8 @@ interface Held {
 /** Responses kept for a repeated rid: the last `requests` of them. */
 type Sent = Map<number, string>;
 
-export class BoshStream implements StreamTransport {
+export class BoshStream extends TransportState implements StreamTransport {
   readonly sid: string;
-  lastReceived = Date.now();
-  private events: XmlStreamEvents;
   private lastRid: number;
   private readonly early = new Map<number, { request: BoshRequest; res: ServerResponse }>();
   private readonly held: Held[] = [];
@@ -50,9 +48,6 @@ export class BoshStream implements StreamTransport {
   private inactivityTimer: NodeJS.Timeout | undefined;
   /** The terminating body once the stream is closing (answers every later request). */
   private terminal: string | undefined;
-  private closingSent = false;
-  private ended = false;
-  private pendingError: StreamError | undefined;
 
   constructor(
     sid: string,
@@ -64,8 +59,8 @@ export class BoshStream implements StreamTransport {
     /** Called once when the stream is gone, for the endpoint's table of sessions. */
     private readonly onGone: (stream: BoshStream) => void,
   ) {
+    super(events);
     this.sid = sid;
-    this.events = events;
     this.lastRid = Number(first.attrs.rid) - 1;
     this.ackRequested = first.attrs.ack === '1';
     this.creation = {
@@ -89,24 +84,8 @@ export class BoshStream implements StreamTransport {
 
   // --- StreamTransport ---------------------------------------------------------------------
 
-  get closed(): boolean {
-    return this.ended;
-  }
-
-  get closedCleanly(): boolean {
-    return this.closingSent;
-  }
-
-  get closing(): boolean {
-    return this.closingSent || this.ended;
-  }
-
   get tlsSocket(): undefined {
     return undefined;
-  }
-
-  setEvents(events: XmlStreamEvents): void {
-    this.events = events;
   }
 
   open(attrs: Record<string, string>): void {
@@ -285,11 +264,10 @@ export class BoshStream implements StreamTransport {
     this.destroy();
   }
 
-  private finish(): void {
+  protected override finish(): void {
     if (this.ended) return;
-    this.ended = true;
     clearTimeout(this.inactivityTimer);
     this.onGone(this);
-    this.events.closed(this.pendingError);
+    super.finish();
   }
 }

@@ -59,6 +59,11 @@ export function serveBosh(core: ServerCore, c2s: C2sListeners): () => void {
     if (sid === undefined) return create(req, res, request);
     const session = sessions.get(sid);
     if (!session) return void res.end(terminate('item-not-found'));
+    // The sid is the session's only credential: a session begun over HTTPS stays on it.
+    if (session.encrypted && !core.http.peer(req, isHttps(req)).secure) {
+      log.info({ ip: req.socket.remoteAddress }, 'BOSH request refused: an encrypted session over plain HTTP');
+      return void res.writeHead(403).end(terminate('policy-violation'));
+    }
     session.request(request, res);
   };
 
@@ -69,7 +74,7 @@ export function serveBosh(core: ServerCore, c2s: C2sListeners): () => void {
     if (!Number.isSafeInteger(rid) || rid < 0 || !Number.isFinite(wait) || wait < 0) {
       return void res.writeHead(400).end(terminate('bad-request'));
     }
-    const peer = core.http.peer(req, (req.socket as { encrypted?: boolean }).encrypted === true);
+    const peer = core.http.peer(req, isHttps(req));
     if (!c2s.admit(peer.ip)) return void res.end(terminate('policy-violation'));
     const times: BoshTimes = {
       wait: Math.min(Math.floor(wait), http.bosh_max_wait),
@@ -89,6 +94,11 @@ export function serveBosh(core: ServerCore, c2s: C2sListeners): () => void {
 
   const remove = core.http.route(['POST', 'OPTIONS'], BOSH_PATH, handler, { maxBody });
   return remove;
+}
+
+/** Whether the request came in over the HTTPS listener. */
+function isHttps(req: IncomingMessage): boolean {
+  return (req.socket as { encrypted?: boolean }).encrypted === true;
 }
 
 /** The request's body as text, or undefined past `max` bytes. */

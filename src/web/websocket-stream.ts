@@ -2,13 +2,14 @@
 // <close/> in place of the stream header and closing tag. Each message goes through the
 // server's parser (restricted XML and limits as on TCP) inside a stream root of our own, and
 // must hold exactly one complete element.
+import type { Duplex } from 'node:stream';
 import type tls from 'node:tls';
 import type { Element } from '@xmpp/xml';
 import { Element as XmlElement, escapeXML } from '@xmpp/xml';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../log.js';
 import { StreamError } from '../stream/errors.js';
-import { logStreamClose, type StreamTransport, type XmlStreamEvents } from '../stream/transport.js';
+import { corkForTick, logStreamClose, TransportState, type StreamTransport, type XmlStreamEvents } from '../stream/transport.js';
 import { streamId } from '../stream/xml-stream.js';
 import { NS } from '../xml/namespaces.js';
 import { XmlStreamParser, type XmlLimits } from '../xml/parser.js';
@@ -25,9 +26,11 @@ export interface WebSocketPeer {
   secure: boolean;
   /** The TLS connection the WebSocket runs on (HTTPS listener), for channel binding. */
   tlsSocket: tls.TLSSocket | undefined;
+  /** The connection under the WebSocket, corked for a tick so that a tick's messages go in one write. */
+  socket: Duplex;
 }
 
-export class WebSocketStream implements StreamTransport {
+export class WebSocketStream extends TransportState implements StreamTransport {
   private readonly parser: XmlStreamParser;
   /** The next message starts a new parse (first message, or after a restart). */
   private rootNeeded = true;
@@ -36,19 +39,15 @@ export class WebSocketStream implements StreamTransport {
   /** The elements of the message being parsed (one, or it is refused). */
   private readonly elements: Element[] = [];
   private headerSent = false;
-  private closingSent = false;
-  private ended = false;
-  private pendingError: StreamError | undefined;
-  private graceTimer: NodeJS.Timeout | undefined;
-  lastReceived = Date.now();
 
   constructor(
     private readonly ws: WebSocket,
     private readonly peer: WebSocketPeer,
     limits: XmlLimits,
     private readonly log: Logger,
-    private events: XmlStreamEvents,
+    events: XmlStreamEvents,
   ) {
+    super(events);
     this.parser = new XmlStreamParser(limits, {
       streamStart: () => {},
       stanza: (el) => void this.elements.push(el),
@@ -63,28 +62,12 @@ export class WebSocketStream implements StreamTransport {
     ws.on('close', () => this.finish());
   }
 
-  get closed(): boolean {
-    return this.ended;
-  }
-
-  get closedCleanly(): boolean {
-    return this.closingSent;
-  }
-
-  get closing(): boolean {
-    return this.closingSent || this.ended;
-  }
-
   get encrypted(): boolean {
     return this.peer.secure;
   }
 
   get tlsSocket(): tls.TLSSocket | undefined {
     return this.peer.tlsSocket;
-  }
-
-  setEvents(events: XmlStreamEvents): void {
-    this.events = events;
   }
 
   open(attrs: Record<string, string>): void {
@@ -187,16 +170,9 @@ export class WebSocketStream implements StreamTransport {
     this.close(error);
   }
 
-  private finish(): void {
-    if (this.ended) return;
-    this.ended = true;
-    clearTimeout(this.graceTimer);
-    this.graceTimer = undefined;
-    this.events.closed(this.pendingError);
-  }
-
   private write(data: string): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
+    corkForTick(this.peer.socket);
     this.ws.send(data);
   }
 }

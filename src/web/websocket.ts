@@ -4,13 +4,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { C2sListeners } from '../c2s/listener.js';
 import { clientLimits } from '../c2s/client-session.js';
 import type { ServerCore } from '../module-api/core.js';
 import { refuseUpgrade } from '../net/http.js';
 import { originAllowed } from './origin.js';
-import { WebSocketStream } from './websocket-stream.js';
+import { WebSocketStream, type WebSocketPeer } from './websocket-stream.js';
 
 export const WEBSOCKET_PATH = '/xmpp-websocket';
 
@@ -38,13 +38,15 @@ export function serveWebSocket(core: ServerCore, c2s: C2sListeners): () => void 
       log.info({ ip: req.socket.remoteAddress, origin: req.headers.origin }, 'WebSocket refused: origin not allowed');
       return refuseUpgrade(socket, 403, 'origin not allowed');
     }
-    const peer = core.http.peer(req, secureListener);
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      // The same cap on unauthenticated connections per address as on TCP.
-      if (!c2s.admit(peer.ip)) return ws.close(1013, 'too many connections from this address');
-      const tlsSocket = secureListener && req.socket instanceof tls.TLSSocket ? req.socket : undefined;
-      c2s.open(peer.ip, false, (sessionLog, events) => new WebSocketStream(ws, { secure: peer.secure, tlsSocket }, limits, sessionLog, events));
-    });
+    const { ip, secure } = core.http.peer(req, secureListener);
+    const tlsSocket = secureListener && req.socket instanceof tls.TLSSocket ? req.socket : undefined;
+    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, ip, { secure, tlsSocket, socket }));
+  };
+  // Apart from upgrade(): the session keeps its transport factory, which must not hold the request.
+  const accept = (ws: WebSocket, ip: string, peer: WebSocketPeer) => {
+    // The same cap on unauthenticated connections per address as on TCP.
+    if (!c2s.admit(ip)) return ws.close(1013, 'too many connections from this address');
+    c2s.open(ip, false, (sessionLog, events) => new WebSocketStream(ws, peer, limits, sessionLog, events));
   };
   const remove = core.http.upgrade(WEBSOCKET_PATH, upgrade);
   return () => {

@@ -27,6 +27,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { Element } from '@xmpp/xml';
+import WebSocket from 'ws';
 import { XmlStreamParser } from '../../src/xml/parser.js';
 
 // --- options -----------------------------------------------------------------------------------
@@ -43,6 +44,7 @@ const OPTIONS = {
   window: { type: 'string', default: '10', help: 'closed loop: messages in flight per sender (each pair has two senders)' },
   'body-bytes': { type: 'string', default: '100', help: 'size of the message body text' },
   tls: { type: 'boolean', default: false, help: 'STARTTLS before authenticating (certificate not checked)' },
+  websocket: { type: 'string', default: '', help: 'XMPP over WebSocket (RFC 7395) to this ws:// URL instead of TCP' },
   'server-pid': { type: 'string', default: '', help: 'server process id: VmRSS and CPU time read from /proc/PID' },
   'user-prefix': { type: 'string', default: 'bench', help: 'user names are PREFIX<index>' },
   password: { type: 'string', default: 'bench-password', help: 'password of every user' },
@@ -141,6 +143,8 @@ interface WorkerInit {
   port: number;
   domain: string;
   tls: boolean;
+  /** ws:// URL: XMPP over WebSocket instead of TCP. */
+  websocket: string;
   userPrefix: string;
   password: string;
   resource: string;
@@ -203,6 +207,9 @@ type FromWorker =
 const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
 const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
 const NS_BIND = 'urn:ietf:params:xml:ns:xmpp-bind';
+const NS_FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
+/** Each WebSocket message is parsed inside this root (the stanzas' namespace as on TCP). */
+const WS_ROOT = "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>";
 
 type State = 'connecting' | 'starttls' | 'auth' | 'bind' | 'online' | 'closing' | 'closed';
 
@@ -241,8 +248,10 @@ class Session {
   /** Error condition seen on the stream, if any. */
   streamError = '';
   private socket!: net.Socket;
+  private ws: WebSocket | undefined;
   private parser!: XmlStreamParser;
-  private out = '';
+  /** Queued writes: one string for TCP, one message per element for WebSocket. */
+  private out: string[] = [];
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -256,6 +265,7 @@ class Session {
   }
 
   private header(): string {
+    if (this.init.websocket) return `<open xmlns='${NS_FRAMING}' to='${xmlEscape(this.init.domain)}' version='1.0'/>`;
     return `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='${xmlEscape(this.init.domain)}' version='1.0'>`;
   }
 
@@ -270,12 +280,29 @@ class Session {
     const options: net.NetConnectOpts = { host: init.host, port: init.port };
     if (init.sourceIps > 1) options.localAddress = `127.0.0.${1 + (this.index % init.sourceIps)}`;
     this.timer = setTimeout(() => this.fail(`timeout (${this.state})`), init.loginTimeoutMs);
+    if (init.websocket) return this.startWebSocket();
     const socket = net.connect(options);
     socket.setNoDelay(true);
     this.attach(socket);
     socket.once('connect', () => {
       this.state = init.tls ? 'starttls' : 'auth';
-      this.queue(this.header() + (init.tls ? `<starttls xmlns='${NS_TLS}'/>` : this.auth()));
+      this.queue(this.header(), init.tls ? `<starttls xmlns='${NS_TLS}'/>` : this.auth());
+    });
+  }
+
+  /** The same session over a WebSocket: each message is parsed inside a stream root of our own. */
+  private startWebSocket(): void {
+    const ws = new WebSocket(this.init.websocket, ['xmpp'], { perMessageDeflate: false });
+    this.ws = ws;
+    this.socket = undefined as unknown as net.Socket;
+    this.parser = this.newParser();
+    this.parser.write(WS_ROOT);
+    ws.on('message', (data: Buffer) => this.parser.write(data));
+    ws.on('error', (err) => this.fail(`${err.message} (${this.state})`));
+    ws.on('close', () => this.onSocketClosed());
+    ws.once('open', () => {
+      this.state = 'auth';
+      this.queue(this.header(), this.auth());
     });
   }
 
@@ -299,17 +326,19 @@ class Session {
     socket.on('close', () => this.onSocketClosed());
   }
 
-  queue(data: string): void {
+  queue(...elements: string[]): void {
     if (this.state === 'closed') return;
-    this.out += data;
+    this.out.push(...elements);
     scheduleFlush(this);
   }
 
   flush(): void {
-    if (!this.out || this.state === 'closed' || this.socket.destroyed) return;
-    const data = this.out;
-    this.out = '';
-    this.socket.write(data);
+    if (this.out.length === 0 || this.state === 'closed') return;
+    const out = this.out;
+    this.out = [];
+    if (this.ws) {
+      if (this.ws.readyState === WebSocket.OPEN) for (const element of out) this.ws.send(element);
+    } else if (!this.socket.destroyed) this.socket.write(out.join(''));
   }
 
   private onElement(el: Element): void {
@@ -339,12 +368,16 @@ class Session {
         if (this.state !== 'auth') return;
         this.state = 'bind';
         this.parser = this.newParser();
-        this.queue(this.header() + `<iq type='set' id='bind'><bind xmlns='${NS_BIND}'><resource>${xmlEscape(this.init.resource)}</resource></bind></iq>` + '<presence/>');
+        if (this.ws) this.parser.write(WS_ROOT);
+        this.queue(this.header(), `<iq type='set' id='bind'><bind xmlns='${NS_BIND}'><resource>${xmlEscape(this.init.resource)}</resource></bind></iq>`, '<presence/>');
         return;
       case 'failure':
         return this.fail(`${el.attrs.xmlns === NS_TLS ? 'starttls' : 'sasl'} failure: ${condition(el)}`);
       case 'stream:error':
         this.streamError = condition(el);
+        return;
+      case 'close':
+        if (el.attrs.xmlns === NS_FRAMING) this.onStreamEnd();
         return;
       default:
         return; // stream:features and the rest
@@ -360,13 +393,13 @@ class Session {
     this.attach(secure);
     secure.once('secureConnect', () => {
       this.state = 'auth';
-      this.queue(this.header() + this.auth());
+      this.queue(this.header(), this.auth());
     });
   }
 
   private onStreamEnd(): void {
     if (this.state !== 'closing') this.fail(`stream closed by the server${this.streamError ? `: ${this.streamError}` : ''} (${this.state})`);
-    this.socket.end();
+    this.end();
   }
 
   private onSocketClosed(): void {
@@ -385,19 +418,29 @@ class Session {
     const was = this.state;
     this.state = 'closed';
     clearTimeout(this.timer);
-    this.socket?.destroy();
+    this.destroy();
     if (was === 'online' || was === 'closing') this.events.closed(this, reason);
     else this.events.failed(this, reason);
   }
 
   close(): void {
     if (this.state === 'closed') return;
-    this.queue('</stream:stream>');
+    this.queue(this.ws ? `<close xmlns='${NS_FRAMING}'/>` : '</stream:stream>');
     this.flush();
     this.state = 'closing';
-    this.socket.end();
-    this.timer = setTimeout(() => this.socket.destroy(), 3000);
+    if (!this.ws) this.end();
+    this.timer = setTimeout(() => this.destroy(), 3000);
     this.timer.unref();
+  }
+
+  private end(): void {
+    if (this.ws) this.ws.close(1000);
+    else this.socket.end();
+  }
+
+  private destroy(): void {
+    if (this.ws) this.ws.terminate();
+    else this.socket?.destroy();
   }
 }
 
@@ -835,7 +878,7 @@ async function runCoordinator(v: Values): Promise<number> {
   const procBefore = serverPid ? readProc(serverPid) : undefined;
   const cpusBefore = readCpus();
   if (serverPid && !procBefore) log(`cannot read /proc/${serverPid}: no RSS figures`);
-  log(`logging in ${sessions} sessions (${v.tls ? 'STARTTLS' : 'plain TCP'}, ${workers} worker(s), ${concurrency * workers} in flight)`);
+  log(`logging in ${sessions} sessions (${v.websocket ? `WebSocket ${v.websocket}` : v.tls ? 'STARTTLS' : 'plain TCP'}, ${workers} worker(s), ${concurrency * workers} in flight)`);
   const loginStart = performance.now();
   children.forEach((child, w) =>
     child.send({
@@ -846,6 +889,7 @@ async function runCoordinator(v: Values): Promise<number> {
         port: num('port', 1),
         domain: v.domain,
         tls: v.tls,
+        websocket: v.websocket,
         userPrefix: v['user-prefix'],
         password: v.password,
         resource: v.resource,

@@ -3,7 +3,8 @@
 //   npx tsx test/bench/report.ts DIR
 //
 // DIR holds <server>-<run>.json, run one of: plain (N sessions, closed-loop pumping),
-// rate (open loop at the target rate), tls (N sessions over STARTTLS, closed-loop pumping).
+// rate (open loop at the target rate), tls (N sessions over STARTTLS, closed-loop pumping),
+// ws (the plain run over WebSocket).
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 
@@ -53,6 +54,7 @@ const any = (run: string) => servers.map((s) => get(s, run)).find(Boolean);
 const plain = any('plain');
 const rate = any('rate');
 const tlsRun = any('tls');
+const wsRun = any('ws');
 const n = plain?.sessions ?? tlsRun?.sessions ?? 0;
 const pairs = plain?.load?.pairs ?? rate?.load?.pairs ?? 0;
 
@@ -81,6 +83,8 @@ const rows: Row[] = [
   [`logins/s, STARTTLS (${fmt(tlsRun?.sessions)} sessions)`, (s) => fmt(get(s, 'tls')?.logins.perSecond), ''],
   [`RSS per idle session, plain TCP, ${fmt(n)} sessions`, (s) => `${fmt(get(s, 'plain')?.rss?.perIdleSessionKiB, 1)} KiB`, '<= 30 KiB'],
   [`RSS per idle session, STARTTLS, ${fmt(tlsRun?.sessions)} sessions`, (s) => `${fmt(get(s, 'tls')?.rss?.perIdleSessionKiB, 1)} KiB`, ''],
+  [`RSS per idle session, WebSocket, ${fmt(wsRun?.sessions)} sessions`, (s) => `${fmt(get(s, 'ws')?.rss?.perIdleSessionKiB, 1)} KiB`, ''],
+  [`logins/s, WebSocket (${fmt(wsRun?.sessions)} sessions)`, (s) => fmt(get(s, 'ws')?.logins.perSecond), ''],
   [
     'server RSS: start / idle sessions / after load (plain)',
     (s) => {
@@ -92,13 +96,14 @@ const rows: Row[] = [
   [`${pairs} pairs, ${rate?.load?.mode ?? 'open loop'} (plain)`, (s) => loadCells(get(s, 'rate')), '>= 20,000 msgs/s, p99 < 50 ms'],
   [`${pairs} pairs, ${plain?.load?.mode ?? 'closed loop'}, ${fmt(n)} sessions online (plain)`, (s) => loadCells(get(s, 'plain')), ''],
   [`${pairs} pairs, ${tlsRun?.load?.mode ?? 'closed loop'} (STARTTLS)`, (s) => loadCells(get(s, 'tls')), ''],
+  [`${pairs} pairs, ${wsRun?.load?.mode ?? 'closed loop'} (WebSocket)`, (s) => loadCells(get(s, 'ws')), ''],
   ['server CPU while pumping (plain closed / open / TLS)', (s) => ['plain', 'rate', 'tls'].map((run) => `${fmt(get(s, run)?.load?.serverCpuPct)}%`).join(' / '), ''],
   [
     'CPUs busy while pumping, all processes (plain closed / open / TLS)',
     (s) => ['plain', 'rate', 'tls'].map((run) => (get(s, run)?.load?.cpuBusyPct ?? []).map((x) => `${fmt(x)}%`).join('+') || '–').join(' / '),
     '',
   ],
-  ['failures', (s) => ['plain', 'rate', 'tls'].map((run) => `${run}: ${problems(get(s, run))}`).join('; '), ''],
+  ['failures', (s) => ['plain', 'rate', 'tls', 'ws'].map((run) => `${run}: ${problems(get(s, run))}`).join('; '), ''],
 ];
 
 const first = plain ?? rate ?? tlsRun;

@@ -8,15 +8,18 @@
 #          pumping closed-loop (WINDOW messages in flight per sender) for DURATION s;
 #   rate   2*PAIRS sessions, PAIRS pairs pumping open-loop at RATE messages/s in total;
 #   then a fresh start and
-#   tls    SESSIONS sessions over STARTTLS: logins/s, RSS per idle session, closed-loop pumping.
+#   tls    SESSIONS sessions over STARTTLS: logins/s, RSS per idle session, closed-loop pumping;
+#   and for Starling, a fresh start and
+#   ws     the plain run over XMPP over WebSocket (ws:// on loopback, RFC 7395).
 # The server is pinned to CPU SERVER_CPU and the client to CPU CLIENT_CPU (taskset), loopback only.
 # Every step is bounded in time; servers are stopped on exit. Results (JSON, logs) stay in OUT.
 #
 # Environment (defaults): SESSIONS=5000 PAIRS=100 DURATION=20 RATE=20000 WINDOW=10 WORKERS=1
-#   STARLING_PORT=25222 PROSODY_PORT=15222 SERVER_CPU=0 CLIENT_CPU=1 SERVERS="starling prosody"
-#   RUNS="plain rate tls" OUT=(a new /tmp/starling-bench.XXXXXX) SKIP_BUILD=0 LOG_LEVEL=info
+#   STARLING_PORT=25222 STARLING_HTTP_PORT=25280 PROSODY_PORT=15222 SERVER_CPU=0 CLIENT_CPU=1 SERVERS="starling prosody"
+#   RUNS="plain rate tls ws" OUT=(a new /tmp/starling-bench.XXXXXX) SKIP_BUILD=0 LOG_LEVEL=info
 #   QUIET_WAIT=30 (before each run, wait up to that many seconds for the CPUs to be < 25% busy:
 #   the machine may be shared; the report shows how busy each CPU was while measuring)
+#   STARLING_MODULES="" (a space-separated modules_enabled for Starling; empty: its defaults)
 #   NICE=-15 (server and client run at this niceness, so that other work on a shared machine
 #   disturbs the figures less; needs root, use NICE=0 otherwise)
 set -euo pipefail
@@ -28,15 +31,17 @@ RATE=${RATE:-20000}
 WINDOW=${WINDOW:-10}
 WORKERS=${WORKERS:-1}
 STARLING_PORT=${STARLING_PORT:-25222}
+STARLING_HTTP_PORT=${STARLING_HTTP_PORT:-25280}
 PROSODY_PORT=${PROSODY_PORT:-15222}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 SERVERS=${SERVERS:-starling prosody}
-RUNS=${RUNS:-plain rate tls}
+RUNS=${RUNS:-plain rate tls ws}
 SKIP_BUILD=${SKIP_BUILD:-0}
 LOG_LEVEL=${LOG_LEVEL:-info}
 QUIET_WAIT=${QUIET_WAIT:-30}
 NICE=${NICE:--15}
+STARLING_MODULES=${STARLING_MODULES:-}
 PASSWORD=bench-password
 PREFIX=bench
 
@@ -95,12 +100,15 @@ chmod 644 "$OUT/certs/localhost.key"
 # --- Starling -----------------------------------------------------------------------------------
 
 setup_starling() {
+  local MODULES_LINE=""
+  if [ -n "$STARLING_MODULES" ]; then MODULES_LINE="modules_enabled = [$(printf '"%s",' $STARLING_MODULES | sed 's/,$//')]"; fi
   if [ "$SKIP_BUILD" != 1 ]; then say "building Starling"; npm run build >&2; fi
   mkdir -p "$OUT/starling"
   cat >"$OUT/starling/starling.toml" <<EOF
 # Starling bench configuration (test/bench/run-compare.sh)
 data_dir = "$OUT/starling/data"
 log = { level = "$LOG_LEVEL", format = "json" }
+$MODULES_LINE
 certificate = "$OUT/certs/localhost.crt"
 key = "$OUT/certs/localhost.key"
 
@@ -113,6 +121,11 @@ auth_failures_per_ip_per_minute = 100000
 
 [accounts]
 scram_iterations = 4096
+
+[http]
+interfaces = ["127.0.0.1"]
+port = $STARLING_HTTP_PORT
+https_interfaces = []
 
 [hosts.localhost]
 EOF
@@ -189,6 +202,11 @@ for server in $SERVERS; do
   if has_run tls; then
     "start_$server"
     load "$server" tls --tls --sessions "$SESSIONS" --pairs "$PAIRS" --duration "$DURATION" --rate 0 --window "$WINDOW"
+    stop_server
+  fi
+  if has_run ws && [ "$server" = starling ]; then
+    "start_$server"
+    load "$server" ws --websocket "ws://127.0.0.1:$STARLING_HTTP_PORT/xmpp-websocket" --sessions "$SESSIONS" --pairs "$PAIRS" --duration "$DURATION" --rate 0 --window "$WINDOW"
     stop_server
   fi
 done

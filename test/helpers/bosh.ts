@@ -1,6 +1,7 @@
 // A raw BOSH client (XEP-0124/0206) on fetch: each write is one request with the next rid, the
 // elements of every response are collected, the session's attributes kept.
 import type { Element } from '@xmpp/xml';
+import { ElementCollector } from './collector.js';
 import { parseElement } from '../../src/xml/parse.js';
 import { DOMAIN } from './harness.js';
 
@@ -13,17 +14,17 @@ export interface BoshResponse {
   body: Element;
 }
 
-export class RawBosh {
-  readonly elements: Element[] = [];
+export class RawBosh extends ElementCollector {
   readonly responses: BoshResponse[] = [];
   sid = '';
   rid = Math.floor(Math.random() * 1e9);
-  private waiters: (() => void)[] = [];
 
   constructor(
     readonly url: string,
     private readonly headers: Record<string, string> = {},
-  ) {}
+  ) {
+    super();
+  }
 
   /** Creates the session; resolves with the creation response's body. */
   async create(wait = 5, extra: Record<string, string> = {}): Promise<Element> {
@@ -61,29 +62,5 @@ export class RawBosh {
   /** One request with the next rid, not waited on (its answer's elements are collected). */
   write(payload: string, attrs: Record<string, string> = {}): void {
     void this.request(this.rid++, attrs, payload).catch(() => {});
-  }
-
-  private wake(): void {
-    for (const w of this.waiters.splice(0)) w();
-  }
-
-  async until<T>(check: () => T | undefined | false, timeoutMs = 8000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = check();
-      if (value) return value;
-      if (Date.now() > deadline) throw new Error(`timed out (have: ${this.elements.map((e) => e.name).join(', ')})`);
-      await new Promise<void>((resolve) => {
-        this.waiters.push(resolve);
-        setTimeout(resolve, 100);
-      });
-    }
-  }
-
-  element(name: string): Promise<Element> {
-    return this.until(() => {
-      const i = this.elements.findIndex((e) => e.name === name);
-      return i === -1 ? undefined : this.elements.splice(i, 1)[0];
-    });
   }
 }

@@ -2,21 +2,21 @@
 // won't send: each message is one element, parsed on its own.
 import type { Element } from '@xmpp/xml';
 import WebSocket from 'ws';
+import { ElementCollector } from './collector.js';
 import { parseElement } from '../../src/xml/parse.js';
 import { DOMAIN, PASSWORD } from './harness.js';
 import { scramLogin } from './scram-client.js';
 
 const FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
 
-export class RawWebSocket {
-  readonly elements: Element[] = [];
+export class RawWebSocket extends ElementCollector {
   /** The messages as received. */
   readonly received: string[] = [];
   closed = false;
   closeCode = 0;
-  private waiters: (() => void)[] = [];
 
   private constructor(readonly ws: WebSocket) {
+    super();
     ws.on('message', (data: Buffer) => {
       this.received.push(data.toString('utf8'));
       try {
@@ -54,37 +54,12 @@ export class RawWebSocket {
     }
   }
 
-  private wake(): void {
-    for (const w of this.waiters.splice(0)) w();
-  }
-
   write(data: string): void {
     this.ws.send(data);
   }
 
   open(to = DOMAIN): void {
     this.write(`<open xmlns='${FRAMING}' to='${to}' version='1.0'/>`);
-  }
-
-  async until<T>(check: () => T | undefined | false, timeoutMs = 5000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = check();
-      if (value) return value;
-      if (Date.now() > deadline) throw new Error(`timed out (have: ${this.elements.map((e) => e.name).join(', ')})`);
-      await new Promise<void>((resolve) => {
-        this.waiters.push(resolve);
-        setTimeout(resolve, 100);
-      });
-    }
-  }
-
-  /** Waits for an element with this name (and takes it off the list). */
-  element(name: string, timeoutMs?: number): Promise<Element> {
-    return this.until(() => {
-      const i = this.elements.findIndex((e) => e.name === name);
-      return i === -1 ? undefined : this.elements.splice(i, 1)[0];
-    }, timeoutMs);
   }
 
   async streamError(): Promise<string> {
