@@ -17,6 +17,7 @@ import { Certificates } from './net/certificates.js';
 import { HttpServer, type HttpAddress } from './net/http.js';
 import { serveBosh } from './web/bosh.js';
 import { serveWebSocket } from './web/websocket.js';
+import { serveWebRoutes } from './web/web-routes.js';
 import { Router } from './router/router.js';
 import { S2sManager } from './s2s/manager.js';
 import type { S2sBoundAddress } from './s2s/listener.js';
@@ -167,6 +168,8 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
     const componentAddresses = await components.listen().catch((err: unknown) => {
       throw listenError('component', err);
     });
+    // host-meta and the web client page (http.web_client).
+    serveWebRoutes(core);
     // HTTP listens only when something is served on it (no open port for nothing).
     if (http.hasRoutes) {
       await http.listen().catch((err: unknown) => {

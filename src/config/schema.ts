@@ -237,6 +237,10 @@ export const ConfigSchema = z.strictObject({
       bosh_inactivity: z.number().int().min(5).max(600).default(60),
       /** Longest pause a BOSH client may ask for, seconds. */
       bosh_max_pause: z.number().int().min(0).max(3600).default(300),
+      /** The built-in web client (Converse.js) at /chat; false: 404. */
+      web_client: z.boolean().default(true),
+      /** Whether / redirects to the web client's page. */
+      web_client_at_root: z.boolean().default(true),
     })
     .prefault({}),
   tls: z

@@ -32,6 +32,8 @@ export interface HttpPeer {
 export interface RouteOptions {
   /** Largest request body in bytes (Content-Length checked before the handler runs); default http.max_body_size. */
   maxBody?: number;
+  /** Only the path `prefix` itself, not the paths under it (a route for `/`). */
+  exact?: boolean;
 }
 
 interface Route {
@@ -39,6 +41,7 @@ interface Route {
   prefix: string;
   handler: HttpHandler;
   maxBody: number;
+  exact: boolean;
   owner: string;
 }
 
@@ -83,10 +86,11 @@ export class HttpServer {
   route(methods: string | string[], prefix: string, handler: HttpHandler, options: RouteOptions = {}, owner = 'server'): () => void {
     if (!prefix.startsWith('/')) throw new Error(`HTTP route "${prefix}" does not start with /`);
     const set = new Set((Array.isArray(methods) ? methods : [methods]).map((m) => m.toUpperCase()));
+    const exact = options.exact ?? false;
     for (const r of this.routes) {
-      if (r.prefix === prefix && [...set].some((m) => r.methods.has(m))) throw new Error(`HTTP route ${prefix} is served by "${r.owner}" already`);
+      if (r.prefix === prefix && r.exact === exact && [...set].some((m) => r.methods.has(m))) throw new Error(`HTTP route ${prefix} is served by "${r.owner}" already`);
     }
-    const route: Route = { methods: set, prefix, handler, maxBody: options.maxBody ?? this.options.max_body_size, owner };
+    const route: Route = { methods: set, prefix, handler, maxBody: options.maxBody ?? this.options.max_body_size, exact, owner };
     this.routes.push(route);
     this.routes.sort((a, b) => b.prefix.length - a.prefix.length);
     return () => {
@@ -236,7 +240,7 @@ export class HttpServer {
       url = new URL('http://localhost/');
     }
     const method = (req.method ?? 'GET').toUpperCase();
-    const matching = this.routes.filter((r) => url.pathname.startsWith(r.prefix));
+    const matching = this.routes.filter((r) => (r.exact ? url.pathname === r.prefix : url.pathname.startsWith(r.prefix)));
     const route = matching.find((r) => r.methods.has(method) || (method === 'HEAD' && r.methods.has('GET')));
     res.once('finish', () => {
       // The access log names the route, never the path or query: upload URLs are capabilities.

@@ -180,7 +180,7 @@ t.test('an HTTP port in use is a one-line operator error', async (t) => {
   });
 });
 
-t.test('nothing served over HTTP (no module with a route, the web transports off): no HTTP port open', async (t) => {
-  const ts = await startTestServer(t, { modules_enabled: ['sasl'], http: { websocket: false, bosh: false } });
+t.test('nothing served over HTTP: no HTTP port open', async (t) => {
+  const ts = await startTestServer(t, { modules_enabled: ['sasl'], http: { websocket: false, bosh: false, web_client: false } });
   t.same(ts.server.httpAddresses, [], 'nothing listens');
 });
