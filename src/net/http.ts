@@ -25,7 +25,9 @@ export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer
 export interface HttpPeer {
   /** The client's address (X-Forwarded-For's last hop when a trusted proxy forwarded it). */
   ip: string;
-  /** HTTPS to this server, or a trusted proxy saying (X-Forwarded-Proto) the client used HTTPS. */
+  /** HTTPS to this server, or a trusted proxy saying (X-Forwarded-Proto) the client used HTTPS: the scheme of its URLs. */
+  https: boolean;
+  /** Confidential: over HTTPS, or a client on this machine talking to the server directly. */
   secure: boolean;
 }
 
@@ -110,13 +112,22 @@ export class HttpServer {
     return this.routes.length > 0 || this.upgrades.size > 0;
   }
 
-  /** The client of `req` and whether its connection is confidential, trusted proxies considered. */
+  /**
+   * The client of `req` and whether its connection is confidential, trusted proxies considered.
+   * A request from a proxy address (loopback by default) with no forwarding headers at all is a
+   * client on this machine talking to the server directly (a browser opening
+   * http://localhost:5280/chat): nobody else sees that traffic, so it counts as confidential, as
+   * Prosody's secure_interfaces treats loopback. A reverse proxy says whom it forwards for
+   * (X-Forwarded-For), and then only X-Forwarded-Proto: https makes the request confidential.
+   */
   peer(req: IncomingMessage, secureListener: boolean): HttpPeer {
     const direct = req.socket.remoteAddress ?? '?';
-    if (!this.proxies.has(direct.startsWith('::ffff:') ? direct.slice(7) : direct)) return { ip: direct, secure: secureListener };
+    if (!this.proxies.has(direct.startsWith('::ffff:') ? direct.slice(7) : direct)) return { ip: direct, https: secureListener, secure: secureListener };
     const forwardedFor = headerValue(req.headers['x-forwarded-for']).split(',').pop()?.trim();
     const forwardedProto = headerValue(req.headers['x-forwarded-proto']).split(',').pop()?.trim().toLowerCase();
-    return { ip: forwardedFor || direct, secure: secureListener || forwardedProto === 'https' };
+    if (!forwardedFor && !forwardedProto) return { ip: direct, https: secureListener, secure: true };
+    const https = secureListener || forwardedProto === 'https';
+    return { ip: forwardedFor || direct, https, secure: https };
   }
 
   get addresses(): readonly HttpAddress[] {

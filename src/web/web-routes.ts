@@ -13,7 +13,7 @@ export function serveWebRoutes(core: Pick<ServerCore, 'config' | 'hosts' | 'http
   const site: SiteOptions = {
     serves: (domain) => hosts.has(domain),
     externalUrl: config.http.external_url,
-    secure: (req) => http.peer(req, (req.socket as TLSSocket).encrypted === true).secure,
+    secure: (req) => http.peer(req, (req.socket as TLSSocket).encrypted === true).https,
   };
   const transports: WebTransport[] = [...(config.http.websocket ? ['websocket' as const] : []), ...(config.http.bosh ? ['bosh' as const] : [])];
   if (transports.length > 0) http.route(['GET', 'OPTIONS'], HOST_META_PATH, hostMetaHandler(site, transports));

@@ -107,11 +107,15 @@ t.test('BOSH', async (t) => {
     await again.request(again.rid++, { type: 'terminate' }, '');
   });
 
-  t.test('a session begun over HTTPS is refused over plain HTTP', async (t) => {
+  t.test('a session begun over HTTPS is refused over plain HTTP from elsewhere (a proxy forwarding it)', async (t) => {
     const b = new RawBosh(url);
     await b.create();
     const plain = ts.server.httpAddresses.find((a) => !a.secure)!;
-    const res = await fetch(`http://127.0.0.1:${plain.port}/http-bind`, { method: 'POST', body: b.bodyText(b.rid++, {}, '') });
+    const res = await fetch(`http://127.0.0.1:${plain.port}/http-bind`, {
+      method: 'POST',
+      headers: { 'X-Forwarded-For': '192.0.2.8' },
+      body: b.bodyText(b.rid++, {}, ''),
+    });
     t.equal(res.status, 403);
     await b.request(b.rid - 1, { type: 'terminate' }, '');
   });

@@ -119,12 +119,17 @@ t.test('XMPP over WebSocket', async (t) => {
     s.cut();
   });
 
-  t.test('plain ws: no STARTTLS and no authentication unless a trusted proxy says HTTPS', async (t) => {
-    const s = await RawWebSocket.connect(ws);
+  t.test('plain ws: no STARTTLS; authentication for a client on this machine, or when a trusted proxy says HTTPS', async (t) => {
+    const local = await RawWebSocket.connect(ws);
+    local.open();
+    const direct = await local.element('stream:features');
+    t.notOk(direct.getChild('starttls'), 'no STARTTLS over WebSocket');
+    t.ok(direct.getChild('mechanisms'), 'SASL offered to a client on loopback that is not proxied (http://localhost:5280/chat)');
+    local.cut();
+    const s = await RawWebSocket.connect(ws, ['xmpp'], { 'X-Forwarded-For': '192.0.2.7' });
     s.open();
     const features = await s.element('stream:features');
-    t.notOk(features.getChild('starttls'), 'no STARTTLS over WebSocket');
-    t.notOk(features.getChild('mechanisms'), 'no SASL without encryption');
+    t.notOk(features.getChild('mechanisms'), 'no SASL for a client a proxy forwards over plain HTTP');
     s.cut();
     const proxied = await RawWebSocket.connect(ws, ['xmpp'], { 'X-Forwarded-Proto': 'https', 'X-Forwarded-For': '192.0.2.7' });
     proxied.open();
