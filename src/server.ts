@@ -9,6 +9,7 @@ import { ControlServer } from './control/server.js';
 import { controlSocketPath } from './control/protocol.js';
 import type { Logger } from './log.js';
 import { Counters } from './counters.js';
+import { serveMetrics } from './net/metrics.js';
 import type { ServerCore } from './module-api/core.js';
 import { Host } from './module-api/host.js';
 import { loadHostModules, migrateModules, unloadModules, type ModuleRegistry } from './module-api/loader.js';
@@ -168,6 +169,15 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
     const componentAddresses = await components.listen().catch((err: unknown) => {
       throw listenError('component', err);
     });
+    if (config.metrics.enabled) {
+      serveMetrics(http, config.metrics, {
+        counters,
+        clientSessions: () => c2s.boundByTransport(),
+        clientConnections: () => c2s.sessions.size,
+        s2sConnections: () => s2s.connections(),
+        components: () => components.counts(),
+      });
+    }
     // host-meta and the web client page (http.web_client).
     serveWebRoutes(core);
     // HTTP listens only when something is served on it (no open port for nothing).

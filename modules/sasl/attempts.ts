@@ -1,5 +1,7 @@
 // What happens around every authentication attempt, whatever the profile: the per-IP failure
-// throttle, the delay before a failure is answered, and the log line.
+// throttle, the delay before a failure is answered, the log line, and the server's counters of
+// logins and failures by mechanism (for /metrics).
+import type { Counters as ServerCounters } from '../../src/counters.js';
 import type { Logger } from '../../src/log.js';
 import type { Counters } from '../../src/sessions/live-state.js';
 import type { ClientStream } from '../../src/sessions/session.js';
@@ -15,7 +17,13 @@ export class AuthAttempts {
     private readonly counters: Counters,
     private readonly policy: AttemptPolicy,
     private readonly log: Logger,
+    private readonly metrics: ServerCounters,
   ) {}
+
+  /** Counts a successful authentication. */
+  succeeded(mechanism: string): void {
+    this.metrics.inc('logins_total', 1, { mechanism });
+  }
 
   private key(stream: ClientStream): string {
     return `auth-failures:${stream.remoteAddress}`;
@@ -31,6 +39,7 @@ export class AuthAttempts {
 
   /** Counts a failure and waits the failure delay (so guessing is slow), then lets the caller answer. */
   async failed(stream: ClientStream, mechanism: string, condition: string, user?: string): Promise<void> {
+    this.metrics.inc('auth_failures_total', 1, { mechanism });
     const count = await this.counters.hit(this.key(stream), 60_000);
     this.log.info({ ip: stream.remoteAddress, user, mechanism, condition, failuresThisMinute: count }, 'authentication failed');
     await new Promise((resolve) => setTimeout(resolve, this.policy.failureDelayMs));

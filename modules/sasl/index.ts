@@ -52,6 +52,7 @@ export default defineModule({
       ctx.server.live.counters,
       { failuresPerIpPerMinute: c2s.auth_failures_per_ip_per_minute, failureDelayMs: c2s.auth_failure_delay * 1000 },
       ctx.log,
+      ctx.server.counters,
     );
 
     // XEP-0440: which channel-binding types this connection supports.

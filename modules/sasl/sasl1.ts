@@ -49,6 +49,7 @@ export function registerSasl1(ctx: ModuleContext<unknown>, mechanisms: readonly 
       await fail(stream, name, step.condition, step.text, step.user);
     } else {
       stream.data.delete(STATE);
+      attempts.succeeded(name);
       stream.sendNonza(xml('success', { xmlns: NS.SASL }, step.additionalData ? encode(step.additionalData) : null));
       stream.authenticated(step.user, name, { restart: true });
     }

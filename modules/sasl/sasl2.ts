@@ -104,6 +104,7 @@ export function registerSasl2(ctx: ModuleContext<unknown>, mechanisms: readonly 
 
   const succeed = async (stream: ClientStream, request: Sasl2Request, user: Jid, additionalData: Buffer | undefined) => {
     stream.data.delete(STATE);
+    attempts.succeeded(request.mechanism);
     stream.authenticated(user, request.mechanism, { restart: false });
     if (request.userAgent) stream.data.set(USER_AGENT, request.userAgent);
     const results: Element[] = [];

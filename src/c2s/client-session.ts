@@ -48,6 +48,11 @@ export class ClientSession implements ClientStream {
   private hostEntry: Host | undefined;
   private phase: Phase = 'connected';
   private stream: StreamTransport;
+
+  /** What carries the stream now (it may change on a resumption). */
+  get transportKind(): StreamTransport['kind'] {
+    return this.stream.kind;
+  }
   private readonly core: ServerCore;
   private timer: NodeJS.Timeout | undefined;
   /** Ended for good (not merely disconnected and kept for resumption). */

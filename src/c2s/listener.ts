@@ -25,6 +25,13 @@ export class C2sListeners {
 
   constructor(private readonly core: ServerCore) {}
 
+  /** Authenticated sessions with a bound resource, by transport (for /metrics). */
+  boundByTransport(): Record<string, number> {
+    const counts: Record<string, number> = { tcp: 0, websocket: 0, bosh: 0 };
+    for (const session of this.sessions) if (session.jid && !session.closed) counts[session.transportKind]! += 1;
+    return counts;
+  }
+
   /** Opens every configured listener; resolves with the addresses actually bound. */
   async listen(): Promise<BoundAddress[]> {
     const bound: BoundAddress[] = [];

@@ -243,6 +243,18 @@ export const ConfigSchema = z.strictObject({
       web_client_at_root: z.boolean().default(true),
     })
     .prefault({}),
+  metrics: z
+    .strictObject({
+      /** Serve Prometheus metrics on the HTTP listeners. */
+      enabled: z.boolean().default(true),
+      path: z
+        .string()
+        .regex(/^\/[^?#]*$/, 'a path starting with /')
+        .default('/metrics'),
+      /** Client addresses that may read them (behind http.proxies: the forwarded address). */
+      allow: z.array(z.string()).default(['127.0.0.1', '::1']),
+    })
+    .prefault({}),
   tls: z
     .strictObject({
       /** Let's Encrypt layout: <dir>/live/<domain>/fullchain.pem and privkey.pem. */

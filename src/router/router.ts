@@ -75,6 +75,7 @@ export class Router {
    * `origin` is the local client session it came from, if any. Never throws.
    */
   async route(stanza: Element, origin?: Session): Promise<void> {
+    this.deps.counters?.inc('stanzas_routed_total', 1, { kind: stanza.name });
     try {
       await this.dispatch(stanza, origin);
     } catch (err) {
@@ -144,6 +145,7 @@ export class Router {
   async routeSerialized(stanza: Element, serialized: string, from: Jid, to: Jid): Promise<void> {
     const host = this.deps.hosts.get(to.domain);
     if (!host || to.local === '' || to.isBare || stanza.name === 'iq') return this.route(stanza);
+    this.deps.counters?.inc('stanzas_routed_total', 1, { kind: stanza.name });
     try {
       await this.toLocal(host, { stanza, from, to }, 'full', { xml: serialized, children: stanza.children, count: stanza.children.length });
     } catch (err) {

@@ -19,6 +19,8 @@ export interface XmlStreamEvents {
 }
 
 export interface StreamTransport {
+  /** What carries the stream, for metrics and the session listing. */
+  readonly kind: 'tcp' | 'websocket' | 'bosh';
   /** When data last arrived, for idle detection. */
   readonly lastReceived: number;
   /** The connection is gone. */

@@ -21,6 +21,7 @@ export function streamId(): string {
 }
 
 export class XmlStream extends TransportState implements StreamTransport {
+  readonly kind = 'tcp' as const;
   socket: net.Socket;
   private readonly parser: XmlStreamParser;
   private headerSent = false;

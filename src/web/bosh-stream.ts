@@ -35,6 +35,7 @@ interface Held {
 type Sent = Map<number, string>;
 
 export class BoshStream extends TransportState implements StreamTransport {
+  readonly kind = 'bosh' as const;
   readonly sid: string;
   private lastRid: number;
   private readonly early = new Map<number, { request: BoshRequest; res: ServerResponse }>();

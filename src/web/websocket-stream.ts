@@ -31,6 +31,7 @@ export interface WebSocketPeer {
 }
 
 export class WebSocketStream extends TransportState implements StreamTransport {
+  readonly kind = 'websocket' as const;
   private readonly parser: XmlStreamParser;
   /** The next message starts a new parse (first message, or after a restart). */
   private rootNeeded = true;
