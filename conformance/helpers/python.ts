@@ -87,3 +87,26 @@ export function runPython(script: string, args: string[], timeoutMs: number): Pr
 export function resultValues(run: PythonRun, key: string): Map<string, string> {
   return new Map(run.results.filter(([k]) => k === key).map(([, value, user]) => [user, value]));
 }
+
+/**
+ * Runs a scenario script between two users of a test server on `port` (--user1 alice --user2
+ * bob, `extra` after them) and resolves with its run when it succeeded; else fails `t` with the
+ * script's FAIL line and the end of its output, and resolves with undefined.
+ */
+export async function runScenario(
+  t: { fail(message: string, extra: object): unknown },
+  name: string,
+  script: string,
+  login: { port: number; domain: string; password: string },
+  extra: string[],
+  timeoutMs: number,
+): Promise<PythonRun | undefined> {
+  const base = ['--port', String(login.port), '--domain', login.domain, '--password', login.password, '--user1', 'alice', '--user2', 'bob'];
+  const run = await runPython(script, [...base, ...extra], timeoutMs);
+  if (run.code === 0) return run;
+  t.fail(`${name} failed (exit ${run.code ?? run.signal}): ${run.stderr.match(/^FAIL: .*$/m)?.[0] ?? 'no FAIL line'}`, {
+    stdout: run.stdout,
+    stderr: run.stderr.split('\n').slice(-150).join('\n'),
+  });
+  return undefined;
+}

@@ -8,7 +8,7 @@
 import t from 'tap';
 import { fileURLToPath } from 'node:url';
 import { DOMAIN, PASSWORD, startTestServer } from '../../test/helpers/harness.js';
-import { needPythonModule, resultValues, runPython } from '../helpers/python.js';
+import { needPythonModule, resultValues, runScenario } from '../helpers/python.js';
 
 const SCRIPT = fileURLToPath(new URL('./gajim_pep.py', import.meta.url));
 
@@ -16,18 +16,8 @@ if (needPythonModule(t, 'nbxmpp', 'python3-nbxmpp', 'nbxmpp PEP interop test (co
   t.test('nbxmpp publishes OMEMO device lists and bundles and bookmarks 2 as Gajim does', async (t) => {
     const ts = await startTestServer(t, { modules_enabled: ['sasl', 'ping', 'disco', 'caps', 'roster', 'presence', 'pubsub', 'private', 'bookmarks'] });
     for (const user of ['alice', 'bob']) await ts.addUser(user);
-    const run = await runPython(
-      SCRIPT,
-      ['--port', String(ts.port), '--domain', DOMAIN, '--password', PASSWORD, '--user1', 'alice', '--user2', 'bob', '--timeout', '30', '--debug'],
-      50_000,
-    );
-    if (run.code !== 0) {
-      t.fail(`nbxmpp PEP scenario failed (exit ${run.code ?? run.signal}): ${run.stderr.match(/^FAIL: .*$/m)?.[0] ?? 'no FAIL line'}`, {
-        stdout: run.stdout,
-        stderr: run.stderr.split('\n').slice(-150).join('\n'),
-      });
-      return;
-    }
+    const run = await runScenario(t, 'nbxmpp PEP scenario', SCRIPT, { port: ts.port, domain: DOMAIN, password: PASSWORD }, ['--timeout', '30', '--debug'], 50_000);
+    if (!run) return;
     const alice = `alice@${DOMAIN}`;
     const bob = `bob@${DOMAIN}`;
     const rooms = [`garden@conference.${DOMAIN}`, `kitchen@conference.${DOMAIN}`];

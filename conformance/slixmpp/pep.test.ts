@@ -7,7 +7,7 @@
 import t from 'tap';
 import { fileURLToPath } from 'node:url';
 import { DOMAIN, PASSWORD, startTestServer } from '../../test/helpers/harness.js';
-import { needPythonModule, resultValues, runPython } from '../helpers/python.js';
+import { needPythonModule, resultValues, runScenario } from '../helpers/python.js';
 
 const SCRIPT = fileURLToPath(new URL('./pep_omemo.py', import.meta.url));
 
@@ -15,18 +15,8 @@ if (needPythonModule(t, 'slixmpp', 'python3-slixmpp', 'slixmpp PEP interop test 
   t.test('slixmpp publishes an OMEMO device list and an avatar; a stranger fetches them', async (t) => {
     const ts = await startTestServer(t, { modules_enabled: ['sasl', 'ping', 'disco', 'caps', 'roster', 'presence', 'pubsub'] });
     for (const user of ['alice', 'bob']) await ts.addUser(user);
-    const run = await runPython(
-      SCRIPT,
-      ['--port', String(ts.port), '--domain', DOMAIN, '--password', PASSWORD, '--user1', 'alice', '--user2', 'bob', '--timeout', '30', '--debug'],
-      50_000,
-    );
-    if (run.code !== 0) {
-      t.fail(`slixmpp PEP scenario failed (exit ${run.code ?? run.signal}): ${run.stderr.match(/^FAIL: .*$/m)?.[0] ?? 'no FAIL line'}`, {
-        stdout: run.stdout,
-        stderr: run.stderr.split('\n').slice(-150).join('\n'),
-      });
-      return;
-    }
+    const run = await runScenario(t, 'slixmpp PEP scenario', SCRIPT, { port: ts.port, domain: DOMAIN, password: PASSWORD }, ['--timeout', '30', '--debug'], 50_000);
+    if (!run) return;
     t.match(run.stdout, /^OK$/m, 'the script reports success');
     t.equal(resultValues(run, 'devices').get(`bob@${DOMAIN}`), '31415,27182', 'bob fetched both OMEMO device ids');
     t.equal(resultValues(run, 'avatar').get(`bob@${DOMAIN}`), '23', 'and the avatar, byte for byte');
