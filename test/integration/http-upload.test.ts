@@ -181,6 +181,6 @@ t.test('an HTTP port in use is a one-line operator error', async (t) => {
 });
 
 t.test('nothing served over HTTP: no HTTP port open', async (t) => {
-  const ts = await startTestServer(t, { modules_enabled: ['sasl'], http: { websocket: false, bosh: false, web_client: false } });
+  const ts = await startTestServer(t, { modules_enabled: ['sasl'], http: { websocket: false, bosh: false, web_client: false }, metrics: { enabled: false } });
   t.same(ts.server.httpAddresses, [], 'nothing listens');
 });
