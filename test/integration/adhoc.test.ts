@@ -6,7 +6,7 @@
 // reach the users.
 import t, { type Test } from 'tap';
 import type { Element } from '@xmpp/xml';
-import { connect, errorCondition, xml, type TestClient } from '../helpers/clients.js';
+import { connect, errorCondition, RawStream, xml, type TestClient } from '../helpers/clients.js';
 import { DOMAIN, PASSWORD, nextHook, sessionsEnded, startTestServer } from '../helpers/harness.js';
 import { makeJid } from '../../src/jid.js';
 
@@ -289,6 +289,19 @@ t.test('ad-hoc administration', async (t) => {
     t.ok(await ts.server.core.accounts.isDisabled(makeJid('carol', DOMAIN)));
     t.equal(await loginFails(t, connect(ts, 'carol')), 'account-disabled');
     t.equal(await loginFails(t, connect(ts, 'carol', { password: 'wrong password' })), 'not-authorized', 'a wrong password says nothing more');
+    // SASL2 (XEP-0388) too.
+    const raw = await RawStream.open(ts.port);
+    t.teardown(() => raw.close());
+    raw.header();
+    await raw.element('stream:features');
+    await raw.startTls();
+    raw.header();
+    await raw.element('stream:features');
+    raw.write(
+      `<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><initial-response>${Buffer.from(`\0carol\0${PASSWORD}`).toString('base64')}</initial-response></authenticate>`,
+    );
+    const failure = await raw.element('failure');
+    t.ok(failure.getChild('account-disabled', 'urn:ietf:params:xml:ns:xmpp-sasl'), 'SASL2: <account-disabled/>');
     await run(t, boss, 'reenable-user', { accountjids: [`carol@${DOMAIN}`] });
     await (await connect(ts, 'carol', { password: PASSWORD })).stop();
   });
