@@ -27,6 +27,8 @@ import httpUpload from './http-upload/index.js';
 import bookmarks from './bookmarks/index.js';
 import vcardAvatar from './vcard-avatar/index.js';
 import proxy65 from './proxy65/index.js';
+import adhoc from './adhoc/index.js';
+import adminAdhoc from './admin_adhoc/index.js';
 
 export const builtinModules: ModuleDefinition[] = [
   sasl,
@@ -56,4 +58,6 @@ export const builtinModules: ModuleDefinition[] = [
   bookmarks,
   vcardAvatar,
   proxy65,
+  adhoc,
+  adminAdhoc,
 ] as ModuleDefinition[];

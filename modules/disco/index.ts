@@ -9,7 +9,7 @@ import type { DiscoItem } from '../../src/module-api/host.js';
 import { StanzaError } from '../../src/stream/errors.js';
 import { NS } from '../../src/xml/namespaces.js';
 import { RosterKey } from '../roster/service.js';
-import { DiscoKey, type AccountItemsProvider, type DiscoInfo, type DiscoService } from './service.js';
+import { DiscoKey, type AccountItemsProvider, type DiscoInfo, type DiscoService, type HostNodeProvider } from './service.js';
 import { cloneElement } from '../../src/xml/clone.js';
 
 const NS_DATA = 'jabber:x:data';
@@ -66,6 +66,7 @@ export default defineModule({
     const host = ctx.host;
     const infoNodes = new Set<(node: string) => boolean>();
     const accountItems = new Set<AccountItemsProvider>();
+    const hostNodes = new Set<HostNodeProvider>();
 
     ctx.feature(NS.DISCO_INFO);
     ctx.feature(NS.DISCO_ITEMS);
@@ -82,15 +83,23 @@ export default defineModule({
 
     // --- the server itself ------------------------------------------------------------------
 
-    ctx.iq.get(NS.DISCO_INFO, 'query', (iq) => {
+    ctx.iq.get(NS.DISCO_INFO, 'query', async (iq) => {
       const node = iq.payload.attrs.node;
-      if (node !== undefined && ![...infoNodes].some((match) => match(node))) throw new StanzaError('item-not-found', `no node ${node}`);
-      return iq.reply(infoQuery(hostInfo(), node));
+      if (node === undefined || [...infoNodes].some((match) => match(node))) return iq.reply(infoQuery(hostInfo(), node));
+      for (const provider of hostNodes) {
+        const info = await provider.info(node, iq.from);
+        if (info) return iq.reply(infoQuery(info, node));
+      }
+      throw new StanzaError('item-not-found', `no node ${node}`);
     });
-    ctx.iq.get(NS.DISCO_ITEMS, 'query', (iq) => {
+    ctx.iq.get(NS.DISCO_ITEMS, 'query', async (iq) => {
       const node = iq.payload.attrs.node;
-      if (node !== undefined) throw new StanzaError('item-not-found', `no node ${node}`);
-      return iq.reply(xml('query', { xmlns: NS.DISCO_ITEMS }, ...host.discoItems.map(itemElement)));
+      if (node === undefined) return iq.reply(xml('query', { xmlns: NS.DISCO_ITEMS }, ...host.discoItems.map(itemElement)));
+      for (const provider of hostNodes) {
+        const items = await provider.items(node, iq.from);
+        if (items) return iq.reply(xml('query', { xmlns: NS.DISCO_ITEMS, node }, ...items.map(itemElement)));
+      }
+      throw new StanzaError('item-not-found', `no node ${node}`);
     });
 
     // --- accounts, answered by the server on their behalf (XEP-0030 §3.1 and §8) ------------
@@ -149,6 +158,10 @@ export default defineModule({
       addAccountItems(provider) {
         accountItems.add(provider);
         return () => void accountItems.delete(provider);
+      },
+      addHostNodes(provider) {
+        hostNodes.add(provider);
+        return () => void hostNodes.delete(provider);
       },
     };
     ctx.provide(DiscoKey, service);

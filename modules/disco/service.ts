@@ -23,6 +23,16 @@ export interface DiscoInfo {
  */
 export type AccountItemsProvider = (user: Jid, requester: Jid, node: string | undefined) => DiscoItem[] | undefined | Promise<DiscoItem[] | undefined>;
 
+/**
+ * Nodes of the host's own disco#info and disco#items (XEP-0050 command nodes, say). Each
+ * answers for the nodes it knows, for one requester: undefined when the node is not its own.
+ * A provider may throw StanzaError (forbidden) for a requester not allowed to see a node.
+ */
+export interface HostNodeProvider {
+  info(node: string, requester: Jid): DiscoInfo | undefined | Promise<DiscoInfo | undefined>;
+  items(node: string, requester: Jid): DiscoItem[] | undefined | Promise<DiscoItem[] | undefined>;
+}
+
 export interface DiscoService {
   /** The host's own disco#info, exactly as it is answered without a node. */
   hostInfo(): DiscoInfo;
@@ -37,6 +47,8 @@ export interface DiscoService {
    * Returns the undo.
    */
   addAccountItems(provider: AccountItemsProvider): () => void;
+  /** Adds nodes to the host's disco#info and disco#items. Returns the undo. */
+  addHostNodes(provider: HostNodeProvider): () => void;
 }
 
 export const DiscoKey = serviceKey<DiscoService>('disco');

@@ -6,6 +6,7 @@ import type { ModuleContext } from '../../src/module-api/define.js';
 import type { ClientStream } from '../../src/sessions/session.js';
 import { NS } from '../../src/xml/namespaces.js';
 import type { AuthAttempts } from './attempts.js';
+import { unlessDisabled } from './disabled.js';
 import { SaslFailure, type MechanismFactory, type SaslFailureCondition, type SaslStep, type ServerMechanism } from './mechanism.js';
 
 /** The SASL exchange in progress on a stream. */
@@ -38,7 +39,7 @@ export function registerSasl1(ctx: ModuleContext<unknown>, mechanisms: readonly 
   const answer = async (stream: ClientStream, name: string, run: () => Promise<SaslStep>) => {
     let step: SaslStep;
     try {
-      step = await run();
+      step = await unlessDisabled(ctx.server.accounts, ctx.log, await run());
     } catch (err) {
       if (!(err instanceof SaslFailure)) throw err;
       return fail(stream, name, err.condition, err.message);

@@ -13,6 +13,7 @@ import type { ClientStream } from '../../src/sessions/session.js';
 import { StreamError } from '../../src/stream/errors.js';
 import { NS } from '../../src/xml/namespaces.js';
 import type { AuthAttempts } from './attempts.js';
+import { unlessDisabled } from './disabled.js';
 import { SaslFailure, type MechanismFactory, type SaslFailureCondition, type SaslStep, type ServerMechanism } from './mechanism.js';
 import { SASL1_STATE } from './sasl1.js';
 import { decode } from './sasl1.js';
@@ -130,7 +131,7 @@ export function registerSasl2(ctx: ModuleContext<unknown>, mechanisms: readonly 
     const name = exchange.request.mechanism;
     let step: SaslStep;
     try {
-      step = await run();
+      step = await unlessDisabled(ctx.server.accounts, ctx.log, await run());
     } catch (err) {
       if (!(err instanceof SaslFailure)) throw err;
       return fail(stream, name, err.condition, err.message);

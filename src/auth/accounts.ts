@@ -68,6 +68,15 @@ export class Accounts {
     for (const listener of this.deletedListeners) await listener(jid);
   }
 
+  /** Disables (no login until re-enabled; the data stays) or re-enables an account. */
+  async setDisabled(jid: Jid, disabled: boolean): Promise<void> {
+    if (!(await this.store.setDisabled(jid.domain, jid.local, disabled))) throw new AccountError('item-not-found', `there is no account ${jid}`);
+  }
+
+  isDisabled(jid: Jid): Promise<boolean> {
+    return this.store.disabled(jid.domain, jid.local);
+  }
+
   exists(jid: Jid): Promise<boolean> {
     return this.store.exists(jid.domain, jid.local);
   }

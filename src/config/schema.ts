@@ -55,6 +55,8 @@ export const HostOptions = z.strictObject({
       'external_services',
       'http_upload',
       'proxy65',
+      'adhoc',
+      'admin_adhoc',
     ]),
   /** Module options, `[modules.<name>]`, each checked by that module's own schema. */
   modules: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),

@@ -74,6 +74,32 @@ export class AccountStore {
     return Number(result.numDeletedRows) > 0;
   }
 
+  /** Disables or re-enables an existing account; false when there is no such account. */
+  async setDisabled(host: string, username: string, disabled: boolean): Promise<boolean> {
+    const result = await this.db
+      .updateTable('account')
+      .set({ disabled_at: disabled ? Date.now() : null })
+      .where('host', '=', host)
+      .where('username', '=', username)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** Whether the account exists and is disabled. */
+  async disabled(host: string, username: string): Promise<boolean> {
+    const row = await this.db.selectFrom('account').select('disabled_at').where('host', '=', host).where('username', '=', username).executeTakeFirst();
+    return row?.disabled_at != null;
+  }
+
+  async count(host: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('account')
+      .select((eb) => eb.fn.countAll<number | string>().as('n'))
+      .where('host', '=', host)
+      .executeTakeFirst();
+    return Number(row?.n ?? 0);
+  }
+
   async list(host: string): Promise<string[]> {
     const rows = await this.db.selectFrom('account').select('username').where('host', '=', host).orderBy('username').execute();
     return rows.map((r) => r.username);

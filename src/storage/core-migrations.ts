@@ -54,4 +54,12 @@ export const coreMigrations: Migration[] = [
       await createArchiveTables(db, driver);
     },
   },
+  {
+    version: 4,
+    name: 'account_disabled',
+    // XEP-0133 disable-user: a disabled account keeps its data and cannot log in; null = enabled.
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('account').addColumn('disabled_at', millis).execute();
+    },
+  },
 ];

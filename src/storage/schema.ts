@@ -11,6 +11,8 @@ export interface AccountTable {
   host: string;
   username: string;
   created_at: number;
+  /** When an administrator disabled the account (it cannot log in); null while it is enabled. */
+  disabled_at: number | null;
 }
 
 /** One row per SCRAM hash (sha1, sha256): what the server needs to verify, never the password. */

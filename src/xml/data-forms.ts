@@ -14,12 +14,15 @@ export interface FieldSpec {
   values: string[];
   /** list-single / list-multi options as [value, label]. */
   options?: [string, string][];
+  /** The submitter must fill it in (<required/>). */
+  required?: boolean;
 }
 
 export function field(spec: FieldSpec): Element {
   return xml(
     'field',
     { var: spec.var, type: spec.type, label: spec.label },
+    spec.required ? xml('required') : null,
     ...spec.values.map((v) => xml('value', {}, v)),
     ...(spec.options ?? []).map(([value, label]) => xml('option', { label }, xml('value', {}, value))),
   );

@@ -93,6 +93,19 @@ async function contract(t: Test, backend: Backend) {
     t.same(await accounts.list('b.example'), ['zed']);
   });
 
+  t.test('disabling and re-enabling an account, counting a host', async (t) => {
+    t.notOk(await accounts.disabled('a.example', 'amy'), 'enabled when created');
+    t.ok(await accounts.setDisabled('a.example', 'amy', true));
+    t.ok(await accounts.disabled('a.example', 'amy'));
+    t.notOk(await accounts.disabled('b.example', 'zed'), 'only that account');
+    t.ok(await accounts.setDisabled('a.example', 'amy', false));
+    t.notOk(await accounts.disabled('a.example', 'amy'));
+    t.notOk(await accounts.setDisabled('a.example', 'nobody', true), 'no such account');
+    t.notOk(await accounts.disabled('a.example', 'nobody'));
+    t.equal(await accounts.count('a.example'), 2);
+    t.equal(await accounts.count('c.example'), 0);
+  });
+
   t.test('a second account with the same name is refused', async (t) => {
     await t.rejects(accounts.create('a.example', 'zed', []), AccountExistsError);
   });
