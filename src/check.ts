@@ -7,8 +7,16 @@ import { openLiveState } from './sessions/open-live-state.js';
 import { certificateSources, storageOptions } from './server.js';
 import { openStorage } from './storage/database.js';
 import { reasonOf } from './operator-error.js';
+import { checkSrvRecords, srvResolver } from './check-srv.js';
 
-export async function runCheck(configPath: string | undefined, registry: ModuleRegistry): Promise<number> {
+export interface CheckOptions {
+  /** DNS servers to ask for the SRV records (host or host:port); the system's when none. */
+  dnsServers?: string[];
+  /** Milliseconds to wait for a DNS answer. */
+  dnsTimeoutMs?: number;
+}
+
+export async function runCheck(configPath: string | undefined, registry: ModuleRegistry, options: CheckOptions = {}): Promise<number> {
   let config;
   try {
     config = loadConfig(configPath, registry);
@@ -20,7 +28,12 @@ export async function runCheck(configPath: string | undefined, registry: ModuleR
     throw err;
   }
   const problems: string[] = [];
+  const warnings: string[] = [];
   const notes: string[] = [];
+
+  for (const [host, options] of config.hostOptions) {
+    if (!options.modules_enabled.includes('sasl')) warnings.push(`${host}: "sasl" is not in modules_enabled: no client can log in`);
+  }
 
   const certificates = new Certificates(
     certificateSources(config),
@@ -31,6 +44,14 @@ export async function runCheck(configPath: string | undefined, registry: ModuleR
     if (problem.missing) notes.push(`${problem.domain}: no certificate configured; a self-signed one will be generated at start`);
     else problems.push(`certificate of ${problem.domain}: ${problem.message}`);
   }
+  for (const loaded of certificates.all()) {
+    if (loaded.origin === 'self-signed') notes.push(`${loaded.domain}: the self-signed certificate ${loaded.certPath} is used (clients and servers will not trust it)`);
+  }
+
+  const resolver = srvResolver(options.dnsTimeoutMs ?? 2000, options.dnsServers);
+  const srv = await checkSrvRecords([...config.hostOptions.keys()], { client: config.c2s.listeners.length > 0, server: config.s2s.listeners.length > 0, resolver });
+  warnings.push(...srv.warnings);
+  notes.push(...srv.notes);
 
   try {
     const storage = await openStorage(storageOptions(config), { migrate: false });
@@ -51,6 +72,7 @@ export async function runCheck(configPath: string | undefined, registry: ModuleR
   }
 
   for (const note of notes) console.log(`note: ${note}`);
+  for (const warning of warnings) console.log(`warning: ${warning}`);
   if (problems.length) {
     console.error(`${config.file}: ${problems.length} problem(s):\n  ${problems.join('\n  ')}`);
     return 1;

@@ -11,7 +11,7 @@ import { runCheck } from './check.js';
 import { configOption, moduleCommands, type Command } from './cli/command.js';
 import { deleteOnServer, onRunningServer, passwdOnServer, serverCommands } from './cli/server-commands.js';
 import { CommandError } from './module-api/commands.js';
-import { readPassword } from './password-input.js';
+import { newPassword, readPassword } from './password-input.js';
 import { OperatorError } from './operator-error.js';
 import { VERSION } from './version.js';
 import type { Storage } from './storage/database.js';
@@ -32,7 +32,7 @@ const commands: Record<string, Command> = {
     run: (args, values) =>
       withAccounts(values, async (accounts) => {
         const jid = accounts.userJid(requireArg(args, 'USER@HOST'));
-        await accounts.create(jid, await readPassword(values['password-file'] as string | undefined, `Password for ${jid}: `));
+        await accounts.create(jid, await readPassword(values['password-file'] as string | undefined, newPassword(`Password for ${jid}: `)));
         console.log(`created ${jid}`);
       }),
   },
@@ -45,7 +45,7 @@ const commands: Record<string, Command> = {
       withAccounts(values, async (accounts) => {
         const jid = accounts.userJid(requireArg(args, 'USER@HOST'));
         if (!(await accounts.exists(jid))) throw new AccountError('item-not-found', `there is no account ${jid}`);
-        await accounts.setPassword(jid, await readPassword(values['password-file'] as string | undefined, `New password for ${jid}: `));
+        await accounts.setPassword(jid, await readPassword(values['password-file'] as string | undefined, newPassword(`New password for ${jid}: `)));
         console.log(`password of ${jid} changed`);
       }),
   },
@@ -76,10 +76,12 @@ const commands: Record<string, Command> = {
   },
   ...serverCommands(registry),
   check: {
-    usage: 'starling check [--config FILE]',
-    summary: 'Validate the configuration, certificates and storage without serving. Prints OK or the problems; exit 1 on problems.',
-    options: configOption,
-    run: async (_args, values) => runCheck(values.config as string | undefined, registry()),
+    usage: 'starling check [--dns-server ADDRESS[:PORT][,...]] [--config FILE]',
+    summary:
+      'Validate the configuration, certificates and storage without serving, and look up the DNS SRV records of each host ' +
+      '(with the system resolver, or --dns-server). Prints OK or the problems (exit 1); warnings do not fail.',
+    options: { ...configOption, 'dns-server': { type: 'string' } },
+    run: async (_args, values) => runCheck(values.config as string | undefined, registry(), { dnsServers: (values['dns-server'] as string | undefined)?.split(',') }),
   },
   version: {
     usage: 'starling version',
@@ -127,7 +129,10 @@ async function start(configPath: string | undefined): Promise<number> {
   for (const a of server.addresses) {
     log.info({ address: a.address, port: a.port, tls: a.directTls ? 'direct' : 'starttls' }, 'c2s listening');
   }
-  log.info({ dataDir: config.dataDir, storage: server.core.storage.location, hosts: [...config.hostOptions.keys()], config: config.file }, 'Starling is running');
+  log.info(
+    { version: VERSION, node: process.version, dataDir: config.dataDir, storage: server.core.storage.location, hosts: [...config.hostOptions.keys()], config: config.file },
+    'Starling is running',
+  );
   // The process never goes down for one bad code path: log it and keep serving.
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled promise rejection'));
   process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception'));

@@ -1,8 +1,20 @@
-// Reading a password for the CLI: from a file, from a terminal without echo, or from stdin.
+// Reading a password for the CLI: from a file, from a terminal without echo (asked twice when
+// `again` is given, as a typo there would lock the account out), or from stdin.
 import { readFileSync } from 'node:fs';
 import { OperatorError } from './operator-error.js';
 
-export async function readPassword(file: string | undefined, prompt: string): Promise<string> {
+export interface PasswordPrompts {
+  prompt: string;
+  /** On a terminal: asked for a second time with this prompt; the two must be the same. */
+  again?: string;
+}
+
+/** The prompts of a new password: asked twice on a terminal. */
+export function newPassword(prompt: string): PasswordPrompts {
+  return { prompt, again: 'Retype it: ' };
+}
+
+export async function readPassword(file: string | undefined, prompts: PasswordPrompts): Promise<string> {
   if (file) {
     let text: string;
     try {
@@ -13,7 +25,7 @@ export async function readPassword(file: string | undefined, prompt: string): Pr
     }
     return firstLine(text);
   }
-  if (process.stdin.isTTY) return promptHidden(prompt);
+  if (process.stdin.isTTY) return promptOnTerminal(process.stdin, process.stderr, prompts);
   return firstLine(await readAll(process.stdin));
 }
 
@@ -27,32 +39,80 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   return text;
 }
 
-/** Reads a line from the terminal with echo off. */
-function promptHidden(prompt: string): Promise<string> {
-  const stdin = process.stdin;
-  process.stderr.write(prompt);
-  stdin.setRawMode(true);
-  stdin.resume();
-  stdin.setEncoding('utf8');
-  let input = '';
-  return new Promise((resolve, reject) => {
-    const onData = (chars: string) => {
-      for (const ch of chars) {
-        if (ch === '\r' || ch === '\n' || ch === '\u0004') {
-          stdin.setRawMode(false);
-          stdin.pause();
-          stdin.off('data', onData);
-          process.stderr.write('\n');
-          return resolve(input);
-        }
-        if (ch === '\u0003') {
-          stdin.setRawMode(false);
-          return reject(new Error('interrupted'));
-        }
-        if (ch === '\u007f' || ch === '\b') input = input.slice(0, -1);
-        else input += ch;
+/** The terminal side of a prompt: what process.stdin is on a TTY. */
+export interface RawInput extends NodeJS.ReadableStream {
+  setRawMode(raw: boolean): unknown;
+}
+
+/** Asks for the password with echo off, twice when `prompts.again` is given. */
+export async function promptOnTerminal(input: RawInput, output: NodeJS.WritableStream, prompts: PasswordPrompts): Promise<string> {
+  const lines = new HiddenLines(input, output);
+  try {
+    const password = await lines.read(prompts.prompt);
+    if (prompts.again === undefined) return password;
+    if ((await lines.read(prompts.again)) !== password) throw new OperatorError('the two passwords differ; nothing changed');
+    return password;
+  } finally {
+    lines.close();
+  }
+}
+
+/**
+ * Lines typed on a terminal in raw mode (no echo). Keystrokes that arrive together (a paste)
+ * are kept for the next read rather than lost.
+ */
+class HiddenLines {
+  private pending = '';
+  private waiting: { resolve: (line: string) => void; reject: (err: Error) => void; line: string } | undefined;
+  private readonly onData = (chars: string | Buffer) => {
+    this.pending += chars.toString();
+    this.pump();
+  };
+
+  constructor(
+    private readonly input: RawInput,
+    private readonly output: NodeJS.WritableStream,
+  ) {
+    input.setRawMode(true);
+    input.setEncoding('utf8');
+    input.on('data', this.onData);
+    input.resume();
+  }
+
+  read(prompt: string): Promise<string> {
+    this.output.write(prompt);
+    return new Promise((resolve, reject) => {
+      this.waiting = { resolve, reject, line: '' };
+      this.pump();
+    });
+  }
+
+  close(): void {
+    this.input.off('data', this.onData);
+    this.input.setRawMode(false);
+    this.input.pause();
+  }
+
+  private pump(): void {
+    const waiting = this.waiting;
+    if (!waiting) return;
+    while (this.pending.length > 0) {
+      const ch = this.pending[0]!;
+      this.pending = this.pending.slice(1);
+      if (ch === '\r' || ch === '\n' || ch === '\u0004') {
+        this.waiting = undefined;
+        this.output.write('\n');
+        // A CR LF pair is one end of line.
+        if (ch === '\r' && this.pending[0] === '\n') this.pending = this.pending.slice(1);
+        return waiting.resolve(waiting.line);
       }
-    };
-    stdin.on('data', onData);
-  });
+      if (ch === '\u0003') {
+        this.waiting = undefined;
+        this.output.write('\n');
+        return waiting.reject(new OperatorError('interrupted'));
+      }
+      if (ch === '\u007f' || ch === '\b') waiting.line = waiting.line.slice(0, -1);
+      else waiting.line += ch;
+    }
+  }
 }

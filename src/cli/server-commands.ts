@@ -5,7 +5,7 @@ import type { ControlClient } from '../control/client.js';
 import { controlSocketPath, type AccountResult, type KickResult, type SessionInfo, type StatusResult } from '../control/protocol.js';
 import { CommandError, requireArg } from '../module-api/commands.js';
 import type { ModuleRegistry } from '../module-api/loader.js';
-import { readPassword } from '../password-input.js';
+import { newPassword, readPassword } from '../password-input.js';
 import { CliCommandContext, configOption, type Command, type OptionValues } from './command.js';
 
 /** Exit status of `starling status` when no server runs (as LSB init scripts' "not running"). */
@@ -48,7 +48,7 @@ export async function deleteOnServer(server: ControlClient, address: string): Pr
 export async function passwdOnServer(server: ControlClient, address: string, values: OptionValues): Promise<void> {
   const { jid, exists } = await server.request<{ jid: string; exists: boolean }>({ command: 'exists', jid: address });
   if (!exists) throw new AccountError('item-not-found', `there is no account ${jid}`);
-  const password = await readPassword(values['password-file'] as string | undefined, `New password for ${jid}: `);
+  const password = await readPassword(values['password-file'] as string | undefined, newPassword(`New password for ${jid}: `));
   const keepSessions = values['keep-sessions'] === true;
   const { closed } = await server.request<AccountResult>({ command: 'passwd', jid, password, keepSessions });
   console.log(`password of ${jid} changed${ended(closed)}`);

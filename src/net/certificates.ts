@@ -40,7 +40,10 @@ export interface CertificateOptions {
   dataDir: string;
   certificatesDir: string;
   minVersion: 'TLSv1.2' | 'TLSv1.3';
-  /** When false, a domain without a certificate is a problem instead of getting a self-signed one. */
+  /**
+   * When false, a domain without a certificate (nor a self-signed one generated at an earlier
+   * start) is a problem instead of getting a self-signed one.
+   */
   generateSelfSigned: boolean;
 }
 
@@ -116,14 +119,15 @@ export class Certificates {
         return this.fromFiles(source.domain, 'letsencrypt', path.join(live, 'fullchain.pem'), path.join(live, 'privkey.pem'));
       }
     }
-    if (!this.options.generateSelfSigned) throw new MissingCertificateError('no certificate found (set certificate and key, or tls.certificates_dir)');
     const dir = path.join(this.options.dataDir, 'certs');
     const certPath = path.join(dir, `${source.domain}.crt`);
     const keyPath = path.join(dir, `${source.domain}.key`);
+    // One generated at an earlier start, still good for more than a day.
     if (existsSync(certPath) && existsSync(keyPath)) {
       const existing = this.fromFiles(source.domain, 'self-signed', certPath, keyPath);
       if (existing.notAfter.getTime() > Date.now() + 86_400_000) return existing;
     }
+    if (!this.options.generateSelfSigned) throw new MissingCertificateError('no certificate found (set certificate and key, or tls.certificates_dir)');
     await generateSelfSigned(source.domain, certPath, keyPath);
     this.log.warn({ domain: source.domain, certPath }, 'no certificate configured: generated a self-signed one, which clients and servers will not trust');
     return this.fromFiles(source.domain, 'self-signed', certPath, keyPath);

@@ -66,6 +66,52 @@ export function runStarling(args: string[], options: { cwd?: string; input?: str
   return { code: r.status, out: r.stdout, err: r.stderr, ms: Date.now() - started };
 }
 
+/**
+ * Runs `starling <args>` on a pseudo-terminal (util-linux `script`), so that it sees a TTY on
+ * stdin and stderr: each time its output ends with a prompt of `answers`, in order, the answer
+ * is typed (with a carriage return, as a terminal in raw mode sends). Resolves at its exit with
+ * all it printed on the terminal.
+ */
+export function runOnTerminal(args: string[], answers: [prompt: RegExp, answer: string][], options: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+  const command = [process.execPath, cli(), ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const child = spawn('script', ['--quiet', '--return', '--command', command, '/dev/null'], { cwd: options.cwd, env: cliEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  let answered = 0;
+  let seen = 0;
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d;
+    const next = answers[answered];
+    if (next && next[0].test(out.slice(seen))) {
+      seen = out.length;
+      answered++;
+      child.stdin!.write(`${next[1]}\r`);
+    }
+  });
+  child.stderr!.on('data', (d: Buffer) => (err += d));
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+  return new Promise((resolve) =>
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out, err });
+    }),
+  );
+}
+
+/**
+ * Like runStarling, without blocking this process: for a command that talks to a server the
+ * test runs itself (a DNS server, ...).
+ */
+export function runStarlingAsync(args: string[], options: { cwd?: string } = {}): Promise<CliResult & { ms: number }> {
+  const started = Date.now();
+  const child = spawn(process.execPath, [cli(), ...args], { cwd: options.cwd, env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d));
+  child.stderr!.on('data', (d: Buffer) => (err += d));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, out, err, ms: Date.now() - started })));
+}
+
 export interface RunningStarling {
   child: ChildProcess;
   /** Its c2s STARTTLS port. */
