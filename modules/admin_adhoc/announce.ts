@@ -2,11 +2,10 @@
 // message of the day (set-motd, edit-motd, delete-motd), sent to online users when it is set
 // and to each user at login (the session's first available presence), as Prosody's mod_motd does.
 // The message of the day is the one item of the host's 'motd' service archive.
-import { xml } from '@xmpp/xml';
 import type { ModuleContext } from '../../src/module-api/define.js';
+import { announce, headline as hostHeadline } from '../../src/router/announce.js';
 import type { ArchiveStore } from '../../src/storage/archive/store.js';
 import { done, info, values, type CommandSpec } from './forms.js';
-import { hostSessions } from './online.js';
 
 export class Motd {
   constructor(
@@ -31,15 +30,11 @@ export class Motd {
 
 /** A headline from the host to one full JID. */
 export function headline(ctx: ModuleContext<unknown>, to: string, subject: string, body: string) {
-  return xml('message', { type: 'headline', from: ctx.domain, to }, xml('subject', {}, subject), xml('body', {}, body));
+  return hostHeadline(ctx.domain, to, subject, body);
 }
 
 /** Sends a headline to every session of the host on this node; returns how many. */
-async function toOnlineUsers(ctx: ModuleContext<unknown>, subject: string, body: string): Promise<number> {
-  const targets = [...hostSessions(ctx)].map((s) => s.jid!.toString());
-  for (const to of targets) await ctx.server.router.route(headline(ctx, to, subject, body));
-  return targets.length;
-}
+const toOnlineUsers = (ctx: ModuleContext<unknown>, subject: string, body: string) => announce(ctx.server, ctx.domain, subject, body);
 
 const text = (lines: string[]) => lines.join('\n');
 

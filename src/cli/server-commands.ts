@@ -1,8 +1,8 @@
 // The commands that talk to the running server over its control channel: status, sessions,
-// kick; and deluser / passwd when a server is running (so that its live sessions follow).
+// kick, announce; and deluser / passwd when a server is running (so that its live sessions follow).
 import { AccountError } from '../auth/accounts.js';
 import type { ControlClient } from '../control/client.js';
-import { controlSocketPath, type AccountResult, type KickResult, type SessionInfo, type StatusResult } from '../control/protocol.js';
+import { controlSocketPath, type AccountResult, type AnnounceResult, type KickResult, type SessionInfo, type StatusResult } from '../control/protocol.js';
 import { CommandError, requireArg } from '../module-api/commands.js';
 import type { ModuleRegistry } from '../module-api/loader.js';
 import { newPassword, readPassword } from '../password-input.js';
@@ -101,6 +101,19 @@ export function serverCommands(registry: () => ModuleRegistry): Record<string, C
           const reason = args.slice(1).join(' ') || undefined;
           const { closed } = await server.request<KickResult>({ command: 'kick', jid, reason });
           for (const full of closed) console.log(`ended ${full}`);
+        }),
+    },
+    announce: {
+      usage: 'starling announce HOST MESSAGE... [--config FILE]',
+      summary: 'Send MESSAGE to every user of HOST online on the running server (a headline message from HOST). Prints how many sessions got it.',
+      options: configOption,
+      run: (args, values) =>
+        withRunningServer(values, registry, async (server) => {
+          const host = requireArg(args, 'HOST');
+          const message = args.slice(1).join(' ');
+          if (message.trim() === '') throw new CommandError('usage: starling announce HOST MESSAGE...');
+          const { sent } = await server.request<AnnounceResult>({ command: 'announce', host, message });
+          console.log(`sent to ${sent} session${sent === 1 ? '' : 's'}`);
         }),
     },
   };

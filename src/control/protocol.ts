@@ -18,7 +18,8 @@ export type ControlRequest =
   | { command: 'kick'; jid: string; reason?: string }
   | { command: 'exists'; jid: string }
   | { command: 'deluser'; jid: string }
-  | { command: 'passwd'; jid: string; password: string; keepSessions?: boolean };
+  | { command: 'passwd'; jid: string; password: string; keepSessions?: boolean }
+  | { command: 'announce'; host: string; message: string };
 
 export type ControlCommand = ControlRequest['command'];
 
@@ -57,6 +58,11 @@ export interface SessionInfo {
   /** Client state indication. */
   csi: 'active' | 'inactive';
   available: boolean;
+}
+
+export interface AnnounceResult {
+  /** Sessions the announcement was sent to. */
+  sent: number;
 }
 
 export interface KickResult {

@@ -1,4 +1,5 @@
-// The server side of the control channel: answers `starling status`, `sessions`, `kick`, and
+// The server side of the control channel: answers `starling status`, `sessions`, `kick`,
+// `announce`, and
 // carries out `deluser` and `passwd` in the running process, so that live sessions follow.
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
@@ -10,11 +11,13 @@ import type { ServerCore } from '../module-api/core.js';
 import type { SessionDescription } from '../module-api/events.js';
 import type { Host } from '../module-api/host.js';
 import type { Session } from '../sessions/session.js';
+import { announce } from '../router/announce.js';
 import { StreamError } from '../stream/errors.js';
 import { VERSION } from '../version.js';
 import {
   MAX_SOCKET_PATH_BYTES,
   type AccountResult,
+  type AnnounceResult,
   type ControlErrorKind,
   type ControlRequest,
   type ControlResponse,
@@ -155,6 +158,8 @@ export class ControlServer {
         return this.deleteUser(requiredString(request.jid, 'jid'));
       case 'passwd':
         return this.setPassword(requiredString(request.jid, 'jid'), requiredString(request.password, 'password'), request.keepSessions === true);
+      case 'announce':
+        return this.announce(requiredString(request.host, 'host'), requiredString(request.message, 'message'));
       default:
         throw new RequestError(`unknown command "${(request as { command: string }).command}"`);
     }
@@ -193,6 +198,15 @@ export class ControlServer {
   }
 
   /** Ends one session (a full JID) or every session of an account (a bare JID). */
+  private async announce(host: string, message: string): Promise<AnnounceResult> {
+    const { core } = this.live;
+    if (!core.hosts.has(host)) throw new RequestError(`${host} is not a host of this server`);
+    if (message.trim() === '') throw new RequestError('the announcement is empty');
+    const sent = await announce(core, host, 'Announcement', message);
+    this.log.info({ host, sent }, 'announcement sent by the administrator');
+    return { sent };
+  }
+
   private kick(address: string, reason: string | undefined): KickResult {
     const jid = this.localUser(address);
     const { sessions } = this.live.core;

@@ -94,6 +94,22 @@ t.test('sessions lists each session; kick ends one with policy-violation and the
   control.close();
 });
 
+t.test('announce sends a headline from the host to every online session', async (t) => {
+  const { c: bob } = await client(t, port, 'bob', 'phone');
+  const { c: carol } = await client(t, port, 'carol', 'desk');
+  const r = starling(['announce', 'localhost', 'maintenance', 'at', 'noon']);
+  t.equal(r.code, 0, r.err);
+  t.equal(r.out, 'sent to 2 sessions\n');
+  for (const c of [bob, carol]) {
+    const m = await c.next((el) => el.name === 'message' && el.attrs.type === 'headline');
+    t.same([m.attrs.from, m.getChildText('body')], ['localhost', 'maintenance at noon'], `${c.jid} gets it from the host`);
+  }
+  const unknown = starling(['announce', 'example.org', 'hello']);
+  t.equal(unknown.code, 1);
+  t.match(unknown.err, /example\.org is not a host of this server/, 'an unknown host: one line');
+  t.equal(starling(['announce', 'localhost']).code, 1, 'no message: a usage error');
+});
+
 t.test('passwd ends the sessions (<reset/>), unless --keep-sessions', async (t) => {
   const { s: one } = await rawLogin(port, 'bob', 'one');
   const { error } = await client(t, port, 'bob', 'two');
