@@ -151,11 +151,15 @@ async function start(configPath: string | undefined): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // SIGHUP: as `starling reload` (src/reload.ts).
   process.on('SIGHUP', () => {
-    void server.core.certificates.load().then((problems) => {
-      for (const p of problems) log.warn({ domain: p.domain }, `certificate problem: ${p.message}`);
-      log.info('certificates reloaded');
-    });
+    server.reload().then(
+      (report) => {
+        for (const problem of report.problems) log.warn(`certificate problem: ${problem}`);
+        log.info({ applied: report.applied, restart: report.restart }, 'reloaded (SIGHUP)');
+      },
+      (err: unknown) => log.error(err instanceof ConfigError ? `${err.message}\nnothing was reloaded` : { err }, 'reload failed'),
+    );
   });
   return new Promise<number>(() => {}); // runs until a signal
 }

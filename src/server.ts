@@ -6,6 +6,7 @@ import { Accounts } from './auth/accounts.js';
 import { C2sListeners, type BoundAddress } from './c2s/listener.js';
 import { ComponentListeners, type ComponentAddress } from './component/listener.js';
 import { ControlServer } from './control/server.js';
+import { reloadConfiguration, type ReloadReport } from './reload.js';
 import { controlSocketPath } from './control/protocol.js';
 import type { Logger } from './log.js';
 import { Counters } from './counters.js';
@@ -77,6 +78,8 @@ export interface RunningServer {
   readonly components: ComponentListeners;
   /** The component listener's addresses (none when no component is configured). */
   readonly componentAddresses: readonly ComponentAddress[];
+  /** `starling reload` and SIGHUP: certificates again, and what in the file needs a restart. */
+  reload(): Promise<ReloadReport>;
   /** Graceful stop: stop accepting, close streams with system-shutdown, unload, close storage. */
   stop(): Promise<void>;
 }
@@ -186,7 +189,8 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
         throw listenError((err as { secure?: boolean }).secure ? 'https' : 'http', err);
       });
     }
-    control.serve({ core, c2sConnections: () => c2s.sessions.size, s2sConnections: () => s2s.connections(), components: () => components.counts() });
+    const reload = () => reloadConfiguration(core, registry);
+    control.serve({ core, c2sConnections: () => c2s.sessions.size, s2sConnections: () => s2s.connections(), components: () => components.counts(), reload });
     // Closed first on the way out (again: closing twice is nothing).
     cleanup.unshift(() => control.close());
 
@@ -201,7 +205,7 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
           }
         }
       })());
-    return { core, addresses, s2s, s2sAddresses, controlSocket: control.path, httpAddresses: http.addresses, components, componentAddresses, stop };
+    return { core, addresses, s2s, s2sAddresses, controlSocket: control.path, httpAddresses: http.addresses, components, componentAddresses, reload, stop };
   } catch (err) {
     for (const step of cleanup) await step().catch(() => {});
     throw err;

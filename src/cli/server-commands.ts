@@ -1,9 +1,10 @@
 // The commands that talk to the running server over its control channel: status, sessions,
-// kick, announce; and deluser / passwd when a server is running (so that its live sessions follow).
+// kick, reload, announce; and deluser / passwd when a server is running (so that its live sessions follow).
 import { AccountError } from '../auth/accounts.js';
 import type { ControlClient } from '../control/client.js';
 import { controlSocketPath, type AccountResult, type AnnounceResult, type KickResult, type SessionInfo, type StatusResult } from '../control/protocol.js';
 import { CommandError, requireArg } from '../module-api/commands.js';
+import type { ReloadReport } from '../reload.js';
 import type { ModuleRegistry } from '../module-api/loader.js';
 import { newPassword, readPassword } from '../password-input.js';
 import { CliCommandContext, configOption, type Command, type OptionValues } from './command.js';
@@ -101,6 +102,20 @@ export function serverCommands(registry: () => ModuleRegistry): Record<string, C
           const reason = args.slice(1).join(' ') || undefined;
           const { closed } = await server.request<KickResult>({ command: 'kick', jid, reason });
           for (const full of closed) console.log(`ended ${full}`);
+        }),
+    },
+    reload: {
+      usage: 'starling reload [--config FILE]',
+      summary:
+        'Reload the running server (as SIGHUP does): its certificates are read again; the configuration file is read again and ' +
+        'every setting in it that differs from what the server runs with is named, as needing a restart.',
+      options: configOption,
+      run: (_args, values) =>
+        withRunningServer(values, registry, async (server) => {
+          const report = await server.request<ReloadReport>({ command: 'reload' });
+          console.log(`reloaded: ${report.applied.join(', ')}`);
+          for (const problem of report.problems) console.log(`certificate problem: ${problem}`);
+          console.log(report.restart.length > 0 ? `changed in the file, taking effect after a restart: ${report.restart.join(', ')}` : 'no other change in the configuration file');
         }),
     },
     announce: {

@@ -19,7 +19,8 @@ export type ControlRequest =
   | { command: 'exists'; jid: string }
   | { command: 'deluser'; jid: string }
   | { command: 'passwd'; jid: string; password: string; keepSessions?: boolean }
-  | { command: 'announce'; host: string; message: string };
+  | { command: 'announce'; host: string; message: string }
+  | { command: 'reload' };
 
 export type ControlCommand = ControlRequest['command'];
 

@@ -1,9 +1,10 @@
 // The server side of the control channel: answers `starling status`, `sessions`, `kick`,
-// `announce`, and
+// `announce`, `reload`, and
 // carries out `deluser` and `passwd` in the running process, so that live sessions follow.
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { AccountError } from '../auth/accounts.js';
+import { ConfigError } from '../config/load.js';
 import { JidError, parseJid, type Jid } from '../jid.js';
 import type { Logger } from '../log.js';
 import { CommandError } from '../module-api/commands.js';
@@ -13,6 +14,7 @@ import type { Host } from '../module-api/host.js';
 import type { Session } from '../sessions/session.js';
 import { announce } from '../router/announce.js';
 import { StreamError } from '../stream/errors.js';
+import type { ReloadReport } from '../reload.js';
 import { VERSION } from '../version.js';
 import {
   MAX_SOCKET_PATH_BYTES,
@@ -34,6 +36,8 @@ export interface ControlTarget {
   s2sConnections(): { direction: 'in' | 'out' }[];
   /** External components: configured, and connected now. */
   components(): { configured: number; connected: number };
+  /** `starling reload` (src/reload.ts). */
+  reload(): Promise<ReloadReport>;
 }
 
 /** A request line longer than this ends the connection (a password is the longest field). */
@@ -158,6 +162,8 @@ export class ControlServer {
         return this.deleteUser(requiredString(request.jid, 'jid'));
       case 'passwd':
         return this.setPassword(requiredString(request.jid, 'jid'), requiredString(request.password, 'password'), request.keepSessions === true);
+      case 'reload':
+        return this.reload();
       case 'announce':
         return this.announce(requiredString(request.host, 'host'), requiredString(request.message, 'message'));
       default:
@@ -198,6 +204,18 @@ export class ControlServer {
   }
 
   /** Ends one session (a full JID) or every session of an account (a bare JID). */
+  private async reload(): Promise<ReloadReport> {
+    try {
+      const report = await this.live.reload();
+      this.log.info(report, 'reloaded on request');
+      return report;
+    } catch (err) {
+      // The file does not validate: nothing changed; the CLI shows the problems.
+      if (err instanceof ConfigError) throw new RequestError(`${err.message}\nnothing was reloaded`);
+      throw err;
+    }
+  }
+
   private async announce(host: string, message: string): Promise<AnnounceResult> {
     const { core } = this.live;
     if (!core.hosts.has(host)) throw new RequestError(`${host} is not a host of this server`);

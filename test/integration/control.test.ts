@@ -1,6 +1,6 @@
 // The control channel of a running server, from the command line: `starling start` as a process,
 // the CLI commands as processes, and real clients that see their streams end.
-import { statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import type { Client } from '@xmpp/client';
@@ -108,6 +108,25 @@ t.test('announce sends a headline from the host to every online session', async 
   t.equal(unknown.code, 1);
   t.match(unknown.err, /example\.org is not a host of this server/, 'an unknown host: one line');
   t.equal(starling(['announce', 'localhost']).code, 1, 'no message: a usage error');
+});
+
+t.test('reload: certificates again; what changed in the file is named; a broken file changes nothing', async (t) => {
+  const original = readFileSync(config, 'utf8');
+  t.teardown(() => writeFileSync(config, original));
+  let r = starling(['reload']);
+  t.equal(r.code, 0, r.err);
+  t.equal(r.out, 'reloaded: certificates\nno other change in the configuration file\n');
+  writeFileSync(config, `${original}\n[metrics]\nallow = ["127.0.0.1"]\n`);
+  r = starling(['reload']);
+  t.equal(r.code, 0, r.err);
+  t.match(r.out, /^changed in the file, taking effect after a restart: metrics$/m, 'the changed setting is named');
+  writeFileSync(config, `${original}\n[c2s]\nnope = 1\n`);
+  r = starling(['reload']);
+  t.equal(r.code, 1);
+  t.match(r.err, /redefine/, 'a file that does not validate: its problem, nothing sent to the server');
+  t.notMatch(r.err, /    at /, 'no stack trace');
+  writeFileSync(config, original);
+  t.equal(starling(['reload']).out, 'reloaded: certificates\nno other change in the configuration file\n', 'the server runs on as before');
 });
 
 t.test('passwd ends the sessions (<reset/>), unless --keep-sessions', async (t) => {
