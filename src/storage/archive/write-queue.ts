@@ -48,8 +48,10 @@ export class WriteQueue {
   }
 
   private async drain(): Promise<void> {
-    // The writes of this tick join the first transaction.
-    await Promise.resolve();
+    // The first transaction waits for the end of this turn of the event loop, so the writes of
+    // every socket read in this turn join it. (On SQLite a transaction runs without yielding to
+    // I/O, so without this wait every write would get a transaction, and a sync, of its own.)
+    await new Promise<void>((resolve) => setImmediate(resolve));
     while (this.pending.length > 0) await this.commit(this.pending.splice(0));
     this.running = undefined;
   }
