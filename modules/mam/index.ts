@@ -37,7 +37,7 @@ import { RosterKey } from '../roster/service.js';
 import { idTime } from '../../src/storage/archive/ids.js';
 import { NS_MAM, NS_MAM_EXTENDED, NS_SID, isArchivable, prefsDecision, stanzaIdBy, stripStanzaIds, type ArchivePrefs } from './policy.js';
 import { fin, metadata, parseQuery, queryForm, resultMessages } from '../../src/storage/archive/query.js';
-import { Serial } from './serial.js';
+import { Serial, type Started } from './serial.js';
 import { ArchiveItemNotFound, type ArchivedMessage, type Direction } from '../../src/storage/archive/store.js';
 import { mamMigrations } from './migrations.js';
 
@@ -120,30 +120,38 @@ export default defineModule({
     };
 
     /**
-     * Writes a message into `user`'s archive; to be run in the archive's Serial queue. Resolves
-     * with its id once committed, or undefined when the account does not exist (a message to an
-     * unknown local user, which the router bounces next).
+     * Queues a message for `user`'s archive; to be started in the archive's Serial queue, so the
+     * writes of an archive are queued in the order of their ids. Its work resolves with the id
+     * once committed, or undefined when the account does not exist (a message to an unknown
+     * local user, which the router bounces next).
      */
-    const write = async (user: Jid, direction: Direction, other: Jid, stanza: Element, shared?: string): Promise<string | undefined> => {
+    const write = (user: Jid, direction: Direction, other: Jid, stanza: Element, shared?: string): Started<string | undefined> => {
       const key = user.toString();
       const last = lastIds.get(key);
       let id = shared;
       if (id === undefined || (last !== undefined && id <= last) || (idTime(id) ?? 0) < Date.now() - SHARED_ID_MAX_AGE_MS) id = store.newId();
-      try {
-        await store.append(user.domain, user.local, {
-          id,
-          withBare: other.bare.toString(),
-          withResource: other.resource,
-          direction,
-          stanza: stanza.toString(),
-        });
-      } catch (err) {
-        if (isForeignKeyViolation(err)) return undefined;
-        throw err;
-      }
       remember(lastIds, key, id);
-      return id;
+      const committed = store.append(user.domain, user.local, {
+        id,
+        withBare: other.bare.toString(),
+        withResource: other.resource,
+        direction,
+        stanza: stanza.toString(),
+      });
+      const written = id;
+      return {
+        work: committed.then(
+          () => written,
+          (err: unknown) => {
+            if (isForeignKeyViolation(err)) return undefined;
+            throw err;
+          },
+        ),
+      };
     };
+
+    /** Nothing to archive: the job only keeps the message's place in the queue. */
+    const nothing: Started<undefined> = { work: Promise.resolve(undefined) };
 
     /**
      * A message that could not be archived goes on (delivered, or stored offline) without our
@@ -169,7 +177,7 @@ export default defineModule({
       // A message to the user's own server is no conversation.
       if (!isArchivable(stanza) || (target.local === '' && target.domain === user.domain)) return serial.drained(key);
       try {
-        const id = await serial.run(key, async () => ((await wanted(user, target)) ? write(user, 'out', target, stanza) : undefined));
+        const id = await serial.pipeline(key, async () => ((await wanted(user, target)) ? write(user, 'out', target, stanza) : nothing));
         if (id !== undefined) outgoingIds.set(stanza, id);
       } catch (err) {
         // The message goes on, unarchived in the sender's archive: no id to share with the
@@ -193,17 +201,17 @@ export default defineModule({
       }
       let id: string | undefined;
       try {
-        id = await serial.run(key, async () => {
+        id = await serial.pipeline(key, async (): Promise<Started<string | undefined>> => {
           if (claimed !== undefined && origin === undefined && (await isOwnStamp(user, from, claimed))) {
             stamped.set(stanza, key);
-            return undefined;
+            return nothing;
           }
           stripStanzaIds(stanza, user);
-          if (!isArchivable(stanza)) return undefined;
+          if (!isArchivable(stanza)) return nothing;
           const shared = outgoingIds.get(stanza);
           // To oneself: one archive, archived once (as sent).
-          if (shared !== undefined && from.bare.equals(user)) return shared;
-          if (!(await wanted(user, from))) return undefined;
+          if (shared !== undefined && from.bare.equals(user)) return { work: Promise.resolve(shared) };
+          if (!(await wanted(user, from))) return nothing;
           return write(user, 'in', from, stanza, shared);
         });
       } catch (err) {
