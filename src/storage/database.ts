@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import type { Database } from './schema.js';
 import { migrate, type Driver, type Migration } from './migrations.js';
 import { coreMigrations } from './core-migrations.js';
+import { SqliteWriter } from './sqlite-writer.js';
 
 export interface StorageOptions {
   driver: Driver;
@@ -35,6 +36,11 @@ export interface Storage {
   tables<T>(): Kysely<Database & T>;
   /** Runs a component's migrations (a module's, at boot: ModuleDefinition.migrations). */
   migrate(component: string, migrations: readonly Migration[]): Promise<string[]>;
+  /**
+   * SQLite in a file: inserts run in a worker thread (the archive's group commit), so the event
+   * loop does not wait on the disk. Absent on PostgreSQL (its I/O is asynchronous) and in memory.
+   */
+  readonly sqliteWriter?: SqliteWriter;
   /** Cheap round trip, for `starling check` and health. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -43,22 +49,30 @@ export interface Storage {
 /** Opens the database; with `migrate` (the default) brings the core schema up to date. */
 export async function openStorage(options: StorageOptions, { migrate: runMigrations = true } = {}): Promise<Storage> {
   const { db, location } = options.driver === 'sqlite' ? await openSqlite(options) : await openPostgres(options);
+  const sqliteWriter =
+    options.driver === 'sqlite' && options.sqlitePath !== ':memory:'
+      ? new SqliteWriter(path.resolve(options.sqlitePath), options.sqliteSynchronous === 'full' ? 'FULL' : 'NORMAL')
+      : undefined;
   const storage: Storage = {
     db,
     driver: options.driver,
     location,
+    sqliteWriter,
     tables: <T>() => db as unknown as Kysely<Database & T>,
     migrate: (component, migrations) => migrate(db, options.driver, component, migrations),
     ping: async () => {
       await sql`select 1`.execute(db);
     },
-    close: () => db.destroy(),
+    close: async () => {
+      await sqliteWriter?.close();
+      await db.destroy();
+    },
   };
   try {
     if (runMigrations) await storage.migrate('core', coreMigrations);
     else await storage.ping();
   } catch (err) {
-    await db.destroy();
+    await storage.close();
     throw err;
   }
   return storage;

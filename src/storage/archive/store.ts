@@ -239,7 +239,7 @@ export class ArchiveStore {
   ) {
     this.db = storage.tables<ArchiveTables>();
     let s = shared.get(storage);
-    if (!s) shared.set(storage, (s = { queue: new WriteQueue(storage.db), ids: new IdGenerator() }));
+    if (!s) shared.set(storage, (s = { queue: new WriteQueue(storage.db, storage.sqliteWriter), ids: new IdGenerator() }));
     this.queue = s.queue;
     this.ids = s.ids;
     const names = TABLES[owner];

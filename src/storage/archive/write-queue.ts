@@ -6,8 +6,13 @@
 // is retried in a transaction of its own, so a bad one (say, for an account deleted meanwhile)
 // fails alone (unless the database is unreachable: then the whole batch fails at once). Writes
 // commit in the order they were queued.
+//
+// On an SQLite file, runs of plain inserts go to the worker thread of SqliteWriter (their
+// transaction and sync happen off the event loop); a write that needs a Kysely transaction
+// (`write`) runs on the main connection once the inserts queued before it have committed.
 import type { Kysely } from 'kysely';
 import { isStorageUnavailable } from '../errors.js';
+import type { InsertGroup, SqliteWriter } from '../sqlite-writer.js';
 
 /** Rows per INSERT statement. */
 const INSERT_ROWS = 500;
@@ -23,7 +28,10 @@ export class WriteQueue {
   private pending: Job[] = [];
   private running: Promise<void> | undefined;
 
-  constructor(private readonly db: Kysely<any>) {}
+  constructor(
+    private readonly db: Kysely<any>,
+    private readonly writer?: SqliteWriter,
+  ) {}
 
   /** Inserts `row` into `table` in the next transaction; resolves once committed. */
   insert(table: string, row: object): Promise<void> {
@@ -52,14 +60,25 @@ export class WriteQueue {
     // every socket read in this turn join it. (On SQLite a transaction runs without yielding to
     // I/O, so without this wait every write would get a transaction, and a sync, of its own.)
     await new Promise<void>((resolve) => setImmediate(resolve));
-    while (this.pending.length > 0) await this.commit(this.pending.splice(0));
+    while (this.pending.length > 0) {
+      const jobs = this.pending.splice(0);
+      if (!this.writer) await this.commit(jobs, (batch) => this.db.transaction().execute((trx) => execute(trx, batch)));
+      else for (const segment of segments(jobs)) await this.commit(segment, (batch) => this.executeSegment(batch));
+    }
     this.running = undefined;
   }
 
-  private async commit(jobs: Job[]): Promise<void> {
+  /** A run of inserts in the writer's thread, or one `write` job on the main connection. */
+  private async executeSegment(jobs: Job[]): Promise<unknown[]> {
+    if (jobs[0]!.run) return [await this.db.transaction().execute((trx) => jobs[0]!.run!(trx))];
+    await this.writer!.insert(insertGroups(jobs));
+    return jobs.map(() => undefined);
+  }
+
+  private async commit(jobs: Job[], execute: (jobs: Job[]) => Promise<unknown[]>): Promise<void> {
     let results: unknown[];
     try {
-      results = await this.db.transaction().execute((trx) => execute(trx, jobs));
+      results = await execute(jobs);
     } catch (err) {
       // The database is unreachable: every write of the batch fails alike, at once (retrying
       // each alone would take a connection attempt, up to its time-out, per write).
@@ -67,7 +86,7 @@ export class WriteQueue {
         for (const job of jobs) job.reject(err);
         return;
       }
-      for (const job of jobs) await this.commit([job]);
+      for (const job of jobs) await this.commit([job], execute);
       return;
     }
     jobs.forEach((job, i) => job.resolve(results[i]));
@@ -92,4 +111,26 @@ async function execute(trx: Kysely<any>, jobs: Job[]): Promise<unknown[]> {
     for (; i < end; i++) results.push(undefined);
   }
   return results;
+}
+
+/** The jobs cut into runs of inserts and single `write` jobs, in order. */
+function segments(jobs: Job[]): Job[][] {
+  const out: Job[][] = [];
+  for (const job of jobs) {
+    const last = out[out.length - 1];
+    if (job.insert && last?.[0]!.insert) last.push(job);
+    else out.push([job]);
+  }
+  return out;
+}
+
+/** Consecutive inserts into one table grouped, in order. */
+function insertGroups(jobs: Job[]): InsertGroup[] {
+  const groups: InsertGroup[] = [];
+  for (const { insert } of jobs) {
+    const last = groups[groups.length - 1];
+    if (last?.table === insert!.table) last.rows.push(insert!.row);
+    else groups.push({ table: insert!.table, rows: [insert!.row] });
+  }
+  return groups;
 }
