@@ -38,6 +38,11 @@ import { idTime } from '../../src/storage/archive/ids.js';
 import { NS_MAM, NS_MAM_EXTENDED, NS_SID, isArchivable, prefsDecision, stanzaIdBy, stripStanzaIds, type ArchivePrefs } from './policy.js';
 import { fin, metadata, parseQuery, queryForm, resultMessages } from '../../src/storage/archive/query.js';
 import { Serial, type Started } from './serial.js';
+
+/** A message's write queued into an archive: its id, and the commit (the id, or undefined: no such account). */
+interface Queued extends Started<string | undefined> {
+  id: string;
+}
 import { ArchiveItemNotFound, type ArchivedMessage, type Direction } from '../../src/storage/archive/store.js';
 import { mamMigrations } from './migrations.js';
 
@@ -89,8 +94,8 @@ export default defineModule({
     const serial = new Serial();
     /** The last id written to each archive by this process. */
     const lastIds = new Map<string, string>();
-    /** A client's message -> its id in the sender's archive. */
-    const outgoingIds = new WeakMap<Element, string>();
+    /** A client's message -> its write into the sender's archive (its id, and the commit). */
+    const sentWrites = new WeakMap<Element, Queued>();
     /** A message that got our stanza-id -> the archive (bare JID) it is in. */
     const stamped = new WeakMap<Element, string>();
     const prefsCache = new Map<string, { prefs: ArchivePrefs; at: number }>();
@@ -125,7 +130,7 @@ export default defineModule({
      * once committed, or undefined when the account does not exist (a message to an unknown
      * local user, which the router bounces next).
      */
-    const write = (user: Jid, direction: Direction, other: Jid, stanza: Element, shared?: string): Started<string | undefined> => {
+    const write = (user: Jid, direction: Direction, other: Jid, stanza: Element, shared?: string): Queued => {
       const key = user.toString();
       const last = lastIds.get(key);
       let id = shared;
@@ -140,6 +145,7 @@ export default defineModule({
       });
       const written = id;
       return {
+        id,
         work: committed.then(
           () => written,
           (err: unknown) => {
@@ -176,14 +182,26 @@ export default defineModule({
       stripStanzaIds(stanza, user);
       // A message to the user's own server is no conversation.
       if (!isArchivable(stanza) || (target.local === '' && target.domain === user.domain)) return serial.drained(key);
-      try {
-        const id = await serial.pipeline(key, async () => ((await wanted(user, target)) ? write(user, 'out', target, stanza) : nothing));
-        if (id !== undefined) outgoingIds.set(stanza, id);
-      } catch (err) {
-        // The message goes on, unarchived in the sender's archive: no id to share with the
-        // recipient's copy (which gets one of its own, if its own write succeeds).
-        archiveFailed(err, key, 'out', stanza);
-      }
+      const job = serial.queue(key, async (): Promise<Started<string | undefined>> => {
+        if (!(await wanted(user, target))) return nothing;
+        const queued = write(user, 'out', target, stanza);
+        sentWrites.set(stanza, queued);
+        return queued;
+      });
+      // The message goes on once its write is queued, so the recipient's copy joins the same
+      // group commit; its routing (and so the sender's acknowledgement) is done once committed.
+      router.holdUntil(
+        stanza,
+        job.done.then(
+          () => {},
+          (err: unknown) => {
+            // Unarchived in the sender's archive (the recipient's copy may have its id).
+            sentWrites.delete(stanza);
+            archiveFailed(err, key, 'out', stanza);
+          },
+        ),
+      );
+      await job.started;
     };
     for (const event of preEvents('message')) ctx.hook(event, outgoing, Priority.COPY);
 
@@ -208,9 +226,10 @@ export default defineModule({
           }
           stripStanzaIds(stanza, user);
           if (!isArchivable(stanza)) return nothing;
-          const shared = outgoingIds.get(stanza);
+          const sent = sentWrites.get(stanza);
           // To oneself: one archive, archived once (as sent).
-          if (shared !== undefined && from.bare.equals(user)) return { work: Promise.resolve(shared) };
+          if (sent && from.bare.equals(user)) return sent;
+          const shared = sent?.id;
           if (!(await wanted(user, from))) return nothing;
           return write(user, 'in', from, stanza, shared);
         });

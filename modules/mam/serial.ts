@@ -36,18 +36,23 @@ export class Serial {
    * resolves with the result of the work it started, once that and every job before are done.
    */
   pipeline<T>(key: string, start: () => Promise<Started<T>>): Promise<T> {
+    return this.queue(key, start).done;
+  }
+
+  /** As pipeline, with the end of the job's first phase as well (`started`; never rejects). */
+  queue<T>(key: string, start: () => Promise<Started<T>>): { started: Promise<void>; done: Promise<T> } {
     const before = this.tails.get(key);
     const begun = (before?.started ?? Promise.resolve()).then(start);
     const work = begun.then((s) => s.work);
-    // Handled here too: it may fail before the jobs ahead are done and `result` looks at it.
+    // Handled here too: it may fail before the jobs ahead are done and `done` looks at it.
     void settled(work);
-    const result = before ? before.done.then(() => work) : work;
-    const tail: Tail = { started: settled(begun), done: settled(result) };
+    const done = before ? before.done.then(() => work) : work;
+    const tail: Tail = { started: settled(begun), done: settled(done) };
     this.tails.set(key, tail);
     void tail.done.then(() => {
       if (this.tails.get(key) === tail) this.tails.delete(key);
     });
-    return result;
+    return { started: tail.started, done };
   }
 
   /** Resolves once the jobs queued so far for `key` are done (at once when there are none). */

@@ -54,6 +54,8 @@ export class Router {
   /** IQ requests the server sent (request()) and waits on, by id: who was asked, and the waiter. */
   private readonly pendingIqs = new Map<string, { to: string; from: string; settle: (reply: Element | undefined) => void }>();
   private readonly ownPresence: OwnPresence;
+  /** Work the routing of a stanza waits for before it is done (holdUntil). */
+  private readonly held = new WeakMap<Element, Promise<void>[]>();
 
   constructor(private readonly deps: RouterDeps) {
     this.ownPresence = new OwnPresence(deps.sessions);
@@ -81,6 +83,23 @@ export class Router {
     } catch (err) {
       this.failed(stanza, err);
     }
+    const held = this.held.get(stanza);
+    if (held) {
+      this.held.delete(stanza);
+      await Promise.all(held);
+    }
+  }
+
+  /**
+   * Makes route() of `stanza` resolve only once `work` has settled, while the stanza goes on:
+   * a write its acknowledgement (XEP-0198 'h') must wait for, but its delivery need not (the
+   * sender's archive copy, which commits with the recipient's in one group commit). `work` must
+   * not reject: its failure is its owner's to handle.
+   */
+  holdUntil(stanza: Element, work: Promise<void>): void {
+    const held = this.held.get(stanza);
+    if (held) held.push(work);
+    else this.held.set(stanza, [work]);
   }
 
   /**
