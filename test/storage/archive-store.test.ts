@@ -263,6 +263,32 @@ async function contract(t: Test, backend: Backend) {
     t.equal(await store.purgeBefore(HOST, cutoff), 0, 'nothing left to purge');
   });
 
+  t.test('group commit: of writes queued together a bad one fails alone, the rest commit in order', async (t) => {
+    const store2 = new ArchiveStore(storage, 'group');
+    clock = T0 + 600_000;
+    const item = (n: number) => ({ id: gen.next(), withBare: 'carol@c.example', withResource: '', direction: 'in' as const, stanza: `<message id='g${n}'/>` });
+    const writes = [
+      store2.append(HOST, 'bob', item(1)),
+      store2.append(HOST, 'nobody', item(2)),
+      store2.appendWithin(HOST, 'bob', item(3), 10),
+      store2.append(HOST, 'bob', item(4)),
+      store2.append('other.example', 'alice', item(5)),
+    ];
+    const results = await Promise.allSettled(writes);
+    t.same(
+      results.map((r) => r.status),
+      ['fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled'],
+      'only the write for an account that does not exist fails',
+    );
+    const bobs = await store2.page(HOST, 'bob', { max: 10, countLimit: 100 });
+    t.same(
+      bobs.items.map((m) => m.stanza),
+      ["<message id='g1'/>", "<message id='g3'/>", "<message id='g4'/>"],
+      'in the order queued, a bounded append among the plain ones',
+    );
+    t.equal((await store2.page('other.example', 'alice', { max: 10, countLimit: 100 })).count, 1);
+  });
+
   t.test('deleting the account deletes its archive', async (t) => {
     t.ok(await accounts.delete(HOST, 'alice'));
     const left = await storage

@@ -8,8 +8,8 @@
 // commit in the order they were queued.
 //
 // On an SQLite file, runs of plain inserts go to the worker thread of SqliteWriter (their
-// transaction and sync happen off the event loop); a write that needs a Kysely transaction
-// (`write`) runs on the main connection once the inserts queued before it have committed.
+// transaction and sync happen off the event loop); writes that need a Kysely transaction
+// (`write`) run together on the main connection once the inserts queued before have committed.
 import type { Kysely } from 'kysely';
 import { isStorageUnavailable } from '../errors.js';
 import type { InsertGroup, SqliteWriter } from '../sqlite-writer.js';
@@ -62,17 +62,21 @@ export class WriteQueue {
     await new Promise<void>((resolve) => setImmediate(resolve));
     while (this.pending.length > 0) {
       const jobs = this.pending.splice(0);
-      if (!this.writer) await this.commit(jobs, (batch) => this.db.transaction().execute((trx) => execute(trx, batch)));
+      if (!this.writer) await this.commit(jobs, (batch) => this.inTransaction(batch));
       else for (const segment of segments(jobs)) await this.commit(segment, (batch) => this.executeSegment(batch));
     }
     this.running = undefined;
   }
 
-  /** A run of inserts in the writer's thread, or one `write` job on the main connection. */
+  /** A run of inserts in the writer's thread, or a run of `write` jobs in one transaction on the main connection. */
   private async executeSegment(jobs: Job[]): Promise<unknown[]> {
-    if (jobs[0]!.run) return [await this.db.transaction().execute((trx) => jobs[0]!.run!(trx))];
+    if (jobs[0]!.run) return this.inTransaction(jobs);
     await this.writer!.insert(insertGroups(jobs));
     return jobs.map(() => undefined);
+  }
+
+  private inTransaction(jobs: Job[]): Promise<unknown[]> {
+    return this.db.transaction().execute((trx) => execute(trx, jobs));
   }
 
   private async commit(jobs: Job[], execute: (jobs: Job[]) => Promise<unknown[]>): Promise<void> {
@@ -113,12 +117,12 @@ async function execute(trx: Kysely<any>, jobs: Job[]): Promise<unknown[]> {
   return results;
 }
 
-/** The jobs cut into runs of inserts and single `write` jobs, in order. */
+/** The jobs cut into runs of inserts and runs of `write` jobs, in order. */
 function segments(jobs: Job[]): Job[][] {
   const out: Job[][] = [];
   for (const job of jobs) {
     const last = out[out.length - 1];
-    if (job.insert && last?.[0]!.insert) last.push(job);
+    if (last && !last[0]!.insert === !job.insert) last.push(job);
     else out.push([job]);
   }
   return out;
