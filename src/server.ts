@@ -78,7 +78,7 @@ export interface RunningServer {
   readonly components: ComponentListeners;
   /** The component listener's addresses (none when no component is configured). */
   readonly componentAddresses: readonly ComponentAddress[];
-  /** `starling reload` and SIGHUP: certificates again, and what in the file needs a restart. */
+  /** `starling reload` and SIGHUP: certificates again, live settings applied, and what in the file needs a restart. */
   reload(): Promise<ReloadReport>;
   /** Graceful stop: stop accepting, close streams with system-shutdown, unload, close storage. */
   stop(): Promise<void>;
@@ -189,7 +189,7 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
         throw listenError((err as { secure?: boolean }).secure ? 'https' : 'http', err);
       });
     }
-    const reload = () => reloadConfiguration(core, registry);
+    const reload = () => reloadConfiguration({ core, modules: registry, contexts });
     control.serve({ core, c2sConnections: () => c2s.sessions.size, s2sConnections: () => s2s.connections(), components: () => components.counts(), reload });
     // Closed first on the way out (again: closing twice is nothing).
     cleanup.unshift(() => control.close());
