@@ -1,15 +1,17 @@
 // `starling reload` and SIGHUP: the certificates are read again (renewed ones take effect for
 // new connections), and the configuration file is read again and compared with the one the
-// server runs with. What can change on a running server is applied live: the log level, the
-// admins and the accounts options (global or per host; read at each use), and the options of
-// modules that have a reconfigure hook and accept the change. Everything else that differs
-// (listeners, storage, hosts, modules_enabled, ...) is named, as needing a restart. A file that
-// no longer validates is reported and changes nothing.
+// server runs with. What can change on a running server is applied live: the log level,
+// acme.renew_before_days (and ACME certificates now due are ordered), the admins and the
+// accounts options (global or per host; read at each use), and the options of modules that
+// have a reconfigure hook and accept the change. Everything else that differs (listeners,
+// storage, hosts, modules_enabled, ...) is named, as needing a restart. A file that no longer
+// validates is reported and changes nothing.
 import type { LoadedConfig, ModuleSchemas } from './config/load.js';
 import { loadConfig } from './config/load.js';
 import { HostOptions } from './config/schema.js';
 import type { ServerCore } from './module-api/core.js';
 import type { ModuleContext, ModuleDefinition } from './module-api/define.js';
+import type { AcmeCertificates } from './net/acme.js';
 
 export interface ReloadReport {
   /** What was reloaded (the certificates). */
@@ -28,6 +30,8 @@ export interface ReloadTarget {
   modules: ModuleSchemas & { get(name: string): ModuleDefinition | undefined };
   /** The module contexts of every host. */
   contexts: readonly ModuleContext[];
+  /** Certificates by ACME, when enabled: checked again at each reload. */
+  acme?: AcmeCertificates;
 }
 
 const json = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (x instanceof Map ? [...x.entries()] : x));
@@ -46,10 +50,12 @@ export async function reloadConfiguration(target: ReloadTarget): Promise<ReloadR
   const problems = (await core.certificates.load()).map((p) => `${p.domain}: ${p.message}`);
   const report: ReloadReport = { applied: ['certificates'], live: [], problems, restart: [] };
   if (next) await applyChanges(target, next, report);
+  // Missing or due certificates are ordered (in the background: the CA takes its time).
+  target.acme?.check();
   return report;
 }
 
-async function applyChanges({ core, modules, contexts }: ReloadTarget, next: LoadedConfig, report: ReloadReport): Promise<void> {
+async function applyChanges({ core, modules, contexts, acme }: ReloadTarget, next: LoadedConfig, report: ReloadReport): Promise<void> {
   // The running configuration is updated with what is applied, so the next reload compares
   // against what the server runs with.
   const running = core.config as LoadedConfig & Record<string, unknown>;
@@ -64,6 +70,17 @@ async function applyChanges({ core, modules, contexts }: ReloadTarget, next: Loa
         report.live.push('log.level');
       }
       if (running.log.format !== next.log.format) report.restart.push('log.format');
+      continue;
+    }
+    if (key === 'acme' && acme) {
+      const { renew_before_days: before, ...rest } = running.acme;
+      const { renew_before_days: after, ...nextRest } = next.acme;
+      if (before !== after) {
+        acme.renewBeforeDays = after;
+        running.acme.renew_before_days = after;
+        report.live.push('acme.renew_before_days');
+      }
+      if (differ(rest, nextRest)) report.restart.push('acme');
       continue;
     }
     report.restart.push(key);

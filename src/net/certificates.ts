@@ -1,5 +1,6 @@
 // Certificates per domain, served by SNI: a configured file pair, else the Let's Encrypt layout
-// (<certificates_dir>/live/<domain>/fullchain.pem + privkey.pem), else a self-signed certificate
+// (<certificates_dir>/live/<domain>/fullchain.pem + privkey.pem), else one obtained by ACME in
+// the same layout under <data_dir>/certs (src/net/acme.ts), else a self-signed certificate
 // generated once under <data_dir>/certs (with a warning: clients will not trust it).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -16,7 +17,7 @@ export interface CertificateSource {
 
 export interface LoadedCertificate {
   domain: string;
-  origin: 'configured' | 'letsencrypt' | 'self-signed';
+  origin: 'configured' | 'letsencrypt' | 'acme' | 'self-signed';
   certPath: string;
   keyPath: string;
   notAfter: Date;
@@ -120,6 +121,10 @@ export class Certificates {
       }
     }
     const dir = path.join(this.options.dataDir, 'certs');
+    const acme = path.join(acmeLiveDir(this.options.dataDir), source.domain);
+    if (existsSync(path.join(acme, 'fullchain.pem'))) {
+      return this.fromFiles(source.domain, 'acme', path.join(acme, 'fullchain.pem'), path.join(acme, 'privkey.pem'));
+    }
     const certPath = path.join(dir, `${source.domain}.crt`);
     const keyPath = path.join(dir, `${source.domain}.key`);
     // One generated at an earlier start, still good for more than a day.
@@ -145,6 +150,16 @@ export class Certificates {
     });
     return { domain, origin, certPath, keyPath, notAfter: new Date(x509.validTo), context, x509, pem: { cert, key } };
   }
+}
+
+/** Where certificates obtained by ACME are, one directory per domain (the Let's Encrypt layout's live/). */
+export function acmeLiveDir(dataDir: string): string {
+  return path.join(dataDir, 'certs', 'live');
+}
+
+/** Whether a domain has a certificate of its own (configured, or in tls.certificates_dir): then ACME leaves it alone. */
+export function hasOwnCertificate(source: CertificateSource, certificatesDir: string): boolean {
+  return Boolean(source.certificate || source.key) || (certificatesDir !== '' && existsSync(path.join(certificatesDir, 'live', source.domain, 'fullchain.pem')));
 }
 
 function parentDomain(domain: string): string {
