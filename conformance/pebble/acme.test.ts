@@ -33,10 +33,14 @@ function logged(s: RunningStarling, re: RegExp, count = 1): Promise<string[]> {
   });
 }
 
-/** The certificate a direct TLS connection to `port` with SNI `HOST` gets, verified against `root`. */
-function peerCertificate(port: number, root: string): Promise<tls.PeerCertificate> {
+/**
+ * The certificate a direct TLS connection to `port` gets, its chain verified against `root`:
+ * with SNI `HOST` (and its name checked), or with no SNI at all (the server's default).
+ */
+function peerCertificate(port: number, root: string, sni = true): Promise<tls.PeerCertificate> {
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: '127.0.0.1', port, servername: HOST, ca: root }, () => {
+    const options: tls.ConnectionOptions = sni ? { servername: HOST } : { checkServerIdentity: () => undefined };
+    const socket = tls.connect({ host: '127.0.0.1', port, ca: root, ...options }, () => {
       const cert = socket.getPeerCertificate();
       socket.end();
       resolve(cert);
@@ -101,6 +105,7 @@ renew_before_days = ${renewBeforeDays}
   t.match(lines[1], /certificate obtained/, 'renewed');
   const second = await peerCertificate(tlsPort, root);
   t.not(second.serialNumber, first.serialNumber, 'a new connection gets the renewed certificate');
+  t.equal((await peerCertificate(tlsPort, root, false)).serialNumber, second.serialNumber, 'so does one sending no SNI (the default context)');
   t.match(second.issuer.CN, /^Pebble Intermediate CA/);
   t.equal(readlinkSync(path.join(live, 'fullchain.pem')), `../../archive/${HOST}/fullchain2.pem`);
   t.equal(readFileSync(path.join(live, 'fullchain.pem'), 'utf8').includes('BEGIN CERTIFICATE'), true);

@@ -37,6 +37,8 @@ export interface CertificateProblem {
 
 class MissingCertificateError extends Error {}
 
+const SECURE_OPTIONS = constants.SSL_OP_NO_RENEGOTIATION | constants.SSL_OP_CIPHER_SERVER_PREFERENCE;
+
 export interface CertificateOptions {
   dataDir: string;
   certificatesDir: string;
@@ -50,6 +52,8 @@ export interface CertificateOptions {
 
 export class Certificates {
   private byDomain = new Map<string, LoadedCertificate>();
+  /** TLS servers whose default context (for a client sending no SNI) follows each load. */
+  private readonly servers = new Set<tls.Server>();
 
   constructor(
     private readonly sources: readonly CertificateSource[],
@@ -75,7 +79,22 @@ export class Certificates {
     // Keep serving the old certificate of a domain whose new one failed to load.
     for (const [domain, old] of this.byDomain) if (!next.has(domain)) next.set(domain, old);
     this.byDomain = next;
+    const first = this.byDomain.values().next().value as LoadedCertificate | undefined;
+    if (first) {
+      for (const server of this.servers) {
+        server.setSecureContext({ cert: first.pem.cert, key: first.pem.key, minVersion: this.options.minVersion, secureOptions: SECURE_OPTIONS });
+      }
+    }
     return problems;
+  }
+
+  /**
+   * A TLS server made with serverOptions(): a client sending no SNI gets the first domain's
+   * certificate as loaded last (SNI already follows each load). Returns the function that stops it.
+   */
+  follow(server: tls.Server): () => void {
+    this.servers.add(server);
+    return () => void this.servers.delete(server);
   }
 
   get(domain: string): LoadedCertificate | undefined {
@@ -92,7 +111,7 @@ export class Certificates {
     return {
       minVersion: this.options.minVersion,
       // No renegotiation: it has been the root of several TLS attacks and XMPP never needs it.
-      secureOptions: constants.SSL_OP_NO_RENEGOTIATION | constants.SSL_OP_CIPHER_SERVER_PREFERENCE,
+      secureOptions: SECURE_OPTIONS,
       SNICallback: (servername, cb) => cb(null, (this.get(servername.toLowerCase()) ?? this.byDomain.values().next().value)?.context),
       ...(first ? { cert: first.pem.cert, key: first.pem.key } : {}),
     };
@@ -146,7 +165,7 @@ export class Certificates {
       cert,
       key,
       minVersion: this.options.minVersion,
-      secureOptions: constants.SSL_OP_NO_RENEGOTIATION | constants.SSL_OP_CIPHER_SERVER_PREFERENCE,
+      secureOptions: SECURE_OPTIONS,
     });
     return { domain, origin, certPath, keyPath, notAfter: new Date(x509.validTo), context, x509, pem: { cert, key } };
   }
