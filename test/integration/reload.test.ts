@@ -17,12 +17,16 @@ interface Settings {
   /** Admins of [hosts."localhost"], overriding the global ones. */
   hostAdmins?: string[];
   metricsAllow?: string[];
+  /** accounts.max_sessions_per_user. */
+  maxSessions?: number;
 }
 
 const toml = (dir: string, s: Settings) =>
   `admins = ${JSON.stringify(s.admins)}
 modules_enabled = ["sasl", "ping", "disco", "roster", "presence", "blocking", "adhoc", "admin_adhoc"]
-${loopbackServerToml(dir).replace('[log]\n', `[log]\nlevel = "${s.level}"\n`)}
+${loopbackServerToml(dir)
+  .replace('[log]\n', `[log]\nlevel = "${s.level}"\n`)
+  .replace('[accounts]\n', `[accounts]\n${s.maxSessions ? `max_sessions_per_user = ${s.maxSessions}\n` : ''}`)}
 [modules.blocking]
 max_items = ${s.maxItems}
 ${s.metricsAllow ? `[metrics]\nallow = ${JSON.stringify(s.metricsAllow)}\n` : ''}${s.hostAdmins ? `[hosts."localhost"]\nadmins = ${JSON.stringify(s.hostAdmins)}\n` : ''}`;
@@ -123,4 +127,15 @@ t.test('a per-host override of admins is named per host and applies to that host
   t.match(r.out, /^changed in the file, applied live: hosts\."localhost"\.admins$/m);
   t.equal(await adminCommand('carol'), 'result');
   t.equal(await adminCommand('bob'), 'forbidden');
+});
+
+t.test('accounts options apply live: a lower max_sessions_per_user refuses the next session', async (t) => {
+  await client('bob');
+  const r = reload({ level: 'debug', admins: ['bob@localhost'], maxItems: 5, metricsAllow: ['127.0.0.1'], hostAdmins: ['carol@localhost'], maxSessions: 1 });
+  t.equal(r.code, 0, r.err);
+  t.match(r.out, /^changed in the file, applied live: accounts$/m);
+  const { s, bound } = await rawLogin(server.port, 'bob', 'second');
+  t.teardown(() => s.close());
+  t.equal(bound.attrs.type, 'error');
+  t.equal(errorCondition(bound), 'resource-constraint', 'bob has a session already: no second one');
 });
