@@ -156,7 +156,7 @@ async function start(configPath: string | undefined): Promise<number> {
     server.reload().then(
       (report) => {
         for (const problem of report.problems) log.warn(`certificate problem: ${problem}`);
-        log.info({ applied: report.applied, restart: report.restart }, 'reloaded (SIGHUP)');
+        log.info({ applied: report.applied, live: report.live, restart: report.restart }, 'reloaded (SIGHUP)');
       },
       (err: unknown) => log.error(err instanceof ConfigError ? `${err.message}\nnothing was reloaded` : { err }, 'reload failed'),
     );

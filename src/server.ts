@@ -15,7 +15,8 @@ import type { ServerCore } from './module-api/core.js';
 import { Host } from './module-api/host.js';
 import { loadHostModules, migrateModules, unloadModules, type ModuleRegistry } from './module-api/loader.js';
 import type { ModuleContext } from './module-api/define.js';
-import { Certificates } from './net/certificates.js';
+import { AcmeCertificates } from './net/acme.js';
+import { Certificates, hasOwnCertificate } from './net/certificates.js';
 import { HttpServer, type HttpAddress } from './net/http.js';
 import { serveBosh } from './web/bosh.js';
 import { serveWebSocket } from './web/websocket.js';
@@ -78,7 +79,7 @@ export interface RunningServer {
   readonly components: ComponentListeners;
   /** The component listener's addresses (none when no component is configured). */
   readonly componentAddresses: readonly ComponentAddress[];
-  /** `starling reload` and SIGHUP: certificates again, and what in the file needs a restart. */
+  /** `starling reload` and SIGHUP: certificates again, live settings applied, and what in the file needs a restart. */
   reload(): Promise<ReloadReport>;
   /** Graceful stop: stop accepting, close streams with system-shutdown, unload, close storage. */
   stop(): Promise<void>;
@@ -183,13 +184,25 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
     }
     // host-meta and the web client page (http.web_client).
     serveWebRoutes(core);
+    // Certificates by ACME for the hosts without one of their own; HTTP-01 on the HTTP listeners.
+    let acme: AcmeCertificates | undefined;
+    if (config.acme.enabled) {
+      const domains = certificateSources(config)
+        .filter((source) => !hasOwnCertificate(source, config.tls.certificates_dir))
+        .map((source) => source.domain);
+      acme = new AcmeCertificates(config.acme, domains, config.dataDir, certificates, log.child({ component: 'acme' }));
+      acme.serveChallenges(http);
+      const started = acme;
+      cleanup.unshift(async () => started.stop());
+    }
     // HTTP listens only when something is served on it (no open port for nothing).
     if (http.hasRoutes) {
       await http.listen().catch((err: unknown) => {
         throw listenError((err as { secure?: boolean }).secure ? 'https' : 'http', err);
       });
     }
-    const reload = () => reloadConfiguration(core, registry);
+    acme?.start();
+    const reload = () => reloadConfiguration({ core, modules: registry, contexts, acme });
     control.serve({ core, c2sConnections: () => c2s.sessions.size, s2sConnections: () => s2s.connections(), components: () => components.counts(), reload });
     // Closed first on the way out (again: closing twice is nothing).
     cleanup.unshift(() => control.close());

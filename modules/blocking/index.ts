@@ -54,6 +54,8 @@ export const BlockingConfig = z.strictObject({
 export default defineModule({
   name: 'blocking',
   config: BlockingConfig,
+  // Its options are read from ctx.config at each use: a reload applies them live.
+  reconfigure: () => true,
   migrations: blockingMigrations,
   setup(ctx) {
     // The blocklist of an account: its blocked JIDs (prepared) are the keys of a map store.

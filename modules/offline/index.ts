@@ -44,6 +44,8 @@ function canReceive(session: Session): boolean {
 export default defineModule({
   name: 'offline',
   config: OfflineConfig,
+  // Its options are read from ctx.config at each use: a reload applies them live.
+  reconfigure: () => true,
   migrations: offlineMigrations,
   setup(ctx) {
     // Each account's queue is an archive ('offline'), in arrival order; an item's time is when

@@ -51,6 +51,8 @@ function keyOf(child: Element): { namespace: string; name: string; key: string }
 export default defineModule({
   name: 'private',
   config: PrivateConfig,
+  // Its options are read from ctx.config at each use: a reload applies them live.
+  reconfigure: () => true,
   migrations: privateMigrations,
   setup(ctx) {
     // One entry per stored element, keyed by its namespace and name, as XML text.

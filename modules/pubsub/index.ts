@@ -30,7 +30,7 @@ import { PubsubStore, pubsubMigrations } from './store.js';
 function startService(ctx: ModuleContext<PubsubConfig>, store: PubsubStore): void {
   const domain = parseJid(ctx.config.service.replaceAll('{host}', ctx.domain)).toString();
   if (domain.includes('@') || domain.includes('/')) throw new Error(`pubsub.service: "${domain}" is not a domain`);
-  const rules = serviceRules({ host: ctx.domain, creation: ctx.config.node_creation, admins: new Set(ctx.host.options.admins) });
+  const rules = serviceRules({ host: ctx.domain, creation: ctx.config.node_creation, admins: { has: (jid) => ctx.host.options.admins.includes(jid) } });
   const router = ctx.server.router;
   const engine = new PubsubEngine(store, { ...ctx.config, max_nodes: ctx.config.service_max_nodes }, rules, subscriberNotifier(router, store));
   const handler = serviceHandler({ domain, name: ctx.config.service_name, engine, protocol: new PubsubProtocol(engine), router });

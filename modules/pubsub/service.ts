@@ -21,8 +21,8 @@ export interface ServiceOptions {
   /** The host whose accounts use the service. */
   host: string;
   creation: 'users' | 'admins';
-  /** Bare JIDs of the host's admins. */
-  admins: ReadonlySet<string>;
+  /** Bare JIDs of the host's admins (asked at each use: `starling reload` may change them). */
+  admins: { has(bareJid: string): boolean };
 }
 
 export function serviceRules({ host, creation, admins }: ServiceOptions): ServiceRules {

@@ -31,6 +31,8 @@ export const RosterConfig = z.strictObject({
 export default defineModule({
   name: 'roster',
   config: RosterConfig,
+  // Its options are read from ctx.config at each use: a reload applies them live.
+  reconfigure: () => true,
   migrations: rosterMigrations,
   async setup(ctx) {
     const store = new RosterStore(ctx.server.storage);

@@ -31,6 +31,8 @@ export const VcardConfig = z.strictObject({
 export default defineModule({
   name: 'vcard',
   config: VcardConfig,
+  // Its options are read from ctx.config at each use: a reload applies them live.
+  reconfigure: () => true,
   migrations: vcardMigrations,
   setup(ctx) {
     // One vCard per account, as XML text.

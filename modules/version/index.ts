@@ -17,6 +17,8 @@ export const VersionConfig = z.strictObject({
 export default defineModule({
   name: 'version',
   config: VersionConfig,
+  // Its options are read from ctx.config at each use: a reload applies them live.
+  reconfigure: () => true,
   setup(ctx) {
     const osText = `${os.type()} ${os.release()}`;
     ctx.feature(NS_VERSION);

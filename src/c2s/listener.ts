@@ -41,6 +41,7 @@ export class C2sListeners {
           ? tls.createServer(this.core.certificates.serverOptions(), (socket) => this.accept(socket, true))
           : net.createServer((socket) => this.accept(socket, false));
         if (listener.direct_tls) {
+          this.core.certificates.follow(server as tls.Server);
           server.on('tlsClientError', (err, socket) => {
             this.core.log.debug({ err: err.message, ip: socket.remoteAddress }, 'TLS handshake failed');
           });

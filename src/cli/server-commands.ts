@@ -107,15 +107,18 @@ export function serverCommands(registry: () => ModuleRegistry): Record<string, C
     reload: {
       usage: 'starling reload [--config FILE]',
       summary:
-        'Reload the running server (as SIGHUP does): its certificates are read again; the configuration file is read again and ' +
-        'every setting in it that differs from what the server runs with is named, as needing a restart.',
+        'Reload the running server (as SIGHUP does): its certificates are read again; the configuration file is read again, ' +
+        'the settings that can change live (log.level, admins, accounts, options of modules that allow it) are applied, and ' +
+        'every other setting that differs from what the server runs with is named, as needing a restart.',
       options: configOption,
       run: (_args, values) =>
         withRunningServer(values, registry, async (server) => {
           const report = await server.request<ReloadReport>({ command: 'reload' });
           console.log(`reloaded: ${report.applied.join(', ')}`);
           for (const problem of report.problems) console.log(`certificate problem: ${problem}`);
-          console.log(report.restart.length > 0 ? `changed in the file, taking effect after a restart: ${report.restart.join(', ')}` : 'no other change in the configuration file');
+          if (report.live.length > 0) console.log(`changed in the file, applied live: ${report.live.join(', ')}`);
+          if (report.restart.length > 0) console.log(`changed in the file, taking effect after a restart: ${report.restart.join(', ')}`);
+          if (report.live.length === 0 && report.restart.length === 0) console.log('no other change in the configuration file');
         }),
     },
     announce: {

@@ -117,6 +117,7 @@ function resolvePaths(config: Config, hostOptions: Map<string, HostOptions>, bas
   config.storage.sqlite_path = resolve(config.storage.sqlite_path);
   config.tls.certificates_dir = resolve(config.tls.certificates_dir);
   config.s2s.ca_files = config.s2s.ca_files.map(resolve);
+  config.acme.ca_file = resolve(config.acme.ca_file);
   config.certificate = resolve(config.certificate);
   config.key = resolve(config.key);
   for (const options of hostOptions.values()) {

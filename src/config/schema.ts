@@ -264,6 +264,28 @@ export const ConfigSchema = z.strictObject({
       min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
     })
     .prefault({}),
+  /**
+   * Certificates by ACME (RFC 8555; Let's Encrypt): for each host without a certificate of its
+   * own (configured, or in tls.certificates_dir), obtained with the HTTP-01 challenge answered
+   * on the HTTP listeners, kept under <data_dir>/certs in the Let's Encrypt layout, renewed.
+   */
+  acme: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      /** The ACME directory URL (Let's Encrypt staging: https://acme-staging-v02.api.letsencrypt.org/directory). */
+      directory: z
+        .string()
+        .refine((v) => /^https?:\/\/[^/?#]+/.test(v), { message: 'an https:// URL' })
+        .default('https://acme-v02.api.letsencrypt.org/directory'),
+      /** Contact address of the ACME account (expiry warnings); empty: none. */
+      email: z.string().default(''),
+      /** PEM file of a CA to trust for the directory's own HTTPS (a test CA such as pebble); empty: the system's. */
+      ca_file: z.string().default(''),
+      /** Renew a certificate this many days before it expires. */
+      renew_before_days: z.number().min(0).default(30),
+      challenge: z.enum(['http-01']).default('http-01'),
+    })
+    .prefault({}),
   /** Global defaults of the per-host options; each `[hosts."domain"]` may override them
    *  (checked against HostOptions after merging, see load.ts). */
   ...HostOptions.shape,

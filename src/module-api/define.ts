@@ -25,6 +25,13 @@ export interface ModuleDefinition<S extends z.ZodType = z.ZodType> {
   setup(ctx: ModuleContext<z.infer<S>>): void | Promise<void>;
   /** Commands this module adds to `starling` (see commands.ts); available whether or not a host enables it. */
   commands?: ModuleCommand[];
+  /**
+   * `starling reload` (and SIGHUP) found this host's `[modules.<name>]` options changed: apply
+   * them live (afterwards `ctx.config` is `options`), or return false when they take effect only
+   * after a restart. Without this hook, changed options always need a restart. A module whose
+   * options are read from `ctx.config` at each use only has to return true.
+   */
+  reconfigure?(ctx: ModuleContext<z.infer<S>>, options: z.infer<S>): boolean | void | Promise<boolean | void>;
 }
 
 export function defineModule<S extends z.ZodType>(definition: ModuleDefinition<S>): ModuleDefinition<S> {
@@ -44,7 +51,7 @@ export class ModuleContext<C = unknown> {
   constructor(
     readonly name: string,
     readonly host: Host,
-    readonly config: C,
+    private options: C,
     readonly server: ServerCore,
   ) {
     this.log = host.log.child({ module: name });
@@ -52,6 +59,16 @@ export class ModuleContext<C = unknown> {
       this.undo.push(host.iq.add(type, options?.to ?? 'host', ns, el, handler, name));
     };
     this.iq = { get: register('get'), set: register('set') };
+  }
+
+  /** The module's options (`[modules.<name>]`, validated, with defaults). */
+  get config(): C {
+    return this.options;
+  }
+
+  /** After the module's reconfigure hook accepted `options` (src/reload.ts). */
+  reconfigured(options: C): void {
+    this.options = options;
   }
 
   private stores?: Stores;

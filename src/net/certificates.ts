@@ -1,5 +1,6 @@
 // Certificates per domain, served by SNI: a configured file pair, else the Let's Encrypt layout
-// (<certificates_dir>/live/<domain>/fullchain.pem + privkey.pem), else a self-signed certificate
+// (<certificates_dir>/live/<domain>/fullchain.pem + privkey.pem), else one obtained by ACME in
+// the same layout under <data_dir>/certs (src/net/acme.ts), else a self-signed certificate
 // generated once under <data_dir>/certs (with a warning: clients will not trust it).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -16,7 +17,7 @@ export interface CertificateSource {
 
 export interface LoadedCertificate {
   domain: string;
-  origin: 'configured' | 'letsencrypt' | 'self-signed';
+  origin: 'configured' | 'letsencrypt' | 'acme' | 'self-signed';
   certPath: string;
   keyPath: string;
   notAfter: Date;
@@ -36,6 +37,8 @@ export interface CertificateProblem {
 
 class MissingCertificateError extends Error {}
 
+const SECURE_OPTIONS = constants.SSL_OP_NO_RENEGOTIATION | constants.SSL_OP_CIPHER_SERVER_PREFERENCE;
+
 export interface CertificateOptions {
   dataDir: string;
   certificatesDir: string;
@@ -49,6 +52,8 @@ export interface CertificateOptions {
 
 export class Certificates {
   private byDomain = new Map<string, LoadedCertificate>();
+  /** TLS servers whose default context (for a client sending no SNI) follows each load. */
+  private readonly servers = new Set<tls.Server>();
 
   constructor(
     private readonly sources: readonly CertificateSource[],
@@ -74,7 +79,22 @@ export class Certificates {
     // Keep serving the old certificate of a domain whose new one failed to load.
     for (const [domain, old] of this.byDomain) if (!next.has(domain)) next.set(domain, old);
     this.byDomain = next;
+    const first = this.byDomain.values().next().value as LoadedCertificate | undefined;
+    if (first) {
+      for (const server of this.servers) {
+        server.setSecureContext({ cert: first.pem.cert, key: first.pem.key, minVersion: this.options.minVersion, secureOptions: SECURE_OPTIONS });
+      }
+    }
     return problems;
+  }
+
+  /**
+   * A TLS server made with serverOptions(): a client sending no SNI gets the first domain's
+   * certificate as loaded last (SNI already follows each load). Returns the function that stops it.
+   */
+  follow(server: tls.Server): () => void {
+    this.servers.add(server);
+    return () => void this.servers.delete(server);
   }
 
   get(domain: string): LoadedCertificate | undefined {
@@ -91,7 +111,7 @@ export class Certificates {
     return {
       minVersion: this.options.minVersion,
       // No renegotiation: it has been the root of several TLS attacks and XMPP never needs it.
-      secureOptions: constants.SSL_OP_NO_RENEGOTIATION | constants.SSL_OP_CIPHER_SERVER_PREFERENCE,
+      secureOptions: SECURE_OPTIONS,
       SNICallback: (servername, cb) => cb(null, (this.get(servername.toLowerCase()) ?? this.byDomain.values().next().value)?.context),
       ...(first ? { cert: first.pem.cert, key: first.pem.key } : {}),
     };
@@ -120,6 +140,10 @@ export class Certificates {
       }
     }
     const dir = path.join(this.options.dataDir, 'certs');
+    const acme = path.join(acmeLiveDir(this.options.dataDir), source.domain);
+    if (existsSync(path.join(acme, 'fullchain.pem'))) {
+      return this.fromFiles(source.domain, 'acme', path.join(acme, 'fullchain.pem'), path.join(acme, 'privkey.pem'));
+    }
     const certPath = path.join(dir, `${source.domain}.crt`);
     const keyPath = path.join(dir, `${source.domain}.key`);
     // One generated at an earlier start, still good for more than a day.
@@ -141,10 +165,20 @@ export class Certificates {
       cert,
       key,
       minVersion: this.options.minVersion,
-      secureOptions: constants.SSL_OP_NO_RENEGOTIATION | constants.SSL_OP_CIPHER_SERVER_PREFERENCE,
+      secureOptions: SECURE_OPTIONS,
     });
     return { domain, origin, certPath, keyPath, notAfter: new Date(x509.validTo), context, x509, pem: { cert, key } };
   }
+}
+
+/** Where certificates obtained by ACME are, one directory per domain (the Let's Encrypt layout's live/). */
+export function acmeLiveDir(dataDir: string): string {
+  return path.join(dataDir, 'certs', 'live');
+}
+
+/** Whether a domain has a certificate of its own (configured, or in tls.certificates_dir): then ACME leaves it alone. */
+export function hasOwnCertificate(source: CertificateSource, certificatesDir: string): boolean {
+  return Boolean(source.certificate || source.key) || (certificatesDir !== '' && existsSync(path.join(certificatesDir, 'live', source.domain, 'fullchain.pem')));
 }
 
 function parentDomain(domain: string): string {

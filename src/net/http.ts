@@ -165,7 +165,10 @@ export class HttpServer {
       server.on('connection', (socket: net.Socket) => this.admit(socket));
       server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head, plan.secure));
       server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => this.clientError(err, socket));
-      if (plan.secure) server.on('tlsClientError', () => {});
+      if (plan.secure) {
+        server.on('tlsClientError', () => {});
+        this.certificates.follow(server as https.Server);
+      }
       try {
         await listenOn(server, plan.address, plan.port);
       } catch (err) {
