@@ -38,7 +38,7 @@ import { StanzaError, errorReply } from '../../src/stream/errors.js';
 import { cloneElement } from '../../src/xml/clone.js';
 import { RosterKey, type RosterService } from '../roster/service.js';
 import { isBlockedBy, itemMatches } from './match.js';
-import { BlockingKey, type BlockingService } from './service.js';
+import { BlockingKey, type BlockingService, type BlockItem, type BlockListener } from './service.js';
 import { blockingMigrations } from './migrations.js';
 
 export const NS_BLOCKING = 'urn:xmpp:blocking';
@@ -114,6 +114,7 @@ export default defineModule({
       void pending.get(key)?.then(change, () => {});
     };
 
+    const listeners = new Set<BlockListener>();
     const service: BlockingService = {
       async isBlocked(user, other) {
         if (user.local === '') return false;
@@ -125,6 +126,10 @@ export default defineModule({
       isBlockedNow(user, other) {
         const items = lists.get(user.bare.toString());
         return items && isBlockedBy(items, other);
+      },
+      onBlock(listener) {
+        listeners.add(listener);
+        return () => void listeners.delete(listener);
       },
     };
     ctx.provide(BlockingKey, service);
@@ -199,6 +204,9 @@ export default defineModule({
       const user = accountOf(iq.from);
       const items = parseItems(iq.payload);
       if (items.length === 0) throw new StanzaError('bad-request', '<block/> needs at least one <item/>');
+      const elements = iq.payload.getChildren('item');
+      const blockItems: BlockItem[] = items.map((jid, i) => ({ jid, element: elements[i]! }));
+      for (const listener of listeners) listener.check?.(user, blockItems);
       const jids = [...new Set(items.map((j) => j.toString()))];
       const added = await exclusive(user, async () => {
         const added = await store.update(user.domain, user.local, (list) => {
@@ -212,6 +220,7 @@ export default defineModule({
         updateCache(user, (set) => added.forEach((j) => set.add(j)));
         return added;
       });
+      for (const listener of listeners) await listener.blocked?.(user, blockItems);
       await router.send(iq.reply());
       push(user, itemList('block', jids));
       await afterwards('block', () =>
