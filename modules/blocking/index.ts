@@ -220,8 +220,15 @@ export default defineModule({
         updateCache(user, (set) => added.forEach((j) => set.add(j)));
         return added;
       });
-      for (const listener of listeners) await listener.blocked?.(user, blockItems);
-      await router.send(iq.reply());
+      // A listener that fails (a report not stored) makes the answer an error, once the block,
+      // which is stored, has been pushed and acted on.
+      let failure: unknown;
+      try {
+        for (const listener of listeners) await listener.blocked?.(user, blockItems);
+      } catch (err) {
+        failure = err;
+      }
+      if (failure === undefined) await router.send(iq.reply());
       push(user, itemList('block', jids));
       await afterwards('block', () =>
         presenceOnBlock(
@@ -229,6 +236,7 @@ export default defineModule({
           added.map((j) => parseJid(j)),
         ),
       );
+      if (failure !== undefined) throw failure;
     });
 
     ctx.iq.set(NS_BLOCKING, 'unblock', async (iq) => {
