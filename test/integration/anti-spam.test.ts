@@ -286,3 +286,22 @@ t.test('new accounts write to strangers at a pace', async (t) => {
   }
   t.pass('an older account is not held');
 });
+
+t.test('directed presence (a room joined) lets its sender write until it is over', async (t) => {
+  // Without the exemption of recent correspondents, only directed presence counts.
+  const ts = await startTestServer(t, { modules_enabled: MODULES, modules: { anti_spam: { block_strangers: true, recent_contact_minutes: 0 } } });
+  const [alice, room] = await users(ts, t, 'alice', 'room');
+  await strangersChoice(ts.server.core.storage).set(DOMAIN, 'room', { block: false });
+  await alice.send(chat(room.jid, 'no presence yet'));
+  await room.next(isBody('no presence yet'));
+  await room.send(chat(alice.jid, 'refused'));
+  t.equal(errorCondition(await room.next((el) => el.name === 'message' && isError(el))), 'service-unavailable', 'writing alone is forgotten at once');
+  await alice.send(xml('presence', { to: room.jid }));
+  await room.next((el) => el.name === 'presence' && el.attrs.from === alice.jid);
+  await room.send(chat(alice.jid, 'in the room'));
+  t.ok(await alice.next(isBody('in the room')), 'after directed presence: delivered');
+  await alice.send(xml('presence', { to: room.jid, type: 'unavailable' }));
+  await room.next((el) => el.name === 'presence' && el.attrs.type === 'unavailable' && el.attrs.from === alice.jid);
+  await room.send(chat(alice.jid, 'left'));
+  t.equal(errorCondition(await room.next((el) => el.name === 'message' && isError(el))), 'service-unavailable', 'after unavailable: a stranger again');
+});
