@@ -10,6 +10,7 @@ import { Priority } from '../../src/module-api/priorities.js';
 import { StanzaError } from '../../src/stream/errors.js';
 import { RosterKey } from '../roster/service.js';
 import type { AntiSpamConfig } from './config.js';
+import { optionalService } from './uses.js';
 
 /** A token bucket: `rate` tokens a second up to `burst`. */
 export class Bucket {
@@ -41,7 +42,7 @@ export class Bucket {
 export function setupNewAccounts(ctx: ModuleContext<AntiSpamConfig>): void {
   const { config } = ctx;
   if (config.new_account_hours === 0) return;
-  const roster = ctx.tryUse(RosterKey);
+  const roster = optionalService(ctx, RosterKey, 'roster', "new accounts' contacts (all count as strangers)");
   const { hosts, router, storage } = ctx.server;
   const youngFor = config.new_account_hours * 3_600_000;
 

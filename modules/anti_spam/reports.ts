@@ -9,6 +9,7 @@ import { AdhocKey } from '../adhoc/service.js';
 import { BlockingKey, type BlockItem } from '../blocking/service.js';
 import { admins, isAdmin } from './admins.js';
 import type { AntiSpamConfig } from './config.js';
+import { optionalService } from './uses.js';
 import { ReportStore, describeReport, type Report, type StanzaRef } from './store.js';
 
 export const NS_REPORTING = 'urn:xmpp:reporting:1';
@@ -37,11 +38,8 @@ function readReport(item: BlockItem): Omit<Report, 'id' | 'createdAt' | 'reporte
 }
 
 export function setupReports(ctx: ModuleContext<AntiSpamConfig>): void {
-  const blocking = ctx.tryUse(BlockingKey);
-  if (!blocking) {
-    ctx.log.warn('the blocking module is not enabled: abuse reports (XEP-0377) are off');
-    return;
-  }
+  const blocking = optionalService(ctx, BlockingKey, 'blocking', 'abuse reporting (XEP-0377)');
+  if (!blocking) return;
   const store = ReportStore.migrated(ctx.server.storage);
 
   ctx.feature(NS_REPORTING);
@@ -71,7 +69,7 @@ export function setupReports(ctx: ModuleContext<AntiSpamConfig>): void {
     }),
   );
 
-  const adhoc = ctx.tryUse(AdhocKey);
+  const adhoc = optionalService(ctx, AdhocKey, 'adhoc', 'the ad-hoc command listing abuse reports');
   if (!adhoc) return;
   ctx.onUnload(
     adhoc.add({

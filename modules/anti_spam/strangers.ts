@@ -22,6 +22,7 @@ import { form, parseBoolean } from '../../src/xml/data-forms.js';
 import { AdhocKey } from '../adhoc/service.js';
 import { RosterKey, type RosterService } from '../roster/service.js';
 import type { AntiSpamConfig } from './config.js';
+import { optionalService } from './uses.js';
 import { strangersChoice, type StrangersChoice } from './store.js';
 
 export const BLOCK_STRANGERS_NODE = 'urn:starling:anti-spam:block-strangers';
@@ -80,11 +81,8 @@ export class Correspondents {
 export function setupStrangers(ctx: ModuleContext<AntiSpamConfig>): void {
   const { config } = ctx;
   const { router, sessions, hosts } = ctx.server;
-  const roster = ctx.tryUse(RosterKey);
-  if (!roster) {
-    ctx.log.warn('the roster module is not enabled: blocking strangers is off');
-    return;
-  }
+  const roster = optionalService(ctx, RosterKey, 'roster', 'blocking strangers');
+  if (!roster) return;
   const choices = strangersChoice(ctx.server.storage);
   const correspondents = new Correspondents(config.recent_contact_minutes * 60_000);
   ctx.every(60_000, () => correspondents.sweep());
@@ -161,7 +159,7 @@ export function setupStrangers(ctx: ModuleContext<AntiSpamConfig>): void {
   });
 
   // The account's own choice, on its own server.
-  const adhoc = ctx.tryUse(AdhocKey);
+  const adhoc = optionalService(ctx, AdhocKey, 'adhoc', 'the ad-hoc command on strangers');
   if (!adhoc) return;
   ctx.onUnload(
     adhoc.add({

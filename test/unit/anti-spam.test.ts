@@ -3,6 +3,9 @@
 import t from 'tap';
 import { Bucket } from '../../modules/anti_spam/new-accounts.js';
 import { Correspondents } from '../../modules/anti_spam/strangers.js';
+import { builtinModules } from '../../modules/index.js';
+import { ConfigError, parseConfigText } from '../../src/config/load.js';
+import { ModuleRegistry } from '../../src/module-api/loader.js';
 
 t.test('a bucket gives its burst, then its rate', async (t) => {
   const b = new Bucket(2, 3, 0);
@@ -32,4 +35,20 @@ t.test('correspondents: written to for a while, presence until it ends', async (
   t.ok(c.knows('u', 'p599', 0));
   c.sweep(5000);
   t.notOk(c.knows('u', 'p599', 0));
+});
+
+t.test('block_strangers per host; on by default, with strangers allowed', async (t) => {
+  const registry = new ModuleRegistry(builtinModules);
+  const config = parseConfigText(
+    `[modules.anti_spam]\nnew_account_hours = 12\n[hosts."a.example"]\n[hosts."b.example".modules.anti_spam]\nblock_strangers = true\n`,
+    'h.toml',
+    registry,
+  );
+  const a = config.hostOptions.get('a.example')!;
+  const b = config.hostOptions.get('b.example')!;
+  t.ok(a.modules_enabled.includes('anti_spam'), 'enabled by default');
+  t.match(a.modules.anti_spam, { block_strangers: false, allow_local_users: false, new_account_hours: 12 });
+  t.match(b.modules.anti_spam, { block_strangers: true, new_account_hours: 12 }, 'the host overrides one key, keeps the rest');
+  const err = t.throws(() => parseConfigText(`[modules.anti_spam]\nblock_strangers = "yes"\n`, 'bad.toml', registry)) as ConfigError;
+  t.match(err.message, /modules\.anti_spam\.block_strangers/);
 });
