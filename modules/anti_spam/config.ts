@@ -3,6 +3,8 @@
 import { z } from 'zod';
 
 export const AntiSpamConfig = z.strictObject({
+  /** Abuse reports one account may send per hour (kept and told to the admins); past it the block is made, the report dropped. */
+  reports_per_hour: z.number().int().min(1).default(10),
   /** Messages and IQs from JIDs not in the user's roster (no subscription either way) bounce; accounts may opt in or out. */
   block_strangers: z.boolean().default(false),
   /** With block_strangers: users of the server's own hosts count as contacts. */

@@ -9,6 +9,7 @@ import { AdhocKey } from '../adhoc/service.js';
 import { BlockingKey, type BlockItem } from '../blocking/service.js';
 import { admins, isAdmin } from './admins.js';
 import type { AntiSpamConfig } from './config.js';
+import { Bucket } from './bucket.js';
 import { optionalService } from './uses.js';
 import { ReportStore, describeReport, type Report, type StanzaRef } from './store.js';
 
@@ -41,6 +42,16 @@ export function setupReports(ctx: ModuleContext<AntiSpamConfig>): void {
   const blocking = optionalService(ctx, BlockingKey, 'blocking', 'abuse reporting (XEP-0377)');
   if (!blocking) return;
   const store = ReportStore.migrated(ctx.server.storage);
+  // Each reporter's allowance, so one account cannot flood the admins (and the table).
+  const allowances = new Map<string, Bucket>();
+  const allowed = (reporter: string): boolean => {
+    let bucket = allowances.get(reporter);
+    if (!bucket) allowances.set(reporter, (bucket = new Bucket(ctx.config.reports_per_hour / 3600, ctx.config.reports_per_hour)));
+    return bucket.take();
+  };
+  ctx.every(600_000, () => {
+    for (const [reporter, bucket] of allowances) if (bucket.full()) allowances.delete(reporter);
+  });
 
   ctx.feature(NS_REPORTING);
   for (const reason of REASONS) ctx.feature(reason);
@@ -61,6 +72,10 @@ export function setupReports(ctx: ModuleContext<AntiSpamConfig>): void {
         for (const item of items) {
           const report = readReport(item);
           if (!report) continue;
+          if (!allowed(user.toString())) {
+            ctx.log.info({ reporter: user.toString(), reported: report.reported }, `more than ${ctx.config.reports_per_hour} abuse reports in an hour: report dropped, block made`);
+            continue;
+          }
           const stored = await store.add(ctx.domain, { ...report, reporter: user.toString() });
           ctx.log.info({ reporter: stored.reporter, reported: stored.reported, reason: stored.reason }, 'abuse report received');
           await notify(stored);

@@ -305,3 +305,18 @@ t.test('directed presence (a room joined) lets its sender write until it is over
   await room.send(chat(alice.jid, 'left'));
   t.equal(errorCondition(await room.next((el) => el.name === 'message' && isError(el))), 'service-unavailable', 'after unavailable: a stranger again');
 });
+
+t.test('reports_per_hour: past it the block is made, the report dropped', async (t) => {
+  const ts = await startTestServer(t, { modules_enabled: MODULES, admins: ['admin@localhost'], modules: { anti_spam: { reports_per_hour: 1 } } });
+  const [alice, admin] = await users(ts, t, 'alice', 'admin');
+  t.equal((await blockWith(alice, 'one@example.net', report('urn:xmpp:reporting:abuse'))).attrs.type, 'result');
+  t.match((await admin.next((el) => el.name === 'message' && el.attrs.from === DOMAIN)).getChildText('body'), /reported one@example\.net for abuse/);
+  t.equal((await blockWith(alice, 'two@example.net', report('urn:xmpp:reporting:spam'))).attrs.type, 'result', 'the second block is answered');
+  t.same(await blocklist(alice), ['one@example.net', 'two@example.net'], 'and made');
+  t.ok(await nothingArrived(admin, (el) => el.name === 'message', alice), 'the admin is not told again');
+  t.same(
+    (await (await ReportStore.open(ts.server.core.storage)).list(DOMAIN)).map((r) => r.reported),
+    ['one@example.net'],
+    'one report kept',
+  );
+});

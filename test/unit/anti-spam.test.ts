@@ -1,7 +1,7 @@
 // anti_spam's pure parts: the token bucket of new accounts and the bounded memory of whom a
 // user wrote to.
 import t from 'tap';
-import { Bucket } from '../../modules/anti_spam/new-accounts.js';
+import { Bucket } from '../../modules/anti_spam/bucket.js';
 import { Correspondents } from '../../modules/anti_spam/strangers.js';
 import { builtinModules } from '../../modules/index.js';
 import { ConfigError, parseConfigText } from '../../src/config/load.js';
