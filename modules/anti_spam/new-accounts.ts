@@ -1,7 +1,7 @@
 // New accounts: for new_account_hours after an account is created (account.created_at), the
-// messages its clients send to addresses with no subscription either way in its roster are held
-// to new_account_messages_per_second, after a burst of new_account_burst (a token bucket per
-// account, in memory on this node). Past it a message bounces with <policy-violation/> of type
+// messages with a body its clients send to addresses with no subscription either way in its
+// roster are held to new_account_messages_per_second, after a burst of new_account_burst (a
+// token bucket per account, in memory on this node). Past it a message bounces with <policy-violation/> of type
 // wait. The server's own services (rooms, components) do not count.
 import type { Jid } from '../../src/jid.js';
 import type { ModuleContext } from '../../src/module-api/define.js';
@@ -49,7 +49,8 @@ export function setupNewAccounts(ctx: ModuleContext<AntiSpamConfig>): void {
   const check = async ({ stanza, to, origin }: PreRouteEvent): Promise<boolean | void> => {
     if (stanza.attrs.to === undefined || !origin.jid || origin.jid.domain !== ctx.domain) return;
     const type = stanza.attrs.type;
-    if (type === 'error' || type === 'groupchat') return;
+    // What a spammer sends has a body; chat states and receipts to someone written to are free.
+    if (type === 'error' || type === 'groupchat' || !stanza.getChild('body')) return;
     const user = origin.jid.bare;
     if (serverSide(user, to)) return;
     const at = await created(user);

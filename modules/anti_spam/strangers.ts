@@ -107,7 +107,7 @@ export function setupStrangers(ctx: ModuleContext<AntiSpamConfig>): void {
   const serverSide = (from: Jid, user: Jid): boolean => {
     if (from.local === '' && hosts.has(from.domain)) return true;
     if (hosts.has(from.domain)) return false;
-    return router.isLocal(from.domain) || from.domain.endsWith(`.${user.domain}`) || from.domain in ctx.server.config.components;
+    return router.isLocal(from.domain) || from.domain.endsWith(`.${user.domain}`) || Object.hasOwn(ctx.server.config.components, from.domain);
   };
 
   /** Stanzas that pass whoever sent them. */

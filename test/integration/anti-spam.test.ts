@@ -280,6 +280,8 @@ t.test('new accounts write to strangers at a pace', async (t) => {
   t.ok(await nothingArrived(target, isBody('n3'), novice));
   await novice.send(chat('friend@localhost', 'to a contact'));
   t.ok(await friend.next(isBody('to a contact')), 'contacts are not counted');
+  await novice.send(xml('message', { to: 'target@localhost', type: 'chat' }, xml('composing', { xmlns: 'http://jabber.org/protocol/chatstates' })));
+  t.ok(await target.next((el) => el.name === 'message' && !!el.getChild('composing')), 'a chat state without a body is not counted');
   for (const n of [1, 2, 3]) {
     await veteran.send(chat('target@localhost', `v${n}`));
     await target.next(isBody(`v${n}`));
