@@ -11,6 +11,7 @@ import { DOMAIN, startTestServer, type TestServer } from '../helpers/harness.js'
 import { configDir, runStarling } from '../helpers/cli.js';
 import { onPostgres } from '../helpers/databases.js';
 import { ReportStore, strangersChoice } from '../../modules/anti_spam/store.js';
+import { SERVICE, createInstant, groupchatWith, join } from './muc-helpers.js';
 
 const NS_BLOCKING = 'urn:xmpp:blocking';
 const NS_REPORTING = 'urn:xmpp:reporting:1';
@@ -321,4 +322,19 @@ t.test('reports_per_hour: past it the block is made, the report dropped', async 
     ['one@example.net'],
     'one report kept',
   );
+});
+
+t.test('a room on the server is no stranger: its messages and private messages reach the occupant', async (t) => {
+  const ts = await startTestServer(t, { modules_enabled: [...MODULES, 'muc'], modules: { anti_spam: { block_strangers: true } } });
+  const [alice, bob] = await users(ts, t, 'alice', 'bob');
+  const room = `lobby@${SERVICE}`;
+  await createInstant(bob, room, 'bob');
+  await join(alice, room, 'alice');
+  await bob.send(xml('message', { to: room, type: 'groupchat' }, xml('body', {}, 'hello room')));
+  t.ok(await alice.next(groupchatWith('hello room')), 'groupchat');
+  await bob.send(chat(`${room}/alice`, 'psst'));
+  const pm = await alice.next(isBody('psst'));
+  t.equal(pm.attrs.from, `${room}/bob`, 'a private message from an occupant');
+  await bob.send(chat('alice@localhost', 'direct'));
+  t.equal(errorCondition(await bob.next((el) => el.name === 'message' && isError(el))), 'service-unavailable', 'but bob himself is a stranger');
 });
