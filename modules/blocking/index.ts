@@ -38,7 +38,7 @@ import { StanzaError, errorReply } from '../../src/stream/errors.js';
 import { cloneElement } from '../../src/xml/clone.js';
 import { RosterKey, type RosterService } from '../roster/service.js';
 import { isBlockedBy, itemMatches } from './match.js';
-import { BlockingKey, type BlockingService } from './service.js';
+import { BlockingKey, type BlockingService, type BlockItem, type BlockListener } from './service.js';
 import { blockingMigrations } from './migrations.js';
 
 export const NS_BLOCKING = 'urn:xmpp:blocking';
@@ -116,6 +116,7 @@ export default defineModule({
       void pending.get(key)?.then(change, () => {});
     };
 
+    const listeners = new Set<BlockListener>();
     const service: BlockingService = {
       async isBlocked(user, other) {
         if (user.local === '') return false;
@@ -127,6 +128,10 @@ export default defineModule({
       isBlockedNow(user, other) {
         const items = lists.get(user.bare.toString());
         return items && isBlockedBy(items, other);
+      },
+      onBlock(listener) {
+        listeners.add(listener);
+        return () => void listeners.delete(listener);
       },
     };
     ctx.provide(BlockingKey, service);
@@ -201,6 +206,9 @@ export default defineModule({
       const user = accountOf(iq.from);
       const items = parseItems(iq.payload);
       if (items.length === 0) throw new StanzaError('bad-request', '<block/> needs at least one <item/>');
+      const elements = iq.payload.getChildren('item');
+      const blockItems: BlockItem[] = items.map((jid, i) => ({ jid, element: elements[i]! }));
+      for (const listener of listeners) listener.check?.(user, blockItems);
       const jids = [...new Set(items.map((j) => j.toString()))];
       const added = await exclusive(user, async () => {
         const added = await store.update(user.domain, user.local, (list) => {
@@ -214,7 +222,15 @@ export default defineModule({
         updateCache(user, (set) => added.forEach((j) => set.add(j)));
         return added;
       });
-      await router.send(iq.reply());
+      // A listener that fails (a report not stored) makes the answer an error, once the block,
+      // which is stored, has been pushed and acted on.
+      let failure: unknown;
+      try {
+        for (const listener of listeners) await listener.blocked?.(user, blockItems);
+      } catch (err) {
+        failure = err;
+      }
+      if (failure === undefined) await router.send(iq.reply());
       push(user, itemList('block', jids));
       await afterwards('block', () =>
         presenceOnBlock(
@@ -222,6 +238,7 @@ export default defineModule({
           added.map((j) => parseJid(j)),
         ),
       );
+      if (failure !== undefined) throw failure;
     });
 
     ctx.iq.set(NS_BLOCKING, 'unblock', async (iq) => {

@@ -58,8 +58,9 @@ export async function startTestServer(t: Teardown, overrides: Record<string, unk
     accounts: { scram_iterations: 4096 },
     // HTTP on free loopback ports too (5280 and 5281 by default).
     http: { interfaces: ['127.0.0.1'], port: 0, https_interfaces: ['127.0.0.1'], https_port: 0 },
-    // The SOCKS5 proxy (a default module) too (5000 on every interface by default).
-    modules: { proxy65: { interfaces: ['127.0.0.1'], port: 0 } },
+    // The SOCKS5 proxy (a default module) too (5000 on every interface by default). Test
+    // accounts are all new: anti_spam's pace for new accounts is off unless a test turns it on.
+    modules: { proxy65: { interfaces: ['127.0.0.1'], port: 0 }, anti_spam: { new_account_hours: 0 } },
   };
   const registry = new ModuleRegistry(builtinModules);
   const config = validateConfig(deepMerge(base, overrides), 'test', registry);
