@@ -2,7 +2,9 @@
 // messages with a body its clients send to addresses with no subscription either way in its
 // roster are held to new_account_messages_per_second, after a burst of new_account_burst (a
 // token bucket per account, in memory on this node). Past it a message bounces with <policy-violation/> of type
-// wait. The server's own services (rooms, components) do not count.
+// wait. The server's own services (rooms, components) do not count. Only on a host where anyone
+// may register (in-band registration open without invitations): there new accounts are where
+// spam comes from; accounts an admin made, or invited, are trusted.
 import type { Jid } from '../../src/jid.js';
 import type { ModuleContext } from '../../src/module-api/define.js';
 import { preEvents, type PreRouteEvent } from '../../src/module-api/events.js';
@@ -46,8 +48,15 @@ export function setupNewAccounts(ctx: ModuleContext<AntiSpamConfig>): void {
     return router.isLocal(to.domain) || to.domain.endsWith(`.${ctx.domain}`);
   };
 
+  /** Read at each message: `starling reload` may open or close registration. */
+  const registrationOpen = (): boolean => {
+    const options = ctx.host.options;
+    const register = options.modules.register as { allow_registration?: boolean; require_invitation?: boolean } | undefined;
+    return options.modules_enabled.includes('register') && register?.allow_registration === true && register.require_invitation !== true;
+  };
+
   const check = async ({ stanza, to, origin }: PreRouteEvent): Promise<boolean | void> => {
-    if (stanza.attrs.to === undefined || !origin.jid || origin.jid.domain !== ctx.domain) return;
+    if (stanza.attrs.to === undefined || !origin.jid || origin.jid.domain !== ctx.domain || !registrationOpen()) return;
     const type = stanza.attrs.type;
     // What a spammer sends has a body; chat states and receipts to someone written to are free.
     if (type === 'error' || type === 'groupchat' || !stanza.getChild('body')) return;

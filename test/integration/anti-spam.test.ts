@@ -253,10 +253,24 @@ t.test('allow_local_users: users of the server are no strangers', async (t) => {
   t.ok(await alice.next(isBody('neighbour')));
 });
 
-t.test('new accounts write to strangers at a pace', async (t) => {
+const NEW_ACCOUNT_PACE = { new_account_hours: 24, new_account_burst: 2, new_account_messages_per_second: 0.001 };
+
+t.test('where registration is closed (or by invitation), new accounts are not held', async (t) => {
+  for (const register of [{ allow_registration: false }, { allow_registration: true, require_invitation: true }]) {
+    const ts = await startTestServer(t, { modules_enabled: [...MODULES, 'register'], modules: { anti_spam: NEW_ACCOUNT_PACE, register } });
+    const [novice, target] = await users(ts, t, 'novice', 'target');
+    for (const n of [1, 2, 3, 4]) {
+      await novice.send(chat('target@localhost', `n${n}`));
+      await target.next(isBody(`n${n}`));
+    }
+    t.pass(`registration ${JSON.stringify(register)}: past the burst, still delivered`);
+  }
+});
+
+t.test('where anyone may register, new accounts write to strangers at a pace', async (t) => {
   const ts = await startTestServer(t, {
-    modules_enabled: MODULES,
-    modules: { anti_spam: { new_account_hours: 24, new_account_burst: 2, new_account_messages_per_second: 0.001 } },
+    modules_enabled: [...MODULES, 'register'],
+    modules: { anti_spam: NEW_ACCOUNT_PACE, register: { allow_registration: true } },
   });
   await ts.addUser('veteran');
   await ts.server.core.storage.db
