@@ -29,6 +29,7 @@ import vcardAvatar from './vcard-avatar/index.js';
 import proxy65 from './proxy65/index.js';
 import adhoc from './adhoc/index.js';
 import adminAdhoc from './admin_adhoc/index.js';
+import antiSpam from './anti_spam/index.js';
 
 export const builtinModules: ModuleDefinition[] = [
   sasl,
@@ -60,4 +61,5 @@ export const builtinModules: ModuleDefinition[] = [
   proxy65,
   adhoc,
   adminAdhoc,
+  antiSpam,
 ] as ModuleDefinition[];

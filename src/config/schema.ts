@@ -57,6 +57,7 @@ export const HostOptions = z.strictObject({
       'proxy65',
       'adhoc',
       'admin_adhoc',
+      'anti_spam',
     ]),
   /** Module options, `[modules.<name>]`, each checked by that module's own schema. */
   modules: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),

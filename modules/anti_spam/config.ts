@@ -1,0 +1,8 @@
+// The options of the anti_spam module, `[modules.anti_spam]`: each part's own schema, side by side.
+import { z } from 'zod';
+import { RateLimitsConfig } from './rate-limits.js';
+
+export const AntiSpamConfig = z.strictObject({
+  ...RateLimitsConfig.shape,
+});
+export type AntiSpamConfig = z.infer<typeof AntiSpamConfig>;
