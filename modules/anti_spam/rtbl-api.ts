@@ -9,7 +9,9 @@ export interface RtblApi {
   listed(jid: Jid): boolean;
   /** Entries on all the lists together. */
   readonly size: number;
-  /** Calls `listener` after each change of a list (a fetch, an event); returns the undo. */
+  /** Fetches of a whole list that succeeded so far (all lists together). */
+  readonly fetches: number;
+  /** Calls `listener` after each fetch of a list and each change (an event); returns the undo. */
   onUpdate(listener: () => void): () => void;
 }
 

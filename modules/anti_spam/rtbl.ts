@@ -4,8 +4,9 @@
 // notifications (a published item lists an address, a retracted one lifts it, a purge or a
 // deletion empties the list). Each list is kept in memory and in storage (a service archive,
 // on SQLite and PostgreSQL), so it applies from the start after a restart, before the service
-// answers again. The host subscribes and fetches again at start, every `rtbl_refresh`
-// seconds (what a lost server-to-server link made us miss), and after a failure with backoff.
+// answers again. The host subscribes and fetches again at start, when the list's server
+// connects to us again after a lost link ('s2s/linked': events published meanwhile are lost),
+// every `rtbl_refresh` seconds, and after a failure with backoff.
 //
 // Applied to what comes from other servers ('stanza/in'): messages and presence subscription
 // requests from a listed address are dropped; and, through RtblKey, to MUC joins ([modules.muc]
@@ -55,6 +56,8 @@ class Blocklist {
   private retryMs = FIRST_RETRY_MS;
   private stopped = false;
   private saving: Promise<void> = Promise.resolve();
+  private syncing = false;
+  fetches = 0;
 
   constructor(
     private readonly ctx: ModuleContext<unknown>,
@@ -89,6 +92,11 @@ class Blocklist {
     this.schedule(0);
   }
 
+  /** The service's server connected to us again (a link was lost, events may be missed): subscribe and fetch now. */
+  resync(): void {
+    if (!this.syncing) this.schedule(0);
+  }
+
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
@@ -102,6 +110,7 @@ class Blocklist {
   }
 
   private async sync(): Promise<void> {
+    this.syncing = true;
     try {
       await this.request('set', xml('subscribe', { node: this.node, jid: this.ctx.domain }));
       const result = await this.request('get', xml('items', { node: this.node }));
@@ -118,12 +127,15 @@ class Blocklist {
       }
       this.ctx.log.info({ service: this.key, entries: this.entries.size }, 'blocklist fetched');
       this.retryMs = FIRST_RETRY_MS;
+      this.fetches++;
       this.schedule(this.refreshMs);
-      if (!same) this.changed();
+      this.changed();
     } catch (err) {
       this.ctx.log.warn({ service: this.key, err: (err as Error).message, retryInSeconds: this.retryMs / 1000 }, 'blocklist: subscribing or fetching failed; trying again');
       this.schedule(this.retryMs);
       this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
+    } finally {
+      this.syncing = false;
     }
   }
 
@@ -197,6 +209,9 @@ export async function setupRtbl(ctx: ModuleContext<unknown>, options: RtblConfig
     get size() {
       return size();
     },
+    get fetches() {
+      return lists.reduce((n, list) => n + list.fetches, 0);
+    },
     onUpdate(listener) {
       listeners.add(listener);
       return () => void listeners.delete(listener);
@@ -234,6 +249,12 @@ export async function setupRtbl(ctx: ModuleContext<unknown>, options: RtblConfig
     },
     Priority.GATE,
   );
+
+  // A link from a list's server set up again: what was published meanwhile did not reach us.
+  ctx.hook('s2s/linked', ({ remote, direction }) => {
+    if (direction !== 'in') return;
+    for (const list of lists) if (list.service.domain === remote) list.resync();
+  });
 
   for (const list of lists) list.start();
   ctx.onUnload(() => lists.forEach((list) => list.stop()));

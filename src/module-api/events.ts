@@ -55,6 +55,12 @@ export interface HookEvents extends RoutingEvents {
    * dropped; a StanzaError thrown goes back to the sender (rate limits, blocklists).
    */
   'stanza/in': RouteEvent;
+  /**
+   * A remote domain authenticated on a server stream with one of ours: a link to it is up
+   * (again, after one was lost). Fired on the host of the local domain (for a service domain,
+   * its host) without waiting; 'in' when the remote server connected to us.
+   */
+  's2s/linked': { local: string; remote: string; direction: 'in' | 'out' };
   /** A message for an account with no session to take it (offline storage hooks in here). */
   'message/offline': RouteEvent;
   /**

@@ -212,7 +212,7 @@ export class Router {
     const host = this.deps.hosts.get(to.domain);
     if (!origin && !this.isLocal(from.domain)) {
       // From another server: its gate ('stanza/in': rate limits, blocklists) first.
-      const gate = host ?? this.hostOfService(to.domain);
+      const gate = host ?? this.hostOf(to.domain);
       if (gate?.hooks.has('stanza/in') && (await gate.hooks.fireRoute('stanza/in', event))) return;
     }
     if (!host) {
@@ -233,8 +233,10 @@ export class Router {
     return this.toFull(host, event, serialized);
   }
 
-  /** The host a service domain belongs to: the one it is a subdomain of, else the first. */
-  private hostOfService(domain: string): Host | undefined {
+  /** The host of a served domain: itself, or for a service domain the host it is a subdomain of, else the first. */
+  hostOf(domain: string): Host | undefined {
+    const host = this.deps.hosts.get(domain);
+    if (host) return host;
     for (const [name, host] of this.deps.hosts) if (domain.endsWith(`.${name}`)) return host;
     return this.deps.hosts.values().next().value;
   }

@@ -12,6 +12,7 @@ import type { Element } from '@xmpp/xml';
 import { parseJid } from '../../src/jid.js';
 import { RtblKey, type RtblApi } from '../../modules/anti_spam/rtbl-api.js';
 import { nothingArrived } from '../helpers/clients.js';
+import { cuttableProxy } from '../helpers/tcp-proxy.js';
 import { PUBSUB, dataForm, iq } from '../helpers/pubsub.js';
 import { FEDERATION_MODULES, connectTo, errorCondition, link, startFederated, xml, type FedClient, type FederatedServer } from './s2s-helpers.js';
 import { createInstant, isSelfPresence, join } from './muc-helpers.js';
@@ -20,6 +21,8 @@ const SERVICE = 'pubsub.a.localhost';
 const NODE = 'muc_bans_sha256';
 const ROOM = 'lounge@conference.b.localhost';
 const hash = (s: string) => createHash('sha256').update(s).digest('hex');
+/** A list entry as xmppbl.org publishes them: the hash as the item id, a spam report as its payload. */
+const reportItem = (jid: string) => xml('item', { id: hash(jid) }, xml('report', { xmlns: 'urn:xmpp:reporting:1', reason: 'urn:xmpp:reporting:spam' }));
 const isBody = (body: string) => (el: Element) => el.name === 'message' && el.attrs.type !== 'error' && el.getChildText('body') === body;
 const isSubscribe = (from: string) => (el: Element) => el.name === 'presence' && el.attrs.type === 'subscribe' && el.attrs.from === from;
 
@@ -73,9 +76,7 @@ t.test('a blocklist on a remote pubsub node blocks, lifts, and survives a restar
   const create = await pubsub(xml('create', { node: NODE }), xml('configure', {}, dataForm(`${PUBSUB}#node_config`, { 'pubsub#max_items': 'max' })));
   t.equal(create.attrs.type, 'result', 'the list node is created on a') || t.comment(create.toString());
   const listJid = async (jid: string) => {
-    const published = await pubsub(
-      xml('publish', { node: NODE }, xml('item', { id: hash(jid) }, xml('report', { xmlns: 'urn:xmpp:reporting:1', reason: 'urn:xmpp:reporting:spam' }))),
-    );
+    const published = await pubsub(xml('publish', { node: NODE }, reportItem(jid)));
     t.equal(published.attrs.type, 'result', `${jid} listed`) || t.comment(published.toString());
   };
   await listJid('spam@a.localhost');
@@ -146,4 +147,42 @@ t.test('a blocklist on a remote pubsub node blocks, lifts, and survives a restar
   await spam2.send(xml('message', { to: bob.jid, type: 'chat' }, xml('body', {}, 'spam2')));
   await afterwards(spam2, 'spam2');
   t.ok(await nothingArrived(bob, isBody('spam2')), 'the JID listed while b was down is blocked too');
+});
+
+t.test('after a lost link, the list is fetched again as soon as its server connects back', async (t) => {
+  const a = await startFederated(t, 'a.localhost', {}, { modules_enabled: [...FEDERATION_MODULES, 'caps', 'pubsub'] });
+  await a.user('mod');
+  const mod = await connectTo(a, 'mod');
+  t.teardown(() => mod.stop());
+  const pubsub = (...children: Element[]) => iq(mod, 'set', xml('pubsub', { xmlns: PUBSUB }, ...children), SERVICE);
+  await pubsub(xml('create', { node: NODE }), xml('configure', {}, dataForm(`${PUBSUB}#node_config`, { 'pubsub#max_items': 'max' })));
+  const listJid = async (jid: string) => t.equal((await pubsub(xml('publish', { node: NODE }, reportItem(jid)))).attrs.type, 'result', `${jid} listed`);
+  const listed = (jid: string) => (api: RtblApi) => api.listed(parseJid(jid));
+  await listJid('x1@a.localhost');
+
+  const b = await startFederated(
+    t,
+    'b.localhost',
+    {},
+    {
+      modules_enabled: [...FEDERATION_MODULES, 'anti_spam'],
+      modules: { anti_spam: { rtbl: [{ service: SERVICE, node: NODE }] } },
+    },
+  );
+  // a reaches b through a proxy the test cuts; b reaches a (and its pubsub service) directly.
+  const proxy = await cuttableProxy({ host: '127.0.0.1', port: b.s2sPort });
+  t.teardown(() => proxy.close());
+  link(a, b);
+  a.server.s2s.addRoute(b.domain, `127.0.0.1:${proxy.port}`);
+  b.server.s2s.addRoute(SERVICE, `127.0.0.1:${a.s2sPort}`);
+  await listsUntil(b, (api) => api.fetches === 1 && listed('x1@a.localhost')(api));
+  t.pass('b subscribed and fetched the list');
+
+  proxy.cut();
+  await listJid('x2@a.localhost');
+  t.notOk(rtblOf(b).listed(parseJid('x2@a.localhost')), 'published while the link is down: b does not know');
+  proxy.restore();
+  await listJid('x3@a.localhost');
+  await listsUntil(b, (api) => api.fetches === 2 && listed('x2@a.localhost')(api) && listed('x3@a.localhost')(api));
+  t.pass('a connected back to deliver x3: b fetched the list again and has x2 too');
 });
