@@ -56,7 +56,9 @@ t.test('a client session over its message burst bounces with policy-violation, t
   );
   send('m7');
   t.equal(await flooder.streamError(), 'policy-violation', 'past close_after refusals in a row, the stream ends with policy-violation');
-  t.equal(ts.server.core.counters.get('rate_limited_total', { kind: 'message', scope: 'c2s' }), 5, 'five refusals counted (the fifth closed the stream)');
+  const port = ts.server.core.http.addresses.find((a) => !a.secure)!.port;
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  t.match(metrics, /^starling_rate_limited_total\{kind="message",scope="c2s"\} 5$/m, 'five refusals on /metrics (the fifth closed the stream)');
 
   await aliceOther.send(xml('message', { to: bob.jid, type: 'chat' }, xml('body', {}, 'still here')));
   await bob.next(isBody('still here'));

@@ -3,7 +3,7 @@
 // address ([modules.anti_spam] rtbl). Publishing the SHA-256 of a JID blocks its messages,
 // subscription requests and MUC joins on b; retracting it lifts that; a restarted b applies
 // the stored list at once and fetches it again (what was published while it was down).
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -12,6 +12,7 @@ import type { Element } from '@xmpp/xml';
 import { parseJid } from '../../src/jid.js';
 import { RtblKey, type RtblApi } from '../../modules/anti_spam/rtbl-api.js';
 import { nothingArrived } from '../helpers/clients.js';
+import { onPostgres } from '../helpers/databases.js';
 import { cuttableProxy } from '../helpers/tcp-proxy.js';
 import { PUBSUB, dataForm, iq } from '../helpers/pubsub.js';
 import { FEDERATION_MODULES, connectTo, errorCondition, link, startFederated, xml, type FedClient, type FederatedServer } from './s2s-helpers.js';
@@ -44,7 +45,8 @@ function listsUntil(b: FederatedServer, check: (api: RtblApi) => boolean): Promi
   });
 }
 
-t.test('a blocklist on a remote pubsub node blocks, lifts, and survives a restart', async (t) => {
+/** b's storage: `storage` overrides (PostgreSQL), else SQLite in its data directory. */
+async function blocksLiftsSurvives(t: Test, storage: Record<string, unknown>) {
   const a = await startFederated(t, 'a.localhost', {}, { modules_enabled: [...FEDERATION_MODULES, 'caps', 'pubsub'] });
   const bDir = mkdtempSync(path.join(os.tmpdir(), 'starling-rtbl-'));
   t.teardown(() => rmSync(bDir, { recursive: true, force: true }));
@@ -55,6 +57,7 @@ t.test('a blocklist on a remote pubsub node blocks, lifts, and survives a restar
       {},
       {
         data_dir: bDir,
+        ...storage,
         modules_enabled: [...FEDERATION_MODULES, 'muc', 'anti_spam'],
         modules: { anti_spam: { rtbl: [{ service: SERVICE, node: NODE }] } },
       },
@@ -147,7 +150,11 @@ t.test('a blocklist on a remote pubsub node blocks, lifts, and survives a restar
   await spam2.send(xml('message', { to: bob.jid, type: 'chat' }, xml('body', {}, 'spam2')));
   await afterwards(spam2, 'spam2');
   t.ok(await nothingArrived(bob, isBody('spam2')), 'the JID listed while b was down is blocked too');
-});
+}
+
+t.test('a blocklist on a remote pubsub node blocks, lifts, and survives a restart', (t) => blocksLiftsSurvives(t, {}));
+
+t.test('the same with the list stored on PostgreSQL', (t) => onPostgres(t, 'rtbl', (overrides) => blocksLiftsSurvives(t, overrides)));
 
 t.test('after a lost link, the list is fetched again as soon as its server connects back', async (t) => {
   const a = await startFederated(t, 'a.localhost', {}, { modules_enabled: [...FEDERATION_MODULES, 'caps', 'pubsub'] });
