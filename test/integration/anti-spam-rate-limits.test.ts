@@ -7,6 +7,7 @@ import t, { type Test } from 'tap';
 import type { Element } from '@xmpp/xml';
 import { connect, errorCondition, nothingArrived, rawLogin, rawRoundTrip, xml, type RawStream } from '../helpers/clients.js';
 import { startTestServer } from '../helpers/harness.js';
+import { RawWebSocket, wsLogin } from '../helpers/websocket.js';
 import { REDIS_URL, redisReachable, useService } from '../helpers/services.js';
 import { FEDERATION_MODULES, connectTo, link, startFederated } from './s2s-helpers.js';
 
@@ -63,6 +64,22 @@ t.test('a client session over its message burst bounces with policy-violation, t
   await aliceOther.send(xml('message', { to: bob.jid, type: 'chat' }, xml('body', {}, 'still here')));
   await bob.next(isBody('still here'));
   t.pass('the other session of the same account is still up and unlimited');
+});
+
+t.test('a WebSocket session is limited the same way', async (t) => {
+  const ts = await startTestServer(t, { modules_enabled: MODULES, modules: { anti_spam: { messages_per_second: 0.001, burst: 1, close_after: 1 } } });
+  await ts.addUser('alice');
+  const web = await RawWebSocket.connect(`ws://127.0.0.1:${ts.server.core.http.addresses.find((a) => !a.secure)!.port}/xmpp-websocket`);
+  t.teardown(() => web.cut());
+  const jid = await wsLogin(web, 'alice', 'browser');
+  const send = (id: string) => web.write(`<message xmlns='jabber:client' to='${jid}' type='chat' id='${id}'><body>${id}</body></message>`);
+  send('w1');
+  await web.until(() => web.elements.find((e) => e.attrs.id === 'w1' && e.attrs.type === 'chat'));
+  send('w2');
+  const bounced = await web.until(() => web.elements.find((e) => e.attrs.id === 'w2' && e.attrs.type === 'error'));
+  t.equal(errorCondition(bounced), 'policy-violation', 'the second message bounces with policy-violation');
+  send('w3');
+  t.equal(await web.streamError(), 'policy-violation', 'the second refusal in a row ends the stream');
 });
 
 t.test('IQs have their own bucket; a stanza within the limit resets the run', async (t) => {
