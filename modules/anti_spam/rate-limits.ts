@@ -80,7 +80,7 @@ class Usage {
 
 const UsageKey = sessionKey<Usage>('anti_spam.rate');
 
-const tooFast = (kind: StanzaKind) => new StanzaError('policy-violation', `too many ${kind === 'presence' ? 'presence' : kind} stanzas; wait a moment and try again`, 'wait');
+const tooFast = (kind: StanzaKind) => new StanzaError('policy-violation', `too many ${kind} stanzas; wait a moment and try again`, 'wait');
 const REFUSALS: Record<StanzaKind, StanzaError> = { message: tooFast('message'), presence: tooFast('presence'), iq: tooFast('iq') };
 const LABELS = {
   c2s: { message: { kind: 'message', scope: 'c2s' }, presence: { kind: 'presence', scope: 'c2s' }, iq: { kind: 'iq', scope: 'c2s' } },
