@@ -10,6 +10,7 @@ export const COUNTERS = {
   routing_storage_failures_total: { help: 'A stanza could not be routed because storage failed: its sender got an error', labels: [] },
   stanzas_routed_total: { help: 'Stanzas routed, by kind', labels: ['kind'] },
   logins_total: { help: 'Client authentications that succeeded, by SASL mechanism', labels: ['mechanism'] },
+  rate_limited_total: { help: 'Stanzas refused by the rate limits (anti_spam), by kind and scope (c2s session or s2s domain)', labels: ['kind', 'scope'] },
   auth_failures_total: { help: 'Client authentications refused for their credentials, by SASL mechanism', labels: ['mechanism'] },
 } as const satisfies Record<string, { help: string; labels: readonly string[] }>;
 

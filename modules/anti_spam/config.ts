@@ -1,6 +1,9 @@
 // The options of the anti_spam module, [modules.anti_spam] (per host under
-// [hosts."example.org".modules.anti_spam]). The sections add their options here.
+// [hosts."example.org".modules.anti_spam]): those of reports, strangers and new accounts here,
+// and each other part's own schema, side by side.
 import { z } from 'zod';
+import { RateLimitsConfig } from './rate-limits.js';
+import { RtblConfig } from './rtbl.js';
 
 export const AntiSpamConfig = z.strictObject({
   /** Abuse reports one account may send per hour (kept and told to the admins); past it the block is made, the report dropped. */
@@ -17,5 +20,7 @@ export const AntiSpamConfig = z.strictObject({
   new_account_messages_per_second: z.number().positive().default(1),
   /** How many such messages a new account may send at once before the rate applies. */
   new_account_burst: z.number().int().min(1).default(10),
+  ...RateLimitsConfig.shape,
+  ...RtblConfig.shape,
 });
 export type AntiSpamConfig = z.infer<typeof AntiSpamConfig>;

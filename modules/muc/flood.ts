@@ -4,35 +4,12 @@
 // Moderators are not limited (they are who would deal with a flood).
 import { performance } from 'node:perf_hooks';
 import { StanzaError } from '../../src/stream/errors.js';
+import { TokenBucket, type BucketLimit } from '../../src/token-bucket.js';
 
-export interface FloodLimit {
-  /** Messages per second, on average; 0: no limit. */
-  rate: number;
-  /** Messages at once before the rate applies. */
-  burst: number;
-}
+/** Messages per second, on average (0: no limit), and messages at once before the rate applies. */
+export type FloodLimit = BucketLimit;
 
-export class TokenBucket {
-  private tokens: number;
-  private last: number;
-
-  constructor(
-    private readonly limit: FloodLimit,
-    now: number,
-  ) {
-    this.tokens = limit.burst;
-    this.last = now;
-  }
-
-  /** Takes one token if there is one; false when the bucket is empty. */
-  take(now: number): boolean {
-    this.tokens = Math.min(this.limit.burst, this.tokens + ((now - this.last) / 1000) * this.limit.rate);
-    this.last = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
-  }
-}
+export { TokenBucket };
 
 /** What is limited: the occupant's role, and its bucket (made on its first message). */
 interface Limited {

@@ -11,6 +11,7 @@ import { defineModule } from '../../src/module-api/define.js';
 import { MucKey } from './api.js';
 import { MucService } from './service.js';
 import { MucStore, mucMigrations } from './store.js';
+import { RtblKey } from '../anti_spam/rtbl-api.js';
 
 export type { ArchivedRoom, MucApi, RoomArchive, RoomMessageEvent } from './api.js';
 
@@ -43,6 +44,8 @@ export const MucConfig = z.strictObject({
   message_rate: z.number().min(0).default(1),
   /** Groupchat messages an occupant may send at once before message_rate applies. */
   message_burst: z.number().int().min(1).default(10),
+  /** Joins from addresses on the host's real-time blocklists (anti_spam rtbl) are refused (forbidden). */
+  rtbl_ban: z.boolean().default(true),
 });
 
 export default defineModule({
@@ -65,6 +68,7 @@ export default defineModule({
       creation: config.room_creation,
       locking: { enabled: config.room_locking, autoUnlockMs: config.room_lock_timeout * 1000 },
       admins: config.admins,
+      blocklisted: config.rtbl_ban ? (jid) => ctx.tryUse(RtblKey)?.listed(jid) ?? false : undefined,
       router: ctx.server.router,
       isHost: (d) => hosts.has(d),
       store,

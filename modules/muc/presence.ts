@@ -60,6 +60,7 @@ async function enter(room: Room, stanza: Element, from: Jid, to: Jid, created: b
   const nick = to.resource;
   if (room.locked && affiliation !== 'owner') throw new StanzaError('item-not-found', 'the room is being created');
   if (affiliation === 'outcast') throw new StanzaError('forbidden', 'you are banned from this room');
+  if (affiliation === 'none' && room.service.blocklisted(bare)) throw new StanzaError('forbidden', 'you are on a blocklist of this service');
   if (room.config.membersOnly && affiliation === 'none') throw new StanzaError('registration-required', 'the room is members-only');
   const holder = room.occupants.get(nick);
   if (holder && !holder.bare.equals(bare)) throw new StanzaError('conflict', 'that nickname is in use');

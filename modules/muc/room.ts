@@ -41,6 +41,8 @@ export interface RoomService {
   recipient(jid: Jid): Recipient;
   /** Service administrators are owners of every room. */
   isServiceAdmin(bare: Jid): boolean;
+  /** Whether an address is on a blocklist the service applies to joins ([modules.muc] rtbl_ban). */
+  blocklisted(bare: Jid): boolean;
   /** Writes the whole room (it is, or just became, persistent). */
   save(room: Room): Promise<void>;
   /** Writes the configuration and subject of a persistent room. */

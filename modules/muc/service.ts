@@ -42,6 +42,8 @@ export interface MucServiceOptions {
   locking: { enabled: boolean; autoUnlockMs: number };
   /** Bare JIDs that own every room. */
   admins: string[];
+  /** Whether an address is on a blocklist (anti_spam rtbl): its joins are refused, unless affiliated. */
+  blocklisted?: (bare: Jid) => boolean;
   router: Router;
   /** Whether a domain is one this server serves to clients (its users' deliveries can be awaited). */
   isHost(domain: string): boolean;
@@ -245,6 +247,10 @@ export class MucService implements RoomService, MucApi {
 
   recipient(jid: Jid): Recipient {
     return new Recipient(jid, this.options.isHost(jid.domain));
+  }
+
+  blocklisted(bare: Jid): boolean {
+    return this.options.blocklisted?.(bare) ?? false;
   }
 
   isServiceAdmin(bare: Jid): boolean {

@@ -48,6 +48,19 @@ export interface HookEvents extends RoutingEvents {
    * while the connection is gone). `from` is the parsed sender when the router knew it.
    */
   'stanza/out': { session: Session; stanza: Element; from?: Jid };
+  /**
+   * A stanza from another server (its sender's domain is not served here), before it is
+   * routed: fired on the host it is addressed to (for a service domain, the host it is a
+   * subdomain of, else the first host), for every kind and target, services included. Stop =
+   * dropped; a StanzaError thrown goes back to the sender (rate limits, blocklists).
+   */
+  'stanza/in': RouteEvent;
+  /**
+   * A remote domain authenticated on a server stream with one of ours: a link to it is up
+   * (again, after one was lost). Fired on the host of the local domain (for a service domain,
+   * its host) without waiting; 'in' when the remote server connected to us.
+   */
+  's2s/linked': { local: string; remote: string; direction: 'in' | 'out' };
   /** A message for an account with no session to take it (offline storage hooks in here). */
   'message/offline': RouteEvent;
   /**

@@ -229,6 +229,11 @@ export class Router {
     }
 
     const host = this.deps.hosts.get(to.domain);
+    if (!origin && !this.isLocal(from.domain)) {
+      // From another server: its gate ('stanza/in': rate limits, blocklists) first.
+      const gate = host ?? this.hostOf(to.domain);
+      if (gate?.hooks.has('stanza/in') && (await gate.hooks.fireRoute('stanza/in', event))) return;
+    }
     if (!host) {
       const service = this.domains.get(to.domain);
       if (service) return service(stanza, from, to);
@@ -245,6 +250,14 @@ export class Router {
     if (target === 'host') return this.toHost(host, event);
     if (target === 'bare') return this.toBare(host, event, event.stanza.attrs.to === undefined);
     return this.toFull(host, event, serialized);
+  }
+
+  /** The host of a served domain: itself, or for a service domain the host it is a subdomain of, else the first. */
+  hostOf(domain: string): Host | undefined {
+    const host = this.deps.hosts.get(domain);
+    if (host) return host;
+    for (const [name, host] of this.deps.hosts) if (domain.endsWith(`.${name}`)) return host;
+    return this.deps.hosts.values().next().value;
   }
 
   private anyHost(from: Jid): Host | undefined {

@@ -26,6 +26,8 @@ export interface S2sContext {
   verify(local: string, remote: string, streamId: string, key: string): Promise<Verdict>;
   /** Hands an authenticated incoming stanza to the router (addresses checked and prepared). */
   deliver(stanza: Element): Promise<void>;
+  /** A remote domain authenticated with a local one on a stream ('s2s/linked'). */
+  linked(local: string, remote: string, direction: 'in' | 'out'): void;
   /** Sends the error reply of a stanza we could not deliver back to its (local) sender. */
   bounce(stanza: Element, condition: StanzaErrorCondition, text: string): void;
 }

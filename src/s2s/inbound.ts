@@ -290,6 +290,7 @@ export class InboundStream {
     this.pairs.add(`${remote} ${local}`);
     if (!this.methods.has(remote)) this.methods.set(remote, method);
     this.log.info({ remote, local, method, tls: this.secure }, 'remote domain authenticated');
+    this.ctx.linked(local, remote, 'in');
     this.lastStanza = Date.now();
     this.armIdle();
   }

@@ -62,6 +62,7 @@ export class S2sManager {
       },
       verify: (local, remote, id, key) => this.verify(local, remote, id, key),
       deliver: (stanza) => core.router.route(stanza),
+      linked: (local, remote, direction) => void core.router.hostOf(local)?.hooks.fire('s2s/linked', { local, remote, direction }),
       bounce: (stanza, condition, text) => core.router.bounce(stanza, new StanzaError(condition, text)),
     };
     this.listeners = new S2sListeners(options, tlsConfig, this.log, (socket, directTls) => this.accept(socket, directTls));

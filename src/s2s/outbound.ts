@@ -330,6 +330,7 @@ export class OutboundStream {
     this.authMethod = method;
     clearTimeout(this.deadline);
     this.log.info({ method, queued: this.queue.length, tls: this.secure }, 'authenticated: stanzas flow');
+    this.ctx.linked(this.local, this.remote, 'out');
     this.lastActivity = Date.now();
     for (const stanza of this.queue.splice(0)) this.stream!.send(stanza);
     this.sendVerifies();
