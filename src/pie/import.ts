@@ -23,6 +23,8 @@ const NS_PUBSUB_OWNER = 'http://jabber.org/protocol/pubsub#owner';
 const NS_DELAY = 'urn:xmpp:delay';
 const SUBSCRIPTIONS: readonly string[] = ['none', 'to', 'from', 'both'];
 const AFFILIATIONS: readonly string[] = ['owner', 'publisher', 'member', 'outcast'];
+const DIGEST_BYTES: Record<string, number> = { 'SCRAM-SHA-1': 20, 'SCRAM-SHA-256': 32 };
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
 /** A problem with one account's data: the account is not imported (or not completely). */
 export class ImportProblem extends Error {}
@@ -52,7 +54,18 @@ function credentials(user: Element): StoredCredential[] {
     const storedKey = c.getChildText('stored-key')?.trim();
     if (!Number.isSafeInteger(iterations) || iterations < 1 || !salt || !serverKey || !storedKey)
       throw new ImportProblem(`its <scram-credentials mechanism="${mechanism}"/> is incomplete`);
-    out.push({ mechanism, iterations, salt, serverKey, storedKey });
+    const size = DIGEST_BYTES[mechanism];
+    if (Buffer.from(storedKey, 'base64').length === size && Buffer.from(serverKey, 'base64').length === size) {
+      out.push({ mechanism, iterations, salt, serverKey, storedKey });
+      continue;
+    }
+    // ejabberd (23.01) keeps its keys and salt base64-encoded and encodes them once more in the file.
+    const inner = (b64: string) => Buffer.from(b64, 'base64').toString('latin1');
+    const unwrapped = [salt, serverKey, storedKey].map(inner);
+    if (!unwrapped.every((v) => BASE64.test(v)) || Buffer.from(unwrapped[2]!, 'base64').length !== size || Buffer.from(unwrapped[1]!, 'base64').length !== size) {
+      throw new ImportProblem(`its <scram-credentials mechanism="${mechanism}"/> keys are not ${size} bytes long`);
+    }
+    out.push({ mechanism, iterations, salt: unwrapped[0]!, serverKey: unwrapped[1]!, storedKey: unwrapped[2]! });
   }
   return out;
 }
