@@ -44,8 +44,57 @@ export async function populatePeer(t: Test, port: number): Promise<void> {
   await Promise.all([alice.stop(), bob.stop()]);
 }
 
-/** `starling import <paths>` into a fresh data directory; alice and bob log in with their old passwords and find their rosters and alice's vCard. */
-export async function importAndCheck(t: Test, paths: string[]): Promise<void> {
+const NOTES = 'eu.example.notes';
+const PRIVATE = 'jabber:iq:private';
+const chat = (to: string, body: string) => xml('message', { to, type: 'chat', id: body.replace(/\W/g, '') }, xml('body', {}, body));
+
+/**
+ * More for a server with PEP, private XML storage and a message archive (Prosody's mod_pep,
+ * mod_private, mod_mam): alice publishes a PEP item, stores private XML, and she and bob chat.
+ */
+export async function populateExtras(t: Test, port: number): Promise<void> {
+  const alice = await client(port, 'alice');
+  const bob = await client(port, 'bob');
+  t.teardown(() => Promise.all([alice.stop(), bob.stop()]));
+  const item = xml('item', { id: 'n1' }, xml('note', { xmlns: NOTES }, 'down the rabbit hole'));
+  await iq(alice, 'set', xml('pubsub', { xmlns: 'http://jabber.org/protocol/pubsub' }, xml('publish', { node: NOTES }, item)));
+  await iq(alice, 'set', xml('query', { xmlns: PRIVATE }, xml('prefs', { xmlns: 'exodus:prefs' }, xml('defaultnick', {}, 'Alice'))));
+  await alice.send(chat(`bob@${DOMAIN}`, 'hello bob'));
+  await bob.next((el) => el.name === 'message' && el.getChildText('body') === 'hello bob', 10_000);
+  await bob.send(chat(`alice@${DOMAIN}`, 'hello alice'));
+  await alice.next((el) => el.name === 'message' && el.getChildText('body') === 'hello alice', 10_000);
+  await Promise.all([alice.roundTrip(), bob.roundTrip()]);
+  await Promise.all([alice.stop(), bob.stop()]);
+}
+
+/** What populateExtras left, seen by alice on Starling. */
+export async function checkExtras(t: Test, alice: TestClient): Promise<void> {
+  const items = await iq(alice, 'get', xml('pubsub', { xmlns: 'http://jabber.org/protocol/pubsub' }, xml('items', { node: NOTES })));
+  const got = items.getChild('pubsub')?.getChild('items')?.getChildren('item') ?? [];
+  t.same(
+    got.map((i) => [i.attrs.id, i.getChildText('note', NOTES)]),
+    [['n1', 'down the rabbit hole']],
+    "alice's PEP item",
+  );
+  const prefs = await iq(alice, 'get', xml('query', { xmlns: PRIVATE }, xml('prefs', { xmlns: 'exodus:prefs' })));
+  t.equal(prefs.getChild('query')?.getChild('prefs', 'exodus:prefs')?.getChildText('defaultnick'), 'Alice', "alice's private XML");
+  const id = `mam${++ids}`;
+  await alice.send(xml('iq', { type: 'set', id }, xml('query', { xmlns: 'urn:xmpp:mam:2', queryid: id })));
+  const bodies: string[] = [];
+  for (;;) {
+    const el = await alice.next((e) => (e.name === 'message' && e.getChild('result', 'urn:xmpp:mam:2')?.attrs.queryid === id) || (e.name === 'iq' && e.attrs.id === id), 10_000);
+    if (el.name === 'iq') break;
+    const body = el.getChild('result')?.getChild('forwarded')?.getChild('message')?.getChildText('body');
+    if (body) bodies.push(body);
+  }
+  t.same(bodies, ['hello bob', 'hello alice'], "alice's archive, in order");
+}
+
+/**
+ * `starling import <paths>` into a fresh data directory; alice and bob log in with their old
+ * passwords and find their rosters and alice's vCard (and `extras`, with alice's client).
+ */
+export async function importAndCheck(t: Test, paths: string[], extras?: (alice: TestClient) => Promise<void>): Promise<void> {
   const c = configDir(t, 'pie-import', (dir) => `data_dir = "${dir}/data"\n`);
   const imported = runStarling(['import', ...paths, '--config', c.config]);
   t.equal(imported.code, 0, `starling import: ${imported.out}${imported.err}`);
@@ -77,4 +126,5 @@ export async function importAndCheck(t: Test, paths: string[]): Promise<void> {
   );
   const vcard = await iq(alice, 'get', xml('vCard', { xmlns: 'vcard-temp' }));
   t.equal(vcard.getChild('vCard', 'vcard-temp')?.getChildText('FN'), 'Alice Liddell', "alice's vCard");
+  if (extras) await extras(alice);
 }

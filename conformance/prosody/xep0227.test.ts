@@ -1,7 +1,7 @@
 // Import from Prosody: accounts made on Debian's Prosody (0.12) and filled by real clients
-// (roster, subscription, vCard) are exported by Prosody's own prosody-migrator to its xep0227
+// (roster, subscription, vCard, PEP item, private XML, archived messages) are exported by Prosody's own prosody-migrator to its xep0227
 // store (one file per account, SCRAM-SHA-1 keys) and imported with `starling import`; the users
-// log in to Starling with their old passwords and find their rosters and vCard.
+// log in to Starling with their old passwords and find it all.
 //
 // prosody-migrator 0.12 has no option for where the xep0227 store writes: the store writes to
 // Prosody's data path, which the migrator takes from the CFG_DATADIR its script sets. The run
@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import os from 'node:os';
 import path from 'node:path';
 import { asUser, handOver, selfSigned, which } from '../helpers/daemon.js';
-import { DOMAIN, USERS, importAndCheck, populatePeer } from '../helpers/xep0227.js';
+import { DOMAIN, USERS, checkExtras, importAndCheck, populateExtras, populatePeer } from '../helpers/xep0227.js';
 import { freePort, needProsody, prosodyVersion, startProsody } from './prosody.js';
 
 if (needProsody(t, 'import of Prosody’s XEP-0227 export (conformance/prosody/xep0227.test.ts)')) {
@@ -27,18 +27,29 @@ if (needProsody(t, 'import of Prosody’s XEP-0227 export (conformance/prosody/x
     t.teardown(() => rmSync(work, { recursive: true, force: true }));
     const { cert, key } = selfSigned(work, DOMAIN);
     const [c2sPort, s2sPort] = [await freePort(), await freePort()];
-    const prosody = await startProsody(t, { domain: DOMAIN, c2sPort, s2sPort, routes: {}, secureAuth: false, certificate: cert, key, users: USERS });
+    const prosody = await startProsody(t, {
+      domain: DOMAIN,
+      c2sPort,
+      s2sPort,
+      routes: {},
+      secureAuth: false,
+      certificate: cert,
+      key,
+      users: USERS,
+      extraModules: ['pep', 'private', 'mam'],
+    });
     t.teardown(() => {
       if (!t.passing()) t.comment(`prosody.log (tail):\n${prosody.log().split('\n').slice(-60).join('\n')}`);
     });
     await populatePeer(t, c2sPort);
+    await populateExtras(t, c2sPort);
 
     // Prosody's internal store writes each change at once: the migrator reads it while Prosody runs.
     const out = path.join(work, 'export');
     mkdirSync(out);
     const script = path.join(work, 'prosody-migrator');
     writeFileSync(script, readFileSync(migrator, 'utf8').replace(/^CFG_DATADIR=.*$/m, `CFG_DATADIR=${JSON.stringify(out)};`));
-    const stores = ['accounts', 'roster', 'vcard'].map((s) => JSON.stringify(s)).join(', ');
+    const stores = ['accounts', 'roster', 'vcard', 'private', 'pep-pubsub', 'archive-archive'].map((s) => JSON.stringify(s)).join(', ');
     writeFileSync(
       path.join(work, 'migrator.cfg.lua'),
       `input { hosts = { [${JSON.stringify(DOMAIN)}] = { ${stores} } }; type = "internal"; path = ${JSON.stringify(path.join(prosody.dir, 'data'))}; }\n` +
@@ -57,6 +68,6 @@ if (needProsody(t, 'import of Prosody’s XEP-0227 export (conformance/prosody/x
     t.match(alice, /<scram-credentials xmlns=['"]urn:xmpp:pie:0#scram['"] mechanism=['"]SCRAM-SHA-1['"]/, 'with SCRAM-SHA-1 keys');
     t.notMatch(alice, /password=/, 'and no password');
 
-    await importAndCheck(t, [out]);
+    await importAndCheck(t, [out], (alice) => checkExtras(t, alice));
   });
 }
