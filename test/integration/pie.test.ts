@@ -149,7 +149,7 @@ t.test('an export split by host with XInclude, imported into PostgreSQL', async 
   });
 });
 
-t.test('bad input: one line, no stack trace', async (t) => {
+t.test('bad input: one line, no stack trace; no import while a server runs', async (t) => {
   const e = configDir(t, 'pie-e', (dir) => dataDirToml(dir));
   const cases: [string, string, RegExp][] = [
     ['truncated.xml', "<server-data xmlns='urn:xmpp:pie:0'><host jid='localhost'><user name='x'>", /truncated\.xml: not an XML document this importer reads/],
@@ -169,4 +169,9 @@ t.test('bad input: one line, no stack trace', async (t) => {
   t.equal(r.code, 1);
   t.match(r.err, /ghost@localhost: not imported: it has neither SCRAM credentials nor a password/);
   t.match(r.out, /imported 1 account; 1 not imported/, 'the others are imported');
+
+  await startTestServer(t, { data_dir: `${e.dir}/data` });
+  const running = runStarling(['import', nopass, '--config', e.config]);
+  t.equal(running.code, 1);
+  t.match(running.err, /^starling import: a server is running with the data directory .*: stop it first\n$/, 'not while a server runs on the data directory');
 });
