@@ -10,6 +10,7 @@ import { openAccounts, startServer } from './server.js';
 import { runCheck } from './check.js';
 import { configOption, moduleCommands, type Command } from './cli/command.js';
 import { deleteOnServer, onRunningServer, passwdOnServer, serverCommands } from './cli/server-commands.js';
+import { pieCommands } from './cli/pie-commands.js';
 import { CommandError } from './module-api/commands.js';
 import { newPassword, readPassword } from './password-input.js';
 import { OperatorError } from './operator-error.js';
@@ -75,6 +76,7 @@ const commands: Record<string, Command> = {
       }),
   },
   ...serverCommands(registry),
+  ...pieCommands(registry),
   check: {
     usage: 'starling check [--dns-server ADDRESS[:PORT][,...]] [--config FILE]',
     summary:

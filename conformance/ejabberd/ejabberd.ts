@@ -69,6 +69,8 @@ export interface EjabberdOptions {
    */
   caFile?: string;
   users: Record<string, string>;
+  /** Top-level options added to the configuration (YAML lines), such as `auth_password_format: scram`. */
+  extraYaml?: string;
 }
 
 export interface RunningEjabberd {
@@ -130,7 +132,7 @@ modules:
 ${o.caFile ? '' : '  mod_s2s_dialback: {}\n'}  mod_vcard: {}
   mod_version:
     show_os: false
-`;
+${o.extraYaml ?? ''}`;
 }
 
 export async function startEjabberd(t: Gate, options: EjabberdOptions): Promise<RunningEjabberd> {

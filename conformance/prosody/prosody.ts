@@ -54,6 +54,8 @@ export interface ProsodyOptions {
   /** A CA to trust for s2s (copied), besides none: the system store is not used here. */
   caFile?: string;
   users: Record<string, string>;
+  /** Modules enabled besides those every run has (pep, private, mam, ...). */
+  extraModules?: string[];
 }
 
 export interface RunningProsody {
@@ -93,7 +95,7 @@ s2s_ports = { ${options.s2sPort} }
 s2s_direct_tls_ports = { }
 http_ports = { }
 https_ports = { }
-modules_enabled = { "roster"; "saslauth"; "tls"; "dialback"; "disco"; "ping"; "version"; "vcard"; "posix"; "test_s2s_routes" }
+modules_enabled = { "roster"; "saslauth"; "tls"; "dialback"; "disco"; "ping"; "version"; "vcard"; "posix"; "test_s2s_routes"${(options.extraModules ?? []).map((m) => `; ${lua(m)}`).join('')} }
 authentication = "internal_hashed"
 storage = "internal"
 c2s_require_encryption = true

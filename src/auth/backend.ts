@@ -41,7 +41,8 @@ export class InternalAuthBackend implements AuthBackend {
    * exists (SCRAM does the same with a made-up salt).
    */
   async verifyPassword(host: string, username: string, password: string): Promise<boolean> {
-    const credential = await this.store.credential(host, username, 'SCRAM-SHA-256');
+    // An account imported with SCRAM-SHA-1 keys only (Prosody's export) is checked against those.
+    const credential = (await this.store.credential(host, username, 'SCRAM-SHA-256')) ?? (await this.store.credential(host, username, 'SCRAM-SHA-1'));
     let prepared: string | undefined;
     try {
       prepared = preparePassword(password);

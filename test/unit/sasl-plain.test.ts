@@ -43,3 +43,14 @@ t.test('PLAIN runs PBKDF2 with the same cost for unknown users', async (t) => {
     t.same(r.calls, known.calls, `${what}: the same derivation as for a known user`);
   }
 });
+
+t.test('PLAIN checks an account that has SCRAM-SHA-1 keys only (imported from Prosody) against them', async (t) => {
+  const storage = await openStorage({ driver: 'sqlite', sqlitePath: ':memory:', sqliteSynchronous: 'normal', postgresUrl: '', postgresSchema: 'public', poolSize: 1 });
+  t.teardown(() => storage.close());
+  const store = new AccountStore(storage.db);
+  const sha1 = (await deriveAllCredentials('an old password', 4096)).filter((c) => c.mechanism === 'SCRAM-SHA-1');
+  await store.create('example.org', 'bob', sha1);
+  const backend = new InternalAuthBackend(store);
+  t.equal(await backend.verifyPassword('example.org', 'bob', 'an old password'), true);
+  t.equal(await backend.verifyPassword('example.org', 'bob', 'a wrong password'), false);
+});
