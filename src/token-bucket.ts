@@ -1,6 +1,6 @@
 // A token bucket: `burst` at once, refilled at `rate` per second. Flood control in MUC rooms
-// and the anti_spam module's rate limits both count with it; `now` is in milliseconds
-// (performance.now()).
+// and the anti_spam module's limits (rate limits, new accounts, reports) count with it; `now` is
+// in milliseconds, from one clock per bucket (performance.now() or Date.now()).
 
 export interface BucketLimit {
   /** Tokens per second, on average. */
@@ -28,5 +28,10 @@ export class TokenBucket {
     if (this.tokens < 1) return false;
     this.tokens -= 1;
     return true;
+  }
+
+  /** Whether it has refilled to its burst by `now` (an idle bucket, which can be forgotten). */
+  full(now: number): boolean {
+    return this.tokens + ((now - this.last) / 1000) * this.limit.rate >= this.limit.burst;
   }
 }

@@ -12,7 +12,7 @@ import { Priority } from '../../src/module-api/priorities.js';
 import { StanzaError } from '../../src/stream/errors.js';
 import { RosterKey } from '../roster/service.js';
 import type { AntiSpamConfig } from './config.js';
-import { Bucket } from './bucket.js';
+import { TokenBucket } from '../../src/token-bucket.js';
 import { optionalService } from './uses.js';
 
 export function setupNewAccounts(ctx: ModuleContext<AntiSpamConfig>): void {
@@ -32,9 +32,9 @@ export function setupNewAccounts(ctx: ModuleContext<AntiSpamConfig>): void {
     createdAt.set(key, at);
     return at;
   };
-  const buckets = new Map<string, Bucket>();
+  const buckets = new Map<string, TokenBucket>();
   ctx.every(60_000, () => {
-    for (const [key, bucket] of buckets) if (bucket.full()) buckets.delete(key);
+    for (const [key, bucket] of buckets) if (bucket.full(Date.now())) buckets.delete(key);
   });
   ctx.hook('session/closed', ({ session }) => {
     const user = session.jid?.bare.toString();
@@ -70,8 +70,8 @@ export function setupNewAccounts(ctx: ModuleContext<AntiSpamConfig>): void {
     }
     const key = user.toString();
     let bucket = buckets.get(key);
-    if (!bucket) buckets.set(key, (bucket = new Bucket(config.new_account_messages_per_second, config.new_account_burst)));
-    if (bucket.take()) return;
+    if (!bucket) buckets.set(key, (bucket = new TokenBucket({ rate: config.new_account_messages_per_second, burst: config.new_account_burst }, Date.now())));
+    if (bucket.take(Date.now())) return;
     ctx.log.info({ jid: key, to: to.bare.toString() }, 'a new account wrote to strangers too fast: message refused');
     router.bounce(stanza, new StanzaError('policy-violation', 'new accounts may write to addresses not in their roster only so fast; try again later', 'wait'));
     return true;

@@ -9,7 +9,7 @@ import { AdhocKey } from '../adhoc/service.js';
 import { BlockingKey, type BlockItem } from '../blocking/service.js';
 import { admins, isAdmin } from './admins.js';
 import type { AntiSpamConfig } from './config.js';
-import { Bucket } from './bucket.js';
+import { TokenBucket } from '../../src/token-bucket.js';
 import { optionalService } from './uses.js';
 import { ReportStore, describeReport, type Report, type StanzaRef } from './store.js';
 
@@ -43,14 +43,14 @@ export function setupReports(ctx: ModuleContext<AntiSpamConfig>): void {
   if (!blocking) return;
   const store = ReportStore.migrated(ctx.server.storage);
   // Each reporter's allowance, so one account cannot flood the admins (and the table).
-  const allowances = new Map<string, Bucket>();
+  const allowances = new Map<string, TokenBucket>();
   const allowed = (reporter: string): boolean => {
     let bucket = allowances.get(reporter);
-    if (!bucket) allowances.set(reporter, (bucket = new Bucket(ctx.config.reports_per_hour / 3600, ctx.config.reports_per_hour)));
-    return bucket.take();
+    if (!bucket) allowances.set(reporter, (bucket = new TokenBucket({ rate: ctx.config.reports_per_hour / 3600, burst: ctx.config.reports_per_hour }, Date.now())));
+    return bucket.take(Date.now());
   };
   ctx.every(600_000, () => {
-    for (const [reporter, bucket] of allowances) if (bucket.full()) allowances.delete(reporter);
+    for (const [reporter, bucket] of allowances) if (bucket.full(Date.now())) allowances.delete(reporter);
   });
 
   ctx.feature(NS_REPORTING);

@@ -1,14 +1,14 @@
-// anti_spam's pure parts: the token bucket of new accounts and the bounded memory of whom a
+// anti_spam's pure parts: the token bucket (of new accounts, reports, rate limits) and the bounded memory of whom a
 // user wrote to.
 import t from 'tap';
-import { Bucket } from '../../modules/anti_spam/bucket.js';
+import { TokenBucket } from '../../src/token-bucket.js';
 import { Correspondents } from '../../modules/anti_spam/strangers.js';
 import { builtinModules } from '../../modules/index.js';
 import { ConfigError, parseConfigText } from '../../src/config/load.js';
 import { ModuleRegistry } from '../../src/module-api/loader.js';
 
 t.test('a bucket gives its burst, then its rate', async (t) => {
-  const b = new Bucket(2, 3, 0);
+  const b = new TokenBucket({ rate: 2, burst: 3 }, 0);
   t.same([b.take(0), b.take(0), b.take(0), b.take(0)], [true, true, true, false], 'the burst');
   t.notOk(b.take(400), 'less than a token back after 0.4 s at 2/s');
   t.ok(b.take(500), 'one token back after 0.5 s');
