@@ -91,8 +91,11 @@ export function handOver(dir: string, user: string): void {
   chmodSync(dir, 0o750);
 }
 
-/** A self-signed certificate for `domain` (DNS-ID and CN), P-256, made with openssl in `dir`. */
-export function selfSigned(dir: string, domain: string): { cert: string; key: string } {
+/**
+ * A self-signed certificate for `domain` (CN, and DNS-ID unless `subjectAltName` says
+ * otherwise, e.g. "IP:127.0.0.1"), P-256, made with openssl in `dir`.
+ */
+export function selfSigned(dir: string, domain: string, subjectAltName = `DNS:${domain}`): { cert: string; key: string } {
   const cert = path.join(dir, `${domain}.crt`);
   const key = path.join(dir, `${domain}.key`);
   execFileSync(
@@ -114,7 +117,7 @@ export function selfSigned(dir: string, domain: string): { cert: string; key: st
       '-subj',
       `/CN=${domain}`,
       '-addext',
-      `subjectAltName=DNS:${domain}`,
+      `subjectAltName=${subjectAltName}`,
     ],
     { stdio: 'ignore' },
   );

@@ -3,12 +3,12 @@
 // validates HTTP-01 challenges on `httpPort` (the Starling HTTP listener under test). Pebble's
 // own HTTPS uses a certificate made here with openssl (the Debian package ships none); its
 // issuing CA is generated at each start and fetched from its management interface.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
-import { freePort, terminate } from '../helpers/daemon.js';
+import { freePort, selfSigned, terminate } from '../helpers/daemon.js';
 
 export interface Pebble {
   /** The ACME directory URL. */
@@ -56,31 +56,7 @@ function daemon(command: string, args: string[], ready: RegExp, env: NodeJS.Proc
 }
 
 export async function startPebble(dir: string, httpPort: number): Promise<Pebble> {
-  const cert = path.join(dir, 'pebble.crt');
-  const key = path.join(dir, 'pebble.key');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '2',
-      '-subj',
-      '/CN=pebble',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-    ],
-    { stdio: 'ignore' },
-  );
+  const { cert, key } = selfSigned(dir, 'pebble', 'IP:127.0.0.1');
   const dnsPort = await freeUdpPort();
   const [listenPort, managementPort, challtestManagementPort] = [await freePort(), await freePort(), await freePort()];
   const dns = await daemon(
