@@ -4,7 +4,7 @@
 import { xml, type Element } from '@xmpp/xml';
 import { AccountError, type Accounts } from '../auth/accounts.js';
 import type { StoredCredential } from '../storage/accounts.js';
-import { idAt, idTime } from '../storage/archive/ids.js';
+import { IdGenerator, idAt, idTime } from '../storage/archive/ids.js';
 import type { NewItem } from '../storage/archive/store.js';
 import { tryParseJid, type Jid } from '../jid.js';
 import { NS_DATA } from '../xml/data-forms.js';
@@ -173,29 +173,32 @@ function offlineItems(u: PieUser): NewItem[] {
 }
 
 function archiveItems(u: PieUser, self: Jid): NewItem[] {
-  const out: NewItem[] = [];
+  const read: { ts: number; id: string; item: Omit<NewItem, 'id'> }[] = [];
   for (const archive of u.user.getChildren('archive', NS_PIE_MAM)) {
     for (const result of archive.getChildElements()) {
       const forwarded = result.getChild('forwarded', 'urn:xmpp:forward:0');
       const message = forwarded?.getChildElements().find((c) => c.name === 'message');
       if (!forwarded || !message) continue;
-      const ts = stamp(forwarded.getChild('delay', NS_DELAY));
-      const id = String(result.attrs.id ?? '');
       const from = tryParseJid(String(message.attrs.from ?? ''));
       const to = tryParseJid(String(message.attrs.to ?? ''));
-      const out_ = !from || from.bare.equals(self);
-      const other = out_ ? to : from;
-      out.push({
-        // Our ids carry their time; another server's get one at the message's time.
-        id: idTime(id) === ts ? id : idAt(ts),
-        withBare: other?.bare.toString() ?? self.toString(),
-        withResource: other?.resource ?? '',
-        direction: out_ ? 'out' : 'in',
-        stanza: stanzaText(message),
+      const out = !from || from.bare.equals(self);
+      const other = out ? to : from;
+      read.push({
+        ts: stamp(forwarded.getChild('delay', NS_DELAY)),
+        id: String(result.attrs.id ?? ''),
+        item: { withBare: other?.bare.toString() ?? self.toString(), withResource: other?.resource ?? '', direction: out ? 'out' : 'in', stanza: stanzaText(message) },
       });
     }
   }
-  return out.sort((a, b) => (a.id! < b.id! ? -1 : a.id! > b.id! ? 1 : 0));
+  // In time order, and in the file's order within one time (stamps may have whole seconds only):
+  // our own ids carry their time and keep it; another server's get new ones, increasing.
+  read.sort((a, b) => a.ts - b.ts);
+  let clock = 0;
+  const ids = new IdGenerator(() => clock);
+  return read.map(({ ts, id, item }) => {
+    clock = ts;
+    return { ...item, id: idTime(id) === ts ? id : ids.next() };
+  });
 }
 
 export type ImportOutcome = { imported: Jid } | { exists: Jid };
