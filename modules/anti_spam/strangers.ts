@@ -89,13 +89,18 @@ export function setupStrangers(ctx: ModuleContext<AntiSpamConfig>): void {
 
   // The accounts' choices, read again after CHOICE_TTL_MS (a change by the CLI shows then).
   const cached = new Map<string, { choice: StrangersChoice | undefined; until: number }>();
+  /** From memory, without waiting, when the choice is known: the hot path of every stanza. */
+  const knownChoice = (key: string): boolean | undefined => {
+    const entry = cached.get(key);
+    if (!entry || entry.until <= Date.now()) return undefined;
+    return entry.choice?.block ?? config.block_strangers;
+  };
   const blocksStrangers = async (user: Jid): Promise<boolean> => {
     const key = user.toString();
-    let entry = cached.get(key);
-    if (!entry || entry.until <= Date.now()) {
-      entry = { choice: await choices.get(user.domain, user.local), until: Date.now() + CHOICE_TTL_MS };
-      cached.set(key, entry);
-    }
+    const known = knownChoice(key);
+    if (known !== undefined) return known;
+    const entry = { choice: await choices.get(user.domain, user.local), until: Date.now() + CHOICE_TTL_MS };
+    cached.set(key, entry);
     return entry.choice?.block ?? config.block_strangers;
   };
   ctx.every(CHOICE_TTL_MS, () => {
@@ -130,10 +135,11 @@ export function setupStrangers(ctx: ModuleContext<AntiSpamConfig>): void {
     async ({ stanza, from, to }: RouteEvent): Promise<boolean | void> => {
       const user = to.bare;
       if (to.local === '' || from.bare.equals(user) || alwaysPasses(stanza, target)) return;
+      // Whether the user blocks strangers at all first: from memory for most stanzas.
+      if (!(knownChoice(user.toString()) ?? (await blocksStrangers(user)))) return;
       if (serverSide(from, user)) return;
       if (config.allow_local_users && from.local !== '' && hosts.has(from.domain)) return;
       if (correspondents.knows(user.toString(), from.bare.toString())) return;
-      if (!(await blocksStrangers(user))) return;
       if (await isContact(roster, user, from)) return;
       ctx.log.debug({ from: from.toString(), to: user.toString(), stanza: stanza.name }, 'a stanza from a stranger refused');
       if (stanza.name !== 'presence') router.bounce(stanza, new StanzaError('service-unavailable'));
@@ -148,6 +154,8 @@ export function setupStrangers(ctx: ModuleContext<AntiSpamConfig>): void {
     const type = stanza.attrs.type;
     if (type === 'error' || (stanza.name === 'iq' && type === 'result')) return;
     const user = origin.jid.bare.toString();
+    // Only for users who block strangers (or whose choice is not known yet).
+    if (knownChoice(user) === false) return;
     const peer = to.bare.toString();
     if (stanza.name === 'presence' && (type === undefined || type === 'unavailable')) correspondents.presence(user, peer, type === undefined);
     correspondents.wrote(user, peer);
