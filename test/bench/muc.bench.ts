@@ -4,6 +4,7 @@
 //   npx tsx test/bench/muc.bench.ts [--occupants 500] [--samples 50] [--duration 10] [--workers 4]
 //                                   [--senders 4] [--window 16] [--body-bytes 100] [--modules LIST] [--json FILE]
 //                                   [--profile DIR]   (a V8 CPU profile of the server process)
+//                                   [--server-cpu N]  (pin the server process, all its threads, to CPU N)
 //
 // Phases, each bounded in time:
 //   1. setup: the server process starts (SQLite in a temp directory, plain TCP, PLAIN allowed on
@@ -18,7 +19,7 @@
 //   4. the server's CPU time and RSS over the sustained phase (from /proc), then everything stops.
 // The clients do not parse XML: they find the bench bodies (<body>B:seq:...) in the byte stream,
 // so a client process can keep up with hundreds of thousands of deliveries a second.
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -46,6 +47,7 @@ const { values: opts } = parseArgs({
     json: { type: 'string', default: '' },
     /** Write a V8 CPU profile of the server process into this directory. */
     profile: { type: 'string', default: '' },
+    'server-cpu': { type: 'string', default: '' },
     role: { type: 'string', default: 'main' },
     help: { type: 'boolean', default: false, short: 'h' },
   },
@@ -61,7 +63,8 @@ async function serverMain(): Promise<void> {
   const occupants = Number(opts.occupants);
   const bench = await startBenchServer('muc-bench', {
     modules: opts.modules.split(','),
-    config: { storage: { sqlite_synchronous: 'normal' }, modules: { muc: { max_occupants: Math.max(1000, occupants + 10) } } },
+    // No flood control (message_rate 0): the senders are plain occupants sending as fast as the room reflects.
+    config: { storage: { sqlite_synchronous: 'normal' }, modules: { muc: { max_occupants: Math.max(1000, occupants + 10), message_rate: 0 } } },
   });
   const server = bench.server;
   const batch: Promise<void>[] = [];
@@ -304,7 +307,7 @@ async function main(): Promise<void> {
       readFileSync(FILE, 'utf8')
         .split('\n')
         .filter((l) => l.startsWith('//'))
-        .slice(0, 24)
+        .slice(0, 25)
         .join('\n'),
     );
     return;
@@ -329,6 +332,7 @@ async function main(): Promise<void> {
     const server = child('server');
     children.push(server);
     const ready = await next<Extract<FromServer, { kind: 'ready' }>>(server, 'ready', 120_000);
+    if (opts['server-cpu']) execFileSync('taskset', ['-a', '-p', '-c', opts['server-cpu'], String(ready.pid)], { stdio: 'ignore' });
     console.log(`server up (pid ${ready.pid}, port ${ready.port}, modules ${opts.modules}); ${occupants} users created`);
 
     const workers = Array.from({ length: nWorkers }, () => child('client'));
