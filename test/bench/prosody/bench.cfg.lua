@@ -14,6 +14,7 @@ modules_enabled = {
 	"disco";
 	"ping";
 	"roster"; -- loaded implicitly anyway when a session sends initial presence
+	-- @MAM_MODULE@ (the prosodymam variant: "mam")
 }
 modules_disabled = { "s2s"; "s2s_auth_certs"; "offline" }
 
@@ -30,6 +31,8 @@ storage = "internal"
 log = {
 	{ levels = { min = "info" }, to = "file", filename = "@DIR@/prosody.log" };
 }
+
+-- @MAM_OPTIONS@ (the prosodymam variant: every message archived, in the internal storage)
 
 certificates = "@DIR@/certs"
 
