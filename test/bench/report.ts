@@ -138,7 +138,7 @@ const rows: Row[] = [
 ];
 
 const first = plain ?? rate ?? tlsRun;
-console.log(`${first?.date.slice(0, 16).replace('T', ' ')} UTC, ${first?.machine}`);
+if (first) console.log(`${first.date.slice(0, 16).replace('T', ' ')} UTC, ${first.machine}`);
 console.log();
 console.log(`| | ${servers.join(' | ')} | bar |`);
 console.log(`|---|${servers.map(() => '---').join('|')}|---|`);

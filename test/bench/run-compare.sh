@@ -15,7 +15,7 @@
 #   tls    SESSIONS sessions over STARTTLS: logins/s, RSS per idle session, closed-loop pumping;
 #   and for Starling, a fresh start and
 #   ws     the plain run over XMPP over WebSocket (ws:// on loopback, RFC 7395);
-#   muc    (starling, starlingnomam) muc.bench.ts: MUC_OCCUPANTS occupants in one room, 4 senders.
+#   muc    muc.bench.ts: MUC_OCCUPANTS occupants in one room, 4 senders (not starlingpg: SQLite only).
 # The server is pinned to CPU SERVER_CPU and the client to CPU CLIENT_CPU (taskset), loopback only.
 # Every step is bounded in time; servers are stopped on exit. Results (JSON, logs) stay in OUT.
 #
@@ -219,6 +219,8 @@ setup_prosody() { # [variant]
     -e "s|^\t-- @MAM_MODULE@.*|\t$mam_module|" -e "s|^-- @MAM_OPTIONS@.*|$mam_options|" test/bench/prosody/bench.cfg.lua >"$dir/prosody.cfg.lua"
   say "creating $SESSIONS $name users"
   "${TSX[@]}" test/bench/prosody/create-users.ts --data "$dir/data" --host localhost --count "$SESSIONS" --prefix "$PREFIX" --password "$PASSWORD" >&2
+  # the MUC run's occupants (muc.bench.ts: m0.., the same password)
+  "${TSX[@]}" test/bench/prosody/create-users.ts --data "$dir/data" --host localhost --count "$MUC_OCCUPANTS" --prefix m --password "$PASSWORD" >&2
   chown -R prosody:prosody "$dir"
 }
 
@@ -268,6 +270,7 @@ EOF
     echo "<?xml version='1.0' encoding='UTF-8'?>"
     echo "<server-data xmlns='urn:xmpp:pie:0'><host jid='localhost'>"
     for i in $(seq 0 $((SESSIONS - 1))); do echo "<user name='$PREFIX$i' password='$PASSWORD'/>"; done
+    for i in $(seq 0 $((MUC_OCCUPANTS - 1))); do echo "<user name='m$i' password='$PASSWORD'/>"; done # muc.bench.ts's
     echo "</host></server-data>"
   } >"$dir/users.xml"
   chown -R ejabberd:ejabberd "$dir"
@@ -313,16 +316,29 @@ load() { # server run extra-args...
 
 has_run() { [[ " $RUNS " == *" $1 "* ]]; }
 
-# MUC fan-out (muc.bench.ts: its own Starling process on SQLite, MUC_OCCUPANTS occupants in one
-# room, 4 senders), Starling variants on SQLite only; the server pinned to SERVER_CPU.
+# MUC fan-out (muc.bench.ts: MUC_OCCUPANTS occupants in one room, 4 senders). Starling on SQLite:
+# its own server process (the variant's modules, MUC flood control off) pinned to SERVER_CPU;
+# Prosody and ejabberd: a fresh start of the server, users m0.. made by their setup.
 muc() { # server
-  local modules
-  modules=$(starling_modules "$1")
-  [ -n "$modules" ] || modules=$(default_modules)
+  local where=()
+  case $1 in
+  starling | starlingnomam)
+    local modules
+    modules=$(starling_modules "$1")
+    [ -n "$modules" ] || modules=$(default_modules)
+    where=(--modules "$(echo "$modules" | tr ' ' ',')" --server-cpu "$SERVER_CPU")
+    ;;
+  prosody* | ejabberd*)
+    "start_$1"
+    where=(--port "$PORT" --server-pid "$SERVER_PID")
+    ;;
+  *) return 0 ;;
+  esac
   say "$1: muc ($MUC_OCCUPANTS occupants)"
   timeout --signal=KILL 600 "${CLIENT[@]}" "${TSX[@]}" test/bench/muc.bench.ts --occupants "$MUC_OCCUPANTS" --duration "$MUC_DURATION" \
-    --workers "$WORKERS" --modules "$(echo "$modules" | tr ' ' ',')" --server-cpu "$SERVER_CPU" --json "$OUT/results/$1-muc.json" \
+    --workers "$WORKERS" "${where[@]}" --json "$OUT/results/$1-muc.json" \
     >"$OUT/results/$1-muc.out" 2>&1 || echo "muc bench failed: $1 (exit $?)" >&2
+  stop_server
 }
 
 {
@@ -351,7 +367,7 @@ for server in $SERVERS; do
     load "$server" ws --websocket "ws://127.0.0.1:$STARLING_HTTP_PORT/xmpp-websocket" --sessions "$SESSIONS" --pairs "$PAIRS" --duration "$DURATION" --rate 0 --window "$WINDOW"
     stop_server
   fi
-  if has_run muc && [[ $server == starling || $server == starlingnomam ]]; then muc "$server"; fi
+  if has_run muc; then muc "$server"; fi
 done
 
 say "results in $OUT"

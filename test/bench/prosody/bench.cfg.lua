@@ -38,3 +38,6 @@ certificates = "@DIR@/certs"
 
 VirtualHost "localhost"
 	ssl = { certificate = "@DIR@/certs/localhost.crt"; key = "@DIR@/certs/localhost.key" }
+
+-- The MUC fan-out run (muc.bench.ts): one room, no history, no limits beyond Prosody's defaults.
+Component "conference.localhost" "muc"
