@@ -15,7 +15,7 @@
 #   tls    SESSIONS sessions over STARTTLS: logins/s, RSS per idle session, closed-loop pumping;
 #   and for Starling, a fresh start and
 #   ws     the plain run over XMPP over WebSocket (ws:// on loopback, RFC 7395);
-#   muc    muc.bench.ts: MUC_OCCUPANTS occupants in one room, 4 senders (not starlingpg: SQLite only).
+#   muc    a fresh start, muc.bench.ts: MUC_OCCUPANTS occupants in one room, 4 senders.
 # The server is pinned to CPU SERVER_CPU and the client to CPU CLIENT_CPU (taskset), loopback only.
 # Every step is bounded in time; servers are stopped on exit. Results (JSON, logs) stay in OUT.
 #
@@ -175,11 +175,16 @@ https_interfaces = []
 [modules.proxy65]
 interfaces = ["127.0.0.1"]
 port = 0
+# the MUC run: its senders are plain occupants sending as fast as the room reflects (no flood control)
+[modules.muc]
+message_rate = 0
 
 [hosts.localhost]
 EOF
   say "creating $SESSIONS $name users"
   "${TSX[@]}" test/bench/create-users.ts --config "$OUT/$name/starling.toml" --count "$SESSIONS" --prefix "$PREFIX" --password "$PASSWORD" >&2
+  # the MUC run's occupants (muc.bench.ts: m0.., the same password)
+  "${TSX[@]}" test/bench/create-users.ts --config "$OUT/$name/starling.toml" --count "$MUC_OCCUPANTS" --prefix m --password "$PASSWORD" >&2
 }
 setup_starlingnomam() { setup_starling starlingnomam; }
 setup_starlingpg() { setup_starling starlingpg; }
@@ -316,27 +321,13 @@ load() { # server run extra-args...
 
 has_run() { [[ " $RUNS " == *" $1 "* ]]; }
 
-# MUC fan-out (muc.bench.ts: MUC_OCCUPANTS occupants in one room, 4 senders). Starling on SQLite:
-# its own server process (the variant's modules, MUC flood control off) pinned to SERVER_CPU;
-# Prosody and ejabberd: a fresh start of the server, users m0.. made by their setup.
+# MUC fan-out (muc.bench.ts: MUC_OCCUPANTS occupants in one room at conference.localhost, 4
+# senders) against a fresh start of the server under test; the users m0.. made by its setup.
 muc() { # server
-  local where=()
-  case $1 in
-  starling | starlingnomam)
-    local modules
-    modules=$(starling_modules "$1")
-    [ -n "$modules" ] || modules=$(default_modules)
-    where=(--modules "$(echo "$modules" | tr ' ' ',')" --server-cpu "$SERVER_CPU")
-    ;;
-  prosody* | ejabberd*)
-    "start_$1"
-    where=(--port "$PORT" --server-pid "$SERVER_PID")
-    ;;
-  *) return 0 ;;
-  esac
+  "start_$1"
   say "$1: muc ($MUC_OCCUPANTS occupants)"
   timeout --signal=KILL 600 "${CLIENT[@]}" "${TSX[@]}" test/bench/muc.bench.ts --occupants "$MUC_OCCUPANTS" --duration "$MUC_DURATION" \
-    --workers "$WORKERS" "${where[@]}" --json "$OUT/results/$1-muc.json" \
+    --workers "$WORKERS" --port "$PORT" --server-pid "$SERVER_PID" --json "$OUT/results/$1-muc.json" \
     >"$OUT/results/$1-muc.out" 2>&1 || echo "muc bench failed: $1 (exit $?)" >&2
   stop_server
 }
