@@ -4,6 +4,10 @@
 //   npx tsx test/bench/muc.bench.ts [--occupants 500] [--samples 50] [--duration 10] [--workers 4]
 //                                   [--senders 4] [--window 16] [--body-bytes 100] [--modules LIST] [--json FILE]
 //                                   [--profile DIR]   (a V8 CPU profile of the server process)
+//                                   [--server-cpu N]  (pin the server process, all its threads, to CPU N)
+//                                   [--port P --server-pid PID]  (against a server already running, any
+//                                   XMPP server with a MUC service at conference.localhost: users m0..m<N-1>
+//                                   with password bench-password must exist; CPU and RSS from /proc/PID)
 //
 // Phases, each bounded in time:
 //   1. setup: the server process starts (SQLite in a temp directory, plain TCP, PLAIN allowed on
@@ -18,7 +22,8 @@
 //   4. the server's CPU time and RSS over the sustained phase (from /proc), then everything stops.
 // The clients do not parse XML: they find the bench bodies (<body>B:seq:...) in the byte stream,
 // so a client process can keep up with hundreds of thousands of deliveries a second.
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -46,6 +51,9 @@ const { values: opts } = parseArgs({
     json: { type: 'string', default: '' },
     /** Write a V8 CPU profile of the server process into this directory. */
     profile: { type: 'string', default: '' },
+    'server-cpu': { type: 'string', default: '' },
+    port: { type: 'string', default: '' },
+    'server-pid': { type: 'string', default: '' },
     role: { type: 'string', default: 'main' },
     help: { type: 'boolean', default: false, short: 'h' },
   },
@@ -61,7 +69,8 @@ async function serverMain(): Promise<void> {
   const occupants = Number(opts.occupants);
   const bench = await startBenchServer('muc-bench', {
     modules: opts.modules.split(','),
-    config: { storage: { sqlite_synchronous: 'normal' }, modules: { muc: { max_occupants: Math.max(1000, occupants + 10) } } },
+    // No flood control (message_rate 0): the senders are plain occupants sending as fast as the room reflects.
+    config: { storage: { sqlite_synchronous: 'normal' }, modules: { muc: { max_occupants: Math.max(1000, occupants + 10), message_rate: 0 } } },
   });
   const server = bench.server;
   const batch: Promise<void>[] = [];
@@ -132,27 +141,28 @@ class Session {
     this.socket.on('error', () => {});
     const header = `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='${DOMAIN}' version='1.0'>`;
     this.socket.write(header + `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from(`\0${user}\0${PASSWORD}`).toString('base64')}</auth>`);
-    await this.waitFor('<success');
+    await this.waitFor(/<success/);
     this.login = '';
     this.socket.write(header + `<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>bench</resource></bind></iq>`);
-    await this.waitFor('</jid>');
+    await this.waitFor(/<\/jid>/);
     this.login = '';
     this.socket.write(`<presence to='${ROOM}/n${this.index}'><x xmlns='http://jabber.org/protocol/muc'><history maxchars='0'/></x></presence>`);
     // The room's subject ends the join sequence (a creator gets 201 first and configures).
     if (creator) {
-      await this.waitFor('code="201"');
+      await this.waitFor(/code=["']201["']/);
       this.socket.write(`<iq type='set' id='cfg' to='${ROOM}'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query></iq>`);
-      await this.waitFor('id="cfg"');
+      await this.waitFor(/id=["']cfg["']/);
     }
-    await this.waitFor('<subject');
+    await this.waitFor(/<subject/);
     this.login = '';
     this.scanning = true;
   }
 
-  private waiter: { text: string; resolve: () => void } | undefined;
+  private waiter: { text: RegExp; resolve: () => void } | undefined;
 
-  private waitFor(text: string): Promise<void> {
-    if (this.login.includes(text)) return Promise.resolve();
+  /** Waits for `text` in what arrived since the last step (a pattern: servers quote attributes either way). */
+  private waitFor(text: RegExp): Promise<void> {
+    if (text.test(this.login)) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`session ${this.index}: no ${text} within 60 s: ${this.login.slice(-300)}`)), 60_000);
       this.waiter = { text, resolve: () => (clearTimeout(timer), resolve()) };
@@ -162,7 +172,7 @@ class Session {
   private onData(d: string): void {
     if (!this.scanning) {
       this.login += d;
-      if (this.waiter && this.login.includes(this.waiter.text)) {
+      if (this.waiter && this.waiter.text.test(this.login)) {
         const w = this.waiter;
         this.waiter = undefined;
         w.resolve();
@@ -296,6 +306,25 @@ function next<T>(p: ChildProcess, kind: string, timeoutMs: number): Promise<T> {
   });
 }
 
+/**
+ * A server already running (--port, --server-pid) behind the same messages as the server child:
+ * 'ready' at once, 'stats' from /proc/PID (CPU time in clock ticks of 10 ms, VmRSS).
+ */
+function externalServer(port: number, pid: number): ChildProcess {
+  const emitter = new EventEmitter();
+  const stats = (): FromServer => {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+    return { kind: 'stats', cpuMs: (Number(fields[11]) + Number(fields[12])) * 10, rssMb: rssKiB / 1024 };
+  };
+  const fake = Object.assign(emitter, {
+    send: (m: ToServer) => (m.kind === 'stats' ? setImmediate(() => emitter.emit('message', stats())) : undefined, true),
+    exitCode: 0,
+  });
+  setImmediate(() => emitter.emit('message', { kind: 'ready', port, pid } satisfies FromServer));
+  return fake as unknown as ChildProcess;
+}
+
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 
 async function main(): Promise<void> {
@@ -304,7 +333,7 @@ async function main(): Promise<void> {
       readFileSync(FILE, 'utf8')
         .split('\n')
         .filter((l) => l.startsWith('//'))
-        .slice(0, 24)
+        .slice(0, 25)
         .join('\n'),
     );
     return;
@@ -326,10 +355,13 @@ async function main(): Promise<void> {
   );
   hardStop.unref();
   try {
-    const server = child('server');
-    children.push(server);
+    const server = opts.port ? externalServer(Number(opts.port), Number(opts['server-pid'])) : child('server');
+    if (!opts.port) children.push(server);
     const ready = await next<Extract<FromServer, { kind: 'ready' }>>(server, 'ready', 120_000);
-    console.log(`server up (pid ${ready.pid}, port ${ready.port}, modules ${opts.modules}); ${occupants} users created`);
+    if (opts['server-cpu'] && !opts.port) execFileSync('taskset', ['-a', '-p', '-c', opts['server-cpu'], String(ready.pid)], { stdio: 'ignore' });
+    console.log(
+      opts.port ? `server pid ${ready.pid}, port ${ready.port}` : `server up (pid ${ready.pid}, port ${ready.port}, modules ${opts.modules}); ${occupants} users created`,
+    );
 
     const workers = Array.from({ length: nWorkers }, () => child('client'));
     children.push(...workers);
@@ -411,7 +443,7 @@ async function main(): Promise<void> {
         JSON.stringify(
           {
             occupants,
-            modules: opts.modules,
+            modules: opts.port ? undefined : opts.modules,
             latencyMs: {
               median: pct(sortedLast, 50),
               p90: pct(sortedLast, 90),
@@ -431,8 +463,10 @@ async function main(): Promise<void> {
     }
     if (missing > 0 || received < sent * occupants) process.exitCode = 1;
     for (const w of workers) w.send({ kind: 'quit' } satisfies ToWorker);
-    server.send({ kind: 'stop' } satisfies ToServer);
-    await new Promise<void>((resolve) => server.once('exit', () => resolve()));
+    if (!opts.port) {
+      server.send({ kind: 'stop' } satisfies ToServer);
+      await new Promise<void>((resolve) => server.once('exit', () => resolve()));
+    }
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill();
   }

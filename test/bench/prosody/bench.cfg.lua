@@ -14,6 +14,7 @@ modules_enabled = {
 	"disco";
 	"ping";
 	"roster"; -- loaded implicitly anyway when a session sends initial presence
+	-- @MAM_MODULE@ (the prosodymam variant: "mam")
 }
 modules_disabled = { "s2s"; "s2s_auth_certs"; "offline" }
 
@@ -31,7 +32,12 @@ log = {
 	{ levels = { min = "info" }, to = "file", filename = "@DIR@/prosody.log" };
 }
 
+-- @MAM_OPTIONS@ (the prosodymam variant: every message archived, in the internal storage)
+
 certificates = "@DIR@/certs"
 
 VirtualHost "localhost"
 	ssl = { certificate = "@DIR@/certs/localhost.crt"; key = "@DIR@/certs/localhost.key" }
+
+-- The MUC fan-out run (muc.bench.ts): one room, no history, no limits beyond Prosody's defaults.
+Component "conference.localhost" "muc"
