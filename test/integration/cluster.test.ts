@@ -31,10 +31,11 @@ t.test('a cluster of nodes on one PostgreSQL and one Redis', async (t) => {
       await redis.quit();
     });
     const live_state = { backend: 'redis', redis_url: REDIS_URL, key_prefix: prefix };
-    const node = (id: string): Promise<TestServer> => startTestServer(t, { ...storage, live_state, cluster: { node_id: id, heartbeat_interval: HEARTBEAT } });
+    const node = (id: string): Promise<TestServer> =>
+      startTestServer(t, { ...storage, live_state, cluster: { node_id: id, heartbeat_interval: HEARTBEAT }, accounts: { max_sessions_per_user: 2 } });
     const n1 = await node('n1');
     const n2 = await node('n2');
-    for (const user of ['alice', 'bob', 'carol']) await n1.addUser(user);
+    for (const user of ['alice', 'bob', 'carol', 'erin']) await n1.addUser(user);
 
     const alice = await connect(n1, 'alice', { resource: 'a1' });
     const bob = await connect(n2, 'bob', { resource: 'b1' });
@@ -102,6 +103,17 @@ t.test('a cluster of nodes on one PostgreSQL and one Redis', async (t) => {
       t.pass('a message from n2 reaches the session on n1');
     });
 
+    await t.test('max_sessions_per_user counts the sessions on every node', async (t) => {
+      const e1 = await connect(n1, 'erin', { resource: 'e1' });
+      const e2 = await connect(n2, 'erin', { resource: 'e2' });
+      t.teardown(() => Promise.all([e1.stop(), e2.stop()]));
+      // n1 forwards to it: n1 knows of the session on n2.
+      await e1.next(presenceFrom(e2.jid));
+      const third = await rawLogin(n1.port, 'erin', 'e3');
+      t.teardown(() => third.s.close());
+      t.ok(third.bound.getChild('error')?.getChild('resource-constraint'), 'a third session, on n1, gets resource-constraint');
+    });
+
     await t.test('a node killed: its contacts on other nodes see it unavailable', async (t) => {
       const { config } = configDir(
         t,
@@ -129,7 +141,7 @@ heartbeat_interval = ${HEARTBEAT}
       const status = await runStarlingAsync(['status', '--config', config]);
       t.match(status.out, /cluster: 3 of 3 nodes alive/, 'starling status lists the three nodes');
       t.match(status.out, /n3 \(this node\): alive, 0 sessions/);
-      t.match(status.out, /n2: alive, 1 session/);
+      t.match(status.out, /n2: alive, \d+ sessions?\n/, 'with its session count (as of its last heartbeat)');
 
       await n1.addUser('dave');
       const daveOnN3 = await startClient(xmppClient({ service: `xmpp://127.0.0.1:${n3.port}`, domain: DOMAIN, username: 'dave', password: PASSWORD, resource: 'd1' }));
