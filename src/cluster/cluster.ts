@@ -99,7 +99,16 @@ export class Cluster implements RemoteLink {
     this.reader?.disconnect();
     await this.reading;
     this.sub?.disconnect();
-    await this.redis.del(`${this.p}node:${this.me}`).catch(() => {});
+    try {
+      // Nothing left in the inbox or the directory: this node leaves the cluster now; else a live node takes
+      // over what is left once the heartbeat has expired.
+      if ((await this.redis.xlen(this.inbox(this.me))) === 0 && (await this.redis.scard(`${this.p}node-sessions:${this.me}`)) === 0) {
+        await this.redis.multi().srem(`${this.p}nodes`, this.me).del(this.inbox(this.me)).exec();
+      }
+      await this.redis.del(`${this.p}node:${this.me}`);
+    } catch {
+      // Redis is gone: the other nodes clean up after this one.
+    }
   }
 
   /** Every node known to the cluster, with its session count. */
@@ -305,7 +314,8 @@ export class Cluster implements RemoteLink {
   private async handleEntries(key: string, entries: [string, string[] | null][]): Promise<void> {
     for (const [id, flat] of entries) {
       if (flat) await this.handle(Object.fromEntries(pairs(flat)));
-      await this.redis.xack(key, GROUP, id);
+      // Acknowledged and removed: an inbox holds only what is not handled yet.
+      await this.redis.multi().xack(key, GROUP, id).xdel(key, id).exec();
     }
   }
 
