@@ -87,7 +87,7 @@ export interface RunningServer {
 }
 
 export async function startServer(config: LoadedConfig, registry: ModuleRegistry, log: Logger): Promise<RunningServer> {
-  const node = config.cluster.node_id ?? `${os.hostname()}:${config.c2s.listeners[0]?.port ?? 5222}`;
+  const node = config.cluster.node_id || `${os.hostname()}:${config.c2s.listeners[0]?.port ?? 5222}`;
   // In a cluster every log line names its node.
   if (config.live_state.backend === 'redis') log = log.child({ node });
   ensureWritableDir(config.dataDir);

@@ -126,8 +126,8 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   cluster: z
     .strictObject({
-      /** This node's name among the nodes sharing Redis; default hostname:first-c2s-port. */
-      node_id: z.string().min(1).optional(),
+      /** This node's name among the nodes sharing Redis; empty: hostname:first-c2s-port. */
+      node_id: z.string().default(''),
       /** Seconds between heartbeats; a node silent for 3 of them is dead. */
       heartbeat_interval: z.number().min(0.2).max(60).default(5),
     })
