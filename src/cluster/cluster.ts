@@ -16,7 +16,7 @@ import type { SessionDirectory, SessionRecord } from '../sessions/live-state.js'
 import type { LocalSessions } from '../sessions/local-sessions.js';
 import { RemoteSession, type RemoteLink } from '../sessions/remote-session.js';
 import type { Session } from '../sessions/session.js';
-import { StreamError, type StreamErrorCondition } from '../stream/errors.js';
+import { StanzaError, StreamError, type StreamErrorCondition } from '../stream/errors.js';
 import { parseElement } from '../xml/parse.js';
 
 const GROUP = 'nodes';
@@ -136,7 +136,11 @@ export class Cluster implements RemoteLink {
     const added = this.redis
       .xadd(this.inbox(node), '*', ...Object.entries(fields).flat())
       .then(() => {})
-      .catch((err: unknown) => this.deps.log.error({ err: (err as Error).message, to: node }, 'cluster: could not write to the inbox of a node'));
+      .catch((err: unknown) => {
+        this.deps.log.error({ err: (err as Error).message, to: node }, 'cluster: could not write to the inbox of a node; the sender gets an error');
+        // Never a silent loss: the sender of a stanza that did not reach the other node is told.
+        if (stanza) this.deps.router.bounce(stanza, new StanzaError('resource-constraint', "the recipient's node could not be reached", 'wait'));
+      });
     // The sender's stanza counts as handled (XEP-0198) once it is in the other node's inbox.
     if (stanza) this.deps.router.holdUntil(stanza, added);
   }
