@@ -26,6 +26,7 @@ import { S2sManager } from './s2s/manager.js';
 import type { S2sBoundAddress } from './s2s/listener.js';
 import { openLiveState } from './sessions/open-live-state.js';
 import { LocalSessions } from './sessions/local-sessions.js';
+import { Cluster } from './cluster/cluster.js';
 import { AccountStore } from './storage/accounts.js';
 import { openStorage, type Storage } from './storage/database.js';
 import { OperatorError, ensureWritableDir, listenError, reasonOf } from './operator-error.js';
@@ -86,6 +87,9 @@ export interface RunningServer {
 }
 
 export async function startServer(config: LoadedConfig, registry: ModuleRegistry, log: Logger): Promise<RunningServer> {
+  const node = config.cluster.node_id || `${os.hostname()}:${config.c2s.listeners[0]?.port ?? 5222}`;
+  // In a cluster every log line names its node.
+  if (config.live_state.backend === 'redis') log = log.child({ node });
   ensureWritableDir(config.dataDir);
   // The CLI's way in (`starling status`, `kick`, ...), claimed first: a second server on the
   // same data directory stops here, before it touches storage.
@@ -112,12 +116,24 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
 
     const hosts = new Map<string, Host>();
     for (const [domain, options] of config.hostOptions) hosts.set(domain, new Host(domain, options, log.child({ host: domain })));
-    const node = `${os.hostname()}:${process.pid}`;
     const sessions = new LocalSessions(live.sessions, node, (err) => log.warn({ err: reasonOf(err) }, 'live state: updating the session directory failed'));
     const counters = new Counters();
     const router = new Router({ hosts, sessions, accountExists: (h, u) => accounts.store.exists(h, u), log: log.child({ component: 'router' }), counters });
     const http = new HttpServer(config.http, certificates, log.child({ component: 'http' }));
-    const core: ServerCore = { config, log, storage, accounts, live, sessions, router, certificates, http, hosts, node, startedAt: new Date(), counters };
+    const cluster = live.redis
+      ? new Cluster({
+          redis: live.redis.client,
+          prefix: live.redis.prefix,
+          node,
+          heartbeatMs: config.cluster.heartbeat_interval * 1000,
+          directory: live.sessions,
+          sessions,
+          router,
+          hosts,
+          log: log.child({ component: 'cluster' }),
+        })
+      : undefined;
+    const core: ServerCore = { config, log, storage, accounts, live, sessions, router, certificates, http, hosts, node, cluster, startedAt: new Date(), counters };
     accounts.onDeleted(async (jid) => {
       // As Prosody does: the deleted account's streams end with <not-authorized/>.
       const deleted = new StreamError('not-authorized', 'the account has been deleted');
@@ -130,6 +146,12 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
     const contexts: ModuleContext[] = [];
     cleanup.unshift(() => unloadModules(contexts));
     for (const host of hosts.values()) contexts.push(...(await loadHostModules(host, registry, core)));
+
+    if (cluster) {
+      // Stopped after the client streams (their sessions leave the directory first), before Redis closes.
+      await cluster.start();
+      cleanup.unshift(() => cluster.stop());
+    }
 
     // Federation: stanzas for other domains go out over s2s; closed after the client streams
     // (cleanup runs last-registered first), so their last presence still goes out.

@@ -37,6 +37,8 @@ export default defineModule({
   async setup(ctx) {
     const store = new RosterStore(ctx.server.storage);
     const sessions = ctx.server.sessions;
+    // In a cluster, a resource on another node that asked for the roster gets pushes from here too.
+    sessions.shareFlag(INTERESTED);
     const router = ctx.server.router;
 
     // Every read-modify-write of a roster runs in store.locked() (one account at a time) with the
@@ -118,7 +120,7 @@ export default defineModule({
       NS_ROSTER,
       'query',
       async (iq) => {
-        iq.session?.data.set(INTERESTED, true);
+        if (iq.session) sessions.setFlag(iq.session, INTERESTED);
         const user = iq.from.bare;
         const current = await store.version(user.domain, user.local);
         const asked = iq.payload.attrs.ver;

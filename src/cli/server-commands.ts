@@ -145,6 +145,13 @@ function printStatus(s: StatusResult, socket: string): void {
   if (s.components?.configured) console.log(`components: ${s.components.connected} of ${s.components.configured} connected`);
   console.log(`storage: ${s.storage.driver} (${s.storage.location})`);
   console.log(s.liveState.backend === 'redis' ? `redis: ${s.liveState.state ?? 'unknown'}` : 'redis: not used (live state in memory)');
+  if (s.cluster) {
+    console.log(`cluster: ${s.cluster.filter((n) => n.alive).length} of ${s.cluster.length} node${s.cluster.length === 1 ? '' : 's'} alive`);
+    for (const n of s.cluster) {
+      const sessions = n.sessions === undefined ? '' : `, ${n.sessions} session${n.sessions === 1 ? '' : 's'}`;
+      console.log(`  ${n.node}${n.node === s.node ? ' (this node)' : ''}: ${n.alive ? 'alive' : 'no heartbeat'}${sessions}`);
+    }
+  }
   console.log(`control: ${socket}`);
 }
 

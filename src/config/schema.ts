@@ -120,6 +120,16 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       backend: z.enum(['memory', 'redis']).default('memory'),
       redis_url: z.string().default('redis://127.0.0.1:6379'),
+      /** Prefix of every Redis key (several clusters, or tests, on one Redis). */
+      key_prefix: z.string().min(1).default('starling:'),
+    })
+    .prefault({}),
+  cluster: z
+    .strictObject({
+      /** This node's name among the nodes sharing Redis; empty: hostname:first-c2s-port. */
+      node_id: z.string().default(''),
+      /** Seconds between heartbeats; a node silent for 3 of them is dead. */
+      heartbeat_interval: z.number().min(0.2).max(60).default(5),
     })
     .prefault({}),
   c2s: z

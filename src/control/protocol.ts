@@ -46,6 +46,8 @@ export interface StatusResult {
   storage: { driver: string; location: string };
   /** 'memory' (one node) or 'redis' with the client's state. */
   liveState: { backend: string; state?: string };
+  /** The nodes sharing Redis (live state in Redis only). */
+  cluster?: { node: string; alive: boolean; sessions?: number }[];
 }
 
 export interface SessionInfo {

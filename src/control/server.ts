@@ -188,6 +188,7 @@ export class ControlServer {
       components: this.live.components(),
       storage: { driver: core.storage.driver, location: core.storage.location },
       liveState: { backend: core.config.live_state.backend, state: await core.live.state?.() },
+      cluster: await core.cluster?.nodes().catch(() => undefined),
     };
   }
 

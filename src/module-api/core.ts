@@ -10,6 +10,7 @@ import type { LocalSessions } from '../sessions/local-sessions.js';
 import type { Storage } from '../storage/database.js';
 import type { Counters } from '../counters.js';
 import type { Host } from './host.js';
+import type { Cluster } from '../cluster/cluster.js';
 
 export interface ServerCore {
   readonly config: LoadedConfig;
@@ -23,8 +24,10 @@ export interface ServerCore {
   /** The process's HTTP server (routes: ModuleContext.http). */
   readonly http: HttpServer;
   readonly hosts: ReadonlyMap<string, Host>;
-  /** This node's name in the cluster (hostname:pid when alone). */
+  /** This node's name in the cluster ([cluster] node_id; default hostname:first-c2s-port). */
   readonly node: string;
+  /** The cluster's nodes and inboxes, when the live state is in Redis. */
+  readonly cluster?: Cluster;
   readonly startedAt: Date;
   /** What went wrong so far (storage failures, archive writes lost), for logs and a future /metrics. */
   readonly counters: Counters;

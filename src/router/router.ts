@@ -293,9 +293,34 @@ export class Router {
     }
   }
 
-  private async messageToBare(host: Host, event: RouteEvent) {
+  /**
+   * A stanza another node of the cluster forwarded to this node's session `to` (the routing
+   * and its hooks ran there). When the session ended meanwhile, as for a resource that is not
+   * there (RFC 6121 §8.5.3.2): a message goes to the account's other resources here or to
+   * offline storage, an IQ request bounces, the rest is dropped. Never throws.
+   */
+  async deliverForwarded(stanza: Element, to: Jid): Promise<void> {
+    const session = this.deps.sessions.getLocal(to);
+    if (session && !session.closed) return session.deliver(stanza);
+    const host = this.deps.hosts.get(to.domain);
+    const from = tryParseJid(stanza.attrs.from ?? '');
+    if (!host || !from) return;
+    try {
+      if (stanza.name === 'message') {
+        const type = stanza.attrs.type;
+        if (type === 'groupchat') throw new StanzaError('service-unavailable');
+        if (type === 'error') return;
+        return await this.messageToBare(host, { stanza, from, to: to.bare }, this.deps.sessions.localResourcesOf(to));
+      }
+      if (stanza.name === 'iq' && (stanza.attrs.type === 'get' || stanza.attrs.type === 'set')) throw new StanzaError('service-unavailable');
+    } catch (err) {
+      this.failed(stanza, err);
+    }
+  }
+
+  private async messageToBare(host: Host, event: RouteEvent, resources = this.deps.sessions.resourcesOf(event.to)) {
     const { stanza, to } = event;
-    const receivers = deliverToBare(this.deps.sessions.resourcesOf(to), stanza, event.from);
+    const receivers = deliverToBare(resources, stanza, event.from);
     if (receivers.length > 0) return this.delivered(host, event, receivers);
     const type = stanza.attrs.type ?? 'normal';
     if (type === 'error' || type === 'headline') return;

@@ -8,11 +8,18 @@ export interface SessionRecord {
   node: string;
   priority: number;
   available: boolean;
+  /** The last available presence, serialised (Redis only: other nodes answer probes with it). */
+  presence?: string;
+  /** The session's shared flags (LocalSessions.shareFlag) that are on (Redis only). */
+  flags?: string[];
 }
 
 /** Who is online on the whole service (all nodes). */
 export interface SessionDirectory {
+  /** Updates a record this node holds (not one another node has taken over meanwhile). */
   put(record: SessionRecord): Promise<void>;
+  /** Takes the full JID for `record.node` (a bind), atomically; returns the record it replaced. */
+  claim(record: SessionRecord): Promise<SessionRecord | undefined>;
   remove(fullJid: string, node: string): Promise<void>;
   /** Every resource of a bare JID, on any node. */
   resourcesOf(bareJid: string): Promise<SessionRecord[]>;
@@ -32,5 +39,7 @@ export interface LiveState {
   counters: Counters;
   /** How the backend is doing, for `starling status` (Redis: connected or not); absent in memory. */
   state?(): Promise<string>;
+  /** Redis only: the connection and key prefix, for the cluster (heartbeats, inboxes). */
+  redis?: { client: import('ioredis').Redis; prefix: string };
   close(): Promise<void>;
 }

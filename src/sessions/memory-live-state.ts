@@ -10,10 +10,17 @@ export class MemorySessionDirectory implements SessionDirectory {
   private readonly byBare = new Map<string, Map<string, SessionRecord>>();
 
   async put(record: SessionRecord): Promise<void> {
+    const current = this.byBare.get(bareOf(record.jid))?.get(record.jid);
+    if (!current || current.node === record.node) await this.claim(record);
+  }
+
+  async claim(record: SessionRecord): Promise<SessionRecord | undefined> {
     const bare = bareOf(record.jid);
     let resources = this.byBare.get(bare);
     if (!resources) this.byBare.set(bare, (resources = new Map()));
+    const previous = resources.get(record.jid);
     resources.set(record.jid, { ...record });
+    return previous;
   }
 
   async remove(fullJid: string, node: string): Promise<void> {
