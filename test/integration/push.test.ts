@@ -348,7 +348,7 @@ t.test('push notifications', async (t) => {
     app.answer = 'silent';
     await bob.send(chat('gina@localhost', 'four'));
     await app.next();
-    await waitFor(async () => (await registrations(ts, 'gina')) === 0, 'the registration to be disabled', 4000);
+    await waitFor(async () => (await registrations(ts, 'gina')) === 0, 'the registration to be disabled', 15_000);
     t.pass('no reply within reply_timeout is the second failure in a row: disabled');
     app.answer = 'result';
   });
