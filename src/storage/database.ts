@@ -105,12 +105,25 @@ async function openPostgres(options: StorageOptions) {
   watchPool(pool, options.log);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   try {
-    if (options.postgresSchema !== 'public') await sql`create schema if not exists ${sql.id(options.postgresSchema)}`.execute(db);
+    if (options.postgresSchema !== 'public') await createSchema(db, options.postgresSchema);
   } catch (err) {
     await db.destroy();
     throw err;
   }
   return { db, location: `postgres:${redactUrl(options.postgresUrl)} schema ${options.postgresSchema}` };
+}
+
+/**
+ * CREATE SCHEMA IF NOT EXISTS, which is not safe against itself: nodes of a cluster starting
+ * together may both create it, and the slower gets a unique violation; the schema is there then.
+ */
+async function createSchema(db: Kysely<Database>, schema: string): Promise<void> {
+  try {
+    await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code !== '23505' && code !== '42P06') throw err;
+  }
 }
 
 /** How long a new PostgreSQL connection may take before the query waiting on it fails. */

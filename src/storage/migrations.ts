@@ -35,8 +35,25 @@ async function ensureMigrationTable(db: Kysely<Database>): Promise<void> {
     .execute();
 }
 
-/** Runs the migrations of one component not yet applied; returns the names it applied. */
+/**
+ * Runs the migrations of one component not yet applied; returns the names it applied. On
+ * PostgreSQL, the nodes of a cluster starting together share the schema: one migrates at a time
+ * (an advisory lock for the schema, held on one connection), the others then find it done.
+ */
 export async function migrate(db: Kysely<Database>, driver: Driver, component: string, migrations: readonly Migration[]): Promise<string[]> {
+  if (driver !== 'postgres') return migrateNow(db, driver, component, migrations);
+  return db.connection().execute(async (conn) => {
+    const lock = sql`hashtext(current_schema() || ' starling migrations')`;
+    await sql`select pg_advisory_lock(${lock})`.execute(conn);
+    try {
+      return await migrateNow(conn, driver, component, migrations);
+    } finally {
+      await sql`select pg_advisory_unlock(${lock})`.execute(conn);
+    }
+  });
+}
+
+async function migrateNow(db: Kysely<Database>, driver: Driver, component: string, migrations: readonly Migration[]): Promise<string[]> {
   await ensureMigrationTable(db);
   const codeVersion = migrations.reduce((max, m) => Math.max(max, m.version), 0);
   const done = await db.selectFrom('schema_migration').select('version').where('component', '=', component).execute();

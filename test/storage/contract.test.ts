@@ -168,3 +168,27 @@ t.test('postgres', async (t) => {
   if (!(await useService(t, 'PostgreSQL', postgresReachable, POSTGRES_URL))) return;
   await contract(t, postgresBackend());
 });
+
+t.test('postgres: the nodes of a cluster starting together on a fresh schema migrate it once', async (t) => {
+  if (!(await useService(t, 'PostgreSQL', postgresReachable, POSTGRES_URL))) return;
+  const backend = postgresBackend();
+  t.teardown(() => backend.cleanup());
+  const nodes = await Promise.all([1, 2, 3].map(() => openStorage(backend.options())));
+  t.teardown(() => Promise.all(nodes.map((s) => s.close())));
+  const extra = [
+    {
+      version: 1,
+      name: 'table',
+      up: (db: Storage['db']) =>
+        db.schema
+          .createTable('race_probe')
+          .addColumn('x', 'integer')
+          .execute()
+          .then(() => {}),
+    },
+  ];
+  const applied = await Promise.all(nodes.map((s) => s.migrate('race', extra)));
+  t.same(applied.flat(), ['race/001_table'], 'a module migration too: one node applied it, the others found it done');
+  const rows = await nodes[0]!.db.selectFrom('schema_migration').select('component').where('component', '=', 'core').execute();
+  t.equal(rows.length, coreMigrations.length, 'each core migration recorded once');
+});
