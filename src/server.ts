@@ -167,6 +167,8 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
       const listenersClosed = c2s.stopListening();
       await c2s.closeAll();
       await listenersClosed;
+      // Sessions their clients ended just before (a mass logout) may still be recording it.
+      await sessions.teardownsDone(10_000);
     });
     // The web transports take no new session from the moment shutdown begins.
     if (config.http.websocket) {

@@ -448,6 +448,7 @@ export class ClientSession implements ClientStream {
       }
       await host.hooks.fire('session/closed', { session: this, error });
     })();
+    this.core.sessions.tearingDown(this.finished);
   }
 }
 

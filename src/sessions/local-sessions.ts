@@ -18,6 +18,9 @@ export class LocalSessions {
   /** Boolean session keys the other nodes see on their copies (a roster asked for: roster pushes). */
   readonly sharedFlags = new Map<string, SessionKey<boolean>>();
 
+  /** Teardowns (presence, 'session/closed' hooks) of ended sessions still running. */
+  private readonly teardowns = new Set<Promise<void>>();
+
   constructor(
     private readonly directory: SessionDirectory,
     readonly node: string,
@@ -56,6 +59,21 @@ export class LocalSessions {
     resources.delete(session.jid.resource);
     if (resources.size === 0) this.byBare.delete(bare);
     this.directory.remove(session.jid.toString(), this.node).catch(this.onError);
+  }
+
+  /** A session ended: its teardown runs meanwhile; a stop waits for it before storage closes. */
+  tearingDown(teardown: Promise<void>): void {
+    this.teardowns.add(teardown);
+    const done = () => void this.teardowns.delete(teardown);
+    teardown.then(done, done);
+  }
+
+  /** Settles once every teardown begun so far is done, or after `timeoutMs`. */
+  async teardownsDone(timeoutMs: number): Promise<void> {
+    if (this.teardowns.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.teardowns]), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
   }
 
   /** Mirrors presence and priority changes to the directory; a failure goes to onError. */
