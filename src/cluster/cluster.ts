@@ -316,11 +316,17 @@ export class Cluster implements RemoteLink {
   }
 
   private async handleEntries(key: string, entries: [string, string[] | null][]): Promise<void> {
-    for (const [id, flat] of entries) {
-      if (flat) await this.handle(Object.fromEntries(pairs(flat)));
-      // Acknowledged and removed: an inbox holds only what is not handled yet.
-      await this.redis.multi().xack(key, GROUP, id).xdel(key, id).exec();
-    }
+    if (entries.length === 0) return;
+    for (const [, flat] of entries) if (flat) await this.handle(Object.fromEntries(pairs(flat)));
+    // Acknowledged and removed once the whole batch is handled (one round trip, not one per
+    // entry): an inbox holds only what is not handled yet; a crash in between delivers the
+    // batch again (at least once).
+    const ids = entries.map(([id]) => id);
+    await this.redis
+      .multi()
+      .xack(key, GROUP, ...ids)
+      .xdel(key, ...ids)
+      .exec();
   }
 
   /** One entry of an inbox: a stanza for a session of this node, or a session to end. */

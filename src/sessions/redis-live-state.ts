@@ -106,6 +106,8 @@ export async function openRedisLiveState(
     lazyConnect: true,
     maxRetriesPerRequest: 2,
     enableOfflineQueue: true,
+    // Commands issued in one event-loop turn go in one write (a cluster's inbox entries, directory updates).
+    enableAutoPipelining: true,
     connectTimeout: connectTimeoutMs,
     retryStrategy: () => null,
   });
