@@ -28,13 +28,19 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { Element } from '@xmpp/xml';
 import WebSocket from 'ws';
+import { Redis } from 'ioredis';
 import { XmlStreamParser } from '../../src/xml/parser.js';
 
 // --- options -----------------------------------------------------------------------------------
 
 const OPTIONS = {
   host: { type: 'string', default: '127.0.0.1', help: 'server address (IPv4 loopback by default)' },
-  port: { type: 'string', default: '5222', help: 'c2s port (plain TCP, STARTTLS offered or not)' },
+  port: { type: 'string', default: '5222', help: 'c2s port (plain TCP, STARTTLS offered or not); several, comma-separated: the nodes of a cluster (see --spread)' },
+  spread: {
+    type: 'string',
+    default: 'sessions',
+    help: 'with several ports: "sessions" (session k on port k mod P: the two ends of a pair on different ports) or "pairs" (pair i on port i mod P, both ends)',
+  },
   domain: { type: 'string', default: 'localhost', help: 'XMPP domain (stream "to", user JIDs)' },
   sessions: { type: 'string', default: '200', help: 'number of sessions to log in (users PREFIX0 .. PREFIX<N-1>)' },
   pairs: { type: 'string', default: '100', help: 'pairs that pump messages (sessions 2i and 2i+1); 0: no load phase' },
@@ -45,7 +51,8 @@ const OPTIONS = {
   'body-bytes': { type: 'string', default: '100', help: 'size of the message body text' },
   tls: { type: 'boolean', default: false, help: 'STARTTLS before authenticating (certificate not checked)' },
   websocket: { type: 'string', default: '', help: 'XMPP over WebSocket (RFC 7395) to this ws:// URL instead of TCP' },
-  'server-pid': { type: 'string', default: '', help: 'server process id: VmRSS and CPU time read from /proc/PID' },
+  'server-pid': { type: 'string', default: '', help: 'server process id: VmRSS and CPU time read from /proc/PID; several, comma-separated: summed' },
+  'redis-stats': { type: 'string', default: '', help: 'redis:// URL: the commands that Redis processed while measuring, per delivered message (a cluster)' },
   'user-prefix': { type: 'string', default: 'bench', help: 'user names are PREFIX<index>' },
   password: { type: 'string', default: 'bench-password', help: 'password of every user' },
   resource: { type: 'string', default: 'load', help: 'resource to bind' },
@@ -140,7 +147,9 @@ interface SparseHist {
 
 interface WorkerInit {
   host: string;
-  port: number;
+  /** The ports sessions spread over (by `spread`). */
+  ports: number[];
+  spread: 'sessions' | 'pairs';
   domain: string;
   tls: boolean;
   /** ws:// URL: XMPP over WebSocket instead of TCP. */
@@ -277,7 +286,8 @@ class Session {
   start(): void {
     this.startedAt = performance.now();
     const init = this.init;
-    const options: net.NetConnectOpts = { host: init.host, port: init.port };
+    const slot = init.spread === 'pairs' ? Math.floor(this.index / 2) : this.index;
+    const options: net.NetConnectOpts = { host: init.host, port: init.ports[slot % init.ports.length]! };
     if (init.sourceIps > 1) options.localAddress = `127.0.0.${1 + (this.index % init.sourceIps)}`;
     this.timer = setTimeout(() => this.fail(`timeout (${this.state})`), init.loginTimeoutMs);
     if (init.websocket) return this.startWebSocket();
@@ -709,6 +719,20 @@ interface ProcSample {
   cpuTicks: number;
 }
 
+/** The sum over several processes (the nodes of a cluster); undefined when one cannot be read. */
+function readProcs(pids: number[]): ProcSample | undefined {
+  if (pids.length === 0) return undefined;
+  const samples = pids.map(readProc);
+  if (samples.some((x) => x === undefined)) return undefined;
+  return samples.reduce((a, b) => ({ rssKiB: a!.rssKiB + b!.rssKiB, cpuTicks: a!.cpuTicks + b!.cpuTicks }));
+}
+
+/** Commands Redis processed since it started (INFO stats). */
+async function redisCommands(redis: Redis): Promise<number> {
+  const info = await redis.info('stats');
+  return Number(/total_commands_processed:(\d+)/.exec(info)?.[1] ?? NaN);
+}
+
 function readProc(pid: number): ProcSample | undefined {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -788,6 +812,8 @@ interface Results {
     cpuBusyPct: number[];
     streamErrors: Record<string, number>;
     droppedSessions: number;
+    /** With --redis-stats: Redis commands (all clients) per message delivered in the window. */
+    redisCommandsPerMessage?: number;
   };
   droppedWhileIdle: number;
 }
@@ -802,7 +828,13 @@ async function runCoordinator(v: Values): Promise<number> {
   const sessions = num('sessions', 1);
   const pairs = Math.min(num('pairs'), Math.floor(sessions / 2));
   const workers = Math.max(1, Math.min(num('workers', 1), sessions));
-  const serverPid = v['server-pid'] ? num('server-pid', 1) : 0;
+  const serverPids = v['server-pid'] ? v['server-pid'].split(',').map(Number) : [];
+  if (serverPids.some((pid) => !Number.isInteger(pid) || pid < 1)) throw new Error(`--server-pid: expected process ids, got "${v['server-pid']}"`);
+  const serverPid = serverPids.length > 0;
+  const ports = v.port.split(',').map(Number);
+  if (ports.some((port) => !Number.isInteger(port) || port < 1 || port > 65535)) throw new Error(`--port: expected ports, got "${v.port}"`);
+  if (v.spread !== 'sessions' && v.spread !== 'pairs') throw new Error(`--spread: expected "sessions" or "pairs", got "${v.spread}"`);
+  const redis = v['redis-stats'] ? new Redis(v['redis-stats']) : undefined;
   const concurrency = Math.max(1, Math.floor(num('login-concurrency', 1) / workers));
   const maxFailures = num('max-failures') || Math.floor(sessions / 10) + 10;
   const label = v.label || `${v.host}:${v.port}`;
@@ -875,9 +907,9 @@ async function runCoordinator(v: Values): Promise<number> {
       quietWaitedMs = Date.now() - started;
     }
   }
-  const procBefore = serverPid ? readProc(serverPid) : undefined;
+  const procBefore = readProcs(serverPids);
   const cpusBefore = readCpus();
-  if (serverPid && !procBefore) log(`cannot read /proc/${serverPid}: no RSS figures`);
+  if (serverPid && !procBefore) log(`cannot read /proc/{${serverPids.join(',')}}: no RSS figures`);
   log(`logging in ${sessions} sessions (${v.websocket ? `WebSocket ${v.websocket}` : v.tls ? 'STARTTLS' : 'plain TCP'}, ${workers} worker(s), ${concurrency * workers} in flight)`);
   const loginStart = performance.now();
   children.forEach((child, w) =>
@@ -886,7 +918,8 @@ async function runCoordinator(v: Values): Promise<number> {
       concurrency,
       init: {
         host: v.host,
-        port: num('port', 1),
+        ports,
+        spread: v.spread as WorkerInit['spread'],
         domain: v.domain,
         tls: v.tls,
         websocket: v.websocket,
@@ -904,7 +937,7 @@ async function runCoordinator(v: Values): Promise<number> {
   const loginTimeout = (num('login-timeout', 1) + 30) * 1000 + sessions * 20;
   const loggedIn = await collect('logged-in', loginTimeout);
   const loginSeconds = (performance.now() - loginStart) / 1000;
-  const procLoggedIn = serverPid ? readProc(serverPid) : undefined;
+  const procLoggedIn = readProcs(serverPids);
   const cpusLoggedIn = readCpus();
   const loginHist = new Histogram();
   const loginErrors: Record<string, number> = {};
@@ -948,7 +981,7 @@ async function runCoordinator(v: Values): Promise<number> {
   // Idle: let the server settle, then read its RSS.
   const settle = num('idle-settle') * 1000;
   await sleep(settle);
-  const procIdle = serverPid ? readProc(serverPid) : undefined;
+  const procIdle = readProcs(serverPids);
   if (procBefore && procIdle && ok > 0) {
     results.rss = {
       beforeKiB: procBefore.rssKiB,
@@ -975,10 +1008,12 @@ async function runCoordinator(v: Values): Promise<number> {
     );
     // CPU of the server over the measured window only.
     await sleep(warmupMs);
-    const procWin0 = serverPid ? readProc(serverPid) : undefined;
+    const redisWin0 = redis ? await redisCommands(redis) : NaN;
+    const procWin0 = readProcs(serverPids);
     const cpusWin0 = readCpus();
     await sleep(durationMs - warmupMs);
-    const procWin1 = serverPid ? readProc(serverPid) : undefined;
+    const procWin1 = readProcs(serverPids);
+    const redisWin1 = redis ? await redisCommands(redis) : NaN;
     const cpusWin1 = readCpus();
     const pumped = await collect('pumped', 30_000);
     const lat = new Histogram();
@@ -1006,7 +1041,7 @@ async function runCoordinator(v: Values): Promise<number> {
       lat.add(r.latency);
       for (const [k, c] of Object.entries(r.streamErrors)) streamErrors[k] = (streamErrors[k] ?? 0) + c;
     }
-    const procAfter = serverPid ? readProc(serverPid) : undefined;
+    const procAfter = readProcs(serverPids);
     if (results.rss && procAfter) results.rss.afterLoadKiB = procAfter.rssKiB;
     results.load = {
       pairs,
@@ -1028,9 +1063,11 @@ async function runCoordinator(v: Values): Promise<number> {
       streamErrors,
       droppedSessions: dropped,
     };
+    if (redis) results.load.redisCommandsPerMessage = round((redisWin1 - redisWin0) / Math.max(1, deliveredInWindow), 2);
     log(
       `load: ${results.load.deliveredPerSecond} delivered msgs/s, latency p50 ${results.load.p50Ms} ms p99 ${results.load.p99Ms} ms max ${results.load.maxMs} ms; ` +
-        `sent ${sent}, delivered ${delivered}, bounced ${bounced}, misrouted ${misrouted}, undelivered 5 s after the end ${lost}; server CPU ${results.load.serverCpuPct}%, client CPU ${results.load.clientCpuPct}%, CPUs busy ${results.load.cpuBusyPct.join('% ')}%`,
+        `sent ${sent}, delivered ${delivered}, bounced ${bounced}, misrouted ${misrouted}, undelivered 5 s after the end ${lost}; server CPU ${results.load.serverCpuPct}%, client CPU ${results.load.clientCpuPct}%, CPUs busy ${results.load.cpuBusyPct.join('% ')}%` +
+        (redis ? `; Redis commands per message ${results.load.redisCommandsPerMessage}` : ''),
     );
   }
 
@@ -1038,6 +1075,7 @@ async function runCoordinator(v: Values): Promise<number> {
   await collect('closed', 15_000).catch((err: Error) => log(err.message));
   results.droppedWhileIdle = loggedIn.reduce((n, m) => n + m.report.droppedAfterLogin, 0);
 
+  redis?.disconnect();
   console.log(JSON.stringify(results, null, 2));
   if (v.json) writeFileSync(v.json, JSON.stringify(results, null, 2) + '\n');
   for (const child of children) if (child.exitCode === null) child.kill();
