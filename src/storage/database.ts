@@ -98,8 +98,16 @@ async function openPostgres(options: StorageOptions) {
     max: options.poolSize,
     options: options.postgresSchema === 'public' ? undefined : `-c search_path=${options.postgresSchema}`,
     // A database that does not answer (a host down, a firewall dropping packets) fails a query
-    // in seconds instead of holding it, and the stanza waiting on it, forever.
-    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    // in seconds instead of holding it, and the stanza waiting on it, forever: a connection
+    // attempt gets CONNECT_TIMEOUT_MS. A query waiting its turn for a connection of a busy pool
+    // (a mass logout: thousands of writes at once) waits longer: pg-pool's own timeout also
+    // bounds that wait.
+    connectionTimeoutMillis: POOL_WAIT_MS,
+    Client: class extends pg.Client {
+      constructor(config?: import('pg').ClientConfig) {
+        super({ ...config, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+      }
+    },
     keepAlive: true,
   });
   watchPool(pool, options.log);
@@ -128,6 +136,8 @@ async function createSchema(db: Kysely<Database>, schema: string): Promise<void>
 
 /** How long a new PostgreSQL connection may take before the query waiting on it fails. */
 const CONNECT_TIMEOUT_MS = 5000;
+/** How long a query may wait for a connection of the pool (its turn, or a new connection). */
+const POOL_WAIT_MS = 30_000;
 
 /**
  * A lost PostgreSQL connection (the server stopped or restarted, the network cut) makes pg emit
