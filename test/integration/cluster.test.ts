@@ -1,6 +1,7 @@
 // Nodes sharing PostgreSQL and Redis route to each other: messages to full and bare JIDs, IQs and
 // their replies, presence between contacts, a full JID bound on two nodes (<conflict/>), status
-// listing the nodes, and a node killed (SIGKILL) seen unavailable by its contacts elsewhere.
+// listing the nodes, and a node killed (SIGKILL) seen unavailable by its contacts elsewhere, a
+// message acknowledged to its sender before the kill delivered after it.
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import t from 'tap';
@@ -150,6 +151,16 @@ heartbeat_interval = ${HEARTBEAT}
       for (const c of [daveOnN3, a2]) await c.send(xml('iq', { type: 'get', id: 'roster' }, xml('query', { xmlns: 'jabber:iq:roster' })));
       await befriend(a2, daveOnN3);
       await a2.next(presenceFrom(daveOnN3.jid));
+      // A message acknowledged (XEP-0198) while n3 cannot read its inbox (stopped), then n3 is
+      // killed: the stanza waits in n3's inbox, and a live node routes it once n3 is found dead.
+      await n1.addUser('frank');
+      const { s: frank } = await rawLogin(n2.port, 'frank', 'sm');
+      t.teardown(() => frank.close());
+      frank.write("<enable xmlns='urn:xmpp:sm:3'/>");
+      await frank.element('enabled');
+      n3.child.kill('SIGSTOP');
+      frank.write(`<message to='${daveOnN3.jid}' type='chat' id='acked'><body>sent before the kill</body></message><r xmlns='urn:xmpp:sm:3'/>`);
+      t.equal((await frank.element('a')).attrs.h, '1', 'acknowledged by n2 while n3 was stopped');
       const started = Date.now();
       n3.child.kill('SIGKILL');
       killed = true;
@@ -165,6 +176,8 @@ heartbeat_interval = ${HEARTBEAT}
       t.teardown(() => back.stop());
       await back.next(body('for later'));
       t.pass('offline storage kept the message for dave');
+      await back.next(body('sent before the kill'));
+      t.pass("and the message acknowledged before the kill, left in the dead node's inbox");
     });
   });
 });
