@@ -78,6 +78,9 @@ export async function openStorage(options: StorageOptions, { migrate: runMigrati
   return storage;
 }
 
+/** WAL pages past which a commit on the main connection checkpoints (SQLite's default: 1,000). */
+const MAIN_WAL_AUTOCHECKPOINT_PAGES = 10_000;
+
 async function openSqlite(options: StorageOptions) {
   const { default: BetterSqlite3 } = await import('better-sqlite3');
   if (options.sqlitePath !== ':memory:') mkdirSync(path.dirname(path.resolve(options.sqlitePath)), { recursive: true });
@@ -86,6 +89,9 @@ async function openSqlite(options: StorageOptions) {
   sqlite.pragma(`synchronous = ${options.sqliteSynchronous === 'full' ? 'FULL' : 'NORMAL'}`);
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
+  // The archive writer thread checkpoints the WAL itself, off the commit path (sqlite-writer.ts):
+  // this connection only does so past a larger log, so its commits (on the event loop) seldom do.
+  sqlite.pragma(`wal_autocheckpoint = ${MAIN_WAL_AUTOCHECKPOINT_PAGES}`);
   return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }), location: `sqlite:${options.sqlitePath}` };
 }
 

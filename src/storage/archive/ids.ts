@@ -44,8 +44,24 @@ export function idTime(id: string): number | undefined {
   return ms <= MAX_TIME ? ms : undefined;
 }
 
+/** Random bytes drawn from the system in blocks: one randomBytes() call per id cost ~20 µs. */
+const POOL_BYTES = 4096;
+let pool = Buffer.alloc(0);
+let poolAt = 0;
+
 function randomBits(bytes: number): bigint {
-  return BigInt('0x' + randomBytes(bytes).toString('hex'));
+  if (poolAt + bytes > pool.length) {
+    pool = randomBytes(POOL_BYTES);
+    poolAt = 0;
+  }
+  let value = 0n;
+  // Five bytes at a time fit a double exactly (40 bits).
+  for (let i = 0; i < bytes; i += 5) {
+    const n = Math.min(5, bytes - i);
+    value = (value << BigInt(n * 8)) | BigInt(pool.readUIntBE(poolAt + i, n));
+  }
+  poolAt += bytes;
+  return value;
 }
 
 export class IdGenerator {

@@ -296,8 +296,12 @@ export class ArchiveStore {
     const id = m.id ?? this.ids.next();
     const ts = idTime(id);
     if (ts === undefined) throw new Error(`not an archive id: ${id}`);
-    const row = { store: this.store, id, ts, with_bare: m.withBare, with_resource: m.withResource, direction: m.direction, stanza: m.stanza };
-    return { ...row, [this.hostCol]: host, [this.userCol]: username } as ArchiveItemTable;
+    // Object literals of a fixed shape (a spread with computed keys cost ~2% of the event loop's
+    // time in the MAM bench, one row per archived message).
+    const { store } = this;
+    const { withBare: with_bare, withResource: with_resource, direction, stanza } = m;
+    if (this.owner === 'account') return { host, username, store, id, ts, with_bare, with_resource, direction, stanza };
+    return { service: host, node: username, store, id, ts, with_bare, with_resource, direction, stanza } as unknown as ArchiveItemTable;
   }
 
   /** Resolves once the writes queued so far (of every archive of the database) are committed. */

@@ -50,7 +50,7 @@ export class WriteQueue {
 
   private queue(job: Omit<Job, 'resolve' | 'reject'>): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ ...job, resolve, reject });
+      this.pending.push({ insert: job.insert, run: job.run, resolve, reject });
       this.running ??= this.drain();
     });
   }
