@@ -70,8 +70,10 @@ export interface HookEvents extends RoutingEvents {
    * message bounced. Message carbons (XEP-0280) copy it to the other resources from here, and
    * add each session that got a copy to `copiedTo` (stream management then knows which
    * resources have the message: those copies are not stored again from a kept session).
+   * `forwarded`: another node of the cluster routed it (and made the copies) to a session of
+   * this node that had ended meanwhile; it went to the account's other resources here instead.
    */
-  'message/delivered': RouteEvent & { sessions: readonly Session[]; copiedTo: Session[] };
+  'message/delivered': RouteEvent & { sessions: readonly Session[]; copiedTo: Session[]; forwarded?: boolean };
   /** A stanza for another domain (federation hooks in here). Stop = taken. */
   'route/remote': RouteEvent;
   /**

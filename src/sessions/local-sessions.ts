@@ -86,6 +86,13 @@ export class LocalSessions {
     if (this.clustered && this.sharedFlags.has(key.name)) void this.publish(session);
   }
 
+  /** Clears a shared flag on a session of this node, and tells the other nodes (in a cluster). */
+  clearFlag(session: Session, key: SessionKey<boolean>): void {
+    if (session.data.get(key) !== true) return;
+    session.data.delete(key);
+    if (this.clustered && this.sharedFlags.has(key.name)) void this.publish(session);
+  }
+
   /** A session of another node, as the directory has it now (the cluster's copy). */
   putRemote(session: RemoteSession): void {
     const bare = session.jid.bare.toString();
