@@ -1,12 +1,14 @@
 // What sessions do across the nodes of a cluster (PostgreSQL + Redis): message carbons between
-// resources on different nodes, exactly once.
+// resources on different nodes, exactly once; stream management's kept sessions, which only
+// their own node resumes, and those of a node killed (SIGKILL: a real `starling start`), gone.
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import t from 'tap';
 import type { Element } from '@xmpp/xml';
-import { startTestServer, type TestServer } from '../helpers/harness.js';
-import { connect, nothingArrived, xml, type TestClient } from '../helpers/clients.js';
+import { nextHook, startTestServer, type TestServer } from '../helpers/harness.js';
+import { connect, nothingArrived, rawAuthenticated, rawLogin, rawRoundTrip, xml, type RawStream, type TestClient } from '../helpers/clients.js';
 import { onPostgres } from '../helpers/databases.js';
+import { configDir, loopbackServerToml, startStarling } from '../helpers/cli.js';
 import { REDIS_URL, redisReachable, useService } from '../helpers/services.js';
 import { parseJid } from '../../src/jid.js';
 import { CARBONS } from '../../modules/carbons/index.js';
@@ -14,6 +16,8 @@ import { CARBONS } from '../../modules/carbons/index.js';
 // Seconds: a node is taken for dead after 3 (found within 2 more).
 const HEARTBEAT = 3;
 const NS_CARBONS = 'urn:xmpp:carbons:2';
+const NS_SM = 'urn:xmpp:sm:3';
+const NS_STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
 
 const body = (text: string) => (el: Element) => el.name === 'message' && el.getChildText('body') === text;
 /** A carbon copy (<sent/> or <received/>) of the message with this body. */
@@ -32,6 +36,26 @@ async function until(check: () => boolean, what: string, timeoutMs = 10_000): Pr
 /** Whether `node` sees carbons enabled on `client`'s session of another node. */
 const seesCarbons = (node: TestServer, client: TestClient) => node.server.core.sessions.getRemote(parseJid(client.jid))?.data.get(CARBONS) === true;
 
+/** Enables resumable stream management on a bound raw stream; returns its id. */
+async function enableResume(s: RawStream): Promise<string> {
+  s.write(`<enable xmlns='${NS_SM}' resume='true'/>`);
+  return (await s.element('enabled')).attrs.id!;
+}
+
+/** A resumption of `previd` on an authenticated raw stream: the <failed/> it must get, or a failure of the test. */
+async function resumeFails(s: RawStream, previd: string): Promise<Element> {
+  s.write(`<resume xmlns='${NS_SM}' previd='${previd}' h='0'/>`);
+  const answer = await s.until(() => s.elements.find((e) => e.name === 'failed' || e.name === 'resumed'));
+  if (answer.name !== 'failed') throw new Error(`resumed on another node: ${answer.toString()}`);
+  return answer;
+}
+
+/** Binds `resource` on an authenticated raw stream; returns the bound JID. */
+async function bind(s: RawStream, resource: string): Promise<string | undefined> {
+  s.write(`<iq type='set' id='bind-again'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${resource}</resource></bind></iq>`);
+  return (await s.element('iq')).getChild('bind')?.getChildText('jid') ?? undefined;
+}
+
 async function setCarbons(client: TestClient, on: boolean): Promise<void> {
   const id = `carbons-${randomBytes(3).toString('hex')}`;
   await client.send(xml('iq', { type: 'set', id }, xml(on ? 'enable' : 'disable', { xmlns: NS_CARBONS })));
@@ -41,6 +65,7 @@ async function setCarbons(client: TestClient, on: boolean): Promise<void> {
 t.test('sessions across the nodes of a cluster', async (t) => {
   if (!(await useService(t, 'Redis', redisReachable, REDIS_URL))) return;
   await onPostgres(t, 'starling_cluster_sessions', async (storage) => {
+    const pg = storage.storage as { postgres_url: string; postgres_schema: string };
     const prefix = `starling-test-${randomBytes(4).toString('hex')}:`;
     t.teardown(async () => {
       const redis = new Redis(REDIS_URL);
@@ -52,7 +77,7 @@ t.test('sessions across the nodes of a cluster', async (t) => {
     const node = (id: string): Promise<TestServer> => startTestServer(t, { ...storage, live_state, cluster: { node_id: id, heartbeat_interval: HEARTBEAT } });
     const n1 = await node('n1');
     const n2 = await node('n2');
-    for (const user of ['alice', 'bob']) await n1.addUser(user);
+    for (const user of ['alice', 'bob', 'carol', 'dave']) await n1.addUser(user);
 
     await t.test('message carbons between resources on different nodes, each copy once', async (t) => {
       const a1 = await connect(n1, 'alice', { resource: 'a1' });
@@ -97,6 +122,90 @@ t.test('sessions across the nodes of a cluster', async (t) => {
       await a1.send(xml('message', { to: bob.jid, type: 'chat' }, xml('body', {}, 'after disable')));
       await bob.next(body('after disable'));
       t.ok(await nothingArrived(a2, carbon('sent', 'after disable'), a1), 'no copy once disabled');
+    });
+
+    await t.test('stream management: a session kept on one node is not resumed on another, and its resource is bound again there', async (t) => {
+      const bob = await connect(n1, 'bob', { resource: 'b2' });
+      t.teardown(() => bob.stop());
+      const { s: old } = await rawLogin(n1.port, 'carol', 'phone');
+      const previd = await enableResume(old);
+      old.write('<presence/>');
+      await rawRoundTrip(old);
+      const interrupted = nextHook(n1, 'session/interrupted');
+      old.close();
+      await interrupted;
+      // A message to the kept session: stored (its sender's stanza is handled once it is).
+      await bob.send(xml('message', { to: 'carol@localhost/phone', type: 'chat' }, xml('body', {}, 'while kept')));
+      await bob.roundTrip();
+
+      const fresh = await rawAuthenticated(n2.port, 'carol');
+      t.teardown(() => fresh.close());
+      const failed = await resumeFails(fresh, previd);
+      t.equal(failed.attrs.xmlns, NS_SM);
+      t.ok(failed.getChild('item-not-found', NS_STANZAS), `n2 answers <failed/> with <item-not-found/>: ${failed.toString()}`);
+      const ended = nextHook(n1, 'session/closed', (e) => e.session.jid?.toString() === 'carol@localhost/phone');
+      t.equal(await bind(fresh, 'phone'), 'carol@localhost/phone', 'the same resource binds on n2');
+      await ended;
+      t.pass('the kept session on n1 ended (the resource is taken over as on one node)');
+      fresh.write('<presence/>');
+      await fresh.until(() => fresh.elements.find(body('while kept')));
+      t.pass('the message the kept session held reaches the new session (from offline storage)');
+      await until(() => n1.server.core.sessions.getRemote(parseJid('carol@localhost/phone'))?.node === 'n2', 'n1 has carol/phone on n2');
+      await bob.send(xml('message', { to: 'carol@localhost/phone', type: 'chat' }, xml('body', {}, 'after the bind')));
+      await fresh.until(() => fresh.elements.find(body('after the bind')));
+      t.pass('a message from n1 to the full JID reaches the session on n2');
+      await bob.roundTrip();
+      await rawRoundTrip(fresh);
+      t.equal(fresh.elements.filter(body('while kept')).length, 1, 'the held message once');
+    });
+
+    await t.test('a node killed (SIGKILL)', async (t) => {
+      const { config } = configDir(
+        t,
+        'cluster-sessions-n3',
+        (dir) => `${loopbackServerToml(dir)}
+[storage]
+driver = "postgres"
+postgres_url = "${pg.postgres_url}"
+postgres_schema = "${pg.postgres_schema}"
+[live_state]
+backend = "redis"
+redis_url = "${REDIS_URL}"
+key_prefix = "${prefix}"
+[cluster]
+node_id = "n3"
+heartbeat_interval = ${HEARTBEAT}
+`,
+      );
+      const n3 = await startStarling(config);
+      let killed = false;
+      t.teardown(() => {
+        if (!killed) n3.child.kill('SIGKILL');
+      });
+      const daveJid = parseJid('dave@localhost/laptop');
+
+      // dave on n3, with resumable stream management.
+      const { s: dave } = await rawLogin(n3.port, 'dave', 'laptop');
+      t.teardown(() => dave.close());
+      const previd = await enableResume(dave);
+      dave.write('<presence/>');
+      await rawRoundTrip(dave);
+      await until(() => n1.server.core.sessions.getRemote(daveJid) !== undefined, 'n1 knows of dave/laptop on n3');
+
+      n3.child.kill('SIGKILL');
+      killed = true;
+      await until(() => n1.server.core.sessions.getRemote(daveJid) === undefined && n2.server.core.sessions.getRemote(daveJid) === undefined, 'dave/laptop is reaped', 30_000);
+      const redis = new Redis(REDIS_URL);
+      t.teardown(() => redis.quit());
+      t.equal(await redis.hget(`${prefix}sessions:dave@localhost`, daveJid.toString()), null, 'its session is gone from the directory');
+
+      await t.test('stream management: its kept session is not resumed elsewhere; the resource binds again', async (t) => {
+        const fresh = await rawAuthenticated(n1.port, 'dave');
+        t.teardown(() => fresh.close());
+        const failed = await resumeFails(fresh, previd);
+        t.ok(failed.getChild('item-not-found', NS_STANZAS), `n1 answers <failed/> with <item-not-found/>: ${failed.toString()}`);
+        t.equal(await bind(fresh, 'laptop'), daveJid.toString(), 'the same resource binds on n1');
+      });
     });
   });
 });
