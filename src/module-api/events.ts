@@ -93,7 +93,13 @@ export interface HookEvents extends RoutingEvents {
    * keep the session for a resumption (XEP-0198); the keeper later calls end() or resumeOn().
    */
   'session/interrupted': { session: Session };
-  'session/closed': { session: Session; error?: StreamError };
+  /**
+   * A session ended. In a cluster, also for each session of a node that died (a RemoteSession,
+   * closed): every live node fires it then, for its own state (MUC rooms drop its occupants),
+   * with `reaped.here` on the one node that cleaned up after it, which alone does what is
+   * service-wide (storage writes, stanzas).
+   */
+  'session/closed': { session: Session; error?: StreamError; reaped?: { node: string; here: boolean } };
   'account/deleted': { jid: Jid };
   /** The server is stopping: the last moment to save state while storage and modules are up. */
   'server/stopping': Record<string, never>;
