@@ -158,7 +158,7 @@ export class Cluster implements RemoteLink {
         presence = xml('presence');
       }
     } else if (record.available) presence = xml('presence');
-    const session = new RemoteSession(jid, record.node, record.priority, presence, this, this.deps.log);
+    const session = new RemoteSession(jid, record.node, record.priority, presence, this, this.deps.log, record);
     for (const name of record.flags ?? []) {
       const key = this.deps.sessions.sharedFlags.get(name);
       if (key) session.data.set(key, true);

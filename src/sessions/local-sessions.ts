@@ -66,6 +66,7 @@ export class LocalSessions {
 
   private record(session: Session): SessionRecord {
     const record: SessionRecord = { jid: session.jid!.toString(), node: this.node, priority: session.priority, available: session.presence !== undefined };
+    if (this.clustered) Object.assign(record, { ip: session.remoteAddress, since: session.connectedAt, secure: session.secure });
     if (this.clustered && session.presence) record.presence = session.presence.toString();
     if (this.clustered && this.sharedFlags.size > 0) {
       const flags = [...this.sharedFlags].filter(([, key]) => session.data.get(key) === true).map(([name]) => name);
@@ -110,6 +111,11 @@ export class LocalSessions {
     resources!.delete(full.resource);
     if (resources!.size === 0) this.remote.delete(bare);
     return session;
+  }
+
+  /** The other nodes' sessions, as this node knows them. */
+  *allRemote(): IterableIterator<RemoteSession> {
+    for (const resources of this.remote.values()) yield* resources.values();
   }
 
   getRemote(full: Jid): RemoteSession | undefined {

@@ -1,7 +1,8 @@
 // What sessions do across the nodes of a cluster (PostgreSQL + Redis): message carbons between
 // resources on different nodes, exactly once; stream management's kept sessions, which only
-// their own node resumes; and a node killed (SIGKILL: a real `starling start`): its sessions
-// gone, not resumed elsewhere, and out of the rooms of the live nodes.
+// their own node resumes; `starling sessions` and `starling announce` on every node; and a node
+// killed (SIGKILL: a real `starling start`): its sessions gone, not resumed elsewhere, and out of
+// the rooms of the live nodes.
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import t from 'tap';
@@ -9,7 +10,7 @@ import type { Element } from '@xmpp/xml';
 import { nextHook, startTestServer, type TestServer } from '../helpers/harness.js';
 import { connect, nothingArrived, rawAuthenticated, rawLogin, rawRoundTrip, xml, type RawStream, type TestClient } from '../helpers/clients.js';
 import { onPostgres } from '../helpers/databases.js';
-import { configDir, loopbackServerToml, startStarling } from '../helpers/cli.js';
+import { configDir, loopbackServerToml, runStarlingAsync, startStarling } from '../helpers/cli.js';
 import { createInstant, isSelfPresence, MUC, presenceFrom, SERVICE } from './muc-helpers.js';
 import { REDIS_URL, redisReachable, useService } from '../helpers/services.js';
 import { parseJid } from '../../src/jid.js';
@@ -214,6 +215,39 @@ heartbeat_interval = ${HEARTBEAT}
         await dave.until(() => dave.elements.find(isSelfPresence(room)));
       }
       t.pass('dave (n3) is an occupant of a room on n1 and of one on n2, and gets their presence');
+
+      await t.test('starling sessions and starling announce (on n3) cover every node', async (t) => {
+        // n3 learns of the others' sessions through Redis: asked again until it lists them.
+        const expected = [alice.jid, bob.jid, daveJid.toString()].sort();
+        let listed: string[] = [];
+        let out = '';
+        for (let tries = 0; tries < 20 && listed.join() !== expected.join(); tries++) {
+          const run = await runStarlingAsync(['sessions', '--config', config]);
+          t.equal(run.code, 0, run.err);
+          out = run.out;
+          listed = out
+            .trim()
+            .split('\n')
+            .map((line) => line.split(/\s+/)[0]!);
+        }
+        t.same(listed, expected, `the sessions of n1, n2 and n3:\n${out}`);
+        t.match(out, new RegExp(`^${alice.jid}\\s+n1\\s+127\\.0\\.0\\.1\\s+\\S+\\s+tls available$`, 'm'), 'a session of n1: its node, address, since, TLS, availability');
+        t.match(out, new RegExp(`^${bob.jid}\\s+n2\\s`, 'm'));
+        t.match(out, new RegExp(`^${daveJid.toString()}\\s+n3\\s.* sm:resumable csi:active$`, 'm'), "this node's own, with stream management and CSI");
+
+        const announced = await runStarlingAsync(['announce', 'localhost', 'to', 'every', 'node', '--config', config]);
+        t.equal(announced.code, 0, announced.err);
+        t.match(announced.out, /^sent to 3 sessions$/m, 'counted on every node');
+        const headline = (el: Element) => el.name === 'message' && el.attrs.type === 'headline' && el.getChildText('body') === 'to every node';
+        await alice.next(headline);
+        await bob.next(headline);
+        await dave.until(() => dave.elements.find(headline));
+        t.pass('alice on n1, bob on n2 and dave on n3 have it');
+        t.ok(await nothingArrived(alice, headline), 'once');
+        t.ok(await nothingArrived(bob, headline), 'once');
+        await rawRoundTrip(dave);
+        t.equal(dave.elements.filter(headline).length, 1, 'once');
+      });
 
       n3.child.kill('SIGKILL');
       killed = true;
