@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import t from 'tap';
 import type { Element } from '@xmpp/xml';
 import { nextHook, startTestServer, type TestServer } from '../helpers/harness.js';
-import { connect, nothingArrived, rawAuthenticated, rawLogin, rawRoundTrip, xml, type RawStream, type TestClient } from '../helpers/clients.js';
+import { connect, nothingArrived, rawAuthenticated, rawLogin, rawRoundTrip, RawStream, sasl2Bind, xml, type TestClient } from '../helpers/clients.js';
 import { onPostgres } from '../helpers/databases.js';
 import { configDir, loopbackServerToml, runStarlingAsync, startStarling } from '../helpers/cli.js';
 import { createInstant, isSelfPresence, MUC, presenceFrom, SERVICE } from './muc-helpers.js';
@@ -125,6 +125,20 @@ t.test('sessions across the nodes of a cluster', async (t) => {
       await a1.send(xml('message', { to: bob.jid, type: 'chat' }, xml('body', {}, 'after disable')));
       await bob.next(body('after disable'));
       t.ok(await nothingArrived(a2, carbon('sent', 'after disable'), a1), 'no copy once disabled');
+    });
+
+    await t.test('message carbons enabled inline with Bind 2 (XEP-0386) on another node', async (t) => {
+      const a1 = await connect(n1, 'alice', { resource: 'a1' });
+      const bob = await connect(n1, 'bob', { resource: 'b1' });
+      t.teardown(() => Promise.all([a1.stop(), bob.stop()]));
+      const { s } = await RawStream.started(n2.tlsPort, true);
+      t.teardown(() => s.close());
+      const jid = parseJid(await sasl2Bind(s, 'alice', 'inline', `<enable xmlns='${NS_CARBONS}'/>`));
+      await until(() => n1.server.core.sessions.getRemote(jid)?.data.get(CARBONS) === true, 'n1 sees carbons enabled on the Bind 2 session');
+      await bob.send(xml('message', { to: a1.jid, type: 'chat' }, xml('body', {}, 'inline copy')));
+      await a1.next(body('inline copy'));
+      const copy = await s.until(() => s.elements.find(carbon('received', 'inline copy')));
+      t.equal(copy.attrs.to, jid.toString(), '<received/> reaches it on n2');
     });
 
     await t.test('stream management: a session kept on one node is not resumed on another, and its resource is bound again there', async (t) => {
