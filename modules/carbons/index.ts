@@ -25,6 +25,8 @@ export default defineModule({
   name: 'carbons',
   setup(ctx) {
     const sessions = ctx.server.sessions;
+    // In a cluster, the other nodes copy to this node's enabled resources too.
+    sessions.shareFlag(CARBONS);
     /** Messages whose <private/> was removed on the way to their local recipient (§9). */
     const privateMessages = new WeakSet<Element>();
 
@@ -44,8 +46,8 @@ export default defineModule({
       if (!session?.jid || !iq.from.equals(session.jid)) throw new StanzaError('not-allowed', 'only a client of this server enables carbons, for itself');
       if (iq.to.local !== '' && !iq.to.equals(session.jid.bare)) throw new StanzaError('not-allowed', 'carbons of another account cannot be changed');
       // §10.1: enabling twice (or disabling twice) is no error.
-      if (on) session.data.set(CARBONS, true);
-      else session.data.delete(CARBONS);
+      if (on) sessions.setFlag(session, CARBONS);
+      else sessions.clearFlag(session, CARBONS);
       return iq.reply();
     };
     for (const [name, on] of [
@@ -64,7 +66,7 @@ export default defineModule({
         bind2.add({
           var: NS_CARBONS,
           enable(stream, request) {
-            if (request.name === 'enable') stream.data.set(CARBONS, true);
+            if (request.name === 'enable') sessions.setFlag(stream, CARBONS);
             return undefined;
           },
         }),
@@ -111,8 +113,9 @@ export default defineModule({
     // After the router delivered a message to a local account (or stored it): a <received/>
     // copy to each carbons-enabled resource that did not get the message itself, a bare-JID
     // message reaching several resources of equal priority included.
-    ctx.hook('message/delivered', ({ stanza, from, to, origin, sessions: receivers, copiedTo }) => {
-      if (privateMessages.has(stanza)) return;
+    ctx.hook('message/delivered', ({ stanza, from, to, origin, sessions: receivers, copiedTo, forwarded }) => {
+      // Rerouted here by another node, which made the copies already.
+      if (forwarded || privateMessages.has(stanza)) return;
       if (!eligible(stanza, 'received', from)) return;
       const user = to.bare;
       for (const other of enabledResources(user)) {

@@ -99,6 +99,7 @@ export default defineModule({
         if (await ctx.server.accounts.exists(user)) throw err;
       }
     };
-    ctx.hook('session/closed', ({ session }) => recordLogout(session));
+    // A dead node's session: recorded once, by the node that cleaned up after it.
+    ctx.hook('session/closed', ({ session, reaped }) => (reaped && !reaped.here ? undefined : recordLogout(session)));
   },
 });

@@ -82,12 +82,20 @@ export function serverCommands(registry: () => ModuleRegistry): Record<string, C
     },
     sessions: {
       usage: 'starling sessions [HOST] [--config FILE]',
-      summary: 'List the client sessions of the running server (of HOST only, when given): full JID, IP address, since when, TLS, stream management, CSI.',
+      summary:
+        'List the client sessions of the running server (of HOST only, when given): full JID, IP address, since when, TLS, stream management, CSI; ' +
+        "in a cluster, those of every node, with the node (stream management and CSI are known for this node's only).",
       options: configOption,
       run: (args, values) =>
         withRunningServer(values, registry, async (server) => {
           const sessions = await server.request<SessionInfo[]>({ command: 'sessions', host: args[0] });
-          printTable(sessions.map((s) => [s.jid, s.ip, s.since, [s.secure ? 'tls' : 'plain', s.available ? 'available' : 'unavailable', `sm:${s.sm}`, `csi:${s.csi}`].join(' ')]));
+          const clustered = sessions.some((s) => s.node !== undefined);
+          printTable(
+            sessions.map((s) => {
+              const flags = [s.secure ? 'tls' : 'plain', s.available ? 'available' : 'unavailable', ...(s.sm ? [`sm:${s.sm}`] : []), ...(s.csi ? [`csi:${s.csi}`] : [])];
+              return [s.jid, ...(clustered ? [s.node ?? ''] : []), s.ip, s.since, flags.join(' ')];
+            }),
+          );
         }),
     },
     kick: {
@@ -123,7 +131,7 @@ export function serverCommands(registry: () => ModuleRegistry): Record<string, C
     },
     announce: {
       usage: 'starling announce HOST MESSAGE... [--config FILE]',
-      summary: 'Send MESSAGE to every user of HOST online on the running server (a headline message from HOST). Prints how many sessions got it.',
+      summary: 'Send MESSAGE to every user of HOST online on the running server, on every node of a cluster (a headline message from HOST). Prints how many sessions got it.',
       options: configOption,
       run: (args, values) =>
         withRunningServer(values, registry, async (server) => {

@@ -158,7 +158,7 @@ export class Cluster implements RemoteLink {
         presence = xml('presence');
       }
     } else if (record.available) presence = xml('presence');
-    const session = new RemoteSession(jid, record.node, record.priority, presence, this, this.deps.log);
+    const session = new RemoteSession(jid, record.node, record.priority, presence, this, this.deps.log, record);
     for (const name of record.flags ?? []) {
       const key = this.deps.sessions.sharedFlags.get(name);
       if (key) session.data.set(key, true);
@@ -240,16 +240,22 @@ export class Cluster implements RemoteLink {
     }
   }
 
-  /** A dead node: its sessions leave the directory (contacts see them unavailable once), its inbox is handled here. */
+  /**
+   * A dead node: its sessions leave the directory (contacts see them unavailable once), every
+   * live node fires 'session/closed' for them, its inbox is handled here.
+   */
   private async reap(node: string): Promise<void> {
     const { directory, hosts } = this.deps;
+    const ended: SessionRecord[] = [];
     for (const full of await this.redis.smembers(`${this.p}node-sessions:${node}`)) {
       const jid = tryParseJid(full);
       if (!jid) continue;
       const raw = await this.redis.hget(`${this.p}sessions:${jid.bare.toString()}`, full);
       await directory.remove(full, node);
       const record = raw ? (JSON.parse(raw) as SessionRecord) : undefined;
-      if (!record || record.node !== node || !record.available) continue;
+      if (!record || record.node !== node) continue;
+      ended.push(record);
+      if (!record.available) continue;
       const gone = this.remoteOf(record);
       const host = hosts.get(jid.domain);
       if (!gone || !host) continue;
@@ -258,6 +264,12 @@ export class Cluster implements RemoteLink {
       await host.hooks.fire('presence/broadcast', { session: gone, stanza: xml('presence', { type: 'unavailable', from: full }), initial: false });
     }
     await this.redis.del(`${this.p}node-sessions:${node}`);
+    if (ended.length > 0) {
+      // The other live nodes through their inboxes (at-least-once: a room drops an occupant once anyway).
+      const others = (await this.nodes()).filter((n) => n.alive && n.node !== this.me && n.node !== node);
+      for (const other of others) this.send(other.node, { t: 'gone', node, records: JSON.stringify(ended) });
+      for (const record of ended) await this.sessionGone(record, node, true);
+    }
     if (node !== this.me) {
       await this.drain(node);
       await this.redis.multi().del(this.inbox(node)).srem(`${this.p}nodes`, node).exec();
@@ -266,6 +278,16 @@ export class Cluster implements RemoteLink {
       await this.drain(node);
       await this.redis.del(this.inbox(node));
     }
+  }
+
+  /** A session of the dead `node` ended: this node's 'session/closed' hooks run for it. */
+  private async sessionGone(record: SessionRecord, node: string, here: boolean): Promise<void> {
+    const session = this.remoteOf(record);
+    const host = session && this.deps.hosts.get(session.jid.domain);
+    if (!session || !host) return;
+    session.dead = true;
+    this.deps.sessions.removeRemote(session.jid, record.node);
+    await host.hooks.fire('session/closed', { session, reaped: { node, here } });
   }
 
   /** Takes over a node's inbox: its unacknowledged entries, then those never read. */
@@ -329,8 +351,18 @@ export class Cluster implements RemoteLink {
       .exec();
   }
 
-  /** One entry of an inbox: a stanza for a session of this node, or a session to end. */
+  /** One entry of an inbox: a stanza for a session of this node, a session to end, or sessions of a dead node that ended. */
   private async handle(fields: Fields): Promise<void> {
+    if (fields.t === 'gone') {
+      let records: SessionRecord[];
+      try {
+        records = JSON.parse(fields.records ?? '[]') as SessionRecord[];
+      } catch {
+        return;
+      }
+      for (const record of records) await this.sessionGone(record, fields.node ?? record.node, false);
+      return;
+    }
     const to = tryParseJid(fields.to ?? '');
     if (!to) return;
     if (fields.t === 'close') {

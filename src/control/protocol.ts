@@ -56,11 +56,13 @@ export interface SessionInfo {
   /** When the connection began (ISO 8601). */
   since: string;
   secure: boolean;
-  /** Stream management: off, on, or resumable. */
-  sm: 'off' | 'on' | 'resumable';
-  /** Client state indication. */
-  csi: 'active' | 'inactive';
+  /** Stream management: off, on, or resumable (not known for a session of another node). */
+  sm?: 'off' | 'on' | 'resumable';
+  /** Client state indication (not known for a session of another node). */
+  csi?: 'active' | 'inactive';
   available: boolean;
+  /** The node of the cluster that holds it (in a cluster only). */
+  node?: string;
 }
 
 export interface AnnounceResult {

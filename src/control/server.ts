@@ -197,9 +197,16 @@ export class ControlServer {
     const domain = host?.toLowerCase();
     if (domain !== undefined && !core.hosts.has(domain)) throw new RequestError(`${host} is not a host of this server`);
     const out: SessionInfo[] = [];
+    const clustered = core.cluster !== undefined;
     for (const s of core.sessions.all()) {
       if (!s.jid || (domain !== undefined && s.jid.domain !== domain)) continue;
-      out.push(describe(s as Session & { jid: Jid }, core.hosts.get(s.jid.domain)));
+      const info = describe(s as Session & { jid: Jid }, core.hosts.get(s.jid.domain));
+      out.push(clustered ? { ...info, node: core.node } : info);
+    }
+    // The other nodes' sessions, as the directory has them: what their nodes published.
+    for (const s of core.sessions.allRemote()) {
+      if (s.closed || (domain !== undefined && s.jid.domain !== domain)) continue;
+      out.push({ jid: s.jid.toString(), ip: s.remoteAddress, since: new Date(s.connectedAt).toISOString(), secure: s.secure, available: s.presence !== undefined, node: s.node });
     }
     return out.sort((a, b) => (a.jid < b.jid ? -1 : a.jid > b.jid ? 1 : 0));
   }

@@ -70,8 +70,10 @@ export interface HookEvents extends RoutingEvents {
    * message bounced. Message carbons (XEP-0280) copy it to the other resources from here, and
    * add each session that got a copy to `copiedTo` (stream management then knows which
    * resources have the message: those copies are not stored again from a kept session).
+   * `forwarded`: another node of the cluster routed it (and made the copies) to a session of
+   * this node that had ended meanwhile; it went to the account's other resources here instead.
    */
-  'message/delivered': RouteEvent & { sessions: readonly Session[]; copiedTo: Session[] };
+  'message/delivered': RouteEvent & { sessions: readonly Session[]; copiedTo: Session[]; forwarded?: boolean };
   /** A stanza for another domain (federation hooks in here). Stop = taken. */
   'route/remote': RouteEvent;
   /**
@@ -91,7 +93,13 @@ export interface HookEvents extends RoutingEvents {
    * keep the session for a resumption (XEP-0198); the keeper later calls end() or resumeOn().
    */
   'session/interrupted': { session: Session };
-  'session/closed': { session: Session; error?: StreamError };
+  /**
+   * A session ended. In a cluster, also for each session of a node that died (a RemoteSession,
+   * closed): every live node fires it then, for its own state (MUC rooms drop its occupants),
+   * with `reaped.here` on the one node that cleaned up after it, which alone does what is
+   * service-wide (storage writes, stanzas).
+   */
+  'session/closed': { session: Session; error?: StreamError; reaped?: { node: string; here: boolean } };
   'account/deleted': { jid: Jid };
   /** The server is stopping: the last moment to save state while storage and modules are up. */
   'server/stopping': Record<string, never>;

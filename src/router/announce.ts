@@ -1,5 +1,5 @@
 // Announcements to the users of a host: a headline message from the host's domain to each of
-// its client sessions on this node (the admins' XEP-0133 command, `starling announce`).
+// its client sessions, on every node of a cluster (the admins' XEP-0133 command, `starling announce`).
 import { xml, type Element } from '@xmpp/xml';
 import type { ServerCore } from '../module-api/core.js';
 
@@ -8,10 +8,12 @@ export function headline(from: string, to: string, subject: string, body: string
   return xml('message', { type: 'headline', from, to }, xml('subject', {}, subject), xml('body', {}, body));
 }
 
-/** Sends a headline to every bound session of `domain` on this node; resolves with how many. */
+/** Sends a headline to every bound session of `domain` (on every node); resolves with how many. */
 export async function announce(core: Pick<ServerCore, 'sessions' | 'router'>, domain: string, subject: string, body: string): Promise<number> {
   const targets: string[] = [];
-  for (const session of core.sessions.all()) if (session.jid?.domain === domain && !session.closed) targets.push(session.jid.toString());
+  for (const sessions of [core.sessions.all(), core.sessions.allRemote()]) {
+    for (const session of sessions) if (session.jid?.domain === domain && !session.closed) targets.push(session.jid.toString());
+  }
   for (const to of targets) await core.router.route(headline(domain, to, subject, body));
   return targets.length;
 }

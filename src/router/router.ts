@@ -310,7 +310,7 @@ export class Router {
         const type = stanza.attrs.type;
         if (type === 'groupchat') throw new StanzaError('service-unavailable');
         if (type === 'error') return;
-        return await this.messageToBare(host, { stanza, from, to: to.bare }, this.deps.sessions.localResourcesOf(to));
+        return await this.messageToBare(host, { stanza, from, to: to.bare }, this.deps.sessions.localResourcesOf(to), true);
       }
       if (stanza.name === 'iq' && (stanza.attrs.type === 'get' || stanza.attrs.type === 'set')) throw new StanzaError('service-unavailable');
     } catch (err) {
@@ -318,15 +318,15 @@ export class Router {
     }
   }
 
-  private async messageToBare(host: Host, event: RouteEvent, resources = this.deps.sessions.resourcesOf(event.to)) {
+  private async messageToBare(host: Host, event: RouteEvent, resources = this.deps.sessions.resourcesOf(event.to), forwarded = false) {
     const { stanza, to } = event;
     const receivers = deliverToBare(resources, stanza, event.from);
-    if (receivers.length > 0) return this.delivered(host, event, receivers);
+    if (receivers.length > 0) return this.delivered(host, event, receivers, forwarded);
     const type = stanza.attrs.type ?? 'normal';
     if (type === 'error' || type === 'headline') return;
     if (type === 'groupchat') throw new StanzaError('service-unavailable');
     if (!(await this.deps.accountExists(to.domain, to.local))) throw new StanzaError('service-unavailable');
-    if (await host.hooks.fireRoute('message/offline', event)) return this.delivered(host, event, []);
+    if (await host.hooks.fireRoute('message/offline', event)) return this.delivered(host, event, [], forwarded);
     throw new StanzaError('service-unavailable', 'the recipient is not online and offline storage is off');
   }
 
@@ -362,8 +362,8 @@ export class Router {
    * 'message/offline' chain (sessions empty). Message carbons (XEP-0280) copy it to the
    * account's other resources from here, knowing which ones got the original.
    */
-  private async delivered(host: Host, event: RouteEvent, sessions: readonly Session[]): Promise<void> {
-    if (host.hooks.has('message/delivered')) await host.hooks.fire('message/delivered', { ...event, sessions, copiedTo: [] });
+  private async delivered(host: Host, event: RouteEvent, sessions: readonly Session[], forwarded = false): Promise<void> {
+    if (host.hooks.has('message/delivered')) await host.hooks.fire('message/delivered', { ...event, sessions, copiedTo: [], ...(forwarded && { forwarded }) });
   }
 
   /**

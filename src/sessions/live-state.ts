@@ -12,6 +12,10 @@ export interface SessionRecord {
   presence?: string;
   /** The session's shared flags (LocalSessions.shareFlag) that are on (Redis only). */
   flags?: string[];
+  /** The client's IP address, when its connection began (ms since the epoch), TLS on (Redis only: `starling sessions`). */
+  ip?: string;
+  since?: number;
+  secure?: boolean;
 }
 
 /** Who is online on the whole service (all nodes). */

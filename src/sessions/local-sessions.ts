@@ -84,6 +84,7 @@ export class LocalSessions {
 
   private record(session: Session): SessionRecord {
     const record: SessionRecord = { jid: session.jid!.toString(), node: this.node, priority: session.priority, available: session.presence !== undefined };
+    if (this.clustered) Object.assign(record, { ip: session.remoteAddress, since: session.connectedAt, secure: session.secure });
     if (this.clustered && session.presence) record.presence = session.presence.toString();
     if (this.clustered && this.sharedFlags.size > 0) {
       const flags = [...this.sharedFlags].filter(([, key]) => session.data.get(key) === true).map(([name]) => name);
@@ -104,6 +105,13 @@ export class LocalSessions {
     if (this.clustered && this.sharedFlags.has(key.name)) void this.publish(session);
   }
 
+  /** Clears a shared flag on a session of this node, and tells the other nodes (in a cluster). */
+  clearFlag(session: Session, key: SessionKey<boolean>): void {
+    if (session.data.get(key) !== true) return;
+    session.data.delete(key);
+    if (this.clustered && this.sharedFlags.has(key.name)) void this.publish(session);
+  }
+
   /** A session of another node, as the directory has it now (the cluster's copy). */
   putRemote(session: RemoteSession): void {
     const bare = session.jid.bare.toString();
@@ -121,6 +129,11 @@ export class LocalSessions {
     resources!.delete(full.resource);
     if (resources!.size === 0) this.remote.delete(bare);
     return session;
+  }
+
+  /** The other nodes' sessions, as this node knows them. */
+  *allRemote(): IterableIterator<RemoteSession> {
+    for (const resources of this.remote.values()) yield* resources.values();
   }
 
   getRemote(full: Jid): RemoteSession | undefined {

@@ -18,9 +18,9 @@ export interface RemoteLink {
 export class RemoteSession implements Session {
   readonly id: string;
   readonly host: string;
-  readonly remoteAddress = '';
-  readonly connectedAt = Date.now();
-  readonly secure = true;
+  readonly remoteAddress: string;
+  readonly connectedAt: number;
+  readonly secure: boolean;
   readonly user: Jid;
   readonly data = new SessionData();
   readonly lastReceivedAt = Date.now();
@@ -37,7 +37,12 @@ export class RemoteSession implements Session {
     public presence: Element | undefined,
     private readonly link: RemoteLink,
     readonly log: Logger,
+    /** What its node published of its connection. */
+    connection: { ip?: string; since?: number; secure?: boolean } = {},
   ) {
+    this.remoteAddress = connection.ip ?? '';
+    this.connectedAt = connection.since ?? Date.now();
+    this.secure = connection.secure ?? true;
     this.id = `${node} ${jid.toString()}`;
     this.host = jid.domain;
     this.user = jid.bare;
