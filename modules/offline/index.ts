@@ -30,7 +30,7 @@ export const OfflineConfig = z.strictObject({
 });
 
 /** session.data key: whether this session was, at its last broadcast presence, one that offline messages go to. */
-const ELIGIBLE = sessionKey<boolean>('offline');
+export const ELIGIBLE = sessionKey<boolean>('offline');
 
 /**
  * Available with non-negative priority and connected: RFC 6121 §8.5.2.1's receiving resource.
@@ -52,6 +52,10 @@ export default defineModule({
     // it was stored.
     const store = ctx.store.archive('offline');
     ctx.feature(FEATURE);
+    // In a cluster, the other nodes see which resources take offline messages: a message stored
+    // on one node is handed over to an eligible resource on another (handOver).
+    const sessions = ctx.server.sessions;
+    sessions.shareFlag(ELIGIBLE);
 
     /** The message as delivered: a copy with our XEP-0203 delay (the time it was stored). */
     const withDelay = (message: ArchivedMessage): Element => {
@@ -179,7 +183,8 @@ export default defineModule({
         if (!session.user) return;
         const eligible = stanza.attrs.type === undefined && canReceive(session);
         const was = session.data.get(ELIGIBLE) === true;
-        session.data.set(ELIGIBLE, eligible);
+        if (eligible) sessions.setFlag(session, ELIGIBLE);
+        else sessions.clearFlag(session, ELIGIBLE);
         if (eligible && !was) await deliverSafely(session);
       },
       Priority.FALLBACK,

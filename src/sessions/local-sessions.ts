@@ -79,6 +79,8 @@ export class LocalSessions {
   /** Mirrors presence and priority changes to the directory; a failure goes to onError. */
   publish(session: Session): Promise<void> {
     if (!session.jid || session instanceof RemoteSession) return Promise.resolve();
+    // Ended (removed) already: its teardown (unavailable presence, flags cleared) must not put it back.
+    if (this.getLocal(session.jid) !== session) return Promise.resolve();
     return this.directory.put(this.record(session)).catch(this.onError);
   }
 

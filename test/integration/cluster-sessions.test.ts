@@ -15,6 +15,7 @@ import { createInstant, isSelfPresence, MUC, presenceFrom, SERVICE } from './muc
 import { REDIS_URL, redisReachable, useService } from '../helpers/services.js';
 import { parseJid } from '../../src/jid.js';
 import { CARBONS } from '../../modules/carbons/index.js';
+import { ELIGIBLE as OFFLINE_ELIGIBLE } from '../../modules/offline/index.js';
 
 // Seconds: a node is taken for dead after 3 (found within 2 more).
 const HEARTBEAT = 3;
@@ -174,6 +175,27 @@ t.test('sessions across the nodes of a cluster', async (t) => {
       await bob.roundTrip();
       await rawRoundTrip(fresh);
       t.equal(fresh.elements.filter(body('while kept')).length, 1, 'the held message once');
+    });
+
+    await t.test('a kept session ending on one node: what it held goes to an available resource on another', async (t) => {
+      const bob = await connect(n1, 'bob', { resource: 'b3' });
+      t.teardown(() => bob.stop());
+      const laptop = await connect(n2, 'carol', { resource: 'laptop' });
+      t.teardown(() => laptop.stop());
+      const { s: old } = await rawLogin(n1.port, 'carol', 'tablet');
+      await enableResume(old);
+      old.write('<presence/>');
+      await rawRoundTrip(old);
+      const interrupted = nextHook(n1, 'session/interrupted');
+      old.close();
+      await interrupted;
+      await bob.send(xml('message', { to: 'carol@localhost/tablet', type: 'chat' }, xml('body', {}, 'held by the tablet')));
+      await bob.roundTrip();
+      await until(() => n1.server.core.sessions.getRemote(parseJid(laptop.jid))?.data.get(OFFLINE_ELIGIBLE) === true, 'n1 sees carol/laptop take offline messages');
+      // The kept session's time runs out: its unacknowledged message is stored, then handed over.
+      n1.server.core.sessions.getLocal(parseJid('carol@localhost/tablet'))!.end();
+      await laptop.next(body('held by the tablet'));
+      t.pass('carol/laptop on n2 got it at once, not at her next login');
     });
 
     await t.test('a node killed (SIGKILL)', async (t) => {
