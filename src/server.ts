@@ -27,6 +27,7 @@ import type { S2sBoundAddress } from './s2s/listener.js';
 import { openLiveState } from './sessions/open-live-state.js';
 import { LocalSessions } from './sessions/local-sessions.js';
 import { Cluster } from './cluster/cluster.js';
+import { localInvalidation, redisInvalidation, type Invalidation } from './module-api/invalidation.js';
 import { AccountStore } from './storage/accounts.js';
 import { openStorage, type Storage } from './storage/database.js';
 import { OperatorError, ensureWritableDir, listenError, reasonOf } from './operator-error.js';
@@ -107,6 +108,12 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
       throw new OperatorError(`live state (redis ${config.live_state.redis_url}): ${reasonOf(err)}`);
     });
     cleanup.unshift(() => live.close());
+    let invalidation: Invalidation = localInvalidation();
+    if (live.redis) {
+      const bus = await redisInvalidation(live.redis.client, live.redis.prefix, node, log.child({ component: 'invalidation' }));
+      cleanup.unshift(() => bus.close());
+      invalidation = bus;
+    }
     const certificates = new Certificates(
       certificateSources(config),
       { dataDir: config.dataDir, certificatesDir: config.tls.certificates_dir, minVersion: config.tls.min_version, generateSelfSigned: true },
@@ -133,7 +140,7 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
           log: log.child({ component: 'cluster' }),
         })
       : undefined;
-    const core: ServerCore = { config, log, storage, accounts, live, sessions, router, certificates, http, hosts, node, cluster, startedAt: new Date(), counters };
+    const core: ServerCore = { config, log, storage, accounts, live, sessions, router, certificates, http, hosts, node, cluster, invalidation, startedAt: new Date(), counters };
     accounts.onDeleted(async (jid) => {
       // As Prosody does: the deleted account's streams end with <not-authorized/>.
       const deleted = new StreamError('not-authorized', 'the account has been deleted');
