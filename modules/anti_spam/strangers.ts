@@ -103,6 +103,8 @@ export function setupStrangers(ctx: ModuleContext<AntiSpamConfig>): void {
     cached.set(key, entry);
     return entry.choice?.block ?? config.block_strangers;
   };
+  // A choice changed on another cluster node: read again at the next use.
+  ctx.invalidation.on('strangers', (key) => void cached.delete(key));
   ctx.every(CHOICE_TTL_MS, () => {
     const now = Date.now();
     for (const [key, entry] of cached) if (entry.until <= now) cached.delete(key);
@@ -192,6 +194,7 @@ export function setupStrangers(ctx: ModuleContext<AntiSpamConfig>): void {
             if (block === undefined) throw new StanzaError('not-acceptable', 'the field block_strangers is required');
             await choices.set(user.domain, user.local, { block });
             cached.delete(user.toString());
+            await ctx.invalidation.publish('strangers', user.toString());
             ctx.log.info({ jid: user.toString(), block }, 'blocking strangers set by the account');
             return { status: 'completed', notes: [{ type: 'info', text: block ? 'Messages from strangers are now refused.' : 'Messages from strangers are now accepted.' }] };
           },

@@ -66,6 +66,7 @@ export default defineModule({
         const photo = photoOf(vcard);
         const hash = photo ? sha1(photo.bytes) : '';
         hashes.set(account.toString(), hash);
+        await ctx.invalidation.publish('vcard-avatar', account.toString());
         if (!photo) return;
         const current = (await pep.items(account, NS_METADATA))?.at(-1)?.payload.getChild('info')?.attrs.id;
         if (current === hash) return;
@@ -90,6 +91,8 @@ export default defineModule({
         Priority.STAMP,
       );
     }
+    // A vCard changed on another cluster node: its hash is read again at the next use.
+    ctx.invalidation.on('vcard-avatar', (key) => void hashes.delete(key));
     ctx.hook('account/deleted', ({ jid }) => void hashes.delete(jid.toString()));
   },
 });
