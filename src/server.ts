@@ -23,6 +23,7 @@ import { serveWebSocket } from './web/websocket.js';
 import { serveWebRoutes } from './web/web-routes.js';
 import { Router } from './router/router.js';
 import { S2sManager } from './s2s/manager.js';
+import { loadDialbackSecret, sharedDialbackSecret } from './s2s/dialback.js';
 import type { S2sBoundAddress } from './s2s/listener.js';
 import { openLiveState } from './sessions/open-live-state.js';
 import { LocalSessions } from './sessions/local-sessions.js';
@@ -162,7 +163,12 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
 
     // Federation: stanzas for other domains go out over s2s; closed after the client streams
     // (cleanup runs last-registered first), so their last presence still goes out.
-    const s2s = new S2sManager(core);
+    // A configured secret is the operator's (the same on every node); else a cluster shares one in Redis.
+    const dialbackSecret =
+      live.redis && !config.s2s.dialback_secret
+        ? await sharedDialbackSecret(live.redis.client, `${live.redis.prefix}dialback-secret`, loadDialbackSecret('', config.dataDir))
+        : undefined;
+    const s2s = new S2sManager(core, undefined, dialbackSecret);
     for (const host of hosts.values()) host.hooks.on('route/remote', (event) => s2s.route(event), 0, 's2s');
     cleanup.unshift(() => s2s.stop());
 
