@@ -24,6 +24,7 @@ import { RosterKey, type RosterService } from '../roster/service.js';
 import type { AntiSpamConfig } from './config.js';
 import { optionalService } from './uses.js';
 import { strangersChoice, type StrangersChoice } from './store.js';
+import { ALL } from '../../src/module-api/invalidation.js';
 
 export const BLOCK_STRANGERS_NODE = 'urn:starling:anti-spam:block-strangers';
 const FORM_TYPE = 'urn:starling:anti-spam';
@@ -104,7 +105,7 @@ export function setupStrangers(ctx: ModuleContext<AntiSpamConfig>): void {
     return entry.choice?.block ?? config.block_strangers;
   };
   // A choice changed on another cluster node: read again at the next use.
-  ctx.invalidation.on('strangers', (key) => void cached.delete(key));
+  ctx.invalidation.on('strangers', (key) => (key === ALL ? cached.clear() : void cached.delete(key)));
   ctx.every(CHOICE_TTL_MS, () => {
     const now = Date.now();
     for (const [key, entry] of cached) if (entry.until <= now) cached.delete(key);

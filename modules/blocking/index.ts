@@ -40,6 +40,7 @@ import { RosterKey, type RosterService } from '../roster/service.js';
 import { isBlockedBy, itemMatches } from './match.js';
 import { BlockingKey, type BlockingService, type BlockItem, type BlockListener } from './service.js';
 import { blockingMigrations } from './migrations.js';
+import { ALL } from '../../src/module-api/invalidation.js';
 
 export const NS_BLOCKING = 'urn:xmpp:blocking';
 export const NS_BLOCKING_ERRORS = 'urn:xmpp:blocking:errors';
@@ -273,7 +274,7 @@ export default defineModule({
 
     // Another node changed a list: the copy here, when there is one, is read again, and this
     // node's resources that asked for the list get the difference (the other node pushes to its own).
-    ctx.invalidation.on(TOPIC, (key) => {
+    const refresh = (key: string) => {
       const user = tryParseJid(key);
       if (!user || user.domain !== ctx.domain || (!lists.has(key) && !pending.has(key))) return;
       void exclusive(user, async () => {
@@ -286,7 +287,8 @@ export default defineModule({
         if (added.length > 0) push(user, itemList('block', added.sort()));
         if (removed.length > 0) push(user, itemList('unblock', removed.sort()));
       }).catch(loadFailed);
-    });
+    };
+    ctx.invalidation.on(TOPIC, (key) => (key === ALL ? [...lists.keys()].forEach(refresh) : refresh(key)));
 
     // --- presence on block and unblock ----------------------------------------------------------
 

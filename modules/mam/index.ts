@@ -45,6 +45,7 @@ interface Queued extends Started<string | undefined> {
 }
 import { ArchiveItemNotFound, type ArchivedMessage, type Direction } from '../../src/storage/archive/store.js';
 import { mamMigrations } from './migrations.js';
+import { ALL } from '../../src/module-api/invalidation.js';
 
 export const MamConfig = z.strictObject({
   /** Most messages in one page of results, whatever the client asks (RSM <max/>, or none). */
@@ -260,7 +261,7 @@ export default defineModule({
     ctx.hook('message/full', incoming, Priority.STAMP);
 
     // Preferences changed on another cluster node: read again at the next use.
-    ctx.invalidation.on('mam-prefs', (key) => void prefsCache.delete(key));
+    ctx.invalidation.on('mam-prefs', (key) => (key === ALL ? prefsCache.clear() : void prefsCache.delete(key)));
 
     ctx.hook('account/deleted', ({ jid }) => {
       const key = jid.bare.toString();

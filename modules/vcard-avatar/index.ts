@@ -12,6 +12,7 @@ import { Priority } from '../../src/module-api/priorities.js';
 import { PepKey } from '../pubsub/pep-api.js';
 import { VcardKey } from '../vcard/service.js';
 import { photoOf, sha1, withPhoto } from './photo.js';
+import { ALL } from '../../src/module-api/invalidation.js';
 
 const NS_DATA = 'urn:xmpp:avatar:data';
 const NS_METADATA = 'urn:xmpp:avatar:metadata';
@@ -92,7 +93,7 @@ export default defineModule({
       );
     }
     // A vCard changed on another cluster node: its hash is read again at the next use.
-    ctx.invalidation.on('vcard-avatar', (key) => void hashes.delete(key));
+    ctx.invalidation.on('vcard-avatar', (key) => (key === ALL ? hashes.clear() : void hashes.delete(key)));
     ctx.hook('account/deleted', ({ jid }) => void hashes.delete(jid.toString()));
   },
 });

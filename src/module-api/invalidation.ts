@@ -4,10 +4,14 @@
 // there is no other node: publish does nothing.
 //
 // In a cluster every node publishes on one Redis channel, `<prefix>invalidate`, and ignores its
-// own messages (its caches were updated with the change). Delivery is at-most-once, as Redis
-// pub/sub is: a cache that must survive a lost message also expires (see the modules' TTLs).
+// own messages (its caches were updated with the change). Redis pub/sub drops what is published
+// while a subscriber is disconnected: once subscribed again, every handler hears ALL (the key
+// '*'), and drops or reloads every copy it has.
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
+
+/** The key a handler hears after a gap in which it may have missed changes: everything may be stale. */
+export const ALL = '*';
 
 export type InvalidationHandler = (key: string) => void;
 
@@ -28,6 +32,10 @@ class Handlers {
     if (!set) this.byTopic.set(topic, (set = new Set()));
     set.add(handler);
     return () => void set.delete(handler);
+  }
+
+  fireAll(): void {
+    for (const topic of this.byTopic.keys()) this.fire(topic, ALL);
   }
 
   fire(topic: string, key: string): void {
@@ -55,7 +63,7 @@ export interface RedisInvalidation extends Invalidation {
 export async function redisInvalidation(redis: Redis, prefix: string, node: string, log: Logger): Promise<RedisInvalidation> {
   const channel = `${prefix}invalidate`;
   const handlers = new Handlers(log);
-  const sub = redis.duplicate();
+  const sub = redis.duplicate({ connectionName: `${prefix}invalidate:${node}`.replace(/\s/g, '_') });
   sub.on('error', () => {});
   sub.on('message', (_channel: string, message: string) => {
     let parsed: { n?: unknown; t?: unknown; k?: unknown };
@@ -69,6 +77,20 @@ export async function redisInvalidation(redis: Redis, prefix: string, node: stri
     handlers.fire(parsed.t, parsed.k);
   });
   await sub.subscribe(channel);
+  let subscribed = true;
+  sub.on('close', () => (subscribed = false));
+  // ioredis subscribes again on 'ready' after a reconnection; the PING's answer comes after that.
+  sub.on('ready', () => {
+    if (subscribed) return;
+    subscribed = true;
+    void sub.ping().then(
+      () => {
+        log.info('invalidation: subscribed again after a disconnection; every cache is read again');
+        handlers.fireAll();
+      },
+      () => {},
+    );
+  });
   return {
     async publish(topic, key) {
       try {

@@ -1,7 +1,8 @@
 // Caches of shared state stay coherent between cluster nodes (ctx.invalidation over Redis): a
 // blocklist changed on one node applies on the other (and is pushed to the resources there),
 // archiving preferences set on one node apply to archiving done on the other, and a roster
-// change on one node is seen, with its new version, by a roster get on the other.
+// change on one node is seen, with its new version, by a roster get on the other; a node that
+// lost its subscription reads its caches again.
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import t from 'tap';
@@ -91,7 +92,7 @@ t.test('caches of shared state between two cluster nodes', async (t) => {
 
       await carol.send(xml('message', { to: bob2.jid, type: 'chat', id: 'blocked1' }, xml('body', {}, 'after the block')));
       const bounced = await carol.next((el) => el.name === 'message' && el.attrs.id === 'blocked1');
-      t.equal(bounced.attrs.type, 'error');
+      t.equal(bounced.attrs.type, 'error', 'carol gets an error');
       t.equal(errorCondition(bounced), 'service-unavailable', 'node 2 refuses it for bob');
       t.ok(await nothingArrived(bob2, body('after the block'), carol), 'bob/b2 does not get it');
     });
@@ -99,7 +100,7 @@ t.test('caches of shared state between two cluster nodes', async (t) => {
     await t.test('an unblock on node 1 applies on node 2', async (t) => {
       const pushed = bob2.next(isPush('unblock'));
       const reply = await iq(bob1, 'set', xml('unblock', { xmlns: BLOCKING }, xml('item', { jid: 'carol@localhost' })));
-      t.equal(reply.attrs.type, 'result');
+      t.equal(reply.attrs.type, 'result', 'unblocked on node 1');
       t.same(
         (await pushed)
           .getChild('unblock', BLOCKING)!
@@ -144,6 +145,26 @@ t.test('caches of shared state between two cluster nodes', async (t) => {
       const empty = await iq(bob2, 'get', xml('query', { xmlns: ROSTER, ver: before }));
       t.equal(empty.getChild('query'), undefined, 'an empty result');
       t.equal((await since).getChild('query', ROSTER)!.getChild('item')?.attrs.jid, 'dave@localhost', 'the change pushed');
+    });
+
+    await t.test('a node whose subscription was cut reads its caches again, and hears later changes', async (t) => {
+      const redis = new Redis(REDIS_URL);
+      t.teardown(() => redis.quit());
+      const clients = (await redis.client('LIST')) as string;
+      const id = clients
+        .split('\n')
+        .find((line) => line.includes(` name=${prefix}invalidate:n2 `))
+        ?.match(/\bid=(\d+)/)?.[1];
+      t.ok(id, "node 2's subscriber found");
+      const reset = nextInvalidation(n2, 'mam-prefs');
+      await redis.client('KILL', 'ID', id!);
+      t.equal(await reset, '*', 'once subscribed again, everything is read again');
+
+      const heard = nextInvalidation(n2, 'mam-prefs');
+      await iq(bob1, 'set', xml('prefs', { xmlns: MAM, default: 'always' }, xml('always'), xml('never')));
+      t.equal(await heard, 'bob@localhost', 'a later change is heard');
+      await carol.send(xml('message', { to: bob2.jid, type: 'chat' }, xml('body', {}, 'archived again')));
+      t.ok(stanzaIdBy(await bob2.next(body('archived again')), 'bob@localhost'), 'and applies');
     });
   });
 });
