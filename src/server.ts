@@ -23,10 +23,12 @@ import { serveWebSocket } from './web/websocket.js';
 import { serveWebRoutes } from './web/web-routes.js';
 import { Router } from './router/router.js';
 import { S2sManager } from './s2s/manager.js';
+import { loadDialbackSecret, sharedDialbackSecret } from './s2s/dialback.js';
 import type { S2sBoundAddress } from './s2s/listener.js';
 import { openLiveState } from './sessions/open-live-state.js';
 import { LocalSessions } from './sessions/local-sessions.js';
 import { Cluster } from './cluster/cluster.js';
+import { localInvalidation, redisInvalidation, type Invalidation } from './module-api/invalidation.js';
 import { AccountStore } from './storage/accounts.js';
 import { openStorage, type Storage } from './storage/database.js';
 import { OperatorError, ensureWritableDir, listenError, reasonOf } from './operator-error.js';
@@ -107,6 +109,12 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
       throw new OperatorError(`live state (redis ${config.live_state.redis_url}): ${reasonOf(err)}`);
     });
     cleanup.unshift(() => live.close());
+    let invalidation: Invalidation = localInvalidation();
+    if (live.redis) {
+      const bus = await redisInvalidation(live.redis.client, live.redis.prefix, node, log.child({ component: 'invalidation' }));
+      cleanup.unshift(() => bus.close());
+      invalidation = bus;
+    }
     const certificates = new Certificates(
       certificateSources(config),
       { dataDir: config.dataDir, certificatesDir: config.tls.certificates_dir, minVersion: config.tls.min_version, generateSelfSigned: true },
@@ -133,7 +141,7 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
           log: log.child({ component: 'cluster' }),
         })
       : undefined;
-    const core: ServerCore = { config, log, storage, accounts, live, sessions, router, certificates, http, hosts, node, cluster, startedAt: new Date(), counters };
+    const core: ServerCore = { config, log, storage, accounts, live, sessions, router, certificates, http, hosts, node, cluster, invalidation, startedAt: new Date(), counters };
     accounts.onDeleted(async (jid) => {
       // As Prosody does: the deleted account's streams end with <not-authorized/>.
       const deleted = new StreamError('not-authorized', 'the account has been deleted');
@@ -155,7 +163,12 @@ export async function startServer(config: LoadedConfig, registry: ModuleRegistry
 
     // Federation: stanzas for other domains go out over s2s; closed after the client streams
     // (cleanup runs last-registered first), so their last presence still goes out.
-    const s2s = new S2sManager(core);
+    // A configured secret is the operator's (the same on every node); else a cluster shares one in Redis.
+    const dialbackSecret =
+      live.redis && !config.s2s.dialback_secret
+        ? await sharedDialbackSecret(live.redis.client, `${live.redis.prefix}dialback-secret`, loadDialbackSecret('', config.dataDir))
+        : undefined;
+    const s2s = new S2sManager(core, undefined, dialbackSecret);
     for (const host of hosts.values()) host.hooks.on('route/remote', (event) => s2s.route(event), 0, 's2s');
     cleanup.unshift(() => s2s.stop());
 

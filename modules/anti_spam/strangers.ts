@@ -24,6 +24,7 @@ import { RosterKey, type RosterService } from '../roster/service.js';
 import type { AntiSpamConfig } from './config.js';
 import { optionalService } from './uses.js';
 import { strangersChoice, type StrangersChoice } from './store.js';
+import { ALL } from '../../src/module-api/invalidation.js';
 
 export const BLOCK_STRANGERS_NODE = 'urn:starling:anti-spam:block-strangers';
 const FORM_TYPE = 'urn:starling:anti-spam';
@@ -103,6 +104,8 @@ export function setupStrangers(ctx: ModuleContext<AntiSpamConfig>): void {
     cached.set(key, entry);
     return entry.choice?.block ?? config.block_strangers;
   };
+  // A choice changed on another cluster node: read again at the next use.
+  ctx.invalidation.on('strangers', (key) => (key === ALL ? cached.clear() : void cached.delete(key)));
   ctx.every(CHOICE_TTL_MS, () => {
     const now = Date.now();
     for (const [key, entry] of cached) if (entry.until <= now) cached.delete(key);
@@ -192,6 +195,7 @@ export function setupStrangers(ctx: ModuleContext<AntiSpamConfig>): void {
             if (block === undefined) throw new StanzaError('not-acceptable', 'the field block_strangers is required');
             await choices.set(user.domain, user.local, { block });
             cached.delete(user.toString());
+            await ctx.invalidation.publish('strangers', user.toString());
             ctx.log.info({ jid: user.toString(), block }, 'blocking strangers set by the account');
             return { status: 'completed', notes: [{ type: 'info', text: block ? 'Messages from strangers are now refused.' : 'Messages from strangers are now accepted.' }] };
           },

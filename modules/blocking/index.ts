@@ -40,11 +40,14 @@ import { RosterKey, type RosterService } from '../roster/service.js';
 import { isBlockedBy, itemMatches } from './match.js';
 import { BlockingKey, type BlockingService, type BlockItem, type BlockListener } from './service.js';
 import { blockingMigrations } from './migrations.js';
+import { ALL } from '../../src/module-api/invalidation.js';
 
 export const NS_BLOCKING = 'urn:xmpp:blocking';
 export const NS_BLOCKING_ERRORS = 'urn:xmpp:blocking:errors';
 /** session.data key: this resource asked for the blocklist, so it gets pushes (§3.3). */
 const INTERESTED = sessionKey<boolean>('blocking.interested');
+/** Invalidation topic (a changed list, by bare JID) between cluster nodes. */
+const TOPIC = 'blocking';
 
 export const BlockingConfig = z.strictObject({
   /** Entries one blocklist may hold. */
@@ -155,6 +158,8 @@ export default defineModule({
     /** A blocker's unavailable presence and errors may still reach a blocked entity. */
     const harmless = (stanza: Element) => stanza.attrs.type === 'error' || (stanza.name === 'presence' && stanza.attrs.type === 'unavailable');
 
+    const loadFailed = (err: unknown) => ctx.log.warn({ err }, 'loading a blocklist failed');
+
     // --- the protocol (§3.2 - §3.5) -----------------------------------------------------------
 
     const accountOf = (from: Jid): Jid => {
@@ -222,6 +227,7 @@ export default defineModule({
         updateCache(user, (set) => added.forEach((j) => set.add(j)));
         return added;
       });
+      if (added.length > 0) await ctx.invalidation.publish(TOPIC, user.toString());
       // A listener that fails (a report not stored) makes the answer an error, once the block,
       // which is stored, has been pushed and acted on.
       let failure: unknown;
@@ -255,6 +261,7 @@ export default defineModule({
         updateCache(user, (set) => (all ? set.clear() : removed.forEach((j) => set.delete(j))));
         return removed;
       });
+      if (removed.length > 0) await ctx.invalidation.publish(TOPIC, user.toString());
       await router.send(iq.reply());
       push(user, itemList('unblock', jids));
       await afterwards('unblock', () =>
@@ -264,6 +271,24 @@ export default defineModule({
         ),
       );
     });
+
+    // Another node changed a list: the copy here, when there is one, is read again, and this
+    // node's resources that asked for the list get the difference (the other node pushes to its own).
+    const refresh = (key: string) => {
+      const user = tryParseJid(key);
+      if (!user || user.domain !== ctx.domain || (!lists.has(key) && !pending.has(key))) return;
+      void exclusive(user, async () => {
+        const have = await ensureLoaded(user);
+        const fresh = await load(user);
+        const added = [...fresh].filter((j) => !have.has(j));
+        const removed = [...have].filter((j) => !fresh.has(j));
+        added.forEach((j) => have.add(j));
+        removed.forEach((j) => have.delete(j));
+        if (added.length > 0) push(user, itemList('block', added.sort()));
+        if (removed.length > 0) push(user, itemList('unblock', removed.sort()));
+      }).catch(loadFailed);
+    };
+    ctx.invalidation.on(TOPIC, (key) => (key === ALL ? [...lists.keys()].forEach(refresh) : refresh(key)));
 
     // --- presence on block and unblock ----------------------------------------------------------
 
@@ -408,7 +433,6 @@ export default defineModule({
 
     // --- the cache follows the sessions -------------------------------------------------------------
 
-    const loadFailed = (err: unknown) => ctx.log.warn({ err }, 'loading a blocklist failed');
     ctx.hook('session/authenticated', ({ session }) => {
       if (session.user?.domain === ctx.domain) void ensureLoaded(session.user.bare).catch(loadFailed);
     });

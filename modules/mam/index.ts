@@ -45,6 +45,7 @@ interface Queued extends Started<string | undefined> {
 }
 import { ArchiveItemNotFound, type ArchivedMessage, type Direction } from '../../src/storage/archive/store.js';
 import { mamMigrations } from './migrations.js';
+import { ALL } from '../../src/module-api/invalidation.js';
 
 export const MamConfig = z.strictObject({
   /** Most messages in one page of results, whatever the client asks (RSM <max/>, or none). */
@@ -61,7 +62,7 @@ export const MamConfig = z.strictObject({
   count_limit: z.number().int().min(0).default(1000),
 });
 
-/** Preferences are cached this long (a change made on another cluster node shows within it). */
+/** Preferences are cached this long; a change on another cluster node drops them at once (ctx.invalidation), this bounds a lost notice. */
 const PREFS_TTL_MS = 60_000;
 const CACHE_ENTRIES = 10_000;
 const MAX_PREF_JIDS = 1000;
@@ -259,6 +260,9 @@ export default defineModule({
     ctx.hook('message/bare', incoming, Priority.STAMP);
     ctx.hook('message/full', incoming, Priority.STAMP);
 
+    // Preferences changed on another cluster node: read again at the next use.
+    ctx.invalidation.on('mam-prefs', (key) => (key === ALL ? prefsCache.clear() : void prefsCache.delete(key)));
+
     ctx.hook('account/deleted', ({ jid }) => {
       const key = jid.bare.toString();
       prefsCache.delete(key);
@@ -360,6 +364,7 @@ export default defineModule({
         };
         await prefsStore.set(user.domain, user.local, prefs);
         remember(prefsCache, user.toString(), { prefs, at: Date.now() });
+        await ctx.invalidation.publish('mam-prefs', user.toString());
         return iq.reply(prefsElement(prefs));
       },
       { to: 'self' },

@@ -12,6 +12,7 @@ import { Priority } from '../../src/module-api/priorities.js';
 import { PepKey } from '../pubsub/pep-api.js';
 import { VcardKey } from '../vcard/service.js';
 import { photoOf, sha1, withPhoto } from './photo.js';
+import { ALL } from '../../src/module-api/invalidation.js';
 
 const NS_DATA = 'urn:xmpp:avatar:data';
 const NS_METADATA = 'urn:xmpp:avatar:metadata';
@@ -66,6 +67,7 @@ export default defineModule({
         const photo = photoOf(vcard);
         const hash = photo ? sha1(photo.bytes) : '';
         hashes.set(account.toString(), hash);
+        await ctx.invalidation.publish('vcard-avatar', account.toString());
         if (!photo) return;
         const current = (await pep.items(account, NS_METADATA))?.at(-1)?.payload.getChild('info')?.attrs.id;
         if (current === hash) return;
@@ -90,6 +92,8 @@ export default defineModule({
         Priority.STAMP,
       );
     }
+    // A vCard changed on another cluster node: its hash is read again at the next use.
+    ctx.invalidation.on('vcard-avatar', (key) => (key === ALL ? hashes.clear() : void hashes.delete(key)));
     ctx.hook('account/deleted', ({ jid }) => void hashes.delete(jid.toString()));
   },
 });

@@ -179,7 +179,7 @@ export const ConfigSchema = z.strictObject({
       connect_timeout: seconds.default(30),
       /** Seconds without a stanza before an outgoing stream is closed (incoming: twice that). */
       idle_timeout: seconds.default(300),
-      /** Secret for dialback keys (XEP-0185); empty: generated once and kept under data_dir. */
+      /** Secret for dialback keys (XEP-0185); empty: generated once and kept under data_dir (in a cluster, shared through Redis). */
       dialback_secret: z.string().default(''),
       max_stanza_size: z.number().int().min(10_000).default(524_288),
       max_depth: z.number().int().min(4).default(64),

@@ -11,6 +11,7 @@ import type { Storage } from '../storage/database.js';
 import type { Counters } from '../counters.js';
 import type { Host } from './host.js';
 import type { Cluster } from '../cluster/cluster.js';
+import type { Invalidation } from './invalidation.js';
 
 export interface ServerCore {
   readonly config: LoadedConfig;
@@ -28,6 +29,8 @@ export interface ServerCore {
   readonly node: string;
   /** The cluster's nodes and inboxes, when the live state is in Redis. */
   readonly cluster?: Cluster;
+  /** Tells the other nodes of the cluster that cached shared state changed (a no-op alone); modules use ctx.invalidation. */
+  readonly invalidation: Invalidation;
   readonly startedAt: Date;
   /** What went wrong so far (storage failures, archive writes lost), for logs and a future /metrics. */
   readonly counters: Counters;

@@ -190,6 +190,18 @@ export class ModuleContext<C = unknown> {
     this.undo.push(() => clearInterval(timer));
   }
 
+  /**
+   * Cache invalidation between cluster nodes (invalidation.ts): publish a changed key once it is
+   * committed; `on` handlers (removed on unload) hear the other nodes' changes.
+   */
+  get invalidation(): { publish(topic: string, key: string): Promise<void>; on(topic: string, handler: (key: string) => void): void } {
+    const bus = this.server.invalidation;
+    return {
+      publish: (topic, key) => bus.publish(topic, key),
+      on: (topic, handler) => void this.undo.push(bus.on(topic, handler)),
+    };
+  }
+
   onUnload(fn: () => void | Promise<void>): void {
     this.undo.push(fn);
   }

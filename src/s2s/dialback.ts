@@ -5,10 +5,12 @@
 // The secret never leaves this server: an authoritative server recomputes the key from the
 // 'from', 'to' and 'id' of a <db:verify/> and compares. It is generated once and kept under
 // the data directory (so keys handed out before a restart still verify after it), unless the
-// configuration gives one (what several nodes serving the same domains need).
+// configuration gives one; the nodes of a cluster without one share the first node's through
+// Redis (sharedDialbackSecret).
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { Redis } from 'ioredis';
 import { xml, type Element } from '@xmpp/xml';
 import { NS } from '../xml/namespaces.js';
 import type { StanzaErrorCondition } from '../stream/errors.js';
@@ -45,6 +47,16 @@ export function loadDialbackSecret(configured: string, dataDir: string): string 
   const secret = randomBytes(32).toString('hex');
   writeFileSync(file, `${secret}\n`, { mode: 0o600 });
   return secret;
+}
+
+/**
+ * A cluster signs with one secret, as a remote server may verify a key from one node against
+ * another: the first node to start stores `own` (its configured or data-directory secret) in
+ * Redis under `key`, and every node uses what is there.
+ */
+export async function sharedDialbackSecret(redis: Redis, key: string, own: string): Promise<string> {
+  await redis.set(key, own, 'NX');
+  return (await redis.get(key)) ?? own;
 }
 
 export type DialbackType = 'valid' | 'invalid' | 'error';

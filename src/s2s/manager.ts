@@ -43,6 +43,8 @@ export class S2sManager {
   constructor(
     private readonly core: ServerCore,
     srvResolver?: SrvResolver,
+    /** The cluster's shared dialback secret (sharedDialbackSecret), else this node's own. */
+    dialbackSecret?: string,
   ) {
     const options: S2sOptions = core.config.s2s;
     this.log = core.log.child({ component: 's2s' });
@@ -51,7 +53,7 @@ export class S2sManager {
     this.ctx = {
       options,
       tls: tlsConfig,
-      keys: new DialbackKeys(loadDialbackSecret(options.dialback_secret, core.config.dataDir)),
+      keys: new DialbackKeys(dialbackSecret ?? loadDialbackSecret(options.dialback_secret, core.config.dataDir)),
       log: this.log,
       isLocal: (domain) => core.router.isLocal(domain),
       resolve: async (domain) => {
