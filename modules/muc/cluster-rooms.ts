@@ -20,6 +20,7 @@ import type { Cluster, Fields } from '../../src/cluster/cluster.js';
 import { tryParseJid, type Jid } from '../../src/jid.js';
 import type { Logger } from '../../src/log.js';
 import type { Router } from '../../src/router/router.js';
+import type { LocalSessions } from '../../src/sessions/local-sessions.js';
 import { StanzaError } from '../../src/stream/errors.js';
 import { parseElement } from '../../src/xml/parse.js';
 import { MUC, STATUS } from './ns.js';
@@ -68,6 +69,7 @@ export interface RoomLeasesDeps {
   heartbeatMs: number;
   service: MucService;
   router: Router;
+  sessions: LocalSessions;
   log: Logger;
 }
 
@@ -169,7 +171,14 @@ export class RoomLeases implements RoomCluster {
       this.drop(local);
       return this.forward(node, stanza, from, to, hops);
     }
-    if (reply[0] === -1) throw new StanzaError('service-unavailable', 'the server is shutting down', 'wait');
+    if (reply[0] === -1) {
+      // This node is stopping and the room is free: back to the sender's node (it forwarded
+      // before it heard this one left), which takes the room; else the sender tries again later.
+      const back = this.deps.sessions.getRemote(from)?.node;
+      if (back === undefined || hops >= MAX_HOPS) throw new StanzaError('service-unavailable', 'the server is shutting down', 'wait');
+      this.deps.cluster.post(back, { t: this.kind, from: from.toString(), to: to.toString(), hops: String(hops + 1), fresh: '1', xml: stanza.toString() }, stanza);
+      return;
+    }
     this.owners.delete(local);
     this.held.set(local, now + this.ttl - this.deps.heartbeatMs);
     if (reply[0] === 2) {
@@ -192,6 +201,11 @@ export class RoomLeases implements RoomCluster {
 
   /** An entry another node wrote to this node's inbox: routed again here (the lease may have moved). */
   private async received(fields: Fields): Promise<void> {
+    if (fields.left) {
+      // A node stopped and released its rooms: what is cached of it is stale.
+      for (const [local, owner] of this.owners) if (owner.node === fields.left) this.owners.delete(local);
+      return;
+    }
     const from = tryParseJid(fields.from ?? '');
     const to = tryParseJid(fields.to ?? '');
     let stanza: Element;
@@ -202,6 +216,8 @@ export class RoomLeases implements RoomCluster {
       return;
     }
     if (!from || !to) return;
+    // Sent back by a node that stopped: what is cached of the room is stale.
+    if (fields.fresh) this.owners.delete(to.local);
     try {
       await this.route(stanza, from, to, Number(fields.hops) || 0);
     } catch (err) {
@@ -307,6 +323,8 @@ export class RoomLeases implements RoomCluster {
     try {
       for (const local of this.held.keys()) await this.redis.eval(RELEASE, 2, this.key(local), this.occupantsKey(local), this.me);
       await this.redis.del(this.roomsKey(this.me));
+      // The other nodes forget this one as a room's node (else they would forward to it a little longer).
+      for (const { node, alive } of await this.deps.cluster.nodes()) if (alive && node !== this.me) this.deps.cluster.post(node, { t: this.kind, left: this.me });
     } catch (err) {
       this.deps.log.warn({ err: (err as Error).message }, 'muc: releasing the room leases failed; they expire');
     }

@@ -87,6 +87,7 @@ export default defineModule({
             heartbeatMs: ctx.server.config.cluster.heartbeat_interval * 1000,
             service,
             router: ctx.server.router,
+            sessions: ctx.server.sessions,
             log: ctx.log.child({ service: domain }),
           })
         : undefined;

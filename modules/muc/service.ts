@@ -58,7 +58,7 @@ export interface MucServiceOptions {
 export interface RoomCluster {
   /** A stanza to a room: served here (handleLocal) or forwarded to the room's node. */
   route(stanza: Element, from: Jid, to: Jid): Promise<void>;
-  /** A stanza other than a message was handled by a room served here (its occupants may have changed). */
+  /** A room served here handled a stanza that may have changed its occupants. */
   changed(room: Room): void;
   /** A room served here is gone (destroyed, or temporary and empty). */
   gone(room: Room): void;
@@ -118,7 +118,8 @@ export class MucService implements RoomService, MucApi {
     if (room) {
       return room.run(async () => {
         await this.toRoom(room, stanza, from, to);
-        if (stanza.name !== 'message') this.cluster?.changed(room);
+        // Occupants change on presence, IQ sets (kick, ban, configuration) and delivery errors (§18.1.2).
+        if (stanza.name === 'presence' || stanza.attrs.type === 'set' || stanza.attrs.type === 'error') this.cluster?.changed(room);
       });
     }
     if (stanza.name === 'presence') {

@@ -2,7 +2,8 @@
 // holding its lease (n3, a real `starling start`), occupants on n1, n2 and n3 see each other's
 // presence and messages once each, subject, history, private messages between nodes, disco#items
 // from any node; n3 killed (SIGKILL): the other occupants get 332 from the node that cleans up
-// after it, join again, and the persistent room comes back from storage on another node.
+// after it, join again, and the persistent room comes back from storage on another node; then
+// that node stopped: it releases the lease and the room goes on on the last node.
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
@@ -170,6 +171,16 @@ heartbeat_interval = ${HEARTBEAT}
       await alice.next(groupchatWith('back again'));
       t.pass('bob (n2) and alice (n1) talk in the room again');
       t.equal(alice.take(shutDown('Alice')).length, 0, 'alice was told once');
+    });
+
+    await t.test('the room-holding node stopped: its leases are free at once, the room goes on elsewhere', async (t) => {
+      await n1.stop();
+      t.equal(await lease(), null, 'n1 released the lease on its way out');
+      await bob.next(shutDown('Bob'));
+      t.pass('bob (n2) got 332 from the room shutting down on n1');
+      const again = await join(bob, ROOM, 'Bob');
+      t.equal(again.subject?.getChildText('subject'), 'Spanning three nodes', 'the room, with its subject, is on n2 now');
+      t.equal(await lease(), 'n2');
     });
   });
 });
