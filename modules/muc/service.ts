@@ -496,6 +496,10 @@ export class MucService implements RoomService, MucApi {
     return () => void this.features.delete(feature);
   }
 
+  get clustered(): boolean {
+    return this.cluster !== undefined;
+  }
+
   roomJids(): string[] {
     return [...this.rooms.values()].map((r) => r.str);
   }

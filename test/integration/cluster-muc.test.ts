@@ -82,6 +82,7 @@ heartbeat_interval = ${HEARTBEAT}
         'muc#roomconfig_persistentroom': '1',
         'muc#roomconfig_publicroom': '1',
         'muc#roomconfig_roomname': 'Across nodes',
+        'muc#roomconfig_enablelogging': '1',
       });
       t.equal(await lease(), 'n3', 'n3 holds the lease');
       await carol.send(xml('message', { to: ROOM, type: 'groupchat' }, xml('subject', {}, 'Spanning three nodes')));
@@ -181,6 +182,23 @@ heartbeat_interval = ${HEARTBEAT}
       const again = await join(bob, ROOM, 'Bob');
       t.equal(again.subject?.getChildText('subject'), 'Spanning three nodes', 'the room, with its subject, is on n2 now');
       t.equal(await lease(), 'n2');
+    });
+
+    await t.test('a node starting keeps the archives of rooms it does not serve', async (t) => {
+      await node('n4');
+      const id = 'mam-after-n4';
+      await bob.send(xml('iq', { type: 'set', id, to: ROOM }, xml('query', { xmlns: 'urn:xmpp:mam:2', queryid: id })));
+      const archived: string[] = [];
+      for (;;) {
+        const el = await bob.next((e) => (e.name === 'message' && e.getChild('result', 'urn:xmpp:mam:2')?.attrs.queryid === id) || (e.name === 'iq' && e.attrs.id === id));
+        if (el.name === 'iq') {
+          t.equal(el.attrs.type, 'result');
+          break;
+        }
+        const body = el.getChild('result', 'urn:xmpp:mam:2')?.getChild('forwarded')?.getChild('message')?.getChildText('body');
+        if (body) archived.push(body);
+      }
+      t.ok(archived.includes('from n1') && archived.includes('back again'), `the room's archive is whole: ${archived.join(', ')}`);
     });
   });
 });
