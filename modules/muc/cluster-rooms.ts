@@ -269,6 +269,7 @@ export class RoomLeases implements RoomCluster {
     const now = Date.now();
     const rooms = [...this.held.keys()].filter((local) => this.deps.service.rooms.has(local));
     for (const [local, until] of this.held) if (until <= now && !this.deps.service.rooms.has(local)) this.held.delete(local);
+    for (const [local, owner] of this.owners) if (owner.until <= now) this.owners.delete(local);
     if (rooms.length === 0) return;
     try {
       const lost = (await this.redis.eval(RENEW, rooms.length, ...rooms.map((r) => this.key(r)), this.me, String(this.ttl))) as number[];

@@ -132,11 +132,6 @@ export class Cluster implements RemoteLink {
     return this.me;
   }
 
-  /** Whether a node's heartbeat is current. */
-  async alive(node: string): Promise<boolean> {
-    return (await this.redis.exists(`${this.p}node:${node}`)) === 1;
-  }
-
   // --- extensions: modules' own inbox entries and clean-ups -------------------------------------
 
   /** Entries of kind `t` in this node's inbox (or a dead node's being drained here) go to `handler`; returns the undo. */
