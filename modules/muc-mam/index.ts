@@ -89,14 +89,17 @@ export default defineModule({
     // commits the writes already queued, after the archive is taken out (no new writes).
     const store = ctx.store.archive('muc_mam', { owner: 'service', retention: { days: retention_days, host: service } });
 
-    // Archives of rooms that no longer exist (temporary rooms the last stop ended).
-    const live = new Set(muc.roomJids().map((j) => parseJid(j).local));
-    let orphans = 0;
-    for (const room of await store.archives(service)) {
-      if (live.has(room)) continue;
-      orphans += await store.removeArchive(service, room);
+    // Archives of rooms that no longer exist (temporary rooms the last stop ended). Not in a
+    // cluster: the rooms of the other nodes (and persistent rooms, loaded when needed) are not known here.
+    if (!muc.clustered) {
+      const live = new Set(muc.roomJids().map((j) => parseJid(j).local));
+      let orphans = 0;
+      for (const room of await store.archives(service)) {
+        if (live.has(room)) continue;
+        orphans += await store.removeArchive(service, room);
+      }
+      if (orphans > 0) ctx.log.info({ messages: orphans, service }, 'archives of rooms that no longer exist deleted');
     }
-    if (orphans > 0) ctx.log.info({ messages: orphans, service }, 'archives of rooms that no longer exist deleted');
 
     // --- archiving --------------------------------------------------------------------------
 

@@ -84,8 +84,10 @@ export interface MucApi {
    * urn:xmpp:mam:2, on logged rooms only); returns the undo.
    */
   addRoomFeature(feature: string, when?: (room: ArchivedRoom) => boolean): () => void;
-  /** The rooms of the service now, by bare JID. */
+  /** The rooms of the service now, by bare JID (in a cluster: of this node only). */
   roomJids(): string[];
+  /** In a cluster, rooms are served by one node at a time and loaded when needed: roomJids() knows this node's only. */
+  readonly clustered: boolean;
 }
 
 export const MucKey = serviceKey<MucApi>('muc');

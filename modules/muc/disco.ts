@@ -22,13 +22,15 @@ export function serviceInfo(name: string, node: string | undefined): Element {
 }
 
 /** The public rooms (§6.3): unlocked, listed in the directory. */
-export function serviceItems(rooms: Iterable<Room>, node: string | undefined): Element {
+export function serviceItems(rooms: Iterable<Room>, node: string | undefined, elsewhere: { jid: string; name: string }[] = []): Element {
   if (node !== undefined) throw new StanzaError('item-not-found', `no node ${node}`);
   const items: Element[] = [];
   for (const room of rooms) {
     if (room.locked || room.destroyed || !room.config.public) continue;
     items.push(xml('item', { jid: room.str, name: room.config.name || room.jid.local }));
   }
+  // Rooms served by other nodes of a cluster (the public persistent ones).
+  for (const item of elsewhere) items.push(xml('item', item));
   return xml('query', { xmlns: MUC.DISCO_ITEMS }, ...items);
 }
 

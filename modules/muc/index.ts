@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { parseJid } from '../../src/jid.js';
 import { defineModule } from '../../src/module-api/define.js';
 import { MucKey } from './api.js';
+import { RoomLeases } from './cluster-rooms.js';
 import { MucService } from './service.js';
 import { MucStore, mucMigrations } from './store.js';
 import { RtblKey } from '../anti_spam/rtbl-api.js';
@@ -74,8 +75,30 @@ export default defineModule({
       store,
       log: ctx.log.child({ service: domain }),
     });
-    const restored = await service.restore();
-    if (restored > 0) ctx.log.info({ rooms: restored, domain }, 'persistent rooms restored');
+    // In a cluster a room is served by the node holding its lease, loaded when taken; else every
+    // persistent room is loaded now.
+    const { cluster, live } = ctx.server;
+    const leases =
+      cluster && live.redis
+        ? new RoomLeases({
+            redis: live.redis.client,
+            prefix: live.redis.prefix,
+            cluster,
+            heartbeatMs: ctx.server.config.cluster.heartbeat_interval * 1000,
+            service,
+            router: ctx.server.router,
+            sessions: ctx.server.sessions,
+            log: ctx.log.child({ service: domain }),
+          })
+        : undefined;
+    if (leases) {
+      service.cluster = leases;
+      leases.start();
+      ctx.onUnload(() => leases.close());
+    } else {
+      const restored = await service.restore();
+      if (restored > 0) ctx.log.info({ rooms: restored, domain }, 'persistent rooms restored');
+    }
 
     ctx.onUnload(ctx.server.router.addDomain(domain, service.handle));
     ctx.discoItem({ jid: domain, name: config.name });
@@ -87,6 +110,9 @@ export default defineModule({
     for (const host of hosts.values()) {
       ctx.onUnload(host.hooks.on('session/closed', ({ session }) => void (session.jid && service.sessionClosed(session.jid.toString())), 0, ctx.name));
     }
-    ctx.hook('server/stopping', () => service.shutdown());
+    ctx.hook('server/stopping', async () => {
+      await service.shutdown();
+      await leases?.stop();
+    });
   },
 });

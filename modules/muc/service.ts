@@ -51,6 +51,19 @@ export interface MucServiceOptions {
   log: Logger;
 }
 
+/**
+ * In a cluster (cluster-rooms.ts): who serves a room, and what the other nodes need to know of
+ * the rooms served here. Without one, every room is served here.
+ */
+export interface RoomCluster {
+  /** A stanza to a room: served here (handleLocal) or forwarded to the room's node. */
+  route(stanza: Element, from: Jid, to: Jid): Promise<void>;
+  /** A room served here handled a stanza that may have changed its occupants. */
+  changed(room: Room): void;
+  /** A room served here is gone (destroyed, or temporary and empty). */
+  gone(room: Room): void;
+}
+
 function payloadOf(stanza: Element): Element | undefined {
   let found: Element | undefined;
   for (const c of stanza.children) {
@@ -74,6 +87,8 @@ export class MucService implements RoomService, MucApi {
   /** Room features other modules added, each with the rooms it is for (undefined: every room). */
   private readonly features = new Map<string, ((room: ArchivedRoom) => boolean) | undefined>();
   private archive: RoomArchive | undefined;
+  /** Set when clustered: rooms are served by one node at a time, loaded from storage on demand. */
+  cluster: RoomCluster | undefined;
 
   constructor(private readonly options: MucServiceOptions) {
     this.domain = options.domain;
@@ -92,15 +107,28 @@ export class MucService implements RoomService, MucApi {
     // error about one) is not handled again: no loops between rooms.
     if (from.domain === this.domain) return;
     if (to.local === '') return this.toService(stanza, from);
+    if (this.cluster) return this.cluster.route(stanza, from, to);
+    return this.handleLocal(stanza, from, to);
+  };
+
+  /** A stanza to a room served on this node. Throws StanzaError for the router to bounce. */
+  async handleLocal(stanza: Element, from: Jid, to: Jid): Promise<void> {
+    if (from.domain === this.domain) return;
     const room = this.rooms.get(to.local);
-    if (room) return room.run(() => this.toRoom(room, stanza, from, to));
+    if (room) {
+      return room.run(async () => {
+        await this.toRoom(room, stanza, from, to);
+        // Occupants change on presence, IQ sets (kick, ban, configuration) and delivery errors (§18.1.2).
+        if (stanza.name === 'presence' || stanza.attrs.type === 'set' || stanza.attrs.type === 'error') this.cluster?.changed(room);
+      });
+    }
     if (stanza.name === 'presence') {
       if (stanza.attrs.type === undefined && to.resource !== '') return this.create(stanza, from, to);
       return;
     }
     if (stanza.attrs.type === 'error' || stanza.attrs.type === 'result') return;
     throw new StanzaError('item-not-found', `there is no room ${to.bare.toString()}`);
-  };
+  }
 
   private async toService(stanza: Element, from: Jid): Promise<void> {
     if (stanza.name !== 'iq') {
@@ -114,7 +142,7 @@ export class MucService implements RoomService, MucApi {
     const ns = payload.attrs.xmlns;
     let answer: Element | undefined;
     if (type === 'get' && payload.name === 'query' && ns === MUC.DISCO_INFO) answer = serviceInfo(this.options.name, payload.attrs.node);
-    else if (type === 'get' && payload.name === 'query' && ns === MUC.DISCO_ITEMS) answer = serviceItems(this.rooms.values(), payload.attrs.node);
+    else if (type === 'get' && payload.name === 'query' && ns === MUC.DISCO_ITEMS) answer = serviceItems(this.rooms.values(), payload.attrs.node, await this.storedItems());
     else if (type === 'get' && payload.name === 'ping' && ns === MUC.PING) answer = undefined;
     else if (type === 'get' && payload.name === 'unique' && ns === MUC.UNIQUE) {
       // §10.1.4: a room name nobody uses.
@@ -124,6 +152,21 @@ export class MucService implements RoomService, MucApi {
       answer = xml('unique', { xmlns: MUC.UNIQUE }, name);
     } else throw new StanzaError('service-unavailable');
     this.reply(stanza, from, answer);
+  }
+
+  /**
+   * In a cluster, the public persistent rooms served by other nodes (or by none right now), from
+   * storage; public temporary rooms only when served here.
+   */
+  private async storedItems(): Promise<{ jid: string; name: string }[]> {
+    if (!this.cluster) return [];
+    const items: { jid: string; name: string }[] = [];
+    for (const { room, config } of await this.options.store.listing(this.domain)) {
+      if (this.rooms.has(room)) continue;
+      const c = restoreConfig(config, this.limits);
+      if (c.public) items.push({ jid: `${room}@${this.domain}`, name: c.name || room });
+    }
+    return items;
   }
 
   private reply(stanza: Element, from: Jid, payload: Element | undefined): void {
@@ -166,7 +209,10 @@ export class MucService implements RoomService, MucApi {
     if (this.options.locking.enabled && stanza.getChild('x', MUC.BASE) !== undefined) room.lock(this.options.locking.autoUnlockMs);
     this.rooms.set(to.local, room);
     this.log.info({ room: room.str, owner: from.bare.toString() }, 'room created');
-    return room.run(() => room.presence(stanza, from, to, true));
+    return room.run(async () => {
+      await room.presence(stanza, from, to, true);
+      this.cluster?.changed(room);
+    });
   }
 
   private async toRoom(room: Room, stanza: Element, from: Jid, to: Jid): Promise<void> {
@@ -306,6 +352,7 @@ export class MucService implements RoomService, MucApi {
   gone(room: Room): void {
     if (this.rooms.get(room.jid.local) === room) this.rooms.delete(room.jid.local);
     this.log.info({ room: room.str }, 'room gone');
+    this.cluster?.gone(room);
     // Its archive goes with it (a room of the same name later starts with an empty one).
     if (this.archive?.removed) {
       try {
@@ -372,20 +419,29 @@ export class MucService implements RoomService, MucApi {
   /** Loads the persistent rooms (at start). */
   async restore(): Promise<number> {
     const stored = await this.options.store.rooms(this.domain);
-    for (const s of stored) {
-      const room = new Room(parseJid(`${s.room}@${this.domain}`), this, {
-        config: restoreConfig(s.config, this.limits),
-        salt: s.salt,
-        createdAt: s.createdAt,
-      });
-      room.subject = { text: s.subject, by: s.subjectBy };
-      room.history.restore(this.restoredHistory(room, s.history));
-      for (const a of s.affiliations) {
-        if (isAffiliation(a.affiliation)) room.affiliations.set(a.jid, { affiliation: a.affiliation, nick: a.nick, reason: a.reason });
-      }
-      this.rooms.set(room.jid.local, room);
-    }
+    for (const s of stored) this.restoreRoom(s);
     return stored.length;
+  }
+
+  /** Loads one persistent room, when it is stored and not in memory already (a cluster node taking it over). */
+  async load(local: string): Promise<void> {
+    if (this.rooms.has(local)) return;
+    const [stored] = await this.options.store.rooms(this.domain, local);
+    if (stored && !this.rooms.has(local)) this.restoreRoom(stored);
+  }
+
+  private restoreRoom(s: StoredRoom): void {
+    const room = new Room(parseJid(`${s.room}@${this.domain}`), this, {
+      config: restoreConfig(s.config, this.limits),
+      salt: s.salt,
+      createdAt: s.createdAt,
+    });
+    room.subject = { text: s.subject, by: s.subjectBy };
+    room.history.restore(this.restoredHistory(room, s.history));
+    for (const a of s.affiliations) {
+      if (isAffiliation(a.affiliation)) room.affiliations.set(a.jid, { affiliation: a.affiliation, nick: a.nick, reason: a.reason });
+    }
+    this.rooms.set(room.jid.local, room);
   }
 
   /** Stored history messages as entries; one that does not parse is left out (and logged). */
@@ -406,7 +462,12 @@ export class MucService implements RoomService, MucApi {
   /** A client session ended: it leaves every room it was in (when no unavailable presence said so). */
   sessionClosed(full: string): void {
     for (const room of this.rooms.values()) {
-      if (room.bySession.has(full)) void room.run(() => room.sessionGone(full)).catch((err) => this.log.error({ err }, 'leaving a room failed'));
+      if (!room.bySession.has(full)) continue;
+      const left = async () => {
+        await room.sessionGone(full);
+        this.cluster?.changed(room);
+      };
+      void room.run(left).catch((err) => this.log.error({ err }, 'leaving a room failed'));
     }
   }
 
@@ -433,6 +494,10 @@ export class MucService implements RoomService, MucApi {
   addRoomFeature(feature: string, when?: (room: ArchivedRoom) => boolean): () => void {
     this.features.set(feature, when);
     return () => void this.features.delete(feature);
+  }
+
+  get clustered(): boolean {
+    return this.cluster !== undefined;
   }
 
   roomJids(): string[] {

@@ -147,17 +147,25 @@ export class MucStore {
     this.db = storage.tables<MucTables>();
   }
 
-  /** Every persistent room of a service, with its affiliations and history. */
-  async rooms(service: string): Promise<StoredRoom[]> {
-    const rows = await this.db.selectFrom('muc_room').selectAll().where('service', '=', service).execute();
-    const affiliations = await this.db.selectFrom('muc_affiliation').selectAll().where('service', '=', service).execute();
+  /** Every persistent room of a service (or only `only`, when given), with its affiliations and history. */
+  async rooms(service: string, only?: string): Promise<StoredRoom[]> {
+    let rowQuery = this.db.selectFrom('muc_room').selectAll().where('service', '=', service);
+    let affiliationQuery = this.db.selectFrom('muc_affiliation').selectAll().where('service', '=', service);
+    let messageQuery = this.db.selectFrom('muc_history').selectAll().where('service', '=', service);
+    if (only !== undefined) {
+      rowQuery = rowQuery.where('room', '=', only);
+      affiliationQuery = affiliationQuery.where('room', '=', only);
+      messageQuery = messageQuery.where('room', '=', only);
+    }
+    const rows = await rowQuery.execute();
+    const affiliations = await affiliationQuery.execute();
     const byRoom = new Map<string, StoredAffiliation[]>();
     for (const a of affiliations) {
       const list = byRoom.get(a.room) ?? [];
       list.push({ jid: a.jid, affiliation: a.affiliation as StoredAffiliation['affiliation'], nick: a.nick ?? undefined, reason: a.reason ?? undefined });
       byRoom.set(a.room, list);
     }
-    const messages = await this.db.selectFrom('muc_history').selectAll().where('service', '=', service).orderBy('room').orderBy('seq').execute();
+    const messages = await messageQuery.orderBy('room').orderBy('seq').execute();
     const historyOf = new Map<string, StoredMessage[]>();
     for (const m of messages) {
       const list = historyOf.get(m.room) ?? [];
@@ -174,6 +182,11 @@ export class MucStore {
       affiliations: byRoom.get(r.room) ?? [],
       history: historyOf.get(r.room) ?? [],
     }));
+  }
+
+  /** The name and configuration (JSON) of every persistent room of a service: for disco#items. */
+  async listing(service: string): Promise<{ room: string; config: string }[]> {
+    return this.db.selectFrom('muc_room').select(['room', 'config']).where('service', '=', service).execute();
   }
 
   /** Writes a whole room (it became persistent, or was configured): row, affiliations and history, in one transaction. */

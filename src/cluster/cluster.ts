@@ -41,7 +41,10 @@ export interface ClusterDeps {
   log: Logger;
 }
 
-type Fields = Record<string, string>;
+export type Fields = Record<string, string>;
+
+/** A module's own kind of inbox entry (its `t` field), handled by the module on the receiving node. */
+export type EntryHandler = (fields: Fields) => Promise<void>;
 
 export class Cluster implements RemoteLink {
   private readonly redis: Redis;
@@ -54,6 +57,8 @@ export class Cluster implements RemoteLink {
   /** A heartbeat went out already. */
   private beating = false;
   private reading: Promise<void> | undefined;
+  private readonly kinds = new Map<string, EntryHandler>();
+  private readonly goneHandlers = new Set<(node: string) => Promise<void>>();
 
   constructor(private readonly deps: ClusterDeps) {
     this.redis = deps.redis;
@@ -120,6 +125,31 @@ export class Cluster implements RemoteLink {
       const beat = beats[i];
       return beat ? { node, alive: true, sessions: (JSON.parse(beat) as { sessions: number }).sessions } : { node, alive: false };
     });
+  }
+
+  /** This node's id. */
+  get id(): string {
+    return this.me;
+  }
+
+  // --- extensions: modules' own inbox entries and clean-ups -------------------------------------
+
+  /** Entries of kind `t` in this node's inbox (or a dead node's being drained here) go to `handler`; returns the undo. */
+  onEntry(t: string, handler: EntryHandler): () => void {
+    if (t === 'stanza' || t === 'close' || this.kinds.has(t)) throw new Error(`the inbox entry kind ${t} is taken`);
+    this.kinds.set(t, handler);
+    return () => void this.kinds.delete(t);
+  }
+
+  /** Writes an entry of a module's own kind (fields.t) to a node's inbox; `stanza` as for forward(). */
+  post(node: string, fields: Fields, stanza?: Element): void {
+    this.send(node, fields, stanza);
+  }
+
+  /** Runs `handler` for a dead node (this one too, after a crash) while it is cleaned up; returns the undo. */
+  onNodeGone(handler: (node: string) => Promise<void>): () => void {
+    this.goneHandlers.add(handler);
+    return () => void this.goneHandlers.delete(handler);
   }
 
   // --- RemoteLink: what a RemoteSession sends to its node --------------------------------------
@@ -270,6 +300,9 @@ export class Cluster implements RemoteLink {
       for (const other of others) this.send(other.node, { t: 'gone', node, records: JSON.stringify(ended) });
       for (const record of ended) await this.sessionGone(record, node, true);
     }
+    for (const handler of this.goneHandlers) {
+      await handler(node).catch((err: unknown) => this.deps.log.error({ err: (err as Error).message, dead: node }, 'cluster: cleaning up after a node failed'));
+    }
     if (node !== this.me) {
       await this.drain(node);
       await this.redis.multi().del(this.inbox(node)).srem(`${this.p}nodes`, node).exec();
@@ -363,6 +396,8 @@ export class Cluster implements RemoteLink {
       for (const record of records) await this.sessionGone(record, fields.node ?? record.node, false);
       return;
     }
+    const kind = this.kinds.get(fields.t ?? '');
+    if (kind) return kind(fields);
     const to = tryParseJid(fields.to ?? '');
     if (!to) return;
     if (fields.t === 'close') {
