@@ -288,7 +288,9 @@ export class ClientSession implements ClientStream {
     if (options.restart) this.stream.restart();
     this.user = user;
     this.phase = 'authenticated';
-    this.log = this.log.child({ jid: user.toString() });
+    // One logger per session, its bindings extended in place: a chain of pino children makes
+    // each parent a prototype (a map and prototype info of its own, per session).
+    this.log.setBindings({ jid: user.toString() });
     this.log.info({ mechanism: via }, 'authenticated');
     this.options.onAuthenticated(this);
     this.armTimer(this.core.config.c2s.idle_ping_interval * 1000);
@@ -325,7 +327,7 @@ export class ClientSession implements ClientStream {
     }
     this.jid = jid;
     this.phase = 'bound';
-    this.log = this.log.child({ resource: jid.resource });
+    this.log.setBindings({ resource: jid.resource });
     const replaced = sessions.add(this as ClientSession & { jid: Jid });
     if (replaced && replaced !== this) replaced.close(new StreamError('conflict', 'replaced by a new session with the same resource'));
     this.log.info('resource bound');

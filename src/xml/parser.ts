@@ -269,7 +269,7 @@ interface Binding {
 }
 
 export class XmlStreamParser {
-  private decoder!: TextDecoder;
+  private decoder: TextDecoder | undefined;
   private state: State = State.Prolog;
   /** Bumped by reset(): a token loop running when a callback resets the parser stops. */
   private generation = 0;
@@ -331,7 +331,14 @@ export class XmlStreamParser {
    */
   reset(): void {
     this.generation++;
-    this.decoder = new TextDecoder('utf-8', { fatal: true });
+    // Kept across restarts (each TextDecoder holds a native ICU converter until collected):
+    // a flush empties it; one holding part of a character (the flush throws) is replaced.
+    try {
+      this.decoder?.decode();
+    } catch {
+      this.decoder = undefined;
+    }
+    this.decoder ??= new TextDecoder('utf-8', { fatal: true });
     this.state = State.Prolog;
     this.declSeen = false;
     this.rootName = '';
@@ -353,7 +360,7 @@ export class XmlStreamParser {
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
     let str: string;
     try {
-      str = this.decoder.decode(bytes, { stream: true });
+      str = this.decoder!.decode(bytes, { stream: true });
     } catch {
       this.fail('not-well-formed', 'invalid UTF-8');
       return;

@@ -60,6 +60,7 @@ const OPTIONS = {
   'login-concurrency': { type: 'string', default: '100', help: 'logins in flight at once (over all workers)' },
   'source-ips': { type: 'string', default: '1', help: 'spread connections over 127.0.0.1 .. 127.0.0.K (per-IP limits)' },
   'idle-settle': { type: 'string', default: '5', help: 'seconds to wait after the logins before reading the idle RSS' },
+  'idle-hold': { type: 'string', default: '0', help: 'seconds to keep the sessions idle after reading the RSS (time to inspect the server)' },
   'login-timeout': { type: 'string', default: '60', help: 'seconds one login may take before it counts as failed' },
   'max-failures': { type: 'string', default: '0', help: 'stop logging in after this many failed logins (0: N/10 + 10)' },
   'wait-quiet': { type: 'string', default: '0', help: 'first wait (at most this many seconds) until the CPUs are < 25% busy' },
@@ -989,6 +990,11 @@ async function runCoordinator(v: Values): Promise<number> {
       perIdleSessionKiB: round((procIdle.rssKiB - procBefore.rssKiB) / ok, 2),
     };
     log(`server RSS: ${procBefore.rssKiB} KiB before, ${procIdle.rssKiB} KiB with ${ok} idle sessions: ${results.rss.perIdleSessionKiB} KiB/session`);
+  }
+  const hold = num('idle-hold') * 1000;
+  if (hold > 0) {
+    log(`holding the idle sessions ${hold / 1000} s`);
+    await sleep(hold);
   }
 
   if (pairs > 0 && ok > 0) {
