@@ -48,6 +48,8 @@ export const NS_BLOCKING_ERRORS = 'urn:xmpp:blocking:errors';
 const INTERESTED = sessionKey<boolean>('blocking.interested');
 /** Invalidation topic (a changed list, by bare JID) between cluster nodes. */
 const TOPIC = 'blocking';
+/** How often a cluster node drops the lists of users no longer online anywhere. */
+const SWEEP_MS = 60_000;
 
 export const BlockingConfig = z.strictObject({
   /** Entries one blocklist may hold. */
@@ -93,10 +95,16 @@ export default defineModule({
       }
       return loading;
     };
-    /** A user's list: from memory when loaded, else from the database. */
+    /**
+     * A user's list: from memory when loaded, else from the database. A user online on another
+     * node of a cluster gets a copy here too (a message routed here to them is checked from
+     * memory): the invalidation bus keeps it current, the sweep below drops it once they leave.
+     */
     const itemsOf = (user: Jid): Promise<Set<string>> => {
       const key = user.toString();
-      return Promise.resolve(lists.get(key) ?? pending.get(key) ?? load(user));
+      const have = lists.get(key) ?? pending.get(key);
+      if (have) return Promise.resolve(have);
+      return sessions.resourcesOf(user).length > 0 ? ensureLoaded(user) : load(user);
     };
 
     /** Changes of one user's list run one at a time, so the cache follows the database. */
@@ -446,5 +454,16 @@ export default defineModule({
     ctx.hook('account/deleted', ({ jid }) => {
       lists.delete(jid.bare.toString());
     });
+    // Copies of users whose sessions were on other nodes only, and who left (no hook fires here).
+    if (ctx.server.cluster) {
+      const sweep = setInterval(() => {
+        for (const key of lists.keys()) {
+          const user = tryParseJid(key);
+          if (user && sessions.resourcesOf(user).length === 0 && !chains.has(key)) lists.delete(key);
+        }
+      }, SWEEP_MS);
+      sweep.unref();
+      ctx.onUnload(() => clearInterval(sweep));
+    }
   },
 });
