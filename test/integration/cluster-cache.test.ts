@@ -3,7 +3,6 @@
 // archiving preferences set on one node apply to archiving done on the other, and a roster
 // change on one node is seen, with its new version, by a roster get on the other; a node that
 // lost its subscription reads its caches again.
-import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import t from 'tap';
 import type { Element } from '@xmpp/xml';
@@ -11,6 +10,7 @@ import { startTestServer, type TestServer } from '../helpers/harness.js';
 import { connect, errorCondition, nothingArrived, xml, type TestClient } from '../helpers/clients.js';
 import { onPostgres } from '../helpers/databases.js';
 import { REDIS_URL, redisReachable, useService } from '../helpers/services.js';
+import { clusterLiveState } from '../helpers/cluster.js';
 
 const BLOCKING = 'urn:xmpp:blocking';
 const MAM = 'urn:xmpp:mam:2';
@@ -40,14 +40,8 @@ function nextInvalidation(ts: TestServer, topic: string): Promise<string> {
 t.test('caches of shared state between two cluster nodes', async (t) => {
   if (!(await useService(t, 'Redis', redisReachable, REDIS_URL))) return;
   await onPostgres(t, 'starling_cluster_cache', async (storage) => {
-    const prefix = `starling-test-${randomBytes(4).toString('hex')}:`;
-    t.teardown(async () => {
-      const redis = new Redis(REDIS_URL);
-      const keys = await redis.keys(`${prefix}*`);
-      if (keys.length > 0) await redis.del(...keys);
-      await redis.quit();
-    });
-    const live_state = { backend: 'redis', redis_url: REDIS_URL, key_prefix: prefix };
+    const live_state = clusterLiveState(t);
+    const prefix = live_state.key_prefix;
     const node = (id: string): Promise<TestServer> =>
       startTestServer(t, {
         ...storage,

@@ -12,7 +12,7 @@ import { startTestServer, DOMAIN, PASSWORD, type TestServer } from '../helpers/h
 import { connect, startClient, xml, xmppClient, type TestClient } from '../helpers/clients.js';
 import { onPostgres } from '../helpers/databases.js';
 import { REDIS_URL, redisReachable, useService } from '../helpers/services.js';
-import { configDir, loopbackServerToml, startStarling } from '../helpers/cli.js';
+import { clusterLiveState, startClusterProcess } from '../helpers/cluster.js';
 import { DISCO_INFO, DISCO_ITEMS, SERVICE, createRoom, groupchat, groupchatWith, iq, isSubject, join, presenceFrom, statusCodes } from './muc-helpers.js';
 
 // Seconds: a node is taken for dead after 3 intervals (found within 2 more).
@@ -37,40 +37,14 @@ t.test('one MUC room across the nodes of a cluster', async (t) => {
   if (!(await useService(t, 'Redis', redisReachable, REDIS_URL))) return;
   await onPostgres(t, 'starling_cluster_muc', async (storage) => {
     const pg = storage.storage as { postgres_url: string; postgres_schema: string };
-    const prefix = `starling-test-${randomBytes(4).toString('hex')}:`;
+    const live_state = clusterLiveState(t);
     const redis = new Redis(REDIS_URL);
-    t.teardown(async () => {
-      const keys = await redis.keys(`${prefix}*`);
-      if (keys.length > 0) await redis.del(...keys);
-      await redis.quit();
-    });
-    const lease = () => redis.get(`${prefix}muc-lease:${ROOM}`);
-    const live_state = { backend: 'redis', redis_url: REDIS_URL, key_prefix: prefix };
+    t.teardown(() => redis.quit());
+    const lease = () => redis.get(`${live_state.key_prefix}muc-lease:${ROOM}`);
     const node = (id: string): Promise<TestServer> => startTestServer(t, { ...storage, live_state, cluster: { node_id: id, heartbeat_interval: HEARTBEAT } });
     const n1 = await node('n1');
     const n2 = await node('n2');
-    const { config } = configDir(
-      t,
-      'cluster-muc-n3',
-      (dir) => `${loopbackServerToml(dir)}
-[storage]
-driver = "postgres"
-postgres_url = "${pg.postgres_url}"
-postgres_schema = "${pg.postgres_schema}"
-[live_state]
-backend = "redis"
-redis_url = "${REDIS_URL}"
-key_prefix = "${prefix}"
-[cluster]
-node_id = "n3"
-heartbeat_interval = ${HEARTBEAT}
-`,
-    );
-    const n3 = await startStarling(config);
-    let killed = false;
-    t.teardown(() => {
-      if (!killed) n3.child.kill('SIGKILL');
-    });
+    const n3 = await startClusterProcess(t, 'n3', pg, live_state, HEARTBEAT);
     for (const user of ['alice', 'bob', 'carol']) await n1.addUser(user);
     const carol = await startClient(xmppClient({ service: `xmpp://127.0.0.1:${n3.port}`, domain: DOMAIN, username: 'carol', password: PASSWORD, resource: 'c3' }));
     const alice = await connect(n1, 'alice', { resource: 'a1' });
@@ -146,8 +120,7 @@ heartbeat_interval = ${HEARTBEAT}
 
     await t.test('the room-holding node killed: occupants elsewhere get 332, the room comes back on another node', async (t) => {
       const started = Date.now();
-      n3.child.kill('SIGKILL');
-      killed = true;
+      n3.signal('SIGKILL');
       const self = await alice.next(shutDown('Alice'), 30_000);
       t.ok(statusCodes(self).includes(110), `alice (n1) is told she is out (110, 332) after ${Date.now() - started} ms`);
       await bob.next(shutDown('Bob'), 10_000);

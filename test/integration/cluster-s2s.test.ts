@@ -2,12 +2,11 @@
 // stream lands on node 1 while alice@a.localhost is bound on node 2; her reply leaves over node
 // 2's own outgoing stream, which b.localhost verifies by dialback against node 1 (the nodes share
 // the dialback secret through Redis).
-import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import t from 'tap';
 import type { Element } from '@xmpp/xml';
 import { onPostgres } from '../helpers/databases.js';
 import { REDIS_URL, redisReachable, useService } from '../helpers/services.js';
+import { clusterLiveState } from '../helpers/cluster.js';
 import { connectTo, startFederated, xml, type FederatedServer } from './s2s-helpers.js';
 
 const isMessageFrom = (from: string, body: string) => (el: Element) =>
@@ -18,14 +17,8 @@ const outgoing = (ts: FederatedServer) => ts.server.s2s.connections().filter((c)
 t.test('a remote server talks to a cluster through any node', async (t) => {
   if (!(await useService(t, 'Redis', redisReachable, REDIS_URL))) return;
   await onPostgres(t, 'starling_cluster_s2s', async (storage) => {
-    const prefix = `starling-test-${randomBytes(4).toString('hex')}:`;
-    t.teardown(async () => {
-      const redis = new Redis(REDIS_URL);
-      const keys = await redis.keys(`${prefix}*`);
-      if (keys.length > 0) await redis.del(...keys);
-      await redis.quit();
-    });
-    const live_state = { backend: 'redis', redis_url: REDIS_URL, key_prefix: prefix };
+    const live_state = clusterLiveState(t);
+    const prefix = live_state.key_prefix;
     const node = (id: string) => startFederated(t, 'a.localhost', {}, { ...storage, live_state, cluster: { node_id: id } });
     const n1 = await node('n1');
     const n2 = await node('n2');

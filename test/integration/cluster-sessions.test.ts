@@ -10,9 +10,10 @@ import type { Element } from '@xmpp/xml';
 import { nextHook, startTestServer, type TestServer } from '../helpers/harness.js';
 import { connect, nothingArrived, rawAuthenticated, rawLogin, rawRoundTrip, RawStream, sasl2Bind, xml, type TestClient } from '../helpers/clients.js';
 import { onPostgres } from '../helpers/databases.js';
-import { configDir, loopbackServerToml, runStarlingAsync, startStarling } from '../helpers/cli.js';
+import { runStarlingAsync } from '../helpers/cli.js';
 import { createInstant, isSelfPresence, MUC, presenceFrom, SERVICE } from './muc-helpers.js';
 import { REDIS_URL, redisReachable, useService } from '../helpers/services.js';
+import { clusterLiveState, startClusterProcess } from '../helpers/cluster.js';
 import { parseJid } from '../../src/jid.js';
 import { CARBONS } from '../../modules/carbons/index.js';
 import { ELIGIBLE as OFFLINE_ELIGIBLE } from '../../modules/offline/index.js';
@@ -70,14 +71,8 @@ t.test('sessions across the nodes of a cluster', async (t) => {
   if (!(await useService(t, 'Redis', redisReachable, REDIS_URL))) return;
   await onPostgres(t, 'starling_cluster_sessions', async (storage) => {
     const pg = storage.storage as { postgres_url: string; postgres_schema: string };
-    const prefix = `starling-test-${randomBytes(4).toString('hex')}:`;
-    t.teardown(async () => {
-      const redis = new Redis(REDIS_URL);
-      const keys = await redis.keys(`${prefix}*`);
-      if (keys.length > 0) await redis.del(...keys);
-      await redis.quit();
-    });
-    const live_state = { backend: 'redis', redis_url: REDIS_URL, key_prefix: prefix };
+    const live_state = clusterLiveState(t);
+    const prefix = live_state.key_prefix;
     const node = (id: string): Promise<TestServer> => startTestServer(t, { ...storage, live_state, cluster: { node_id: id, heartbeat_interval: HEARTBEAT } });
     const n1 = await node('n1');
     const n2 = await node('n2');
@@ -199,28 +194,7 @@ t.test('sessions across the nodes of a cluster', async (t) => {
     });
 
     await t.test('a node killed (SIGKILL)', async (t) => {
-      const { config } = configDir(
-        t,
-        'cluster-sessions-n3',
-        (dir) => `${loopbackServerToml(dir)}
-[storage]
-driver = "postgres"
-postgres_url = "${pg.postgres_url}"
-postgres_schema = "${pg.postgres_schema}"
-[live_state]
-backend = "redis"
-redis_url = "${REDIS_URL}"
-key_prefix = "${prefix}"
-[cluster]
-node_id = "n3"
-heartbeat_interval = ${HEARTBEAT}
-`,
-      );
-      const n3 = await startStarling(config);
-      let killed = false;
-      t.teardown(() => {
-        if (!killed) n3.child.kill('SIGKILL');
-      });
+      const n3 = await startClusterProcess(t, 'n3', pg, live_state, HEARTBEAT);
       const daveJid = parseJid('dave@localhost/laptop');
 
       // dave on n3, with resumable stream management.
@@ -258,7 +232,7 @@ heartbeat_interval = ${HEARTBEAT}
         let listed: string[] = [];
         let out = '';
         for (let tries = 0; tries < 20 && listed.join() !== expected.join(); tries++) {
-          const run = await runStarlingAsync(['sessions', '--config', config]);
+          const run = await runStarlingAsync(['sessions', '--config', n3.config]);
           t.equal(run.code, 0, run.err);
           out = run.out;
           listed = out
@@ -271,7 +245,7 @@ heartbeat_interval = ${HEARTBEAT}
         t.match(out, new RegExp(`^${bob.jid}\\s+n2\\s`, 'm'));
         t.match(out, new RegExp(`^${daveJid.toString()}\\s+n3\\s.* sm:resumable csi:active$`, 'm'), "this node's own, with stream management and CSI");
 
-        const announced = await runStarlingAsync(['announce', 'localhost', 'to', 'every', 'node', '--config', config]);
+        const announced = await runStarlingAsync(['announce', 'localhost', 'to', 'every', 'node', '--config', n3.config]);
         t.equal(announced.code, 0, announced.err);
         t.match(announced.out, /^sent to 3 sessions$/m, 'counted on every node');
         const headline = (el: Element) => el.name === 'message' && el.attrs.type === 'headline' && el.getChildText('body') === 'to every node';
@@ -285,8 +259,7 @@ heartbeat_interval = ${HEARTBEAT}
         t.equal(dave.elements.filter(headline).length, 1, 'once');
       });
 
-      n3.child.kill('SIGKILL');
-      killed = true;
+      n3.signal('SIGKILL');
       await until(() => n1.server.core.sessions.getRemote(daveJid) === undefined && n2.server.core.sessions.getRemote(daveJid) === undefined, 'dave/laptop is reaped', 30_000);
       const redis = new Redis(REDIS_URL);
       t.teardown(() => redis.quit());

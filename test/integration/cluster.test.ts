@@ -2,15 +2,14 @@
 // their replies, presence between contacts, a full JID bound on two nodes (<conflict/>), status
 // listing the nodes, and a node killed (SIGKILL) seen unavailable by its contacts elsewhere, a
 // message acknowledged to its sender before the kill delivered after it.
-import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import t from 'tap';
 import type { Element } from '@xmpp/xml';
 import { startTestServer, DOMAIN, PASSWORD, type TestServer } from '../helpers/harness.js';
 import { connect, errorCondition, nothingArrived, rawLogin, startClient, xml, xmppClient, type TestClient } from '../helpers/clients.js';
 import { onPostgres } from '../helpers/databases.js';
 import { REDIS_URL, redisReachable, useService } from '../helpers/services.js';
-import { configDir, loopbackServerToml, runStarlingAsync, startStarling } from '../helpers/cli.js';
+import { runStarlingAsync } from '../helpers/cli.js';
+import { clusterLiveState, startClusterProcess } from '../helpers/cluster.js';
 import { befriend } from './pep-helpers.js';
 
 // Seconds: a node is taken for dead after 3 (found within 2 more).
@@ -24,14 +23,7 @@ t.test('a cluster of nodes on one PostgreSQL and one Redis', async (t) => {
   await onPostgres(t, 'starling_cluster', async (storage) => {
     const pg = storage.storage as { postgres_url: string; postgres_schema: string };
     // Keys of this run only, removed at the end (registered first: runs after the servers stop).
-    const prefix = `starling-test-${randomBytes(4).toString('hex')}:`;
-    t.teardown(async () => {
-      const redis = new Redis(REDIS_URL);
-      const keys = await redis.keys(`${prefix}*`);
-      if (keys.length > 0) await redis.del(...keys);
-      await redis.quit();
-    });
-    const live_state = { backend: 'redis', redis_url: REDIS_URL, key_prefix: prefix };
+    const live_state = clusterLiveState(t);
     const node = (id: string): Promise<TestServer> =>
       startTestServer(t, { ...storage, live_state, cluster: { node_id: id, heartbeat_interval: HEARTBEAT }, accounts: { max_sessions_per_user: 2 } });
     const n1 = await node('n1');
@@ -116,30 +108,9 @@ t.test('a cluster of nodes on one PostgreSQL and one Redis', async (t) => {
     });
 
     await t.test('a node killed: its contacts on other nodes see it unavailable', async (t) => {
-      const { config } = configDir(
-        t,
-        'cluster-n3',
-        (dir) => `${loopbackServerToml(dir)}
-[storage]
-driver = "postgres"
-postgres_url = "${pg.postgres_url}"
-postgres_schema = "${pg.postgres_schema}"
-[live_state]
-backend = "redis"
-redis_url = "${REDIS_URL}"
-key_prefix = "${prefix}"
-[cluster]
-node_id = "n3"
-heartbeat_interval = ${HEARTBEAT}
-`,
-      );
-      const n3 = await startStarling(config);
-      let killed = false;
-      t.teardown(() => {
-        if (!killed) n3.child.kill('SIGKILL');
-      });
+      const n3 = await startClusterProcess(t, 'n3', pg, live_state, HEARTBEAT);
       // Not spawnSync: the nodes in this process go on beating meanwhile.
-      const status = await runStarlingAsync(['status', '--config', config]);
+      const status = await runStarlingAsync(['status', '--config', n3.config]);
       t.match(status.out, /cluster: 3 of 3 nodes alive/, 'starling status lists the three nodes');
       t.match(status.out, /n3 \(this node\): alive, 0 sessions/);
       t.match(status.out, /n2: alive, \d+ sessions?\n/, 'with its session count (as of its last heartbeat)');
@@ -158,12 +129,11 @@ heartbeat_interval = ${HEARTBEAT}
       t.teardown(() => frank.close());
       frank.write("<enable xmlns='urn:xmpp:sm:3'/>");
       await frank.element('enabled');
-      n3.child.kill('SIGSTOP');
+      n3.signal('SIGSTOP');
       frank.write(`<message to='${daveOnN3.jid}' type='chat' id='acked'><body>sent before the kill</body></message><r xmlns='urn:xmpp:sm:3'/>`);
       t.equal((await frank.element('a')).attrs.h, '1', 'acknowledged by n2 while n3 was stopped');
       const started = Date.now();
-      n3.child.kill('SIGKILL');
-      killed = true;
+      n3.signal('SIGKILL');
       await a2.next(presenceFrom(daveOnN3.jid, 'unavailable'), 30_000);
       t.ok(Date.now() - started < 30_000, `alice on n2 saw dave unavailable after ${Date.now() - started} ms`);
       await alice.next(presenceFrom(daveOnN3.jid, 'unavailable'), 5_000);
