@@ -41,16 +41,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=${OUT:-$(mktemp -d /tmp/starling-cluster-bench.XXXXXX)}
 mkdir -p "$OUT/results"
 cd "$ROOT"
-TSX=(node --import tsx)
-say() { printf '\n== %s\n' "$*" >&2; }
-
-AUTOGROUP_NICE=""
-if [ -w /proc/self/autogroup ]; then
-  AUTOGROUP_NICE=$(sed -n 's/.* nice //p' /proc/self/autogroup)
-  echo "$NICE" >/proc/self/autogroup 2>/dev/null || AUTOGROUP_NICE=""
-fi
-CLIENT=(nice -n "$NICE" taskset -c "$CLIENT_CPU")
-SERVER_PIN=(nice -n "$NICE" taskset -c "$SERVER_CPU")
+# shellcheck source=bench-lib.sh
+source "$ROOT/test/bench/bench-lib.sh"
 
 PG_SCHEMA="starling_cluster_bench_$(date +%s)_$$"
 NODE_PIDS=()
@@ -68,19 +60,11 @@ stop_all() {
 cleanup() {
   stop_all
   psql -q "$PG_URL" -c "drop schema if exists $PG_SCHEMA cascade" >/dev/null 2>&1 || true
-  if [ -n "$AUTOGROUP_NICE" ]; then echo "$AUTOGROUP_NICE" >/proc/self/autogroup 2>/dev/null || true; fi
+  restore_autogroup
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-wait_port() { # port seconds
-  for _ in $(seq 1 $(($2 * 5))); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.2
-  done
-  echo "nothing listens on 127.0.0.1:$1 after $2 s" >&2
-  return 1
-}
 
 if [ "$SKIP_BUILD" != 1 ]; then say "building Starling"; npm run build >&2; fi
 

@@ -65,19 +65,8 @@ mkdir -p "$OUT/results"
 chmod 755 "$OUT"
 cd "$ROOT"
 
-say() { printf '\n== %s\n' "$*" >&2; }
-TSX=(node --import tsx)
-# With autogroup scheduling (sched_autogroup_enabled=1) a nice value only counts inside its own
-# session's group: give the group of this script (server and client included) the niceness too.
-# (restored on exit)
-AUTOGROUP_NICE=""
-if [ -w /proc/self/autogroup ]; then
-  AUTOGROUP_NICE=$(sed -n 's/.* nice //p' /proc/self/autogroup)
-  echo "$NICE" >/proc/self/autogroup 2>/dev/null || AUTOGROUP_NICE=""
-fi
-CLIENT=(nice -n "$NICE" taskset -c "$CLIENT_CPU")
-SERVER_PIN=(nice -n "$NICE" taskset -c "$SERVER_CPU")
-if [ "$(nproc)" -lt 2 ]; then CLIENT=(nice -n "$NICE"); SERVER_PIN=(nice -n "$NICE"); fi
+# shellcheck source=bench-lib.sh
+source "$ROOT/test/bench/bench-lib.sh"
 
 SERVER_PID=""      # the process whose RSS is measured
 SERVER_WAIT_PID="" # the process we started (runuser for Prosody)
@@ -93,19 +82,11 @@ stop_server() {
 cleanup() {
   stop_server
   if [ -n "$PG_SCHEMA" ]; then psql -q "$PG_URL" -c "drop schema if exists $PG_SCHEMA cascade" >/dev/null 2>&1 || true; fi
-  if [ -n "$AUTOGROUP_NICE" ]; then echo "$AUTOGROUP_NICE" >/proc/self/autogroup 2>/dev/null || true; fi
+  restore_autogroup
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM # (and so through cleanup: the run stops)
 
-wait_port() { # port seconds
-  for _ in $(seq 1 $(($2 * 5))); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.2
-  done
-  echo "nothing listens on 127.0.0.1:$1 after $2 s" >&2
-  return 1
-}
 
 # A self-signed P-256 certificate shared by both servers (the TLS runs cost the same handshake).
 mkdir -p "$OUT/certs"
