@@ -64,6 +64,8 @@ export class Cluster implements RemoteLink {
     this.redis = deps.redis;
     this.p = deps.prefix;
     this.me = deps.node;
+    // Sessions of a dead node that ended, sent by the node that cleaned up after it.
+    this.kinds.set('gone', (fields) => this.othersGone(fields));
   }
 
   private inbox(node: string): string {
@@ -313,6 +315,17 @@ export class Cluster implements RemoteLink {
     }
   }
 
+  /** A 'gone' entry: the sessions of a dead node another node reaped end here too. */
+  private async othersGone(fields: Fields): Promise<void> {
+    let records: SessionRecord[];
+    try {
+      records = JSON.parse(fields.records ?? '[]') as SessionRecord[];
+    } catch {
+      return;
+    }
+    for (const record of records) await this.sessionGone(record, fields.node ?? record.node, false);
+  }
+
   /** A session of the dead `node` ended: this node's 'session/closed' hooks run for it. */
   private async sessionGone(record: SessionRecord, node: string, here: boolean): Promise<void> {
     const session = this.remoteOf(record);
@@ -384,18 +397,8 @@ export class Cluster implements RemoteLink {
       .exec();
   }
 
-  /** One entry of an inbox: a stanza for a session of this node, a session to end, or sessions of a dead node that ended. */
+  /** One entry of an inbox: a stanza for a session of this node, a session to end, or a kind registered with onEntry ('gone' among them). */
   private async handle(fields: Fields): Promise<void> {
-    if (fields.t === 'gone') {
-      let records: SessionRecord[];
-      try {
-        records = JSON.parse(fields.records ?? '[]') as SessionRecord[];
-      } catch {
-        return;
-      }
-      for (const record of records) await this.sessionGone(record, fields.node ?? record.node, false);
-      return;
-    }
     const kind = this.kinds.get(fields.t ?? '');
     if (kind) return kind(fields);
     const to = tryParseJid(fields.to ?? '');
