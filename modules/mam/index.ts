@@ -15,6 +15,8 @@
 //                   and stream management's queue all carry it. Runs after blocking (priority
 //                   1000), so refused messages are not archived (XEP-0313 §6.1).
 // Both hooks await the commit: a message counts as handled only once archived (or delivered).
+// The sender's next stanza need not wait for it: it starts once this message has its place in
+// the recipient's archive queue (Router.inOrder), so a burst shares one group commit.
 // When the archive write fails the message goes on without a stanza-id (delivered, or stored
 // offline), and the failure is logged and counted (counters.archive_write_failures_total).
 //
@@ -209,31 +211,43 @@ export default defineModule({
     const incoming = async ({ stanza, from, to, origin }: RouteEvent): Promise<void> => {
       const user = to.bare;
       const key = user.toString();
+      // Once the message has its place in the archive's queue, the sender's next stanza may
+      // start (Router.inOrder); this one goes on once committed and the one before is routed.
+      const inQueue = async <T>(p: Promise<T>): Promise<T> => {
+        const turn = router.inOrder(stanza);
+        try {
+          return await p;
+        } finally {
+          await turn;
+        }
+      };
       // Ours already: re-routed by the server (stream management, a session that ended).
-      if (stamped.get(stanza) === key) return serial.drained(key);
+      if (stamped.get(stanza) === key) return inQueue(serial.drained(key));
       const claimed = stanzaIdBy(stanza, user);
       // Not archived, and no claim to check (a groupchat message of a room's fan-out, say): the
       // job below would only strip, so strip now and just keep the message's place in the queue.
       if (claimed === undefined && !isArchivable(stanza)) {
         stripStanzaIds(stanza, user);
-        return serial.drained(key);
+        return inQueue(serial.drained(key));
       }
       let id: string | undefined;
       try {
-        id = await serial.pipeline(key, async (): Promise<Started<string | undefined>> => {
-          if (claimed !== undefined && origin === undefined && (await isOwnStamp(user, from, claimed))) {
-            stamped.set(stanza, key);
-            return nothing;
-          }
-          stripStanzaIds(stanza, user);
-          if (!isArchivable(stanza)) return nothing;
-          const sent = sentWrites.get(stanza);
-          // To oneself: one archive, archived once (as sent).
-          if (sent && from.bare.equals(user)) return sent;
-          const shared = sent?.id;
-          if (!(await wanted(user, from))) return nothing;
-          return write(user, 'in', from, stanza, shared);
-        });
+        id = await inQueue(
+          serial.pipeline(key, async (): Promise<Started<string | undefined>> => {
+            if (claimed !== undefined && origin === undefined && (await isOwnStamp(user, from, claimed))) {
+              stamped.set(stanza, key);
+              return nothing;
+            }
+            stripStanzaIds(stanza, user);
+            if (!isArchivable(stanza)) return nothing;
+            const sent = sentWrites.get(stanza);
+            // To oneself: one archive, archived once (as sent).
+            if (sent && from.bare.equals(user)) return sent;
+            const shared = sent?.id;
+            if (!(await wanted(user, from))) return nothing;
+            return write(user, 'in', from, stanza, shared);
+          }),
+        );
       } catch (err) {
         // The message goes on without our stanza-id, and without forged ones.
         stripStanzaIds(stanza, user);

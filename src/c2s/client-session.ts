@@ -63,7 +63,10 @@ export class ClientSession implements ClientStream {
   hibernating = false;
   // Inbound stanzas are handled asynchronously; XEP-0198 counts them in order, so completion
   // is tracked as the highest sequence number below which everything is done.
+  /** The last stanza received has its order fixed (Router.routeInOrder: `sequenced`). */
   private inbound: Promise<void> = Promise.resolve();
+  /** The last stanza received is routed (`dispatched`). */
+  private dispatched: Promise<void> = Promise.resolve();
   private received = 0;
   private handledUpTo = 0;
   private readonly completedAhead = new Set<number>();
@@ -342,12 +345,16 @@ export class ClientSession implements ClientStream {
     // RFC 6120 §8.1.2.1: the server stamps 'from' with the full JID, whatever the client wrote.
     stanza.attrs.from = jid.toString();
     const seq = ++this.received;
-    // One stanza at a time per session: hooks may wait on storage, and a client's stanzas must
-    // still reach their recipients in the order it sent them (RFC 6120 §10.1).
-    this.inbound = this.inbound
-      .then(() => this.core.router.route(stanza, this))
-      .catch((err) => this.log.error({ err, stanza: stanza.name }, 'handling a stanza failed'))
-      .finally(() => this.markHandled(seq));
+    // In order per session: hooks may wait on storage, and a client's stanzas must still reach
+    // their recipients in the order it sent them (RFC 6120 §10.1). A stanza starts once the one
+    // before has its order fixed (in the recipient's archive queue, say), not once that one is
+    // handled: so the messages of one socket read share a group commit.
+    this.inbound = this.inbound.then(() => {
+      const { sequenced, dispatched, done } = this.core.router.routeInOrder(stanza, this, this.dispatched);
+      this.dispatched = dispatched;
+      void done.catch((err) => this.log.error({ err, stanza: stanza.name }, 'handling a stanza failed')).finally(() => this.markHandled(seq));
+      return sequenced;
+    });
   }
 
   /** Stanzas received from the client and fully handled (delivered or stored), in order. */

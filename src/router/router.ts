@@ -19,6 +19,8 @@ import { isStorageUnavailable, loggableStorageError, storageStanzaError } from '
 import { deliverToBare } from './bare-delivery.js';
 import { OwnPresence } from './own-presence.js';
 
+const DONE: Promise<void> = Promise.resolve();
+
 const EVENTS = {
   message: { host: 'message/host', bare: 'message/bare', full: 'message/full' },
   presence: { host: 'presence/host', bare: 'presence/bare', full: 'presence/full' },
@@ -56,6 +58,8 @@ export class Router {
   private readonly ownPresence: OwnPresence;
   /** Work the routing of a stanza waits for before it is done (holdUntil). */
   private readonly held = new WeakMap<Element, Promise<void>[]>();
+  /** A client's stanza in routeInOrder() -> what lets its session's next stanza go on, and the routing of the one before (inOrder). */
+  private readonly sequencers = new WeakMap<Element, { release: () => void; after: Promise<void> }>();
 
   constructor(private readonly deps: RouterDeps) {
     this.ownPresence = new OwnPresence(deps.sessions);
@@ -77,17 +81,57 @@ export class Router {
    * `origin` is the local client session it came from, if any. Never throws.
    */
   async route(stanza: Element, origin?: Session): Promise<void> {
+    await this.routed(stanza, origin);
+    await this.whenHeld(stanza);
+  }
+
+  /**
+   * route() of a client session's stanza, for a session that routes its stanzas one after the
+   * other (RFC 6120 §10.1: their recipients get them in the order sent), `after` being the
+   * routing of the one before (its `dispatched`).
+   * - `sequenced`: the stanza's order is fixed (inOrder(), or the end of its routing): the
+   *   session's next stanza may start, without waiting for the writes this one waits on (its
+   *   archive commits, which the next one's then share: group commit).
+   * - `dispatched`: routed (delivered, stored, or bounced), but for the work held by holdUntil.
+   * - `done`: as route().
+   */
+  routeInOrder(stanza: Element, origin: Session, after: Promise<void>): { sequenced: Promise<void>; dispatched: Promise<void>; done: Promise<void> } {
+    const sequenced = new Promise<void>((release) => this.sequencers.set(stanza, { release, after }));
+    const dispatched = this.routed(stanza, origin);
+    return { sequenced, dispatched, done: dispatched.then(() => this.whenHeld(stanza)) };
+  }
+
+  /**
+   * Called by a hook once a stanza of routeInOrder() holds its place in every queue its
+   * delivery waits on (the recipient's archive): the session's next stanza starts. Resolves
+   * once the session's stanza before this one is routed: the hook waits for it before the
+   * stanza goes on, so that no later step of its way (delivery, offline storage, each with
+   * I/O of its own) overtakes the one before's. At once for any other stanza, or a second time.
+   */
+  inOrder(stanza: Element): Promise<void> {
+    const sequencer = this.sequencers.get(stanza);
+    if (!sequencer) return DONE;
+    this.sequencers.delete(stanza);
+    sequencer.release();
+    return sequencer.after;
+  }
+
+  /** dispatch(), its failure answered; never throws. */
+  private async routed(stanza: Element, origin?: Session): Promise<void> {
     this.deps.counters?.inc('stanzas_routed_total', 1, { kind: stanza.name });
     try {
       await this.dispatch(stanza, origin);
     } catch (err) {
       this.failed(stanza, err);
     }
+    void this.inOrder(stanza);
+  }
+
+  private async whenHeld(stanza: Element): Promise<void> {
     const held = this.held.get(stanza);
-    if (held) {
-      this.held.delete(stanza);
-      await Promise.all(held);
-    }
+    if (!held) return;
+    this.held.delete(stanza);
+    await Promise.all(held);
   }
 
   /**
