@@ -664,8 +664,12 @@ class Pumper {
     this.sending = true;
     if (this.senders.length > 0) {
       if (this.order.perSenderRate > 0) {
-        // Open loop: every 5 ms, each sender catches up with its schedule.
+        // Open loop: every 5 ms, each sender catches up with its schedule. The senders' schedules
+        // are spread over one interval (sender i is due at (k + i/n) / rate), so the offered load
+        // is even: without the offsets every sender is due at once, in bursts of one message per
+        // sender every 1/rate (200 messages every 100 ms for 2,000 msgs/s over 100 pairs).
         const rate = this.order.perSenderRate / 1000; // per ms
+        const phase = (i: number) => 1 - (i + 1) / this.senders.length;
         await new Promise<void>((resolve) => {
           const tick = setInterval(() => {
             const now = performance.now();
@@ -673,11 +677,12 @@ class Pumper {
               clearInterval(tick);
               return resolve();
             }
-            const due = Math.floor((now - this.t0) * rate);
-            for (const x of this.senders) {
+            const elapsed = (now - this.t0) * rate;
+            this.senders.forEach((x, i) => {
+              const due = Math.floor(elapsed + phase(i));
               // Never more than 10,000 in flight per sender: a server that stops reading must not eat the client's memory.
               while (x.sent < due && x.inFlight < 10_000) this.sendOne(x, now);
-            }
+            });
           }, 5);
         });
       } else {
