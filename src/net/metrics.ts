@@ -1,12 +1,13 @@
 // Prometheus metrics at /metrics on the HTTP server (prom-client): sessions and connections
 // as they are now, the core's counters (src/counters.ts: stanzas routed, logins and
 // authentication failures by mechanism, storage failures), and the process's own (CPU, memory,
-// heap, event-loop lag). Only the addresses in metrics.allow may read it (loopback by
+// heap, event-loop lag: eventloop-lag.ts). Only the addresses in metrics.allow may read it (loopback by
 // default); behind a reverse proxy the forwarded client address counts (http.peer).
 import client from 'prom-client';
 import type { Config } from '../config/schema.js';
 import { COUNTERS, type CounterName, type Counters } from '../counters.js';
 import type { HttpServer } from './http.js';
+import { eventLoopLagGauges } from './eventloop-lag.js';
 
 /** What the metrics read from the running server, at each scrape. */
 export interface MetricsSource {
@@ -28,6 +29,7 @@ function registry(source: MetricsSource): client.Registry {
   if (!processMetrics) {
     processMetrics = new client.Registry();
     client.collectDefaultMetrics({ register: processMetrics, prefix: PREFIX });
+    eventLoopLagGauges(processMetrics, PREFIX);
   }
   const register = new client.Registry();
   new client.Gauge({

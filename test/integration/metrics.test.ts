@@ -38,6 +38,7 @@ t.test('metrics follow sessions, logins, failures and routed stanzas', async (t)
   t.equal(empty.get('starling_c2s_sessions{transport="tcp"}') ?? 0, 0, 'no session yet');
   t.ok(empty.has('starling_process_cpu_seconds_total'), 'process metrics');
   t.ok(empty.has('starling_nodejs_eventloop_lag_seconds'), 'event-loop lag');
+  t.ok(empty.has('starling_eventloop_lag_p99_seconds'), 'event-loop lag beyond the sampling interval');
 
   const alice = await connect(ts, 'alice');
   const bob = await connect(ts, 'bob');
@@ -73,4 +74,21 @@ t.test('only the allowed addresses read them', async (t) => {
   t.equal((await fetch(plainUrl(other))).status, 403, 'loopback is refused when not allowed');
   const off = await startTestServer(t, { modules_enabled: ['sasl'], metrics: { enabled: false } });
   t.equal((await fetch(plainUrl(off))).status, 404, 'and nothing is served when metrics are off');
+});
+
+t.test('event-loop lag: the delay beyond the sampling interval, since the last scrape', async (t) => {
+  const ts = await startTestServer(t, { modules_enabled: ['sasl', 'ping', 'disco'] });
+  await scrape(ts);
+  // A few ticks first: the histogram's first tick after a reset only starts its clock.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  // The server runs in this process: a busy loop here blocks its event loop.
+  const until = Date.now() + 120;
+  while (Date.now() < until);
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  const blocked = await scrape(ts);
+  t.ok(blocked.get('starling_eventloop_lag_max_seconds')! >= 0.1, `a 120 ms block is seen (max ${blocked.get('starling_eventloop_lag_max_seconds')} s)`);
+  t.ok(blocked.get('starling_eventloop_lag_p50_seconds')! < 0.05, 'most ticks were on time');
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const after = await scrape(ts);
+  t.ok(after.get('starling_eventloop_lag_max_seconds')! < 0.1, `the next scrape starts afresh (max ${after.get('starling_eventloop_lag_max_seconds')} s)`);
 });
