@@ -16,13 +16,12 @@
 // on the next node a stanza reaches. Temporary rooms of a dead node are gone.
 import { xml, type Element } from '@xmpp/xml';
 import type { Redis } from 'ioredis';
-import type { Cluster, Fields } from '../../src/cluster/cluster.js';
+import { entryStanza, type Cluster, type Fields } from '../../src/cluster/cluster.js';
 import { tryParseJid, type Jid } from '../../src/jid.js';
 import type { Logger } from '../../src/log.js';
 import type { Router } from '../../src/router/router.js';
 import type { LocalSessions } from '../../src/sessions/local-sessions.js';
 import { StanzaError } from '../../src/stream/errors.js';
-import { parseElement } from '../../src/xml/parse.js';
 import { MUC, STATUS } from './ns.js';
 import type { Room } from './room.js';
 import type { MucService, RoomCluster } from './service.js';
@@ -208,13 +207,8 @@ export class RoomLeases implements RoomCluster {
     }
     const from = tryParseJid(fields.from ?? '');
     const to = tryParseJid(fields.to ?? '');
-    let stanza: Element;
-    try {
-      stanza = parseElement(fields.xml ?? '');
-    } catch (err) {
-      this.deps.log.warn({ err: (err as Error).message }, 'muc: an inbox entry is not a stanza; dropped');
-      return;
-    }
+    const stanza = entryStanza(fields, this.deps.log, 'muc');
+    if (!stanza) return;
     if (!from || !to) return;
     // Sent back by a node that stopped: what is cached of the room is stale.
     if (fields.fresh) this.owners.delete(to.local);

@@ -408,13 +408,8 @@ export class Cluster implements RemoteLink {
       if (session && !session.closed) session.close(fields.condition ? new StreamError(fields.condition as StreamErrorCondition, fields.text || undefined) : undefined);
       return;
     }
-    let stanza: Element;
-    try {
-      stanza = parseElement(fields.xml ?? '');
-    } catch (err) {
-      this.deps.log.warn({ err: (err as Error).message }, 'cluster: an inbox entry is not a stanza; dropped');
-      return;
-    }
+    const stanza = entryStanza(fields, this.deps.log, 'cluster');
+    if (!stanza) return;
     await this.deps.router.deliverForwarded(stanza, to);
   }
 }
@@ -430,4 +425,14 @@ function entriesOf(reply: unknown): Entry[] {
 
 function* pairs(flat: string[]): Iterable<[string, string]> {
   for (let i = 0; i + 1 < flat.length; i += 2) yield [flat[i], flat[i + 1]];
+}
+
+/** The stanza an inbox entry carries (its `xml` field); undefined, with a warning by `who`, when it is not one. */
+export function entryStanza(fields: Fields, log: Logger, who: string): Element | undefined {
+  try {
+    return parseElement(fields.xml ?? '');
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, `${who}: an inbox entry is not a stanza; dropped`);
+    return undefined;
+  }
 }
