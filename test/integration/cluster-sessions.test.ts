@@ -47,6 +47,21 @@ async function enableResume(s: RawStream): Promise<string> {
   return (await s.element('enabled')).attrs.id!;
 }
 
+/**
+ * Logs `user/resource` in on `node` with resumable stream management, available, then drops
+ * its connection without a word: the node keeps the session. Resolves with its resumption id.
+ */
+async function keptSession(node: TestServer, user: string, resource: string): Promise<string> {
+  const { s } = await rawLogin(node.port, user, resource);
+  const previd = await enableResume(s);
+  s.write('<presence/>');
+  await rawRoundTrip(s);
+  const interrupted = nextHook(node, 'session/interrupted');
+  s.close();
+  await interrupted;
+  return previd;
+}
+
 /** A resumption of `previd` on an authenticated raw stream: the <failed/> it must get, or a failure of the test. */
 async function resumeFails(s: RawStream, previd: string): Promise<Element> {
   s.write(`<resume xmlns='${NS_SM}' previd='${previd}' h='0'/>`);
@@ -140,13 +155,7 @@ t.test('sessions across the nodes of a cluster', async (t) => {
     await t.test('stream management: a session kept on one node is not resumed on another, and its resource is bound again there', async (t) => {
       const bob = await connect(n1, 'bob', { resource: 'b2' });
       t.teardown(() => bob.stop());
-      const { s: old } = await rawLogin(n1.port, 'carol', 'phone');
-      const previd = await enableResume(old);
-      old.write('<presence/>');
-      await rawRoundTrip(old);
-      const interrupted = nextHook(n1, 'session/interrupted');
-      old.close();
-      await interrupted;
+      const previd = await keptSession(n1, 'carol', 'phone');
       // A message to the kept session: stored (its sender's stanza is handled once it is).
       await bob.send(xml('message', { to: 'carol@localhost/phone', type: 'chat' }, xml('body', {}, 'while kept')));
       await bob.roundTrip();
@@ -177,13 +186,7 @@ t.test('sessions across the nodes of a cluster', async (t) => {
       t.teardown(() => bob.stop());
       const laptop = await connect(n2, 'carol', { resource: 'laptop' });
       t.teardown(() => laptop.stop());
-      const { s: old } = await rawLogin(n1.port, 'carol', 'tablet');
-      await enableResume(old);
-      old.write('<presence/>');
-      await rawRoundTrip(old);
-      const interrupted = nextHook(n1, 'session/interrupted');
-      old.close();
-      await interrupted;
+      await keptSession(n1, 'carol', 'tablet');
       await bob.send(xml('message', { to: 'carol@localhost/tablet', type: 'chat' }, xml('body', {}, 'held by the tablet')));
       await bob.roundTrip();
       await until(() => n1.server.core.sessions.getRemote(parseJid(laptop.jid))?.data.get(OFFLINE_ELIGIBLE) === true, 'n1 sees carol/laptop take offline messages');
