@@ -4,6 +4,8 @@
 
 say() { printf '\n== %s\n' "$*" >&2; }
 TSX=(node --import tsx)
+# Starling as its launchers start it (npm start, contrib/: LAUNCH_FLAGS in src/idle-collector.ts).
+STARLING_NODE=(node --max-semi-space-size=64 --expose-gc)
 # With autogroup scheduling (sched_autogroup_enabled=1) a nice value only counts inside its own
 # session's group: give the group of the calling script (server and client included) the
 # niceness too.

@@ -119,7 +119,7 @@ start_all() {
   REDIS_PID=$!
   wait_port "$REDIS_PORT" 10
   for i in $(seq 1 "$NODES"); do
-    "${SERVER_PIN[@]}" node dist/src/cli.js start --config "$OUT/n$i/starling.toml" >>"$OUT/n$i/starling.log" 2>&1 &
+    "${SERVER_PIN[@]}" "${STARLING_NODE[@]}" dist/src/cli.js start --config "$OUT/n$i/starling.toml" >>"$OUT/n$i/starling.log" 2>&1 &
     NODE_PIDS+=($!)
   done
   for i in $(seq 1 "$NODES"); do wait_port $((BASE_PORT + i - 1)) 30; done

@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
+import { LAUNCH_FLAGS } from '../../src/idle-collector.js';
 
 const CLI = path.join(new URL('../..', import.meta.url).pathname, 'dist/src/cli.js');
 
@@ -121,12 +122,12 @@ export interface RunningStarling {
 }
 
 /**
- * `starling start --config <config>`; resolves once it says it is running, with the port of its
+ * `starling start --config <config>`, with the V8 flags of its launchers; resolves once it says it is running, with the port of its
  * c2s STARTTLS listener (from its log, which the configuration must have as JSON).
  */
 export function startStarling(config: string, options: { cwd?: string; timeoutMs?: number } = {}): Promise<RunningStarling> {
   const timeoutMs = options.timeoutMs ?? 60_000;
-  const child = spawn(process.execPath, [cli(), 'start', '--config', config], { cwd: options.cwd, env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...LAUNCH_FLAGS, cli(), 'start', '--config', config], { cwd: options.cwd, env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
