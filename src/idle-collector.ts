@@ -5,12 +5,12 @@
 // next full collection, which an idle process never reaches. Measured (2,000 sessions, run-compare
 // configuration): after the logins an idle server held ~30 MB of empty young generation, 15 KiB
 // per session of its RSS, and V8's own memory reducer gave nothing back within 30 s. So when the
-// event loop has been (nearly) idle for IDLE_MS and the heap grew since the last collection, one
-// full collection: a forced GC releases old-space pages, and shrinks the young generation when
-// little was allocated over the last 5 s (V8's measure of the allocation rate: hence the wait).
+// event loop has been (nearly) idle for IDLE_MS: one full collection when the heap grew since the
+// last one (it releases old-space pages), and scavenges while the young generation is still large
+// (V8 shrinks it in a collection only when it finds the recent allocation rate low).
 //
 // It needs gc(), which the launchers expose (LAUNCH_FLAGS); without it, it does nothing.
-import { getHeapStatistics } from 'node:v8';
+import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import type { Logger } from './log.js';
 
@@ -29,11 +29,14 @@ export function missingLaunchFlags(execArgv = process.execArgv, nodeOptions = pr
   return LAUNCH_FLAGS.filter((flag) => !given.includes(flag.split('=')[0]));
 }
 
+/** A forced collection: 'major' (the whole heap) or 'minor' (the young generation). */
+export type Collect = (type: 'major' | 'minor') => void;
+
 export interface IdleCollectorOptions {
-  /** A full, forced collection (globalThis.gc); none: the collector does nothing. */
-  gc?: () => void;
-  /** The heap V8 holds (committed bytes). */
-  heapBytes?: () => number;
+  /** Forced collections (globalThis.gc); none: the collector does nothing. */
+  gc?: Collect;
+  /** The heap V8 holds (committed bytes): all of it, and the young generation. */
+  heap?: () => { total: number; young: number };
   /** The event loop's utilization (0..1) since the previous call. */
   utilization?: () => number;
   checkMs?: number;
@@ -45,53 +48,79 @@ export interface IdleCollectorOptions {
 /** Busy below this share of a check's interval counts as idle. */
 const IDLE_UTILIZATION = 0.05;
 const CHECK_MS = 2000;
-const IDLE_MS = 8000;
-/** The heap must have grown this much since the last collection for another one. */
+const IDLE_MS = 4000;
+/** The heap must have grown this much since the last full collection for another one. */
 const GROWTH_BYTES = 8 * 1024 * 1024;
+/** A young generation above this is worth shrinking. */
+const YOUNG_FLOOR_BYTES = 8 * 1024 * 1024;
+/**
+ * Scavenges per idle spell to get the young generation shrunk: V8 shrinks it in a collection
+ * only when it finds the recent allocation rate low, which it may not yet at the first one.
+ */
+const YOUNG_TRIES = 5;
 
 export class IdleCollector {
-  private readonly gc: (() => void) | undefined;
-  private readonly heapBytes: () => number;
+  private readonly gc: Collect | undefined;
+  private readonly heap: () => { total: number; young: number };
   private readonly utilization: () => number;
   private readonly log: Logger | undefined;
   private readonly checkMs: number;
   private readonly idleMs: number;
   /** How long the loop has been idle, in whole checks. */
   private idleFor = 0;
+  /** Scavenges in this idle spell. */
+  private youngTries = 0;
   private timer: NodeJS.Timeout | undefined;
-  /** The heap after the last collection (or at the start). */
-  private baseline: number;
-  collections = 0;
+  /** The heap after the last full collection; none yet: the first idle spell collects what the start left. */
+  private baseline = 0;
 
   constructor(options: IdleCollectorOptions = {}) {
-    this.gc = options.gc ?? (globalThis as { gc?: () => void }).gc;
-    this.heapBytes = options.heapBytes ?? (() => getHeapStatistics().total_heap_size);
+    this.gc = options.gc ?? exposedGc();
+    this.heap = options.heap ?? heapSizes;
     this.utilization = options.utilization ?? loopUtilization();
     this.log = options.log;
     this.checkMs = options.checkMs ?? CHECK_MS;
     this.idleMs = options.idleMs ?? IDLE_MS;
-    this.baseline = this.heapBytes();
     if (this.gc) this.timer = setInterval(() => this.check(), this.checkMs).unref();
   }
 
-  /** One check: collects when the loop has been idle long enough and the heap has grown. Returns whether it did. */
-  check(): boolean {
-    this.idleFor = this.utilization() < IDLE_UTILIZATION ? this.idleFor + this.checkMs : 0;
-    const heap = this.heapBytes();
+  /**
+   * One check: once the loop has been idle long enough, a full collection when the heap has
+   * grown, else a scavenge while the young generation is still large. Returns which it did.
+   */
+  check(): 'major' | 'minor' | undefined {
+    if (this.utilization() < IDLE_UTILIZATION) this.idleFor += this.checkMs;
+    else this.idleFor = this.youngTries = 0;
+    const before = this.heap();
     // The heap may have shrunk by itself (a collection under load): measure growth from there.
-    if (heap < this.baseline) this.baseline = heap;
-    if (!this.gc || this.idleFor < this.idleMs || heap - this.baseline < GROWTH_BYTES) return false;
+    if (before.total < this.baseline) this.baseline = before.total;
+    if (!this.gc || this.idleFor < this.idleMs) return undefined;
+    let type: 'major' | 'minor';
+    if (before.total - this.baseline >= GROWTH_BYTES) type = 'major';
+    else if (before.young > YOUNG_FLOOR_BYTES && this.youngTries < YOUNG_TRIES) type = 'minor';
+    else return undefined;
     const start = performance.now();
-    this.gc();
-    this.baseline = this.heapBytes();
-    this.collections++;
-    this.log?.debug({ heapBefore: heap, heapAfter: this.baseline, ms: Math.round(performance.now() - start) }, 'idle: heap collected');
-    return true;
+    this.gc(type);
+    const after = this.heap();
+    if (type === 'major') this.baseline = after.total;
+    else this.youngTries++;
+    this.log?.debug({ type, before, after, ms: Math.round(performance.now() - start) }, 'idle: heap collected');
+    return type;
   }
 
   stop(): void {
     clearInterval(this.timer);
   }
+}
+
+function exposedGc(): Collect | undefined {
+  const gc = (globalThis as { gc?: (options: { type: 'major' | 'minor' }) => void }).gc;
+  return gc && ((type) => gc({ type }));
+}
+
+function heapSizes(): { total: number; young: number } {
+  const young = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
+  return { total: getHeapStatistics().total_heap_size, young };
 }
 
 /** The event loop's utilization since the previous call. */
