@@ -11,7 +11,8 @@
 //      Pipelined: the stream header and <auth/> (or <starttls/>) go in one write without waiting
 //      for the features; after <success/> the new header, the bind IQ and the initial presence
 //      go in one write. So a plain login is two round trips, a STARTTLS one three and a handshake.
-//   2. idle: wait --idle-settle seconds, read the server's VmRSS: RSS per idle session.
+//   2. idle: wait --idle-settle seconds, read the server's VmRSS: RSS per idle session (against
+//      its RSS read after as long a wait before the logins).
 //   3. load: sessions (2i, 2i+1), i < --pairs, send each other chat messages to the full JID,
 //      either closed-loop (--rate 0: a window of --window messages in flight per sender) or
 //      open-loop (--rate R: R messages/s in total, paced every few ms). A message's id carries
@@ -59,7 +60,7 @@ const OPTIONS = {
   workers: { type: 'string', default: '1', help: 'client worker processes' },
   'login-concurrency': { type: 'string', default: '100', help: 'logins in flight at once (over all workers)' },
   'source-ips': { type: 'string', default: '1', help: 'spread connections over 127.0.0.1 .. 127.0.0.K (per-IP limits)' },
-  'idle-settle': { type: 'string', default: '5', help: 'seconds to wait after the logins before reading the idle RSS' },
+  'idle-settle': { type: 'string', default: '5', help: 'seconds to wait before reading the server RSS, before the logins and after them' },
   'idle-hold': { type: 'string', default: '0', help: 'seconds to keep the sessions idle after reading the RSS (time to inspect the server)' },
   'login-timeout': { type: 'string', default: '60', help: 'seconds one login may take before it counts as failed' },
   'max-failures': { type: 'string', default: '0', help: 'stop logging in after this many failed logins (0: N/10 + 10)' },
@@ -913,6 +914,10 @@ async function runCoordinator(v: Values): Promise<number> {
       quietWaitedMs = Date.now() - started;
     }
   }
+  // The RSS before the logins is read after the same settling time as the idle one: a server
+  // that gives memory back when idle (Starling's idle collector) has done so for both figures.
+  const settle = num('idle-settle') * 1000;
+  if (serverPid) await sleep(settle);
   const procBefore = readProcs(serverPids);
   const cpusBefore = readCpus();
   if (serverPid && !procBefore) log(`cannot read /proc/{${serverPids.join(',')}}: no RSS figures`);
@@ -985,7 +990,6 @@ async function runCoordinator(v: Values): Promise<number> {
   for (const [k, c] of Object.entries(loginErrors)) log(`  login failure x${c}: ${k}`);
 
   // Idle: let the server settle, then read its RSS.
-  const settle = num('idle-settle') * 1000;
   await sleep(settle);
   const procIdle = readProcs(serverPids);
   if (procBefore && procIdle && ok > 0) {

@@ -25,6 +25,8 @@
 #   RUNS="plain rate tls ws muc" OUT=(a new /tmp/starling-bench.XXXXXX) SKIP_BUILD=0 LOG_LEVEL=info
 #   MUC_OCCUPANTS=100 MUC_DURATION=DURATION
 #   STARLING_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test REDIS_URL=redis://127.0.0.1:6379/14
+#   IDLE_SETTLE=20 (seconds idle before each RSS reading, before and after the logins: Starling's
+#   idle collector gives memory back within ~12 s of idle, src/idle-collector.ts)
 #   QUIET_WAIT=30 (before each run, wait up to that many seconds for the CPUs to be < 25% busy:
 #   the machine may be shared; the report shows how busy each CPU was while measuring)
 #   STARLING_MODULES="" (a space-separated modules_enabled for starling; empty: its defaults)
@@ -50,6 +52,7 @@ RUNS=${RUNS:-plain rate tls ws muc}
 SKIP_BUILD=${SKIP_BUILD:-0}
 LOG_LEVEL=${LOG_LEVEL:-info}
 QUIET_WAIT=${QUIET_WAIT:-30}
+IDLE_SETTLE=${IDLE_SETTLE:-20}
 NICE=${NICE:--15}
 STARLING_MODULES=${STARLING_MODULES:-}
 PG_URL=${STARLING_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
@@ -185,7 +188,7 @@ start_starling() { # [variant]
   local name=${1:-starling}
   # Live state left in Redis by the previous process is not this run's.
   if [ "$name" = starlingpg ]; then redis-cli -u "$REDIS_URL" flushdb >/dev/null; fi
-  "${SERVER_PIN[@]}" node dist/src/cli.js start --config "$OUT/$name/starling.toml" >>"$OUT/$name/starling.log" 2>&1 &
+  "${SERVER_PIN[@]}" "${STARLING_NODE[@]}" dist/src/cli.js start --config "$OUT/$name/starling.toml" >>"$OUT/$name/starling.log" 2>&1 &
   SERVER_PID=$!
   SERVER_WAIT_PID=$SERVER_PID
   wait_port "$STARLING_PORT" 30
@@ -336,18 +339,18 @@ for server in $SERVERS; do
   if has_run plain || has_run rate; then
     "start_$server"
     say "$server running, pid $SERVER_PID"
-    if has_run plain; then load "$server" plain --sessions "$SESSIONS" --pairs "$PAIRS" --duration "$DURATION" --rate 0 --window "$WINDOW"; fi
+    if has_run plain; then load "$server" plain --idle-settle "$IDLE_SETTLE" --sessions "$SESSIONS" --pairs "$PAIRS" --duration "$DURATION" --rate 0 --window "$WINDOW"; fi
     if has_run rate; then load "$server" rate --sessions $((2 * PAIRS)) --pairs "$PAIRS" --duration "$DURATION" --rate "$RATE" --idle-settle 1; fi
     stop_server
   fi
   if has_run tls; then
     "start_$server"
-    load "$server" tls --tls --sessions "$SESSIONS" --pairs "$PAIRS" --duration "$DURATION" --rate 0 --window "$WINDOW"
+    load "$server" tls --tls --idle-settle "$IDLE_SETTLE" --sessions "$SESSIONS" --pairs "$PAIRS" --duration "$DURATION" --rate 0 --window "$WINDOW"
     stop_server
   fi
   if has_run ws && [ "$server" = starling ]; then
     "start_$server"
-    load "$server" ws --websocket "ws://127.0.0.1:$STARLING_HTTP_PORT/xmpp-websocket" --sessions "$SESSIONS" --pairs "$PAIRS" --duration "$DURATION" --rate 0 --window "$WINDOW"
+    load "$server" ws --websocket "ws://127.0.0.1:$STARLING_HTTP_PORT/xmpp-websocket" --idle-settle "$IDLE_SETTLE" --sessions "$SESSIONS" --pairs "$PAIRS" --duration "$DURATION" --rate 0 --window "$WINDOW"
     stop_server
   fi
   if has_run muc; then muc "$server"; fi
