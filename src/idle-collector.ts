@@ -18,7 +18,7 @@ import type { Logger } from './log.js';
  * The V8 flags `npm start`, the `starling` command, contrib/starling.service and the Docker image
  * start the server with: a 64 MB semi-space (a busy archive keeps each message ~100 ms or more
  * while its group commit runs; with V8's default 16 MB they survive two scavenges and go to the
- * old generation: the default configuration did 6,700-7,000 against 9,400-11,600 msgs/s in the
+ * old generation: the default configuration did 6,700-7,000 against 8,200-11,600 msgs/s in the
  * closed-loop bench), and gc() for the idle collector.
  */
 export const LAUNCH_FLAGS = ['--max-semi-space-size=64', '--expose-gc'] as const;
@@ -66,7 +66,7 @@ export class IdleCollector {
   private readonly log: Logger | undefined;
   private readonly checkMs: number;
   private readonly idleMs: number;
-  /** How long the loop has been idle, in whole checks. */
+  /** How long the loop has been idle (ms, a check's interval at a time). */
   private idleFor = 0;
   /** Scavenges in this idle spell. */
   private youngTries = 0;
