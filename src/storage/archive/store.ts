@@ -46,6 +46,7 @@ import type { Database } from '../schema.js';
 import { createUserTable, millis } from '../migrations.js';
 import { IdGenerator, idTime } from './ids.js';
 import { WriteQueue } from './write-queue.js';
+import { unnestInserter, valuesInserter } from './row-inserter.js';
 
 export type Direction = 'in' | 'out';
 
@@ -239,7 +240,11 @@ export class ArchiveStore {
   ) {
     this.db = storage.tables<ArchiveTables>();
     let s = shared.get(storage);
-    if (!s) shared.set(storage, (s = { queue: new WriteQueue(storage.db, storage.sqliteWriter), ids: new IdGenerator() }));
+    if (!s)
+      shared.set(
+        storage,
+        (s = { queue: new WriteQueue(storage.db, storage.sqliteWriter, storage.driver === 'postgres' ? unnestInserter : valuesInserter), ids: new IdGenerator() }),
+      );
     this.queue = s.queue;
     this.ids = s.ids;
     const names = TABLES[owner];

@@ -1,7 +1,7 @@
 // Group commit for the archive writes of one database. Writes queue up; one transaction runs at
 // a time, and every write queued while it runs is committed together in the next one, so a
 // busy server makes one commit (one fsync, one round trip per statement) for many messages.
-// Consecutive inserts into one table become one multi-row INSERT. A write's promise resolves
+// Consecutive inserts into one table become one multi-row INSERT (row-inserter.ts). A write's promise resolves
 // only once its transaction has committed. When a shared transaction fails, each of its writes
 // is retried in a transaction of its own, so a bad one (say, for an account deleted meanwhile)
 // fails alone (unless the database is unreachable: then the whole batch fails at once). Writes
@@ -13,9 +13,7 @@
 import type { Kysely } from 'kysely';
 import { isStorageUnavailable } from '../errors.js';
 import type { InsertGroup, SqliteWriter } from '../sqlite-writer.js';
-
-/** Rows per INSERT statement. */
-const INSERT_ROWS = 500;
+import { valuesInserter, type RowInserter } from './row-inserter.js';
 
 interface Job {
   insert?: { table: string; row: object };
@@ -31,6 +29,7 @@ export class WriteQueue {
   constructor(
     private readonly db: Kysely<any>,
     private readonly writer?: SqliteWriter,
+    private readonly inserter: RowInserter = valuesInserter,
   ) {}
 
   /** Inserts `row` into `table` in the next transaction; resolves once committed. */
@@ -79,14 +78,15 @@ export class WriteQueue {
     // Inserts into one table that fit one statement: that statement alone is atomic, and one
     // round trip to PostgreSQL instead of three (BEGIN, INSERT, COMMIT).
     const table = jobs[0]!.insert?.table;
-    if (table !== undefined && jobs.length <= INSERT_ROWS && jobs.every((j) => j.insert?.table === table)) {
-      await this.db
-        .insertInto(table)
-        .values(jobs.map((j) => j.insert!.row))
-        .execute();
+    if (table !== undefined && jobs.length <= this.inserter.maxRows && jobs.every((j) => j.insert?.table === table)) {
+      await this.inserter.insert(
+        this.db,
+        table,
+        jobs.map((j) => j.insert!.row),
+      );
       return jobs.map(() => undefined);
     }
-    return this.db.transaction().execute((trx) => execute(trx, jobs));
+    return this.db.transaction().execute((trx) => execute(trx, jobs, this.inserter));
   }
 
   private async commit(jobs: Job[], execute: (jobs: Job[]) => Promise<unknown[]>): Promise<void> {
@@ -107,7 +107,7 @@ export class WriteQueue {
   }
 }
 
-async function execute(trx: Kysely<any>, jobs: Job[]): Promise<unknown[]> {
+async function execute(trx: Kysely<any>, jobs: Job[], inserter: RowInserter): Promise<unknown[]> {
   const results: unknown[] = [];
   for (let i = 0; i < jobs.length;) {
     const table = jobs[i]!.insert?.table;
@@ -117,11 +117,12 @@ async function execute(trx: Kysely<any>, jobs: Job[]): Promise<unknown[]> {
       continue;
     }
     let end = i;
-    while (end < jobs.length && end - i < INSERT_ROWS && jobs[end]!.insert?.table === table) end++;
-    await trx
-      .insertInto(table)
-      .values(jobs.slice(i, end).map((j) => j.insert!.row))
-      .execute();
+    while (end < jobs.length && end - i < inserter.maxRows && jobs[end]!.insert?.table === table) end++;
+    await inserter.insert(
+      trx,
+      table,
+      jobs.slice(i, end).map((j) => j.insert!.row),
+    );
     for (; i < end; i++) results.push(undefined);
   }
   return results;
