@@ -64,10 +64,16 @@ parentPort.on('message', ({ id, groups }) => {
 // the writer's transactions and the main connection's reads without blocking them, so its
 // writes to the database file and its syncs (the only ones in synchronous=NORMAL) stay off the
 // commit path (inside a commit, SQLite's automatic checkpoint delayed that batch and every
-// session waiting on it). One every CHECKPOINT_EVERY commits: a longer log between checkpoints
-// also writes the pages hot in every batch (the ends of the indexes) back to the file fewer
-// times: 23-26 against 34.5 µs of CPU per archive row with SQLite's default (a checkpoint each
-// 1,000 pages of log), measured here with 400-row batches over 200 archives.
+// session waiting on it). A longer log between checkpoints writes the pages hot in every batch
+// (the ends of the indexes) back to the file fewer times: with 400-row batches over 200
+// archives, 23-26 against 34.5 µs of CPU per archive row with SQLite's default (a checkpoint
+// each 1,000 pages of log). So one checkpoint per CHECKPOINT_EVERY commits, and no sooner than
+// CHECKPOINT_MIN_INTERVAL_MS after the one before: a server that commits small batches often
+// (an open loop of a few thousand messages per second: hundreds of commits per second) would
+// else checkpoint every few dozen milliseconds. With batches of 4 rows over 200 archives, a
+// checkpoint every 16 commits cost 16-19 µs per row, one every 200 commits 6-9 (measured here).
+// At 2,000 messages per second, 250 ms of log is ~1,000 rows, ~3,500 pages: well under the
+// main connection's own checkpoint threshold (database.ts).
 const CHECKPOINTER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
@@ -84,6 +90,7 @@ parentPort.on('message', () => {
 });
 `;
 const CHECKPOINT_EVERY = 16;
+const CHECKPOINT_MIN_INTERVAL_MS = 250;
 
 /**
  * A group as posted to the worker: its rows' values in one flat array, the column names once
@@ -118,6 +125,7 @@ export class SqliteWriter {
   private checkpointer: Worker | undefined;
   private checkpointing = false;
   private commits = 0;
+  private lastCheckpoint = 0;
 
   constructor(
     private readonly path: string,
@@ -144,9 +152,12 @@ export class SqliteWriter {
     if (checkpointer) await checkpointer.terminate();
   }
 
-  /** A batch committed: every CHECKPOINT_EVERY of them, a checkpoint (unless one still runs). */
+  /** A batch committed: every CHECKPOINT_EVERY of them, a checkpoint (unless one still runs, or ran too recently). */
   private committed(): void {
     if (++this.commits < CHECKPOINT_EVERY || this.checkpointing) return;
+    const now = performance.now();
+    if (now - this.lastCheckpoint < CHECKPOINT_MIN_INTERVAL_MS) return;
+    this.lastCheckpoint = now;
     this.commits = 0;
     this.checkpointing = true;
     (this.checkpointer ??= this.startCheckpointer()).postMessage('checkpoint');
