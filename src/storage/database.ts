@@ -78,8 +78,8 @@ export async function openStorage(options: StorageOptions, { migrate: runMigrati
   return storage;
 }
 
-/** WAL pages past which a commit on the main connection checkpoints (SQLite's default: 1,000). */
-const MAIN_WAL_AUTOCHECKPOINT_PAGES = 10_000;
+/** WAL pages past which a commit on the main connection checkpoints (SQLite's default: 1,000); above the writer's WAL_RESET_FRAMES. */
+const MAIN_WAL_AUTOCHECKPOINT_PAGES = 40_000;
 
 async function openSqlite(options: StorageOptions) {
   const { default: BetterSqlite3 } = await import('better-sqlite3');

@@ -25,8 +25,10 @@ db.pragma('journal_mode = WAL');
 db.pragma('synchronous = ' + workerData.synchronous);
 db.pragma('foreign_keys = ON');
 db.pragma('busy_timeout = 5000');
-// No checkpoint in this thread: the checkpointer thread does them (CHECKPOINTER_SOURCE).
+// No checkpoint in this thread: the checkpointer thread does them (CHECKPOINTER_SOURCE), but
+// for a catch-up (see WAL_RESET_FRAMES), after which the log starts over, no bigger than this.
 db.pragma('wal_autocheckpoint = 0');
+db.pragma('journal_size_limit = ' + workerData.walBytes);
 const statements = new Map();
 function statement(table, columns) {
   const key = table + '|' + columns.join(',');
@@ -50,8 +52,15 @@ const insertAll = db.transaction((groups) => {
     }
   }
 });
-parentPort.on('message', ({ id, groups }) => {
+parentPort.on('message', ({ id, groups, catchUp }) => {
   try {
+    if (catchUp) {
+      try {
+        db.pragma('wal_checkpoint(PASSIVE)');
+      } catch {
+        // Busy: a later batch catches up.
+      }
+    }
     insertAll(groups);
     parentPort.postMessage({ id });
   } catch (err) {
@@ -81,16 +90,28 @@ const db = new Database(workerData.path);
 db.pragma('busy_timeout = 5000');
 db.pragma('wal_autocheckpoint = 0');
 parentPort.on('message', () => {
+  let log = 0;
   try {
-    db.pragma('wal_checkpoint(PASSIVE)');
+    log = db.pragma('wal_checkpoint(PASSIVE)')[0].log;
   } catch {
     // Busy or failed: the next one (or the main connection's own) will do.
   }
-  parentPort.postMessage('done');
+  parentPort.postMessage({ log });
 });
 `;
 const CHECKPOINT_EVERY = 16;
 const CHECKPOINT_MIN_INTERVAL_MS = 250;
+
+// The log starts over from its beginning only when a write transaction begins with every frame
+// of it checkpointed. Under a steady load the writer commits again while the checkpointer copies,
+// so that never happened: in the open-loop bench (2,000 msgs/s) the log grew by ~30 MB a second,
+// past 600 MB within a run, unbounded on a busy server (and past the main connection's
+// threshold, every commit of that connection checkpointed on the event loop). So once the
+// checkpointer reports a log of WAL_RESET_FRAMES or more, the writer checkpoints before its next
+// batch: only the frames written since the checkpointer's pass are left to copy, and that batch
+// starts the log over (the file is truncated back to WAL_RESET_FRAMES pages). In that bench the
+// catch-up delays one commit by 25-40 ms every ~3 s; with 8,192 frames it did so every second.
+const WAL_RESET_FRAMES = 32768;
 
 /**
  * A group as posted to the worker: its rows' values in one flat array, the column names once
@@ -126,10 +147,14 @@ export class SqliteWriter {
   private checkpointing = false;
   private commits = 0;
   private lastCheckpoint = 0;
+  /** The checkpointer found a long log: the writer's next batch starts with a catch-up checkpoint. */
+  private catchUp = false;
 
   constructor(
     private readonly path: string,
     private readonly synchronous: 'FULL' | 'NORMAL',
+    /** WAL_RESET_FRAMES (tests make it small). */
+    private readonly walResetFrames = WAL_RESET_FRAMES,
   ) {}
 
   /** Inserts the groups' rows in one transaction; resolves once it has committed. */
@@ -140,7 +165,8 @@ export class SqliteWriter {
     if (this.pending.size === 0) worker.ref();
     return new Promise<void>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      worker.postMessage({ id, groups: groups.map(packed) });
+      worker.postMessage({ id, groups: groups.map(packed), catchUp: this.catchUp });
+      this.catchUp = false;
     });
   }
 
@@ -168,7 +194,10 @@ export class SqliteWriter {
     const checkpointer = new Worker(CHECKPOINTER_SOURCE, { eval: true, workerData: { driver, path: this.path } });
     // It never keeps the process alive; were it to die, the next checkpoint starts another.
     checkpointer.unref();
-    checkpointer.on('message', () => (this.checkpointing = false));
+    checkpointer.on('message', ({ log }: { log: number }) => {
+      this.checkpointing = false;
+      if (log >= this.walResetFrames) this.catchUp = true;
+    });
     const gone = () => {
       if (this.checkpointer === checkpointer) this.checkpointer = undefined;
       this.checkpointing = false;
@@ -180,7 +209,7 @@ export class SqliteWriter {
 
   private start(): Worker {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, path: this.path, synchronous: this.synchronous } });
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, path: this.path, synchronous: this.synchronous, walBytes: this.walResetFrames * 4096 } });
     worker.on('message', ({ id, error }: { id: number; error?: { message: string; code?: string } }) => {
       const p = this.pending.get(id);
       if (!p) return;
